@@ -1,0 +1,61 @@
+# jobsite — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA := data
+
+# Django 6 needs Python 3.12+. Take python3.13 or python3.12 from PATH (checking that it
+# really runs: a pyenv shim may exist without the version being active), then from
+# pyenv's own versions directory.
+FIND_PYTHON = for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.1[23] /usr/bin/python3.1[23] 2>/dev/null); do \
+	if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then command -v "$$c" || echo "$$c"; exit 0; fi; done; exit 1
+
+.PHONY: help run test test-slow test-postgres test-e2e test-chaos lint bench venv clean
+
+help:
+	@echo "make run    - install, migrate, load the demo and serve http://127.0.0.1:8000"
+	@echo "make test   - run the test suite (creates the virtualenv if needed)"
+	@echo "make test-postgres | test-e2e | test-chaos | lint | bench"
+
+$(PY):
+	@PYTHON=$$($(FIND_PYTHON)) || { echo "error: jobsite needs Python 3.12 or 3.13 (Django 6.1); none found on PATH or in ~/.pyenv/versions. Install one and retry." >&2; exit 1; }; \
+	echo "creating $(VENV) with $$PYTHON ($$($$PYTHON --version))"; \
+	$$PYTHON -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+$(DATA)/secret_key:
+	@mkdir -p $(DATA)
+	@$(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	@chmod 600 $@
+
+run: venv $(DATA)/secret_key
+	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA)/secret_key)}"; \
+	$(PY) manage.py migrate --noinput -v 0 && \
+	$(PY) manage.py demo && \
+	exec $(PY) manage.py serve
+
+test: venv
+	$(PY) -m pytest -q
+
+# Real worker subprocesses and longer engine scenarios.
+test-slow: venv
+	$(PY) -m pytest -q -m slow
+
+test-postgres: venv
+	JOBSITE_TEST_DATABASE_URL=$${JOBSITE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	JOBSITE_TEST_REDIS_URL=$${JOBSITE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(PY) -m pytest -q -m postgres
+
+lint: venv
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

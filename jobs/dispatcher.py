@@ -1,0 +1,42 @@
+"""The dispatcher/reaper loop that runs beside the workers (SPEC §7).
+
+Each pass does every duty once; each duty is a set of compare-and-set changes, so two
+dispatchers running at once (one per worker host) are harmless.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from jobs import engine
+from jobs.queue import broker_queue_size
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_once():
+    """One pass. Returns what it did, for logs and tests."""
+    return {
+        "reaped": engine.reap_expired_leases(),
+        "retried": engine.enqueue_due_retries(),
+        "timed_out": engine.cancel_timed_out_jobs(),
+        "requeued": engine.requeue_vanished_steps(broker_queue_size()),
+    }
+
+
+def run_forever(stop_event=None, interval=None):
+    interval = interval or settings.JOBSITE_DISPATCH_INTERVAL
+    log.info("dispatcher running every %.1f s", interval)
+    while stop_event is None or not stop_event.is_set():
+        started = time.monotonic()
+        try:
+            close_old_connections()
+            did = dispatch_once()
+            if any(did.values()):
+                log.info("dispatcher: %s", ", ".join(f"{k}={v}" for k, v in did.items() if v))
+        except Exception:  # noqa: BLE001 - the database may be away; keep looping
+            log.warning("dispatcher pass failed; retrying", exc_info=True)
+            close_old_connections()
+        time.sleep(max(0.05, interval - (time.monotonic() - started)))

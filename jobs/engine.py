@@ -1,0 +1,393 @@
+"""The engine: how steps move from ready to done, and how a job ends (SPEC §7).
+
+Worker entry points (jobs/step_runner.py) and the dispatcher call these functions; they
+are the only code that changes job or step status, always through jobs/transitions.py.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.queue import enqueue_step
+from jobs.result import build_result
+from jobs.states import STEP_BROKEN, STEP_TERMINAL, STEP_UNFINISHED, JobStatus, StepStatus
+from jobs.transitions import change_job_status, change_step_status, locked_job
+
+log = logging.getLogger(__name__)
+
+J, S = JobStatus, StepStatus
+
+
+def lease_expiry():
+    return timezone.now() + timedelta(seconds=settings.JOBSITE_LEASE_SECONDS)
+
+
+# --- claiming and finishing a step -----------------------------------------------------
+
+
+def claim_step(step_run_id, attempt, worker_id):
+    """Claim a queued step for this worker: queued → running, fenced on the attempt.
+
+    Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
+    from jobs.models import StepRun
+
+    job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return None
+    with locked_job(job_id) as job:
+        step = job.steps.filter(pk=step_run_id).first() if job else None
+        if step is None or step.status != S.QUEUED or step.attempt != attempt:
+            return None
+        if job.cancel_requested_at or job.is_terminal:
+            return None
+        now = timezone.now()
+        claimed = change_step_status(
+            job,
+            step,
+            S.RUNNING,
+            attempt=attempt,
+            message=f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
+            started_at=now,
+            worker_id=worker_id,
+            lease_expires_at=lease_expiry(),
+            heartbeat_at=now,
+        )
+        if not claimed:
+            return None
+        if job.status == J.QUEUED:
+            change_job_status(job, J.RUNNING, message="Job started", started_at=now, waiting_reason="")
+        return job, step
+
+
+def renew_lease(step_run_id, attempt):
+    """Extend a running step's lease. Returns (still_ours, cancel_requested)."""
+    from jobs.models import Job, StepRun
+
+    now = timezone.now()
+    renewed = StepRun.objects.filter(pk=step_run_id, status=S.RUNNING, attempt=attempt).update(
+        lease_expires_at=lease_expiry(), heartbeat_at=now
+    )
+    cancel = Job.objects.filter(steps__pk=step_run_id, cancel_requested_at__isnull=False).exists()
+    return bool(renewed), cancel
+
+
+def retry_delay(step, definition_step):
+    """Exponential backoff with jitter: backoff × 2^(attempt-1), ±20 %."""
+    base = float(definition_step.get("retry_backoff", 2.0)) * (2 ** max(step.attempt - 1, 0))
+    return base * random.uniform(0.8, 1.2)
+
+
+def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
+    """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
+    changes nothing. Returns True when the outcome was recorded."""
+    from jobs.models import StepRun
+
+    job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return False
+    with locked_job(job_id) as job:
+        step = job.steps.filter(pk=step_run_id).first()
+        if step is None or step.status != S.RUNNING or step.attempt != attempt:
+            return False
+        now = timezone.now()
+        common = {"finished_at": now, "lease_expires_at": None, "exit_code": outcome.exit_code}
+        if outcome.status == "succeeded":
+            recorded = change_step_status(
+                job, step, S.SUCCEEDED, attempt=attempt, outputs=outcome.outputs, error="", progress=100.0, **common
+            )
+        elif stop_reason == "canceled" or job.cancel_requested_at:
+            recorded = change_step_status(job, step, S.CANCELED, attempt=attempt, error="canceled", level="WARN", **common)
+        else:
+            error = outcome.error or "failed"
+            definition_step = step_definition(job, step.step_id)
+            if step.attempt < step.max_attempts:
+                delay = retry_delay(step, definition_step)
+                recorded = change_step_status(
+                    job,
+                    step,
+                    S.RETRYING,
+                    attempt=attempt,
+                    message=f"Step {step.step_id} attempt {attempt} failed: {error}; retrying in {delay:.1f} s",
+                    level="WARN",
+                    error=error,
+                    outputs=outcome.outputs,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    **common,
+                )
+            else:
+                recorded = change_step_status(
+                    job,
+                    step,
+                    S.FAILED,
+                    attempt=attempt,
+                    message=f"Step {step.step_id} failed: {error}",
+                    level="ERROR",
+                    error=error,
+                    outputs=outcome.outputs,
+                    **common,
+                )
+        if recorded:
+            advance_job(job)
+        return recorded
+
+
+def step_definition(job, step_id):
+    for spec in job.definition.get("steps", []):
+        if spec["id"] == step_id:
+            return spec
+    return {}
+
+
+# --- moving a job forward ---------------------------------------------------------------
+
+
+def _need_is_satisfied(need):
+    # A failed step with continue_on_failure lets its dependents run, as GitHub Actions'
+    # continue-on-error does.
+    return need.status == S.SUCCEEDED or (need.status in STEP_BROKEN and need.continue_on_failure)
+
+
+def _need_blocks(need):
+    return need.status == S.SKIPPED or (need.status in STEP_BROKEN and not need.continue_on_failure)
+
+
+def queue_step(job, step, *, message=""):
+    """pending/retrying → queued with the next attempt number, and ring the doorbell."""
+    next_attempt = step.attempt + 1
+    from jobs.models import StepRun
+
+    # The attempt number moves first, fenced on the old one, so the status change below
+    # is fenced on the new attempt.
+    if not StepRun.objects.filter(pk=step.pk, status=step.status, attempt=step.attempt).update(attempt=next_attempt):
+        return False
+    step.attempt = next_attempt
+    queued = change_step_status(
+        job,
+        step,
+        S.QUEUED,
+        attempt=next_attempt,
+        message=message or f"Step {step.step_id} queued (attempt {next_attempt})",
+        queued_at=timezone.now(),
+        next_attempt_at=None,
+        worker_id="",
+    )
+    if queued:
+        enqueue_step(step.pk, next_attempt)
+    return queued
+
+
+def advance_job(job):
+    """Under the job's lock: queue steps whose needs are met, skip steps below a failure,
+    and finalize the job when nothing is left to run."""
+    steps = list(job.steps.all())
+    by_id = {step.step_id: step for step in steps}
+
+    if job.cancel_requested_at:
+        for step in steps:
+            if step.status in (S.PENDING, S.QUEUED, S.RETRYING):
+                change_step_status(job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled")
+    elif job.status in (J.QUEUED, J.RUNNING):
+        changed = True
+        while changed:  # skips cascade down the graph
+            changed = False
+            for step in steps:
+                if step.status != S.PENDING:
+                    continue
+                needs = [by_id[name] for name in step.needs]
+                if any(_need_blocks(need) for need in needs):
+                    blocker = next(need.step_id for need in needs if _need_blocks(need))
+                    changed |= change_step_status(
+                        job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: {blocker} did not succeed"
+                    )
+                elif all(_need_is_satisfied(need) for need in needs):
+                    changed |= queue_step(job, step)
+
+    update_progress(job, steps)
+    if all(step.status in STEP_TERMINAL for step in steps):
+        finalize_job(job, steps)
+
+
+def update_progress(job, steps):
+    from jobs.models import Job
+
+    total = len(steps) or 1
+    completed = sum(1 for step in steps if step.status in STEP_TERMINAL)
+    running = sum(step.progress for step in steps if step.status == S.RUNNING) / 100.0
+    pct = round(min(100.0, (completed + running) / total * 100), 1)
+    pct = max(pct, job.progress)  # never backwards
+    if pct != job.progress or completed != job.completed_steps:
+        Job.objects.filter(pk=job.pk).update(progress=pct, completed_steps=completed)
+        job.progress, job.completed_steps = pct, completed
+
+
+def final_status(job, steps):
+    if job.cancel_requested_at or any(step.status == S.CANCELED for step in steps):
+        return J.CANCELED
+    broken = [step for step in steps if step.status in STEP_BROKEN]
+    if not broken:
+        return J.SUCCEEDED
+    if all(step.continue_on_failure for step in broken):
+        return J.PARTIAL
+    # A hard failure: partial when an independent branch still reached its end.
+    needed = {name for step in steps for name in step.needs}
+    sinks = [step for step in steps if step.step_id not in needed]
+    if any(step.status == S.SUCCEEDED for step in sinks):
+        return J.PARTIAL
+    return J.FAILED
+
+
+def finalize_job(job, steps):
+    status = final_status(job, steps)
+    error = job.error
+    if status == J.FAILED and not error:
+        first = next(step for step in steps if step.status in STEP_BROKEN and not step.continue_on_failure)
+        error = f"step {first.step_id} {first.status}: {first.error}".rstrip(": ")
+    elif status == J.CANCELED and not error:
+        error = "canceled"
+    markdown, outputs = build_result(job, steps)
+    now = timezone.now()
+    changed = change_job_status(
+        job,
+        status,
+        message=f"Job {status}",
+        finished_at=now,
+        error=error,
+        result_markdown=markdown,
+        result_outputs=outputs,
+        progress=100.0 if status != J.CANCELED else job.progress,
+        waiting_reason="",
+    )
+    return changed
+
+
+# --- starting and canceling --------------------------------------------------------------
+
+
+def start_locked_job(job):
+    """draft → queued and queue the ready steps. The caller holds the job's lock."""
+    if not change_job_status(job, J.QUEUED, message="Job queued", queued_at=timezone.now()):
+        return False
+    advance_job(job)
+    return True
+
+
+def cancel_locked_job(job, *, force=False, reason="canceled"):
+    """Cancel a locked job. Draft and queued jobs end at once; running steps are told at
+    their next heartbeat, or marked canceled right away with `force`."""
+    now = timezone.now()
+    if job.is_terminal:
+        return False
+    from jobs.models import Job
+
+    if not job.cancel_requested_at:
+        Job.objects.filter(pk=job.pk).update(cancel_requested_at=now, error=reason if reason != "canceled" else "")
+        job.cancel_requested_at = now
+        if reason != "canceled":
+            job.error = reason
+    if job.status == J.DRAFT:
+        for step in job.steps.all():
+            change_step_status(job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled")
+        return change_job_status(job, J.CANCELED, message="Job canceled", finished_at=now, error=job.error or "canceled")
+    if force:
+        for step in job.steps.filter(status=S.RUNNING):
+            change_step_status(
+                job, step, S.CANCELED, message=f"Step {step.step_id} canceled (forced)", error="canceled (forced)",
+                finished_at=now, lease_expires_at=None,
+            )
+    advance_job(job)
+    return True
+
+
+# --- the dispatcher's duties -----------------------------------------------------------
+
+
+def reap_expired_leases(now=None):
+    """Running steps whose worker stopped renewing: retry an idempotent step that has
+    attempts left, else mark it lost. Returns how many steps were reaped."""
+    from jobs.models import StepRun
+
+    now = now or timezone.now()
+    reaped = 0
+    expired = StepRun.objects.filter(status=S.RUNNING, lease_expires_at__lt=now).values_list("pk", "job_id", "attempt")
+    for step_pk, job_id, attempt in list(expired[:500]):
+        with locked_job(job_id) as job:
+            step = job.steps.filter(pk=step_pk, status=S.RUNNING, attempt=attempt, lease_expires_at__lt=now).first()
+            if step is None:
+                continue
+            if step.idempotent and step.attempt < step.max_attempts and not job.cancel_requested_at:
+                done = change_step_status(
+                    job, step, S.RETRYING, attempt=attempt, level="WARN",
+                    message=f"Step {step.step_id} lost its worker ({step.worker_id}); retrying",
+                    error="worker lost", next_attempt_at=now, lease_expires_at=None,
+                )
+            else:
+                done = change_step_status(
+                    job, step, S.LOST, attempt=attempt, level="ERROR",
+                    message=f"Step {step.step_id} lost: its worker ({step.worker_id}) stopped responding",
+                    error="worker lost", finished_at=now, lease_expires_at=None,
+                )
+                if done and not job.error:
+                    from jobs.models import Job
+
+                    job.error = f"step {step.step_id}: worker lost"
+                    Job.objects.filter(pk=job.pk).update(error=job.error)
+            if done:
+                reaped += 1
+                advance_job(job)
+    return reaped
+
+
+def enqueue_due_retries(now=None):
+    from jobs.models import StepRun
+
+    now = now or timezone.now()
+    count = 0
+    due = StepRun.objects.filter(status=S.RETRYING, next_attempt_at__lte=now).values_list("pk", "job_id")
+    for step_pk, job_id in list(due[:500]):
+        with locked_job(job_id) as job:
+            step = job.steps.filter(pk=step_pk, status=S.RETRYING).first()
+            if step is None:
+                continue
+            if job.cancel_requested_at:
+                advance_job(job)
+                continue
+            count += queue_step(job, step, message=f"Step {step.step_id} retrying (attempt {step.attempt + 1})")
+    return count
+
+
+def requeue_vanished_steps(queue_size, older_than_seconds=10, now=None):
+    """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
+    holds nothing but steps have been waiting, ring again. Duplicates are harmless —
+    only one claim can win."""
+    from jobs.models import StepRun
+
+    if queue_size is None or queue_size > 0:
+        return 0
+    now = now or timezone.now()
+    stale = StepRun.objects.filter(status=S.QUEUED, queued_at__lt=now - timedelta(seconds=older_than_seconds))
+    count = 0
+    for step_pk, attempt in stale.values_list("pk", "attempt")[:500]:
+        enqueue_step(step_pk, attempt)
+        StepRun.objects.filter(pk=step_pk, status=S.QUEUED, attempt=attempt).update(queued_at=now)
+        count += 1
+    return count
+
+
+def cancel_timed_out_jobs(now=None):
+    from jobs.models import Job
+
+    now = now or timezone.now()
+    count = 0
+    running = Job.objects.filter(status=J.RUNNING, timeout_seconds__isnull=False, cancel_requested_at__isnull=True)
+    for job_id, started_at, timeout in running.values_list("pk", "started_at", "timeout_seconds")[:500]:
+        if started_at and started_at + timedelta(seconds=timeout) < now:
+            with locked_job(job_id) as job:
+                count += cancel_locked_job(job, reason=f"timed out after {timeout} s")
+    return count
+
+
+def unfinished_step_count(job):
+    return job.steps.filter(status__in=STEP_UNFINISHED).count()

@@ -1,0 +1,140 @@
+"""What every executor gets and gives back.
+
+Executors are a leaf: no models, no requests. They get a StepContext, do their work,
+report logs and progress through it, and return an Outcome. The engine owns every state
+change (SPEC §4, §7).
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+
+
+@dataclass
+class Outcome:
+    status: str  # SUCCEEDED or FAILED
+    outputs: dict = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int | None = None
+
+    @classmethod
+    def ok(cls, outputs=None, exit_code=None):
+        return cls(SUCCEEDED, outputs or {}, None, exit_code)
+
+    @classmethod
+    def fail(cls, error, outputs=None, exit_code=None):
+        return cls(FAILED, outputs or {}, error, exit_code)
+
+
+class StepContext:
+    """Everything a step may know and do while it runs.
+
+    The engine subclasses this to write logs and progress to the job's event stream and
+    to set the stop reason from its heartbeat thread; tests use it as it is.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id="job",
+        step_id="step",
+        with_=None,
+        vars=None,
+        params=None,
+        upstream=None,
+        env=None,
+        workdir=None,
+        artifacts_dir=None,
+        inputs_dir=None,
+        timeout=None,
+        kill_grace=1.0,
+    ):
+        self.job_id = str(job_id)
+        self.step_id = step_id
+        self.with_ = with_ or {}
+        self.vars = vars or {}
+        self.params = params or {}
+        self.upstream = upstream or {}  # {step_id: outputs} of steps upstream of this one
+        self.env = env or {}  # VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID
+        self.workdir = Path(workdir) if workdir else None
+        self.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
+        self.inputs_dir = Path(inputs_dir) if inputs_dir else None
+        self.timeout = timeout  # seconds, or None
+        self.kill_grace = kill_grace
+        self.started = time.monotonic()
+        self.logs = []  # (level, message) — the engine's subclass writes them out instead
+        self.last_progress = None
+        self._stop_reason = None
+        self._stop_lock = threading.Lock()
+
+    # --- reporting --------------------------------------------------------------------
+    def log(self, level, message):
+        self.logs.append((level, message))
+
+    def progress(self, pct):
+        self.last_progress = max(0.0, min(100.0, float(pct)))
+
+    # --- stopping ---------------------------------------------------------------------
+    def request_stop(self, reason):
+        """Ask the step to stop (cancel, lost lease). The first reason wins."""
+        with self._stop_lock:
+            if self._stop_reason is None:
+                self._stop_reason = reason
+
+    def should_stop(self):
+        """None while the step may keep running, else why it must stop: "canceled",
+        "timed out after N s", or "lease lost". Cheap: call it often."""
+        if self._stop_reason is None and self.timeout and time.monotonic() - self.started > self.timeout:
+            self.request_stop(f"timed out after {int(self.timeout)} s")
+        return self._stop_reason
+
+    def heartbeat(self):
+        """For python steps: True when the step should stop (cancel requested, timeout)."""
+        return self.should_stop() is not None
+
+
+class Executor:
+    """Base class of a step type.
+
+    `required` and `optional` name the keys allowed in the step's `with`. Keys listed in
+    `raw_keys` are never passed through {{ }} substitution (a shell `script`).
+    """
+
+    name = ""
+    required: frozenset = frozenset()
+    optional: frozenset = frozenset()
+    raw_keys: frozenset = frozenset()
+    description = ""
+
+    def validate(self, with_):
+        """Static checks of the step's `with` at template save time: a list of
+        (key, message) pairs; key is None for a problem with the whole block."""
+        problems = []
+        if not isinstance(with_, dict):
+            return [(None, "must be a mapping")]
+        for key in sorted(self.required - set(with_)):
+            problems.append((key, "is required"))
+        for key in sorted(set(with_) - self.required - self.optional):
+            problems.append((key, f"is not a parameter of '{self.name}' steps"))
+        return problems
+
+    def run(self, ctx):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def has_placeholder(value):
+    """True for a string that still holds a {{ }} reference. Save-time validation skips
+    type checks on such values: they only get their type once the engine substitutes
+    them, and run() checks them again."""
+    return isinstance(value, str) and "{{" in value
+
+
+def is_number(value):
+    """int or float, but not bool (YAML's `true` is not a number of seconds)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,84 @@
+"""Start a child in its own process group, and make sure nothing of that group survives.
+
+A step's command runs as the leader of a new session (and so of a new process group
+whose id is the leader's pid). Killing the group reaches every child it started — also
+backgrounded ones and ones that ignore SIGTERM — unless a child deliberately starts a
+session of its own, which no ordinary script does.
+
+The leader is not reaped until the group has been killed: while it is a zombie its pid
+(= the group id) cannot be reused, so a late `killpg` can never hit an unrelated group.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+
+def start_in_new_group(argv, *, env, cwd):
+    """Popen with stdin closed, stdout/stderr piped and a fresh session/process group.
+
+    Raises OSError (FileNotFoundError, PermissionError, …) when argv[0] cannot be run;
+    the caller turns that into a failed outcome.
+    """
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def signal_group(pgid, sig):
+    """Send sig to every process of the group. False when no process of it is left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # A member changed its uid (setuid binary); the rest of the group still got it.
+        return True
+    return True
+
+
+def group_alive(pgid):
+    return signal_group(pgid, 0)
+
+
+def leader_exited(proc):
+    """True once the group leader has exited, without reaping it (see the module doc)."""
+    if proc.returncode is not None:
+        return True
+    if not hasattr(os, "waitid"):  # pragma: no cover - macOS before Python 3.13
+        return proc.poll() is not None
+    try:
+        result = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        # Someone else reaped it already.
+        return True
+    return result is not None
+
+
+def kill_group_now(proc):
+    """SIGKILL whatever is left of the group (background children of a finished
+    command), then reap the leader. Returns the leader's exit status."""
+    signal_group(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def terminate_group(proc, grace, *, on_tick=None):
+    """SIGTERM the group, wait up to `grace` seconds for the leader, then SIGKILL the
+    group. `on_tick` is called about every 50 ms while waiting (to keep draining pipes).
+    Returns the leader's exit status."""
+    signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + max(0.0, grace)
+    while time.monotonic() < deadline and not leader_exited(proc):
+        if on_tick:
+            on_tick()
+        else:
+            time.sleep(0.05)
+    return kill_group_now(proc)

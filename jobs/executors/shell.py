@@ -1,0 +1,294 @@
+"""`shell` steps: an argv `command` or a bash `script`, in its own process group.
+
+How a script runs: `bash --noprofile --norc -e -o pipefail -c <script> script`. The text
+goes in as one argv item (never through a file the step could see or a stdin it could
+read), `-e -o pipefail` stop it at the first failing command as GitHub Actions does, and
+the trailing `script` becomes `$0`, so bash's own errors read "script: line 3: …". One
+argv item is limited to 128 KiB by Linux, hence MAX_SCRIPT_BYTES. Values reach a script
+only as environment variables; {{ }} is refused in scripts by the template validator.
+
+The environment is built from scratch: a few harmless variables of the worker
+(INHERITED_ENV), then the engine's VAR_*/PARAM_*/JOBSITE_* (`ctx.env`), then the step's
+`env`, then JOBSITE_ARTIFACTS/OUTPUT/INPUTS. Nothing else of the server's environment
+(SECRET_KEY, DATABASE_URL, …) reaches a step.
+"""
+
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from . import process_group
+from .base import Executor, Outcome, is_number
+
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+MAX_SCRIPT_BYTES = 120 * 1024
+MAX_LINE_BYTES = 64 * 1024  # a longer run without a newline is logged in pieces
+MAX_OUTPUT_FILE_BYTES = 1024 * 1024
+POLL_SECONDS = 0.1
+# After the command exits and its group is killed, how long to keep reading output still
+# buffered in the pipes (or held open by a child that escaped into its own session).
+DRAIN_SECONDS = 2.0
+OUTPUT_FILE_NAME = ".jobsite-output"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+LEVEL_PREFIXES = (
+    ("DEBUG:", "DEBUG"),
+    ("INFO:", "INFO"),
+    ("WARNING:", "WARN"),
+    ("WARN:", "WARN"),
+    ("ERROR:", "ERROR"),
+)
+
+
+class ShellExecutor(Executor):
+    name = "shell"
+    optional = frozenset({"command", "script", "env"})
+    raw_keys = frozenset({"script"})
+    description = (
+        "Runs `command` (an argv list, no shell) or `script` (bash text) in a fresh "
+        "working directory and its own process group. Variables arrive as VAR_* and "
+        "PARAM_* environment variables; write outputs to $JOBSITE_OUTPUT and files to "
+        "$JOBSITE_ARTIFACTS."
+    )
+
+    def validate(self, with_):
+        problems = super().validate(with_)
+        if not isinstance(with_, dict):
+            return problems
+        if ("command" in with_) == ("script" in with_):
+            problems.append((None, "needs exactly one of 'command' or 'script'"))
+        if "command" in with_:
+            command = with_["command"]
+            if not isinstance(command, list):
+                problems.append(
+                    ("command", "must be a list of strings (argv); use 'script' for shell text")
+                )
+            elif not command:
+                problems.append(("command", "must not be empty"))
+            elif not all(isinstance(item, str) for item in command):
+                problems.append(("command", "every item must be a string"))
+        if "script" in with_:
+            script = with_["script"]
+            if not isinstance(script, str) or not script.strip():
+                problems.append(("script", "must be non-empty text"))
+            elif len(script.encode()) > MAX_SCRIPT_BYTES:
+                problems.append(("script", f"is longer than {MAX_SCRIPT_BYTES // 1024} KiB"))
+        if "env" in with_:
+            problems.extend(("env", message) for message in env_problems(with_["env"]))
+        return problems
+
+    def run(self, ctx):
+        problems = self.validate(ctx.with_)
+        if problems:
+            return Outcome.fail("; ".join(f"{key or 'with'} {msg}" for key, msg in problems))
+        created_workdir = ctx.workdir is None
+        workdir = Path(tempfile.mkdtemp(prefix="jobsite-step-")) if created_workdir else ctx.workdir
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            return self._run_in(ctx, workdir)
+        finally:
+            if created_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _run_in(self, ctx, workdir):
+        artifacts = ctx.artifacts_dir or workdir / "artifacts"
+        inputs = ctx.inputs_dir or workdir / "inputs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        inputs.mkdir(parents=True, exist_ok=True)
+        output_file = workdir / OUTPUT_FILE_NAME
+        output_file.write_bytes(b"")
+
+        env = step_environment(ctx.env, ctx.with_.get("env") or {})
+        env["JOBSITE_ARTIFACTS"] = str(artifacts)
+        env["JOBSITE_OUTPUT"] = str(output_file)
+        env["JOBSITE_INPUTS"] = str(inputs)
+
+        if "script" in ctx.with_:
+            bash = shutil.which("bash", path=env["PATH"])
+            if bash is None:
+                return Outcome.fail("bash was not found on PATH; cannot run a script")
+            argv = [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c"]
+            argv += [ctx.with_["script"], "script"]
+        else:
+            argv = list(ctx.with_["command"])
+
+        try:
+            proc = process_group.start_in_new_group(argv, env=env, cwd=workdir)
+        except FileNotFoundError:
+            return Outcome.fail(f"command not found: {argv[0]}")
+        except PermissionError:
+            return Outcome.fail(f"permission denied: {argv[0]}")
+        except OSError as exc:
+            return Outcome.fail(f"could not start {argv[0]}: {exc.strerror or exc}")
+
+        stop_reason, last_stderr = follow_process(proc, ctx)
+        returncode = proc.returncode
+        if stop_reason:
+            return Outcome.fail(stop_reason, exit_code=returncode)
+        if returncode != 0:
+            return Outcome.fail(exit_error(returncode, last_stderr), exit_code=returncode)
+        return Outcome.ok(read_outputs(output_file, ctx), exit_code=0)
+
+
+def env_problems(env):
+    if not isinstance(env, dict):
+        return ["must be a mapping of names to strings"]
+    problems = []
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            problems.append(f"{name!r} is not a valid environment variable name")
+        elif name.startswith("JOBSITE_"):
+            problems.append(f"{name} is set by jobsite and cannot be overridden")
+        elif not (isinstance(value, str) or is_number(value) or isinstance(value, bool)):
+            problems.append(f"{name} must be a string, number or boolean")
+    return problems
+
+
+def step_environment(engine_env, step_env):
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("LANG", "C.UTF-8")
+    env.update({str(k): str(v) for k, v in engine_env.items()})
+    for name, value in step_env.items():
+        env[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return env
+
+
+def split_level(line, default):
+    for prefix, level in LEVEL_PREFIXES:
+        if line.startswith(prefix):
+            rest = line[len(prefix) :]
+            return level, rest[1:] if rest.startswith(" ") else rest
+    return default, line
+
+
+def follow_process(proc, ctx):
+    """Log the process's stdout/stderr line by line until it and its whole group are
+    gone, killing the group when ctx asks the step to stop.
+
+    Order of events: poll output and ctx.should_stop() every POLL_SECONDS; on a stop
+    reason SIGTERM the group and SIGKILL it after ctx.kill_grace; once the leader has
+    exited, SIGKILL what is left of its group, then drain the pipes (bounded by
+    DRAIN_SECONDS in case an escaped child still holds them). Returns (stop reason or
+    None, last stderr line).
+    """
+    streams = {proc.stdout.fileno(): "INFO", proc.stderr.fileno(): "WARN"}
+    pending = {fd: bytearray() for fd in streams}
+    last_stderr = [""]
+    selector = selectors.DefaultSelector()
+    for fd in streams:
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ)
+
+    def emit(fd, raw):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        level, message = split_level(line, streams[fd])
+        if streams[fd] == "WARN" and message.strip():
+            last_stderr[0] = message.strip()
+        ctx.log(level, message)
+
+    def read_ready(timeout):
+        for key, _ in selector.select(timeout):
+            fd = key.fd
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            buffer = pending[fd]
+            if not data:
+                selector.unregister(fd)
+                if buffer:
+                    emit(fd, bytes(buffer))
+                    buffer.clear()
+                continue
+            buffer.extend(data)
+            while (newline := buffer.find(b"\n")) >= 0 or len(buffer) >= MAX_LINE_BYTES:
+                cut = newline if newline >= 0 else MAX_LINE_BYTES
+                emit(fd, bytes(buffer[:cut]))
+                del buffer[: cut + 1 if newline >= 0 else cut]
+
+    stop_reason = None
+    kill_at = None
+    drain_until = None
+    try:
+        while selector.get_map():
+            if drain_until is None:
+                if stop_reason is None and (stop_reason := ctx.should_stop()):
+                    process_group.signal_group(proc.pid, signal.SIGTERM)
+                    kill_at = time.monotonic() + max(0.0, ctx.kill_grace)
+                if kill_at is not None and time.monotonic() >= kill_at:
+                    process_group.signal_group(proc.pid, signal.SIGKILL)
+                if process_group.leader_exited(proc):
+                    process_group.kill_group_now(proc)
+                    drain_until = time.monotonic() + DRAIN_SECONDS
+            elif time.monotonic() >= drain_until:
+                ctx.log("WARN", "stopped reading output: a process outside the step's group keeps it open")
+                break
+            read_ready(POLL_SECONDS)
+    finally:
+        selector.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    if proc.returncode is None:
+        # Both pipes closed before the leader exited (it closed them itself).
+        stop_reason = _wait_for_leader(proc, ctx, stop_reason)
+    return stop_reason, last_stderr[0]
+
+
+def _wait_for_leader(proc, ctx, stop_reason):
+    while not process_group.leader_exited(proc):
+        if stop_reason is None and (stop_reason := ctx.should_stop()):
+            process_group.terminate_group(proc, ctx.kill_grace)
+            return stop_reason
+        time.sleep(POLL_SECONDS)
+    process_group.kill_group_now(proc)
+    return stop_reason
+
+
+def exit_error(returncode, last_stderr):
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    error = f"exited with code {returncode}"
+    if last_stderr and len(last_stderr) <= 200:
+        error += f": {last_stderr}"
+    return error
+
+
+def read_outputs(path, ctx):
+    """The step's outputs from $JOBSITE_OUTPUT: one JSON object, or key=value lines."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_OUTPUT_FILE_BYTES + 1)
+    if len(raw) > MAX_OUTPUT_FILE_BYTES:
+        ctx.log("WARN", f"$JOBSITE_OUTPUT is larger than {MAX_OUTPUT_FILE_BYTES // 1024} KiB; ignored")
+        return {}
+    text = raw.decode("utf-8", errors="replace")
+    if text.lstrip().startswith("{"):
+        try:
+            outputs = json.loads(text)
+        except ValueError as exc:
+            ctx.log("WARN", f"$JOBSITE_OUTPUT is not valid JSON ({exc}); no outputs")
+            return {}
+        if not isinstance(outputs, dict):  # pragma: no cover - "{" always parses to a dict
+            return {}
+        return outputs
+    outputs = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not OUTPUT_KEY.match(key):
+            ctx.log("WARN", f"$JOBSITE_OUTPUT line {number} is not key=value; skipped")
+            continue
+        outputs[key] = value.strip()
+    return outputs

@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from jobs.supervisor import manage_command, supervise
+
+
+class Command(BaseCommand):
+    help = "Run everything for one machine: the web server, a worker cluster and the dispatcher."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="host:port for the web server")
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args, **options):
+        import sys
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+        web = [
+            sys.executable, "-m", "gunicorn", "jobsite.wsgi",
+            "--bind", options["bind"],
+            "--workers", str(options["web_workers"]),
+            "--threads", "4",
+            "--access-logfile", "-",
+            "--graceful-timeout", "5",
+        ]
+        self.stdout.write(
+            f"jobsite serving on http://{options['bind']}  "
+            f"(database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            f"broker: {settings.JOBSITE_BROKER}, workers: {settings.JOBSITE_WORKERS}). Ctrl-C stops everything."
+        )
+        self.stdout.flush()
+        children = {"web": web, "workers": manage_command("qcluster"), "dispatcher": manage_command("dispatcher")}
+        raise SystemExit(supervise(children, out=self.stdout))

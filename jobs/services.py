@@ -1,0 +1,191 @@
+"""The verbs of jobsite. API views, pages, admin actions, the trigger URL and commands
+all call these; none of them assigns a status itself."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import engine
+from jobs.models import Job, StepRun, Trigger
+from jobs.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
+from jobs.transitions import TransitionRefused, change_step_status, locked_job
+from templates_app.definition import DefinitionError, load_definition, validate_step_params, validate_values
+
+
+class JobValidationError(Exception):
+    """Bad input for a job: `errors` maps each field to its messages."""
+
+    def __init__(self, errors, detail="Invalid job request."):
+        super().__init__(detail)
+        self.errors = errors
+        self.detail = detail
+
+
+def validate_job_input(definition, variables=None, params=None):
+    """Validate and coerce submitted variables and per-step params against a definition.
+    Returns (variables, params); raises JobValidationError with one entry per field."""
+    clean_vars, var_errors = validate_values(definition.get("variables", {}), variables or {})
+    clean_params, param_errors = validate_step_params(definition.get("steps", []), params or {})
+    errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
+    errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+    if errors:
+        raise JobValidationError(errors)
+    return clean_vars, clean_params
+
+
+def _steps_for(job, definition):
+    return [
+        StepRun(
+            job=job,
+            step_id=spec["id"],
+            position=index,
+            type=spec["type"],
+            needs=list(spec.get("needs", [])),
+            max_attempts=1 + int(spec.get("retries", 0)),
+            idempotent=bool(spec.get("idempotent", False)),
+            continue_on_failure=bool(spec.get("continue_on_failure", False)),
+            timeout_seconds=spec.get("timeout"),
+        )
+        for index, spec in enumerate(definition["steps"])
+    ]
+
+
+@transaction.atomic
+def create_job(
+    workspace,
+    *,
+    template=None,
+    recipe=None,
+    variables=None,
+    params=None,
+    inputs=None,
+    name="",
+    start=True,
+    trigger=Trigger.API,
+    created_by="",
+    callback_url="",
+    original_job=None,
+    validated=False,
+):
+    """Create a job from a template (its current version) or an inline recipe, as a
+    draft or started at once. Raises JobValidationError for bad input; nothing is
+    created then."""
+    if (template is None) == (recipe is None):
+        raise JobValidationError({"template": ["give either a template or a recipe"]})
+    version = None
+    if template is not None:
+        version = template.current_version
+        definition = version.definition
+    else:
+        try:
+            definition = load_definition(recipe, recipe=True)
+        except DefinitionError as exc:
+            raise JobValidationError({f"recipe.{key}": value for key, value in exc.errors.items()}) from None
+    if not validated:
+        variables, params = validate_job_input(definition, variables, params)
+    job = Job.objects.create(
+        workspace=workspace,
+        template=template,
+        template_version=version,
+        definition=definition,
+        name=(name or definition.get("name") or "Job")[:200],
+        type=definition.get("type", ""),
+        trigger=trigger,
+        created_by=created_by,
+        variables=variables or {},
+        params=params or {},
+        inputs=inputs or {},
+        callback_url=callback_url or "",
+        total_steps=len(definition["steps"]),
+        timeout_seconds=definition.get("settings", {}).get("timeout"),
+        original_job=original_job,
+        attempt=(original_job.attempt + 1) if original_job else 1,
+    )
+    StepRun.objects.bulk_create(_steps_for(job, definition))
+    if start:
+        start_job(job)
+        job.refresh_from_db()
+    return job
+
+
+def start_job(job):
+    """draft → queued; ready steps are queued and handed to the workers."""
+    with locked_job(job.pk) as locked:
+        if locked.status != JobStatus.DRAFT:
+            raise TransitionRefused(f"job is {locked.status}; only a draft can be started")
+        engine.start_locked_job(locked)
+    return locked
+
+
+def cancel_job(job, *, force=False):
+    """Cancel a job. Refused (TransitionRefused) when it has already finished."""
+    with locked_job(job.pk) as locked:
+        if locked.status in JOB_TERMINAL:
+            raise TransitionRefused(f"job is already {locked.status}")
+        engine.cancel_locked_job(locked, force=force)
+    return locked
+
+
+@transaction.atomic
+def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, created_by=""):
+    """A new job from the same definition and variables (optionally overridden).
+
+    With from_failed, steps that succeeded in `job` are carried over — their outputs and
+    artifacts reused — and only the rest run again."""
+    if job.status not in JOB_CAN_RERUN:
+        raise TransitionRefused(f"job is {job.status}; only a finished job can be rerun")
+    merged = dict(job.variables)
+    if variables:
+        merged.update(variables)
+    clean_vars, clean_params = validate_job_input(job.definition, merged, job.params)
+    new = Job.objects.create(
+        workspace=job.workspace,
+        template=job.template,
+        template_version=job.template_version,
+        definition=job.definition,
+        name=job.name,
+        type=job.type,
+        trigger=trigger,
+        created_by=created_by,
+        variables=clean_vars,
+        params=clean_params,
+        inputs=job.inputs,
+        callback_url=job.callback_url,
+        total_steps=job.total_steps,
+        timeout_seconds=job.timeout_seconds,
+        original_job=job,
+        attempt=job.attempt + 1,
+    )
+    StepRun.objects.bulk_create(_steps_for(new, job.definition))
+    with locked_job(new.pk) as locked:
+        if from_failed:
+            _reuse_succeeded_steps(job, locked)
+        engine.start_locked_job(locked)
+    new.refresh_from_db()
+    return new
+
+
+def _reuse_succeeded_steps(old_job, new_job):
+    from jobs.models import Artifact
+
+    old_steps = {step.step_id: step for step in old_job.steps.filter(status=StepStatus.SUCCEEDED)}
+    now = timezone.now()
+    for step in new_job.steps.all():
+        previous = old_steps.get(step.step_id)
+        if previous is None:
+            continue
+        change_step_status(
+            new_job,
+            step,
+            StepStatus.SUCCEEDED,
+            message=f"Step {step.step_id} reused from job {old_job.pk}",
+            outputs=previous.outputs,
+            started_at=previous.started_at,
+            finished_at=previous.finished_at or now,
+            reused_from=previous,
+            progress=100.0,
+        )
+        for artifact in Artifact.objects.filter(job=old_job, step_id=step.step_id):
+            Artifact.objects.create(
+                job=new_job, step_id=artifact.step_id, name=artifact.name, file=artifact.file.name,
+                size=artifact.size, sha256=artifact.sha256, content_type=artifact.content_type,
+            )

@@ -1,0 +1,109 @@
+"""Writing a running step's log lines and progress to the job's event stream in batches.
+
+One transaction per batch, not per line (SPEC §8): lines are buffered and flushed when
+the buffer is large, when it is older than FLUSH_SECONDS (checked by the heartbeat
+thread as well), and at the end of the step. Secret values are masked before anything is
+stored, and a step's log volume is capped with one truncation marker.
+"""
+
+import threading
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from jobs.events import mask_secrets, record_events
+from jobs.models import EventKind, Job, StepRun
+from jobs.states import StepStatus
+from jobs.transitions import locked_job
+
+FLUSH_LINES = 500
+FLUSH_SECONDS = 0.3
+MAX_LINE_CHARS = 8192
+
+
+class StepLogWriter:
+    def __init__(self, job, step, attempt):
+        self.job_id = job.pk
+        self.step_pk = step.pk
+        self.step_id = step.step_id
+        self.attempt = attempt
+        self.secrets = job.secret_values()
+        self.limit = int(job.definition.get("settings", {}).get("log_limit_bytes") or settings.JOBSITE_LOG_LIMIT_BYTES)
+        self.bytes_written = step.log_bytes
+        self.truncated = False
+        self.buffer = []
+        self.pending_progress = None
+        self.last_flush = time.monotonic()
+        self.lock = threading.Lock()
+
+    def mask(self, text):
+        return mask_secrets(text, self.secrets)
+
+    def add(self, level, message):
+        message = str(message)
+        if len(message) > MAX_LINE_CHARS:
+            message = message[:MAX_LINE_CHARS] + " …[line truncated]"
+        with self.lock:
+            if self.truncated:
+                return
+            size = len(message.encode("utf-8", "replace")) + 1
+            if self.bytes_written + size > self.limit:
+                self.truncated = True
+                self.buffer.append(("WARN", f"[log truncated: this step's log reached {self.limit} bytes]"))
+            else:
+                self.bytes_written += size
+                self.buffer.append((level, message))
+            due = len(self.buffer) >= FLUSH_LINES
+        if due:
+            self.flush()
+
+    def set_progress(self, pct):
+        with self.lock:
+            self.pending_progress = pct
+
+    def flush_if_due(self):
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        with self.lock:
+            lines, self.buffer = self.buffer, []
+            progress, self.pending_progress = self.pending_progress, None
+            self.last_flush = time.monotonic()
+            if not lines and progress is None:
+                return
+            try:
+                self._write(lines, progress)
+            except Exception:
+                # Put the lines back so a later flush (after a database blip) keeps them.
+                self.buffer = lines + self.buffer
+                if progress is not None and self.pending_progress is None:
+                    self.pending_progress = progress
+                close_old_connections()
+                raise
+
+    def _write(self, lines, progress):
+        events = [
+            {"kind": EventKind.LOG, "step_id": self.step_id, "level": level, "message": self.mask(message)}
+            for level, message in lines
+        ]
+        with locked_job(self.job_id) as job:
+            # A zombie attempt (its step was reclaimed) must not write into the stream.
+            step = StepRun.objects.filter(pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING)
+            if job is None or not step.exists():
+                return
+            if progress is not None:
+                step.update(progress=progress)
+                events.append(
+                    {"kind": EventKind.PROGRESS, "step_id": self.step_id, "data": {"step_progress": progress}}
+                )
+                self._refine_job_progress(job, progress)
+            step.update(log_bytes=self.bytes_written)
+            record_events(job, events)
+
+    def _refine_job_progress(self, job, step_progress):
+        total = job.total_steps or 1
+        pct = round(min(100.0, (job.completed_steps + step_progress / 100.0) / total * 100), 1)
+        if pct > job.progress:
+            Job.objects.filter(pk=job.pk, progress__lt=pct).update(progress=pct)

@@ -1,0 +1,170 @@
+"""The worker entry point: run one attempt of one step.
+
+`run_step(step_run_id, attempt)` is the django-q2 task. It claims the step, runs its
+executor with a heartbeat beside it, and hands the outcome to the engine. It never
+changes status itself.
+"""
+
+import logging
+import os
+import shutil
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from jobs import engine
+from jobs.artifacts import collect_step_artifacts, stage_step_inputs
+from jobs.executors.base import Outcome, StepContext
+from jobs.executors.registry import get_executor
+from jobs.step_logs import StepLogWriter
+from jobs.substitution import substitution_context
+from templates_app.definition import SubstitutionError, render
+
+log = logging.getLogger(__name__)
+
+
+def worker_id():
+    return f"{settings.JOBSITE_WORKER_ID}:{os.getpid()}"
+
+
+class EngineContext(StepContext):
+    """A StepContext whose logs and progress go to the job's event stream."""
+
+    def __init__(self, *, log_writer, **kwargs):
+        super().__init__(**kwargs)
+        self.log_writer = log_writer
+
+    def log(self, level, message):
+        self.log_writer.add(level, message)
+
+    def progress(self, pct):
+        super().progress(pct)
+        self.log_writer.set_progress(self.last_progress)
+
+
+class Heartbeat(threading.Thread):
+    """Renews the step's lease every few seconds, flushes logs, and tells the step to
+    stop when the job is canceled or the lease was taken away."""
+
+    def __init__(self, step_run_id, attempt, ctx, log_writer):
+        super().__init__(name=f"heartbeat-{step_run_id}", daemon=True)
+        self.step_run_id, self.attempt, self.ctx, self.log_writer = step_run_id, attempt, ctx, log_writer
+        self.done = threading.Event()
+
+    def run(self):
+        interval = settings.JOBSITE_HEARTBEAT_SECONDS
+        last_beat = time.monotonic()
+        try:
+            while not self.done.wait(0.25):
+                try:
+                    self.log_writer.flush_if_due()
+                except Exception:  # noqa: BLE001 - kept in the buffer; the next flush retries
+                    log.warning("log flush of step %s failed", self.step_run_id, exc_info=True)
+                if time.monotonic() - last_beat < interval:
+                    continue
+                last_beat = time.monotonic()
+                try:
+                    ours, cancel = engine.renew_lease(self.step_run_id, self.attempt)
+                except Exception:  # noqa: BLE001 - a database blip: try again next beat
+                    log.warning("heartbeat of step %s failed", self.step_run_id, exc_info=True)
+                    close_old_connections()
+                    continue
+                if cancel:
+                    self.ctx.request_stop("canceled")
+                elif not ours:
+                    self.ctx.request_stop("lease lost")
+        finally:
+            connection.close()
+
+
+def run_step(step_run_id, attempt):
+    """django-q2 task: run attempt `attempt` of step run `step_run_id`."""
+    close_old_connections()
+    claimed = engine.claim_step(step_run_id, attempt, worker_id())
+    if claimed is None:
+        return "not claimed"
+    job, step = claimed
+    spec = engine.step_definition(job, step.step_id)
+    executor = get_executor(step.type)
+    workdir = Path(settings.JOBSITE_WORK_DIR) / str(job.pk) / f"{step.step_id}-{attempt}"
+    log_writer = StepLogWriter(job, step, attempt)
+    ctx = None
+    stop_reason = None
+    try:
+        if executor is None:
+            raise LookupError(f"unknown step type '{step.type}'")
+        upstream_steps = list(job.steps.all())
+        context = substitution_context(job, upstream_steps, step.step_id)
+        with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
+        workdir.mkdir(parents=True, exist_ok=True)
+        inputs_dir = stage_step_inputs(job, step, workdir / "inputs")
+        ctx = EngineContext(
+            log_writer=log_writer,
+            job_id=job.pk,
+            step_id=step.step_id,
+            with_=with_,
+            vars=job.variables,
+            params=context["params"],
+            upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
+            env=step_environment(job, step, context["params"]),
+            workdir=workdir / "work",
+            artifacts_dir=workdir / "artifacts",
+            inputs_dir=inputs_dir,
+            timeout=step.timeout_seconds,
+            kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+        )
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        heartbeat = Heartbeat(step_run_id, attempt, ctx, log_writer)
+        heartbeat.start()
+        try:
+            outcome = executor.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - an executor bug fails the step, not the worker
+            log_writer.add("ERROR", traceback.format_exc())
+            outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
+        finally:
+            heartbeat.done.set()
+            heartbeat.join(timeout=5)
+        stop_reason = ctx.should_stop()
+        if outcome.status == "succeeded" and stop_reason is None:
+            collect_step_artifacts(job, step, ctx.artifacts_dir)
+    except SubstitutionError as exc:
+        outcome = Outcome.fail(f"substitution failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
+        log.exception("step %s attempt %s crashed before or after running", step_run_id, attempt)
+        outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
+    log_writer.flush()
+    if outcome.error:
+        outcome.error = log_writer.mask(outcome.error)
+    engine.finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return outcome.status
+
+
+def _env_name(name):
+    return "".join(ch if ch.isalnum() else "_" for ch in name).upper()
+
+
+def _env_value(value):
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def step_environment(job, step, params):
+    """VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID: how values reach a shell step —
+    as environment variables, never spliced into the script."""
+    env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in job.variables.items()}
+    env.update({f"PARAM_{_env_name(name)}": _env_value(value) for name, value in (params or {}).items()})
+    env["JOBSITE_JOB_ID"] = str(job.pk)
+    env["JOBSITE_STEP_ID"] = step.step_id
+    env["JOBSITE_JOB_NAME"] = job.name
+    return env

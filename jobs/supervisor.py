@@ -1,0 +1,72 @@
+"""Running a few child processes as one: `serve` and `worker` start their parts as
+children, each in its own process group, and stop all of them on Ctrl-C or SIGTERM.
+
+Children also get SIGKILL from the kernel if this process dies without cleaning up
+(PR_SET_PDEATHSIG), so nothing is left behind."""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    os.setpgrp()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def manage_command(*args):
+    return [sys.executable, "-u", os.path.join(os.getcwd(), "manage.py"), *args]
+
+
+def _signal_group(child, sig):
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def supervise(children, out=sys.stdout, grace=10.0):
+    """Start `children` ({name: argv}), wait until one exits or we are told to stop,
+    then stop them all (SIGTERM to each group, SIGKILL after `grace` seconds).
+    Returns the exit code to use."""
+    stopping = {"signal": None}
+
+    def request_stop(signum, _frame):
+        stopping["signal"] = signum
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    procs = {}
+    try:
+        for name, argv in children.items():
+            procs[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+        exit_code = 0
+        while stopping["signal"] is None:
+            ended = [(name, proc.returncode) for name, proc in procs.items() if proc.poll() is not None]
+            if ended:
+                name, code = ended[0]
+                out.write(f"{name} exited with code {code}; stopping the rest\n")
+                exit_code = code or 1
+                break
+            time.sleep(0.2)
+        # A drain signal for workers: SIGTERM lets django-q2 finish what it holds.
+        for proc in procs.values():
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(proc.poll() is None for proc in procs.values()):
+            time.sleep(0.1)
+        for proc in procs.values():
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+        return exit_code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,86 @@
+"""The one writer of job and step status.
+
+Every status change in jobsite goes through change_job_status or change_step_status:
+each checks the transition table in jobs/states.py, applies a compare-and-set on the old
+status (and, for steps, on the attempt number — the fence against zombie workers), and
+writes a JobEvent in the same transaction. Zero rows updated means someone else got
+there first; that is not an error.
+
+All writers of one job take that job's row lock first (locked_job), so changes to a job
+and its steps are serialized and always acquire locks in the same order.
+"""
+
+from contextlib import contextmanager
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.events import record_events
+from jobs.models import EventKind, Job, StepRun
+from jobs.states import job_transition_allowed, step_transition_allowed
+
+
+class TransitionRefused(Exception):
+    """A change the transition table does not allow (e.g. cancelling a finished job)."""
+
+
+@contextmanager
+def locked_job(job_id):
+    """A transaction holding the job's row lock; yields the freshly read job (or None)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        yield job
+
+
+def change_job_status(job, new, *, message="", **fields):
+    """Move a locked job to `new`. Returns False when the table forbids it or the row
+    has moved on."""
+    old = job.status
+    if not job_transition_allowed(old, new):
+        return False
+    now = timezone.now()
+    updated = Job.objects.filter(pk=job.pk, status=old).update(status=new, updated_at=now, **fields)
+    if not updated:
+        return False
+    job.status = new
+    job.updated_at = now
+    for name, value in fields.items():
+        setattr(job, name, value)
+    record_events(
+        job,
+        [{"kind": EventKind.JOB_STATUS, "message": message or f"Job {new}", "data": {"from": old, "to": new}}],
+    )
+    return True
+
+
+def change_step_status(job, step, new, *, attempt=None, message="", level="", **fields):
+    """Move a step of a locked job to `new`, fenced on its current status and attempt.
+
+    `attempt` is the attempt the caller believes it holds; a worker whose attempt was
+    reclaimed passes its old number and changes nothing."""
+    old = step.status
+    if not step_transition_allowed(old, new):
+        return False
+    fence = step.attempt if attempt is None else attempt
+    updated = StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(status=new, **fields)
+    if not updated:
+        return False
+    step.status = new
+    for name, value in fields.items():
+        setattr(step, name, value)
+    data = {"from": old, "to": new, "attempt": step.attempt}
+    if fields.get("error"):
+        data["error"] = fields["error"]
+    record_events(
+        job,
+        [
+            {
+                "kind": EventKind.STEP_STATUS,
+                "step_id": step.step_id,
+                "level": level,
+                "message": message or f"Step {step.step_id} {new}",
+                "data": data,
+            }
+        ],
+    )
+    return True

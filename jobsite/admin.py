@@ -1,0 +1,31 @@
+from django.contrib import admin
+
+from jobsite.models import ApiKey, Membership, Workspace
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "id", "retention_days", "created_at"]
+    search_fields = ["name", "slug", "id"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "workspace", "role", "created_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["user__username", "workspace__slug"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "workspace", "role", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at", "created_at"]

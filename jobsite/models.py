@@ -1,0 +1,129 @@
+"""Tenancy: workspaces, who belongs to them, and the API keys that act for them."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    # Reads everything in the workspace, changes nothing.
+    VIEWER = "viewer", "Viewer"
+    # Also starts, cancels and reruns jobs.
+    OPERATOR = "operator", "Operator"
+    # Also manages templates, keys, webhooks, schedules and members.
+    ADMIN = "admin", "Admin"
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
+
+
+def role_at_least(role, required):
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[required]
+
+
+class Workspace(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Delete finished jobs older than this many days (empty: keep forever)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")]
+
+    def __str__(self):
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+KEY_PREFIX = "jsk_"
+VISIBLE_PREFIX_LENGTH = 12  # "jsk_" + 8 characters: enough to tell keys apart in a list
+
+
+def hash_key(raw_key):
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class ApiKey(models.Model):
+    """A workspace's API key. The raw key is shown once at creation; only its SHA-256 and
+    a short visible prefix are stored."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    prefix = models.CharField(max_length=VISIBLE_PREFIX_LENGTH, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, workspace, name, role=Role.OPERATOR, expires_at=None, created_by=None):
+        """Create a key and return (key, raw_key). The raw key is not stored anywhere."""
+        raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            workspace=workspace,
+            name=name,
+            role=role,
+            prefix=raw_key[:VISIBLE_PREFIX_LENGTH],
+            key_hash=hash_key(raw_key),
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        return key, raw_key
+
+    @classmethod
+    def find(cls, raw_key):
+        """The usable key matching raw_key, or None. The lookup is by hash; the final
+        comparison is constant-time so timing tells nothing about near misses."""
+        if not raw_key or not raw_key.startswith(KEY_PREFIX):
+            return None
+        digest = hash_key(raw_key)
+        key = cls.objects.usable().select_related("workspace").filter(key_hash=digest).first()
+        if key is None or not hmac.compare_digest(key.key_hash, digest):
+            return None
+        return key
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

@@ -1,0 +1,264 @@
+"""Django settings for jobsite.
+
+Every setting comes from the environment (SPEC §12). The defaults make the embedded
+setup work: SQLite in ./data, the django-q2 ORM broker, DEBUG off unless asked for.
+"""
+
+import os
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name, default=None):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+
+
+def env_int(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+
+
+def env_list(name, default):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def database_from_url(url, data_dir):
+    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
+    a Django DATABASES entry. Fails with a one-line message on anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if scheme == "sqlite":
+        # sqlite:///relative/to/project.db or sqlite:////absolute/path.db
+        path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ImproperlyConfigured("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db")
+        db_path = Path(path)
+        if not db_path.is_absolute():
+            db_path = BASE_DIR / db_path
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(db_path),
+            "OPTIONS": {
+                # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE
+                # transactions take the write lock up front so two writers queue instead
+                # of failing with "database is locked" on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+            },
+            "TEST": {"NAME": str(data_dir / "test-jobsite.db")},
+        }
+    if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {scheme or '(none)'!r} is not supported; use sqlite:///path or postgres://user:pass@host:port/name"
+    )
+
+
+DEBUG = env_bool("DEBUG", False)
+TESTING = "pytest" in sys.modules or env_bool("JOBSITE_TESTING", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"
+    else:
+        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=1 (set it in the environment)")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] + (["testserver"] if TESTING else []))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATA_DIR = Path(env_str("JOBSITE_DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "django_htmx",
+    "jobsite",
+    "templates_app",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "jobsite.urls"
+WSGI_APPLICATION = "jobsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"), DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+MEDIA_ROOT = Path(env_str("JOBSITE_STORAGE_DIR", str(DATA_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- jobsite ------------------------------------------------------------------------
+
+# Extra step types: {"name": "dotted.path.ExecutorClass"} (SPEC §4).
+JOBSITE_EXECUTORS = {}
+# Callables a `python` step may run, as "module:function" strings. Nothing else runs.
+JOBSITE_PYTHON_STEPS = env_list(
+    "JOBSITE_PYTHON_STEPS",
+    ["jobs.demo_steps:summarize_numbers", "jobs.demo_steps:count_words"],
+)
+# The longest a single step may be allowed to run; django-q2's own timeout sits above it.
+JOBSITE_MAX_STEP_TIMEOUT = env_int("JOBSITE_MAX_STEP_TIMEOUT", 6 * 3600)
+JOBSITE_DEFAULT_STEP_TIMEOUT = env_int("JOBSITE_DEFAULT_STEP_TIMEOUT", 3600)
+JOBSITE_LEASE_SECONDS = env_int("JOBSITE_LEASE_SECONDS", 30)
+JOBSITE_HEARTBEAT_SECONDS = env_int("JOBSITE_HEARTBEAT_SECONDS", 3)
+JOBSITE_DISPATCH_INTERVAL = float(env_str("JOBSITE_DISPATCH_INTERVAL", "1.0"))
+JOBSITE_KILL_GRACE_SECONDS = float(env_str("JOBSITE_KILL_GRACE_SECONDS", "1.0"))
+JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
+JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
+JOBSITE_WORK_DIR = Path(env_str("JOBSITE_WORK_DIR", str(DATA_DIR / "work")))
+
+# --- django-q2: the doorbell and the process pool (SPEC §7) ------------------------
+
+JOBSITE_BROKER = env_str("JOBSITE_BROKER", "orm")
+if JOBSITE_BROKER not in {"orm", "redis"}:
+    raise ImproperlyConfigured(f"JOBSITE_BROKER={JOBSITE_BROKER!r}: use 'orm' or 'redis'")
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+JOBSITE_WORKERS = env_int("JOBSITE_WORKERS", 2)
+
+_Q_TIMEOUT = JOBSITE_MAX_STEP_TIMEOUT + 300
+Q_CLUSTER = {
+    "name": env_str("JOBSITE_QUEUE_NAME", "jobsite"),
+    "workers": JOBSITE_WORKERS,
+    # Retries and timeouts are the engine's: a task runs once, its failure is acked,
+    # and django-q2 never re-delivers a task that is merely long.
+    "max_attempts": 1,
+    "ack_failures": True,
+    "timeout": _Q_TIMEOUT,
+    "retry": _Q_TIMEOUT + 60,
+    # The outcome lives in our tables; keeping django-q2's result rows costs throughput.
+    "save_limit": -1,
+    "queue_limit": JOBSITE_WORKERS * 2,
+    "recycle": 500,
+    "max_rss": 512 * 1024,
+    "poll": 0.1,
+    "catch_up": False,
+    "scheduler": False,
+    "label": "Task queue (django-q2)",
+}
+if JOBSITE_BROKER == "orm":
+    Q_CLUSTER["orm"] = "default"
+else:
+    Q_CLUSTER["redis"] = REDIS_URL
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "jobsite API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")}},
+}
