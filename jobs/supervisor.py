@@ -56,10 +56,12 @@ def supervise(children, out=sys.stdout, grace=10.0):
                 exit_code = code or 1
                 break
             time.sleep(0.2)
-        # A drain signal for workers: SIGTERM lets django-q2 finish what it holds.
+        # SIGTERM to each child's main process only: gunicorn and django-q2 then stop
+        # their own children in order. Whatever is left after the grace period is killed
+        # group by group.
         for proc in procs.values():
             if proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(proc.poll() is None for proc in procs.values()):
             time.sleep(0.1)

@@ -69,9 +69,13 @@ class HttpExecutor(Executor):
             problems.append(("body", "must be a string (use 'json' for structured data)"))
         if "expected_status" in with_:
             expected = with_["expected_status"]
-            if not isinstance(expected, list) or not expected or not all(
-                isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
-                for code in expected
+            if (
+                not isinstance(expected, list)
+                or not expected
+                or not all(
+                    isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+                    for code in expected
+                )
             ):
                 problems.append(("expected_status", "must be a list of status codes (100–599)"))
         if "timeout" in with_:
@@ -163,9 +167,10 @@ class HttpExecutor(Executor):
 class _RedirectKeepingCredentialsOnHost(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(
-            req.full_url
-        ).netloc:
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
             for name in CREDENTIAL_HEADERS:
                 new.headers.pop(name, None)
         return new

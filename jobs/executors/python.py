@@ -48,10 +48,13 @@ class PythonExecutor(Executor):
         return problems
 
     def run(self, ctx):
+        path = ctx.with_.get("callable")
+        # Checked again here: the setting may have changed since the template was saved.
+        if isinstance(path, str) and path not in allowed_callables():
+            return Outcome.fail(not_allowed_message(path))
         problems = self.validate(ctx.with_)
         if problems:
             return Outcome.fail("; ".join(f"{key or 'with'} {msg}" for key, msg in problems))
-        path = ctx.with_["callable"]
         module_name, _, function_name = path.partition(":")
         try:
             function = getattr(importlib.import_module(module_name), function_name)

@@ -17,7 +17,11 @@ class ReportExecutor(Executor):
 
     def validate(self, with_):
         problems = super().validate(with_)
-        if isinstance(with_, dict) and "markdown" in with_ and not isinstance(with_["markdown"], str):
+        if (
+            isinstance(with_, dict)
+            and "markdown" in with_
+            and not isinstance(with_["markdown"], str)
+        ):
             problems.append(("markdown", "must be text"))
         return problems
 

@@ -228,7 +228,10 @@ def follow_process(proc, ctx):
                     process_group.kill_group_now(proc)
                     drain_until = time.monotonic() + DRAIN_SECONDS
             elif time.monotonic() >= drain_until:
-                ctx.log("WARN", "stopped reading output: a process outside the step's group keeps it open")
+                ctx.log(
+                    "WARN",
+                    "stopped reading output: a process outside the step's group keeps it open",
+                )
                 break
             read_ready(POLL_SECONDS)
     finally:
@@ -269,7 +272,9 @@ def read_outputs(path, ctx):
     with open(path, "rb") as f:
         raw = f.read(MAX_OUTPUT_FILE_BYTES + 1)
     if len(raw) > MAX_OUTPUT_FILE_BYTES:
-        ctx.log("WARN", f"$JOBSITE_OUTPUT is larger than {MAX_OUTPUT_FILE_BYTES // 1024} KiB; ignored")
+        ctx.log(
+            "WARN", f"$JOBSITE_OUTPUT is larger than {MAX_OUTPUT_FILE_BYTES // 1024} KiB; ignored"
+        )
         return {}
     text = raw.decode("utf-8", errors="replace")
     if text.lstrip().startswith("{"):
@@ -278,9 +283,7 @@ def read_outputs(path, ctx):
         except ValueError as exc:
             ctx.log("WARN", f"$JOBSITE_OUTPUT is not valid JSON ({exc}); no outputs")
             return {}
-        if not isinstance(outputs, dict):  # pragma: no cover - "{" always parses to a dict
-            return {}
-        return outputs
+        return outputs  # text starting with "{" that parses is always an object
     outputs = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):

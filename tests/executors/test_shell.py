@@ -13,7 +13,9 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 
 
 def make_ctx(tmp_path, with_, **kwargs):
-    kwargs.setdefault("env", {"VAR_REGION": "eu", "JOBSITE_JOB_ID": "job-1", "JOBSITE_STEP_ID": "s"})
+    kwargs.setdefault(
+        "env", {"VAR_REGION": "eu", "JOBSITE_JOB_ID": "job-1", "JOBSITE_STEP_ID": "s"}
+    )
     return StepContext(
         with_=with_,
         workdir=tmp_path / "work",
@@ -76,10 +78,14 @@ def test_script_gets_the_jobsite_environment_but_not_the_servers_secrets(tmp_pat
 
 
 def test_step_env_adds_variables_but_cannot_override_jobsite_ones(tmp_path):
-    ctx = make_ctx(tmp_path, {"script": 'echo "$GREETING $COUNT"', "env": {"GREETING": "hi", "COUNT": 3}})
+    ctx = make_ctx(
+        tmp_path, {"script": 'echo "$GREETING $COUNT"', "env": {"GREETING": "hi", "COUNT": 3}}
+    )
     assert ShellExecutor().run(ctx).status == SUCCEEDED
     assert messages(ctx) == ["hi 3"]
-    problems = ShellExecutor().validate({"script": "true", "env": {"JOBSITE_OUTPUT": "/etc/passwd"}})
+    problems = ShellExecutor().validate(
+        {"script": "true", "env": {"JOBSITE_OUTPUT": "/etc/passwd"}}
+    )
     assert problems == [("env", "JOBSITE_OUTPUT is set by jobsite and cannot be overridden")]
 
 
@@ -97,8 +103,13 @@ def test_a_hostile_variable_value_arrives_verbatim_and_is_never_executed(tmp_pat
 
 def test_a_command_item_with_spaces_and_quotes_arrives_as_one_argument(tmp_path):
     marker = tmp_path / "pwned"
-    value = f"it's \"one\" item; touch {marker}"
-    command = [sys.executable, "-c", "import sys; print(len(sys.argv) - 1); print(sys.argv[1])", value]
+    value = f'it\'s "one" item; touch {marker}'
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; print(len(sys.argv) - 1); print(sys.argv[1])",
+        value,
+    ]
     ctx = make_ctx(tmp_path, {"command": command})
 
     outcome = ShellExecutor().run(ctx)
@@ -158,11 +169,13 @@ def test_key_value_lines_in_jobsite_output_become_outputs(tmp_path):
     assert outcome.status == SUCCEEDED, outcome.error
     assert outcome.outputs == {"rows": "42", "url": "https://x.test/?a=b"}
     assert outcome.exit_code == 0
-    assert ("WARN", "$JOBSITE_OUTPUT line 4 is not key=value; skipped") in ctx.logs
+    assert ("WARN", "$JOBSITE_OUTPUT line 5 is not key=value; skipped") in ctx.logs
 
 
 def test_a_json_object_in_jobsite_output_becomes_outputs(tmp_path):
-    outcome, _ = run_script(tmp_path, """echo '{"rows": 42, "tags": ["a", "b"]}' > "$JOBSITE_OUTPUT" """)
+    outcome, _ = run_script(
+        tmp_path, """echo '{"rows": 42, "tags": ["a", "b"]}' > "$JOBSITE_OUTPUT" """
+    )
     assert outcome.status == SUCCEEDED, outcome.error
     assert outcome.outputs == {"rows": 42, "tags": ["a", "b"]}
 
@@ -175,14 +188,18 @@ def test_files_in_the_artifacts_dir_stay_for_the_engine_to_collect(tmp_path):
 
 
 def test_without_a_workdir_the_step_runs_in_a_temp_dir_that_is_removed_afterwards(tmp_path):
-    ctx = StepContext(with_={"script": "pwd"}, artifacts_dir=tmp_path / "a", inputs_dir=tmp_path / "i")
+    ctx = StepContext(
+        with_={"script": "pwd"}, artifacts_dir=tmp_path / "a", inputs_dir=tmp_path / "i"
+    )
     assert ShellExecutor().run(ctx).status == SUCCEEDED
     (workdir,) = messages(ctx)
     assert not Path(workdir).exists()
 
 
 def test_a_non_zero_exit_fails_with_the_exit_code_and_last_stderr_line(tmp_path):
-    outcome, _ = run_script(tmp_path, 'echo "rows=1" >> "$JOBSITE_OUTPUT"; echo "disk full" >&2; exit 3')
+    outcome, _ = run_script(
+        tmp_path, 'echo "rows=1" >> "$JOBSITE_OUTPUT"; echo "disk full" >&2; exit 3'
+    )
     assert outcome.status == FAILED
     assert outcome.exit_code == 3
     assert outcome.error == "exited with code 3: disk full"
@@ -267,7 +284,10 @@ def test_a_step_past_its_timeout_is_killed_and_fails(tmp_path):
     [
         ({}, (None, "needs exactly one of 'command' or 'script'")),
         ({"command": ["ls"], "script": "ls"}, (None, "needs exactly one of 'command' or 'script'")),
-        ({"command": "ls -l"}, ("command", "must be a list of strings (argv); use 'script' for shell text")),
+        (
+            {"command": "ls -l"},
+            ("command", "must be a list of strings (argv); use 'script' for shell text"),
+        ),
         ({"command": ["ls", 3]}, ("command", "every item must be a string")),
         ({"command": []}, ("command", "must not be empty")),
         ({"script": "ls", "cwd": "/"}, ("cwd", "is not a parameter of 'shell' steps")),
