@@ -12,7 +12,7 @@ DATA := data
 FIND_PYTHON = for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.1[23] /usr/bin/python3.1[23] 2>/dev/null); do \
 	if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then command -v "$$c" || echo "$$c"; exit 0; fi; done; exit 1
 
-.PHONY: help run test test-slow test-postgres test-e2e test-chaos lint bench venv clean
+.PHONY: help run test test-slow test-postgres test-e2e test-chaos test-fuzz lint bench venv clean
 
 help:
 	@echo "make run    - install, migrate, load the demo and serve http://127.0.0.1:8000"
@@ -47,12 +47,28 @@ test: venv
 
 # Real worker subprocesses and longer engine scenarios.
 test-slow: venv
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test carries this marker yet
 
+# The whole suite again on PostgreSQL + the Redis broker, plus the tests that need them.
 test-postgres: venv
-	JOBSITE_TEST_DATABASE_URL=$${JOBSITE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
-	JOBSITE_TEST_REDIS_URL=$${JOBSITE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(PY) -m pytest -q -m postgres
+	@export JOBSITE_TEST_DATABASE_URL=$${JOBSITE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}; \
+	export JOBSITE_TEST_REDIS_URL=$${JOBSITE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}; \
+	DATABASE_URL=$$JOBSITE_TEST_DATABASE_URL JOBSITE_BROKER=redis REDIS_URL=$$JOBSITE_TEST_REDIS_URL \
+	JOBSITE_QUEUE_NAME=jobsite-test-$$$$ $(PY) -m pytest -q -m "not e2e and not chaos and not fuzz"
+
+# Browser tests: Playwright for Python driving Debian's Chromium (no browser download).
+CHROMIUM := /usr/lib/chromium/chromium
+test-e2e: venv
+	$(PY) -m pip install --quiet -e '.[e2e]'
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium"; apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
+	$(PY) -m pytest -q -m e2e || [ $$? -eq 5 ]  # 5: no test carries this marker yet
+
+test-chaos: venv
+	$(PY) -m pytest -q -s -m chaos || [ $$? -eq 5 ]  # 5: no test carries this marker yet
+
+test-fuzz: venv
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) -m pytest -q -s -m fuzz || [ $$? -eq 5 ]  # 5: no test carries this marker yet
 
 lint: venv
 	$(PY) -m ruff check .

@@ -196,3 +196,23 @@ class Artifact(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class WorkerHost(models.Model):
+    """A running `worker` host (one django-q2 cluster + dispatcher), seen through the
+    heartbeat its dispatcher writes. Used for /readyz, the cluster page and drain."""
+
+    host_id = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=200, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    workers = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    # Set by `manage.py drain` (or SIGUSR1): finish running steps, claim no new ones.
+    drain_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["host_id"]
+
+    def __str__(self):
+        return self.host_id

@@ -142,6 +142,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "jobsite.middleware.SecurityHeadersMiddleware",
+    "jobsite.db_unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "jobsite.urls"

@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.log_format import log_line
 from jobs.models import EventKind, JobEvent, Trigger
 from jobs.services import JobValidationError, create_job
 from jobs.states import JobStatus
@@ -21,7 +22,7 @@ def parse_vars(pairs):
 
 def format_event(event):
     if event.kind == EventKind.LOG:
-        return f"{event.level}: [{event.step_id}] {event.message}"
+        return log_line(event)
     if event.kind in (EventKind.JOB_STATUS, EventKind.STEP_STATUS):
         return f"--- {event.message}"
     return None

@@ -1,0 +1,14 @@
+"""How a job's log reads as text: one line per log event, `LEVEL: [step] message`.
+Shared by the API's logs endpoint, the log download on the job page and `runjob`."""
+
+from jobs.models import EventKind
+
+
+def log_line(event, with_step=True):
+    if with_step and event.step_id:
+        return f"{event.level}: [{event.step_id}] {event.message}"
+    return f"{event.level}: {event.message}"
+
+
+def log_events(job):
+    return job.events.filter(kind=EventKind.LOG).order_by("seq")

@@ -1,0 +1,3 @@
+"""/api/… — the REST API v1, its schema and docs, and the trigger URLs (SPEC §6)."""
+
+urlpatterns = []

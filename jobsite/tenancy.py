@@ -1,0 +1,53 @@
+"""Which workspace a request acts in, and with which role — resolved once per request,
+the same way for the API and the pages (SPEC §6.1)."""
+
+import uuid
+from dataclasses import dataclass
+
+from jobsite.models import Membership, Role, Workspace, role_at_least
+
+SESSION_KEY = "jobsite_workspace_id"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    workspace: Workspace
+    role: str
+    actor: str  # "user:alice" or "key:ci-bot" — recorded as a job's created_by
+
+    def can(self, required_role):
+        return role_at_least(self.role, required_role)
+
+    @property
+    def can_operate(self):
+        return self.can(Role.OPERATOR)
+
+    @property
+    def is_admin(self):
+        return self.can(Role.ADMIN)
+
+
+def memberships_of(user):
+    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+
+
+def tenant_for_user(user, *, slug=None, workspace_id=None):
+    """The user's tenant in the named workspace, or in their only workspace when none is
+    named. None when the user is not a member (or names nothing and has several)."""
+    memberships = memberships_of(user)
+    if slug:
+        memberships = memberships.filter(workspace__slug=slug)
+    elif workspace_id:
+        try:
+            memberships = memberships.filter(workspace_id=uuid.UUID(str(workspace_id)))
+        except ValueError:
+            return None
+    found = list(memberships[:2])
+    if len(found) != 1:
+        return None
+    membership = found[0]
+    return Tenant(membership.workspace, membership.role, f"user:{user.get_username()}")
+
+
+def tenant_for_key(api_key):
+    return Tenant(api_key.workspace, api_key.role, f"key:{api_key.name}")
