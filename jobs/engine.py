@@ -63,15 +63,22 @@ def claim_step(step_run_id, attempt, worker_id):
 
 
 def renew_lease(step_run_id, attempt):
-    """Extend a running step's lease. Returns (still_ours, cancel_requested)."""
-    from jobs.models import Job, StepRun
+    """Extend a running step's lease. False when the step is no longer this attempt's
+    (it was reaped, canceled by force, or finished by someone else)."""
+    from jobs.models import StepRun
 
     now = timezone.now()
-    renewed = StepRun.objects.filter(pk=step_run_id, status=S.RUNNING, attempt=attempt).update(
-        lease_expires_at=lease_expiry(), heartbeat_at=now
+    return bool(
+        StepRun.objects.filter(pk=step_run_id, status=S.RUNNING, attempt=attempt).update(
+            lease_expires_at=lease_expiry(), heartbeat_at=now
+        )
     )
-    cancel = Job.objects.filter(steps__pk=step_run_id, cancel_requested_at__isnull=False).exists()
-    return bool(renewed), cancel
+
+
+def cancel_requested(job_id):
+    from jobs.models import Job
+
+    return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
 def retry_delay(step, definition_step):

@@ -47,38 +47,50 @@ class EngineContext(StepContext):
 
 
 class Heartbeat(threading.Thread):
-    """Renews the step's lease every few seconds, flushes logs, and tells the step to
-    stop when the job is canceled or the lease was taken away."""
+    """Beside a running step: flushes its logs, looks for a cancel request twice a
+    second, renews its lease every JOBSITE_HEARTBEAT_SECONDS, and tells the step to stop
+    when the job is canceled or the lease was taken away."""
 
-    def __init__(self, step_run_id, attempt, ctx, log_writer):
+    TICK = 0.25
+    CANCEL_POLL = 0.5
+
+    def __init__(self, job_id, step_run_id, attempt, ctx, log_writer):
         super().__init__(name=f"heartbeat-{step_run_id}", daemon=True)
-        self.step_run_id, self.attempt, self.ctx, self.log_writer = step_run_id, attempt, ctx, log_writer
+        self.job_id, self.step_run_id, self.attempt = job_id, step_run_id, attempt
+        self.ctx, self.log_writer = ctx, log_writer
         self.done = threading.Event()
 
     def run(self):
-        interval = settings.JOBSITE_HEARTBEAT_SECONDS
-        last_beat = time.monotonic()
+        last_beat = last_poll = last_renewed = time.monotonic()
         try:
-            while not self.done.wait(0.25):
+            while not self.done.wait(self.TICK):
                 try:
-                    self.log_writer.flush_if_due()
-                except Exception:  # noqa: BLE001 - kept in the buffer; the next flush retries
-                    log.warning("log flush of step %s failed", self.step_run_id, exc_info=True)
-                if time.monotonic() - last_beat < interval:
-                    continue
-                last_beat = time.monotonic()
-                try:
-                    ours, cancel = engine.renew_lease(self.step_run_id, self.attempt)
-                except Exception:  # noqa: BLE001 - a database blip: try again next beat
+                    self.beat(last_beat, last_poll)
+                except Exception:  # noqa: BLE001 - a database blip: the next tick retries
                     log.warning("heartbeat of step %s failed", self.step_run_id, exc_info=True)
                     close_old_connections()
+                    # Past the lease the reaper may already have given the step to
+                    # another worker: stop ours rather than run it twice.
+                    if time.monotonic() - last_renewed > settings.JOBSITE_LEASE_SECONDS:
+                        self.ctx.request_stop("lease lost")
                     continue
-                if cancel:
-                    self.ctx.request_stop("canceled")
-                elif not ours:
-                    self.ctx.request_stop("lease lost")
+                now = time.monotonic()
+                last_renewed = now
+                if now - last_poll >= self.CANCEL_POLL:
+                    last_poll = now
+                if now - last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
+                    last_beat = now
         finally:
             connection.close()
+
+    def beat(self, last_beat, last_poll):
+        self.log_writer.flush_if_due()
+        now = time.monotonic()
+        if now - last_poll >= self.CANCEL_POLL and engine.cancel_requested(self.job_id):
+            self.ctx.request_stop("canceled")
+        if now - last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
+            if not engine.renew_lease(self.step_run_id, self.attempt):
+                self.ctx.request_stop("lease lost")
 
 
 def run_step(step_run_id, attempt):
@@ -119,7 +131,7 @@ def run_step(step_run_id, attempt):
         )
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        heartbeat = Heartbeat(step_run_id, attempt, ctx, log_writer)
+        heartbeat = Heartbeat(job.pk, step_run_id, attempt, ctx, log_writer)
         heartbeat.start()
         try:
             outcome = executor.run(ctx)

@@ -4,22 +4,18 @@ children, each in its own process group, and stop all of them on Ctrl-C or SIGTE
 Children also get SIGKILL from the kernel if this process dies without cleaning up
 (PR_SET_PDEATHSIG), so nothing is left behind."""
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
+from jobs.executors.process_group import die_with_parent
 
 
-def _die_with_parent():
+def _own_group_dying_with_parent():
     os.setpgrp()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    die_with_parent()
 
 
 def manage_command(*args):
@@ -46,7 +42,7 @@ def supervise(children, out=sys.stdout, grace=10.0):
     procs = {}
     try:
         for name, argv in children.items():
-            procs[name] = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+            procs[name] = subprocess.Popen(argv, preexec_fn=_own_group_dying_with_parent)
         exit_code = 0
         while stopping["signal"] is None:
             ended = [(name, proc.returncode) for name, proc in procs.items() if proc.poll() is not None]

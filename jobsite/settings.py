@@ -77,7 +77,8 @@ def database_from_url(url, data_dir):
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
             },
-            "TEST": {"NAME": str(data_dir / "test-jobsite.db")},
+            # One file per test process: several test runs may share a checkout.
+            "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
         }
     if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
         name = unquote(parts.path.lstrip("/"))
@@ -93,6 +94,7 @@ def database_from_url(url, data_dir):
             "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
+            "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme or '(none)'!r} is not supported; use sqlite:///path or postgres://user:pass@host:port/name"

@@ -9,10 +9,23 @@ The leader is not reaped until the group has been killed: while it is a zombie i
 (= the group id) cannot be reused, so a late `killpg` can never hit an unrelated group.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
 import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """preexec_fn: have the kernel SIGKILL this child when the process that started it
+    dies. A worker killed with SIGKILL then takes its step's shell with it instead of
+    leaving it running beside the retry the reaper starts."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # pragma: no cover - not Linux
+        pass
 
 
 def start_in_new_group(argv, *, env, cwd):
@@ -30,6 +43,7 @@ def start_in_new_group(argv, *, env, cwd):
         cwd=cwd,
         start_new_session=True,
         close_fds=True,
+        preexec_fn=die_with_parent,
     )
 
 
