@@ -65,10 +65,15 @@ def create_job(
     callback_url="",
     original_job=None,
     validated=False,
+    job_id=None,
 ):
     """Create a job from a template (its current version) or an inline recipe, as a
     draft or started at once. Raises JobValidationError for bad input; nothing is
-    created then."""
+    created then.
+
+    `job_id` lets a caller choose the new job's id in advance: the web UI's start forms
+    carry one per render, so a double submit collides on the primary key and makes one
+    job."""
     if (template is None) == (recipe is None):
         raise JobValidationError({"template": ["give either a template or a recipe"]})
     version = None
@@ -83,6 +88,7 @@ def create_job(
     if not validated:
         variables, params = validate_job_input(definition, variables, params)
     job = Job.objects.create(
+        **({"id": job_id} if job_id else {}),
         workspace=workspace,
         template=template,
         template_version=version,
@@ -126,11 +132,11 @@ def cancel_job(job, *, force=False):
 
 
 @transaction.atomic
-def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, created_by=""):
+def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, created_by="", job_id=None):
     """A new job from the same definition and variables (optionally overridden).
 
     With from_failed, steps that succeeded in `job` are carried over — their outputs and
-    artifacts reused — and only the rest run again."""
+    artifacts reused — and only the rest run again. `job_id`: as for create_job."""
     if job.status not in JOB_CAN_RERUN:
         raise TransitionRefused(f"job is {job.status}; only a finished job can be rerun")
     merged = dict(job.variables)
@@ -138,6 +144,7 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
         merged.update(variables)
     clean_vars, clean_params = validate_job_input(job.definition, merged, job.params)
     new = Job.objects.create(
+        **({"id": job_id} if job_id else {}),
         workspace=job.workspace,
         template=job.template,
         template_version=job.template_version,
