@@ -22,6 +22,7 @@ def dispatch_once():
         "reaped": engine.reap_expired_leases(),
         "retried": engine.enqueue_due_retries(),
         "timed_out": engine.cancel_timed_out_jobs(),
+        "started": engine.start_waiting_jobs(),
         "requeued": engine.requeue_vanished_steps(broker_queue_size()),
     }
 

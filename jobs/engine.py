@@ -196,7 +196,7 @@ def advance_job(job):
         for step in steps:
             if step.status in (S.PENDING, S.QUEUED, S.RETRYING):
                 change_step_status(job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled")
-    elif job.status in (J.QUEUED, J.RUNNING):
+    elif job.status == J.RUNNING or (job.status == J.QUEUED and not _waiting_for_slot(job)):
         changed = True
         while changed:  # skips cascade down the graph
             changed = False
@@ -215,6 +215,12 @@ def advance_job(job):
     update_progress(job, steps)
     if all(step.status in STEP_TERMINAL for step in steps):
         finalize_job(job, steps)
+
+
+def _waiting_for_slot(job):
+    from jobs.concurrency import WAITING_FOR_WORKER
+
+    return job.waiting_reason not in ("", WAITING_FOR_WORKER)
 
 
 def update_progress(job, steps):
@@ -274,11 +280,80 @@ def finalize_job(job, steps):
 
 
 def start_locked_job(job):
-    """draft → queued and queue the ready steps. The caller holds the job's lock."""
-    if not change_job_status(job, J.QUEUED, message="Job queued", queued_at=timezone.now()):
+    """draft → queued, then take a concurrency slot and queue the ready steps — or wait
+    for a slot, or refuse (ConcurrencyRejected). The caller holds the job's lock."""
+    from jobs.concurrency import ConcurrencyRejected, WAITING_FOR_WORKER, concurrency_key
+
+    if job.status != J.DRAFT:
+        return False
+    key = concurrency_key(job)
+    if key:
+        from jobs.models import Job
+
+        job.concurrency_key = key
+        Job.objects.filter(pk=job.pk).update(concurrency_key=key)
+        verdict = claim_slot(job)
+        if verdict == "reject":
+            raise ConcurrencyRejected(f"concurrency limit reached: {job.waiting_reason}")
+        if verdict == "wait":
+            return change_job_status(job, J.QUEUED, message=f"Job queued, {job.waiting_reason}", queued_at=timezone.now(), waiting_reason=job.waiting_reason)
+    if not change_job_status(job, J.QUEUED, message="Job queued", queued_at=timezone.now(), waiting_reason=WAITING_FOR_WORKER):
         return False
     advance_job(job)
     return True
+
+
+def claim_slot(job):
+    """'go', 'wait' or 'reject' for a job whose template limits concurrency. Sets
+    job.waiting_reason when it must wait. With cancel_previous, the holders are told to
+    stop and the job waits for them to end."""
+    from jobs.concurrency import concurrency_settings, describe_wait, lock_scope, slot_holders
+
+    settings = concurrency_settings(job)
+    lock_scope(job)
+    holders = list(slot_holders(job).values_list("pk", flat=True))
+    if len(holders) < int(settings.get("limit", 1)):
+        job.waiting_reason = ""
+        return "go"
+    job.waiting_reason = describe_wait(job, holders)
+    when_full = settings.get("when_full", "queue")
+    if when_full == "reject":
+        return "reject"
+    if when_full == "cancel_previous":
+        for holder_id in holders:
+            with locked_job(holder_id) as holder:
+                if holder and not holder.is_terminal:
+                    cancel_locked_job(holder, reason=f"canceled by a newer job {job.pk} (cancel_previous)")
+        job.waiting_reason = f"waiting for {len(holders)} previous job(s) to stop (cancel_previous)"
+    return "wait"
+
+
+def start_waiting_jobs():
+    """Dispatcher duty: jobs queued behind a concurrency limit take a freed slot, oldest
+    first. Returns how many started."""
+    from jobs.concurrency import WAITING_FOR_WORKER
+    from jobs.models import Job
+
+    started = 0
+    waiting = (
+        Job.objects.filter(status=J.QUEUED, cancel_requested_at__isnull=True)
+        .exclude(waiting_reason__in=["", WAITING_FOR_WORKER])
+        .order_by("queued_at")
+        .values_list("pk", flat=True)
+    )
+    for job_id in list(waiting[:200]):
+        with locked_job(job_id) as job:
+            if job is None or job.status != J.QUEUED or job.waiting_reason in ("", WAITING_FOR_WORKER):
+                continue
+            verdict = claim_slot(job)
+            if verdict == "go":
+                Job.objects.filter(pk=job.pk).update(waiting_reason=WAITING_FOR_WORKER)
+                job.waiting_reason = WAITING_FOR_WORKER
+                advance_job(job)
+                started += 1
+            elif job.waiting_reason != Job.objects.filter(pk=job.pk).values_list("waiting_reason", flat=True).first():
+                Job.objects.filter(pk=job.pk).update(waiting_reason=job.waiting_reason)
+    return started
 
 
 def cancel_locked_job(job, *, force=False, reason="canceled"):
