@@ -1,7 +1,8 @@
-"""Reading a template's source: YAML text, JSON text or an already-parsed mapping.
+"""Reading a template definition: its source text, its header fields, and variable
+declarations (the same format serves step `params`).
 
-Everything here is about shape: the text parses, the document is a mapping, and every
-value is plain JSON data. What the keys mean is checked in validate.py.
+Everything here is about the shape of single fields; how steps fit together and what
+`{{ }}` may refer to is checked in validate.py.
 """
 
 import datetime
@@ -10,13 +11,19 @@ import math
 import re
 
 import yaml
-from django.conf import settings
 
-SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes")
-CONCURRENCY_KEYS = ("limit", "key", "when_full")
-WHEN_FULL = ("queue", "reject", "cancel_previous")
+from .variables import (
+    CHOICE_TYPES,
+    DECLARATION_KEYS,
+    NAME_RE,
+    NUMERIC_TYPES,
+    TEXT_TYPES,
+    TYPES,
+    check_value,
+    is_number,
+)
+
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-DEFAULT_LOG_LIMIT_BYTES = 10 * 1024 * 1024
 
 
 class DefinitionError(Exception):
@@ -28,14 +35,23 @@ class DefinitionError(Exception):
 
     def __str__(self):
         return "\n".join(
-            f"{path}: {message}" if path else message
-            for path, messages in self.errors.items()
-            for message in messages
+            f"{path}: {message}" for path, messages in self.errors.items() for message in messages
         )
 
 
 def add_error(errors, path, message):
     errors.setdefault(path, []).append(message)
+
+
+def reject_unknown_keys(mapping, allowed, where, errors):
+    """A misspelt key ("timout") is an error, never silently ignored."""
+    for key in mapping:
+        if key not in allowed:
+            path = f"{where}.{key}" if where else key
+            add_error(errors, path, f"unknown key '{key}'; allowed: {', '.join(allowed)}")
+
+
+# --- the source -----------------------------------------------------------------------------
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -60,32 +76,32 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _yaml_problem(exc):
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {problem}"
-
-
-def _parse_text(text, errors):
+def _parse_text(text):
+    """(document, None) or (None, problem)."""
     # JSON is tried first for text that looks like JSON, so a JSON author gets a JSON
     # error message; a YAML flow mapping ("{a: 1}") still falls through to YAML.
-    looks_like_json = text.lstrip().startswith("{")
-    if looks_like_json:
+    json_problem = None
+    if text.lstrip().startswith("{"):
         try:
-            return json.loads(text)
+            return json.loads(text), None
         except json.JSONDecodeError as exc:
             json_problem = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader), None  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        add_error(errors, "source", json_problem if looks_like_json else _yaml_problem(exc))
-        return None
+        mark, problem = (
+            getattr(exc, "problem_mark", None),
+            getattr(exc, "problem", None) or str(exc),
+        )
+        if json_problem:
+            return None, json_problem
+        if mark is None:
+            return None, f"invalid YAML: {problem}"
+        return None, f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def to_json_data(value, path, errors):
-    """A copy of `value` that json.dumps accepts, or None after recording a problem.
+    """A copy of `value` that json.dumps accepts; what cannot be converted is an error.
 
     YAML turns unquoted dates into date objects; they become ISO strings here so that a
     `default: 2024-01-31` works. Anything else that is not JSON (binary, sets, NaN,
@@ -94,10 +110,9 @@ def to_json_data(value, path, errors):
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        add_error(errors, path, "must be a finite number")
-        return None
+        if not math.isfinite(value):
+            add_error(errors, path, "must be a finite number")
+        return value if math.isfinite(value) else None
     if isinstance(value, datetime.date):  # datetime.datetime is a subclass
         return value.isoformat()
     if isinstance(value, list | tuple):
@@ -105,10 +120,10 @@ def to_json_data(value, path, errors):
     if isinstance(value, dict):
         copy = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                add_error(errors, path, f"keys must be strings, got {key!r}")
-                continue
-            copy[key] = to_json_data(item, f"{path}.{key}" if path else key, errors)
+            if isinstance(key, str):
+                copy[key] = to_json_data(item, f"{path}.{key}" if path else key, errors)
+            else:
+                add_error(errors, path or "source", f"keys must be strings, got {key!r}")
         return copy
     add_error(errors, path or "source", f"is not JSON data ({type(value).__name__})")
     return None
@@ -123,8 +138,9 @@ def read_source(source, errors):
             add_error(errors, "source", "is not UTF-8 text")
             return None
     if isinstance(source, str):
-        document = _parse_text(source, errors)
-        if errors:
+        document, problem = _parse_text(source)
+        if problem:
+            add_error(errors, "source", problem)
             return None
     elif isinstance(source, dict):
         document = source
@@ -136,12 +152,14 @@ def read_source(source, errors):
         return None
     if not isinstance(document, dict):
         kind = "a list" if isinstance(document, list) else f"a {type(document).__name__}"
-        add_error(errors, "source", f"the definition must be a mapping of keys to values, got {kind}")
+        add_error(
+            errors, "source", f"the definition must be a mapping of keys to values, got {kind}"
+        )
         return None
     return to_json_data(document, "", errors)
 
 
-# --- the top-level fields ------------------------------------------------------------------
+# --- the header -------------------------------------------------------------------------------
 
 
 def normalize_slug(document, recipe, errors):
@@ -159,6 +177,7 @@ def normalize_slug(document, recipe, errors):
 
 
 def normalize_text(document, key, errors, *, default, limit=None):
+    """A string field; `default=None` makes it required and not blank."""
     value = document.get(key)
     if value is None:
         if default is None:
@@ -173,68 +192,113 @@ def normalize_text(document, key, errors, *, default, limit=None):
     return value
 
 
-def normalize_result(document, errors):
-    result = document.get("result")
-    if result is not None and not isinstance(result, str):
-        add_error(errors, "result", "must be markdown text")
-    return result
+# --- variable declarations (also used for step params) ----------------------------------
 
 
-def _positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def normalize_settings(raw, errors):
-    normalized = {
-        "timeout": None,
-        "concurrency": None,
-        "trigger_url": {"enabled": False},
-        "log_limit_bytes": getattr(settings, "JOBSITE_LOG_LIMIT_BYTES", DEFAULT_LOG_LIMIT_BYTES),
-    }
+def normalize_declarations(raw, path, errors):
+    """Declarations as written → normalized declarations; problems go to `errors`."""
     if raw is None:
-        return normalized
+        return {}
     if not isinstance(raw, dict):
-        add_error(errors, "settings", "must be a mapping")
-        return normalized
-    for key in raw:
-        if key not in SETTINGS_KEYS:
-            add_error(errors, f"settings.{key}", f"unknown key '{key}'; allowed: {', '.join(SETTINGS_KEYS)}")
-    if raw.get("timeout") is not None:
-        normalized["timeout"] = raw["timeout"]
-        if not _positive_int(raw["timeout"]):
-            add_error(errors, "settings.timeout", "must be a whole number of seconds greater than 0")
-    if raw.get("log_limit_bytes") is not None:
-        normalized["log_limit_bytes"] = raw["log_limit_bytes"]
-        if not _positive_int(raw["log_limit_bytes"]):
-            add_error(errors, "settings.log_limit_bytes", "must be a whole number of bytes greater than 0")
-    trigger_url = raw.get("trigger_url")
-    if trigger_url is not None:
-        enabled = trigger_url.get("enabled", False) if isinstance(trigger_url, dict) else None
-        if not isinstance(enabled, bool) or set(trigger_url) - {"enabled"}:
-            add_error(errors, "settings.trigger_url", "must be a mapping such as {enabled: true}")
-        normalized["trigger_url"] = {"enabled": enabled is True}
-    if raw.get("concurrency") is not None:
-        normalized["concurrency"] = _concurrency(raw["concurrency"], errors)
-    return normalized
+        add_error(errors, path, "must be a mapping of names to declarations")
+        return {}
+    declared = {}
+    for name, declaration in raw.items():
+        where = f"{path}.{name}"
+        if not NAME_RE.fullmatch(name):
+            add_error(
+                errors, where,
+                f"invalid name '{name}': use lowercase letters, digits and underscores, "
+                "starting with a letter or underscore",
+            )  # fmt: skip
+            continue
+        problems = {}
+        normalized = _normalize_declaration(declaration, where, problems)
+        for key, messages in problems.items():
+            errors.setdefault(key, []).extend(messages)
+        if normalized is not None and not problems:
+            declared[name] = normalized
+    return declared
 
 
-def _concurrency(raw, errors):
-    where = "settings.concurrency"
-    if not isinstance(raw, dict):
-        add_error(errors, where, "must be a mapping such as {limit: 1, key: \"{{ vars.region }}\", when_full: queue}")
+def _normalize_declaration(declaration, where, errors):
+    if not isinstance(declaration, dict):
+        add_error(errors, where, "must be a mapping such as {type: string}")
         return None
-    for key in raw:
-        if key not in CONCURRENCY_KEYS:
-            add_error(errors, f"{where}.{key}", f"unknown key '{key}'; allowed: {', '.join(CONCURRENCY_KEYS)}")
-    concurrency = {
-        "limit": raw.get("limit", 1),
-        "key": raw.get("key") or "",
-        "when_full": raw.get("when_full", "queue"),
-    }
-    if not _positive_int(concurrency["limit"]):
-        add_error(errors, f"{where}.limit", "must be a whole number, 1 or more")
-    if not isinstance(concurrency["key"], str):
-        add_error(errors, f"{where}.key", "must be a string")
-    if concurrency["when_full"] not in WHEN_FULL:
-        add_error(errors, f"{where}.when_full", f"must be one of: {', '.join(WHEN_FULL)}")
-    return concurrency
+    reject_unknown_keys(declaration, DECLARATION_KEYS, where, errors)
+    kind = declaration.get("type", "string")  # an undeclared type means a plain string
+    if kind not in TYPES:
+        add_error(errors, f"{where}.type", f"unknown type {kind!r}; use one of: {', '.join(TYPES)}")
+        return None
+    normalized = {"type": kind, "required": declaration.get("required", False)}
+    if not isinstance(normalized["required"], bool):
+        add_error(errors, f"{where}.required", "must be true or false")
+    for key in ("description", "label"):
+        text = declaration.get(key)
+        normalized[key] = "" if text is None else text
+        if not isinstance(normalized[key], str):
+            add_error(errors, f"{where}.{key}", "must be a string")
+
+    for key in ("min", "max"):
+        if key not in declaration:
+            continue
+        bound = declaration[key]
+        if kind in NUMERIC_TYPES and not is_number(bound):
+            add_error(errors, f"{where}.{key}", "must be a number")
+        elif kind in TEXT_TYPES and not (
+            is_number(bound) and isinstance(bound, int) and bound >= 0
+        ):
+            add_error(errors, f"{where}.{key}", "must be a whole number of characters (0 or more)")
+        elif kind not in NUMERIC_TYPES | TEXT_TYPES:
+            add_error(
+                errors, f"{where}.{key}",
+                f"{key} is only allowed for integer, number, string, text and secret variables",
+            )  # fmt: skip
+        normalized[key] = bound
+    low, high = normalized.get("min"), normalized.get("max")
+    if is_number(low) and is_number(high) and low > high:
+        add_error(errors, f"{where}.min", f"min ({low}) is greater than max ({high})")
+
+    if "pattern" in declaration:
+        pattern = declaration["pattern"]
+        if kind not in TEXT_TYPES:
+            message = "pattern is only allowed for string, text and secret variables"
+            add_error(errors, f"{where}.pattern", message)
+        elif not isinstance(pattern, str):
+            add_error(errors, f"{where}.pattern", "must be a string")
+        else:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                add_error(errors, f"{where}.pattern", f"invalid regular expression: {exc}")
+        normalized["pattern"] = pattern
+
+    choices = declaration.get("choices")
+    if kind in CHOICE_TYPES:
+        if not isinstance(choices, list) or not choices:
+            message = f"a {kind} variable needs a non-empty list of choices"
+            add_error(errors, f"{where}.choices", message)
+        elif not all(isinstance(c, str) or is_number(c) for c in choices):
+            add_error(errors, f"{where}.choices", "choices must be strings or numbers")
+        elif len({str(c) for c in choices}) != len(choices):
+            add_error(errors, f"{where}.choices", "choices must not repeat")
+        normalized["choices"] = choices
+    elif "choices" in declaration:
+        message = "choices are only allowed for choice and multichoice variables"
+        add_error(errors, f"{where}.choices", message)
+
+    # The default is checked by the very code that checks submitted values, and only once
+    # the declaration itself is sound (a default cannot be judged against a broken pattern).
+    if declaration.get("default") is not None and not errors:
+        value, problem = check_value(normalized, declaration["default"])
+        if problem:
+            add_error(errors, f"{where}.default", f"invalid default: {problem}")
+        else:
+            # Keep the normalized key order: type, required, default, then the rest.
+            normalized = {
+                "type": kind,
+                "required": normalized["required"],
+                "default": value,
+                **normalized,
+            }
+    return normalized

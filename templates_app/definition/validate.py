@@ -6,30 +6,40 @@ sees all of them at once, each keyed by where it is: "slug", "variables.days.min
 """
 
 import re
-from typing import NamedTuple
 
 from django.conf import settings
 
 from jobs.executors.registry import executor_names, get_executor
 
-from .parse import DefinitionError, add_error, read_source
-from .steps import normalize_steps, upstream_of
-from .substitute import (
-    ONLY_DOTTED_NAMES,
-    has_unclosed_placeholder,
-    is_dotted_path,
-    iter_strings,
-    placeholders,
+from .parse import (
+    DefinitionError,
+    add_error,
+    normalize_declarations,
+    normalize_slug,
+    normalize_text,
+    read_source,
+    reject_unknown_keys,
 )
-from .variables import normalize_declarations
+from .substitute import definition_reference_problems
 
 TOP_LEVEL_KEYS = ("slug", "name", "type", "description", "variables", "steps", "result", "settings")
+STEP_KEYS = (
+    "id", "type", "name", "with", "needs", "params", "timeout", "retries", "retry_backoff",
+    "idempotent", "continue_on_failure",
+)  # fmt: skip
+STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}")
 SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes")
 CONCURRENCY_KEYS = ("limit", "key", "when_full")
 WHEN_FULL = ("queue", "reject", "cancel_previous")
-SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
-JOB_REFERENCES = frozenset({"job.id", "job.name", "workspace.slug"})
 DEFAULT_LOG_LIMIT_BYTES = 10 * 1024 * 1024
+# Far more than a hand-written template needs; it bounds the work (and memory) an inline
+# recipe submitted through the API can cost the needs and reference checks.
+MAX_STEPS = 500
+# Running these twice does no harm, so a step lost with its worker is simply run again.
+# shell, http and python steps may have side effects: they are retried after a lost
+# worker only when the template says `idempotent: true`. An executor may say otherwise
+# with an `idempotent_by_default` attribute.
+IDEMPOTENT_BY_DEFAULT = frozenset({"noop", "sleep", "report"})
 
 
 def load_definition(source, *, recipe=False):
@@ -42,107 +52,286 @@ def load_definition(source, *, recipe=False):
     document = read_source(source, errors)
     if document is None:
         raise DefinitionError(errors)
-    for key in document:
-        if key not in TOP_LEVEL_KEYS:
-            add_error(errors, key, f"unknown key '{key}'; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-
+    reject_unknown_keys(document, TOP_LEVEL_KEYS, "", errors)
     definition = {
-        "slug": _slug(document, recipe, errors),
-        "name": _text(document, "name", errors, default="Inline recipe" if recipe else None, limit=200),
-        "type": _text(document, "type", errors, default="", limit=100),
-        "description": _text(document, "description", errors, default=""),
+        "slug": normalize_slug(document, recipe, errors),
+        "name": normalize_text(
+            document, "name", errors, default="Inline recipe" if recipe else None, limit=200
+        ),
+        "type": normalize_text(document, "type", errors, default="", limit=100),
+        "description": normalize_text(document, "description", errors, default=""),
         "variables": normalize_declarations(document.get("variables"), "variables", errors),
-        "steps": normalize_steps(document.get("steps"), errors),
-        "result": _result(document, errors),
+        "steps": _normalize_steps(document.get("steps"), errors),
+        "result": _result(document.get("result"), errors),
         "settings": _settings(document.get("settings"), errors),
     }
+    _check_needs(definition["steps"], errors)
     _check_references(definition, errors)
     if errors:
         raise DefinitionError(errors)
     return definition
 
 
-# --- references ---------------------------------------------------------------------------
+# --- result and settings ------------------------------------------------------------------
 
 
-class ReferenceScope(NamedTuple):
-    """What a `{{ }}` may refer to where it is written."""
+def _result(result, errors):
+    if result is not None and not isinstance(result, str):
+        add_error(errors, "result", "must be markdown text")
+    return result
 
-    where: str  # the error path of the value being checked
-    variables: frozenset
-    steps: frozenset  # every step of the template
-    step_id: str | None = None  # the step whose `with` this is
-    params: frozenset | None = None  # None: no params here (result, concurrency key)
-    visible_steps: frozenset | None = None  # whose outputs are readable; None: all
+
+def _positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _settings(raw, errors):
+    normalized = {
+        "timeout": None,
+        "concurrency": None,
+        "trigger_url": {"enabled": False},
+        "log_limit_bytes": getattr(settings, "JOBSITE_LOG_LIMIT_BYTES", DEFAULT_LOG_LIMIT_BYTES),
+    }
+    if raw is None:
+        return normalized
+    if not isinstance(raw, dict):
+        add_error(errors, "settings", "must be a mapping")
+        return normalized
+    reject_unknown_keys(raw, SETTINGS_KEYS, "settings", errors)
+    for key, unit in (("timeout", "seconds"), ("log_limit_bytes", "bytes")):
+        if raw.get(key) is not None:
+            normalized[key] = raw[key]
+            if not _positive_int(raw[key]):
+                add_error(
+                    errors, f"settings.{key}", f"must be a whole number of {unit} greater than 0"
+                )
+    trigger_url = raw.get("trigger_url")
+    if trigger_url is not None:
+        enabled = trigger_url.get("enabled", False) if isinstance(trigger_url, dict) else None
+        if not isinstance(enabled, bool) or set(trigger_url) - {"enabled"}:
+            add_error(errors, "settings.trigger_url", "must be a mapping such as {enabled: true}")
+        normalized["trigger_url"] = {"enabled": enabled is True}
+    if raw.get("concurrency") is not None:
+        normalized["concurrency"] = _concurrency(raw["concurrency"], errors)
+    return normalized
+
+
+def _concurrency(raw, errors):
+    where = "settings.concurrency"
+    if not isinstance(raw, dict):
+        example = '{limit: 1, key: "{{ vars.region }}", when_full: queue}'
+        add_error(errors, where, f"must be a mapping such as {example}")
+        return None
+    reject_unknown_keys(raw, CONCURRENCY_KEYS, where, errors)
+    concurrency = {
+        "limit": raw.get("limit", 1),
+        "key": "" if raw.get("key") is None else raw["key"],  # "": one queue per template
+        "when_full": raw.get("when_full", "queue"),
+    }
+    if not _positive_int(concurrency["limit"]):
+        add_error(errors, f"{where}.limit", "must be a whole number, 1 or more")
+    if not isinstance(concurrency["key"], str):
+        add_error(errors, f"{where}.key", "must be a string")
+    if concurrency["when_full"] not in WHEN_FULL:
+        add_error(errors, f"{where}.when_full", f"must be one of: {', '.join(WHEN_FULL)}")
+    return concurrency
+
+
+# --- steps --------------------------------------------------------------------------------
+
+
+def _normalize_steps(raw, errors):
+    """The steps that have a usable, unique id; the others only add errors."""
+    if raw is None or raw == []:
+        add_error(errors, "steps", "at least one step is required")
+        return []
+    if not isinstance(raw, list):
+        add_error(errors, "steps", "must be a list of steps")
+        return []
+    if len(raw) > MAX_STEPS:
+        add_error(
+            errors, "steps", f"a template has at most {MAX_STEPS} steps, this one has {len(raw)}"
+        )
+        return []
+    steps, seen = [], set()
+    for index, item in enumerate(raw):
+        step = _normalize_step(item, f"steps[{index}]", seen, errors)
+        if step is not None:
+            seen.add(step["id"])
+            steps.append(step)
+    return steps
+
+
+def _step_id(raw, where, seen, errors):
+    step_id = raw.get("id")
+    if step_id is None:
+        add_error(errors, f"{where}.id", "is required")
+    elif not isinstance(step_id, str) or not STEP_ID_RE.fullmatch(step_id):
+        add_error(
+            errors, f"{where}.id",
+            f"invalid step id {step_id!r}: use up to 100 letters, digits, '_' and '-', "
+            "starting with a letter or '_'",
+        )  # fmt: skip
+    elif step_id in seen:
+        add_error(errors, f"{where}.id", f"duplicate step id '{step_id}'")
+    else:
+        return step_id
+    return None
+
+
+def _number_field(raw, key, where, errors, *, default, minimum, whole, unit):
+    value = raw.get(key)
+    if value is None:
+        return default
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or (whole and not isinstance(value, int)) or value < minimum:
+        kind = "a whole number" if whole else "a number"
+        bound = "greater than 0" if minimum == 1 else f"{minimum} or more"
+        add_error(errors, f"{where}.{key}", f"must be {kind} of {unit} {bound}")
+        return default
+    return value if whole else float(value)
+
+
+def _bool_field(raw, key, where, errors, default):
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        add_error(errors, f"{where}.{key}", "must be true or false")
+        return default
+    return value
+
+
+def _step_type(raw, where, errors):
+    """The step's type and its executor (None when the type is missing or unknown)."""
+    step_type = raw.get("type")
+    if step_type is None:
+        add_error(errors, f"{where}.type", "is required")
+        return None, None
+    executor = get_executor(step_type) if isinstance(step_type, str) else None
+    if executor is None:
+        known = ", ".join(executor_names())
+        add_error(errors, f"{where}.type", f"unknown step type {step_type!r}; known types: {known}")
+    return (step_type if isinstance(step_type, str) else None), executor
+
+
+def _normalize_step(raw, where, seen, errors):
+    if not isinstance(raw, dict):
+        add_error(errors, where, "must be a mapping with at least an id and a type")
+        return None
+    step_id = _step_id(raw, where, seen, errors)
+    if step_id is not None:
+        where = f"steps.{step_id}"  # from here on the step is named by its id
+    reject_unknown_keys(raw, STEP_KEYS, where, errors)
+    step_type, executor = _step_type(raw, where, errors)
+
+    with_ = {} if raw.get("with") is None else raw["with"]
+    if not isinstance(with_, dict):
+        add_error(errors, f"{where}.with", "must be a mapping")
+        with_ = {}
+    elif executor is not None:
+        for key, message in executor.validate(with_):
+            add_error(errors, f"{where}.with.{key}" if key else f"{where}.with", message)
+
+    needs = [] if raw.get("needs") is None else raw["needs"]
+    if isinstance(needs, str):
+        needs = [needs]  # `needs: fetch` reads naturally for a single step
+    if not isinstance(needs, list) or not all(isinstance(need, str) for need in needs):
+        add_error(errors, f"{where}.needs", "must be a list of step ids")
+        needs = []
+
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        add_error(errors, f"{where}.name", "must be a string")
+
+    max_timeout = getattr(settings, "JOBSITE_MAX_STEP_TIMEOUT", 21600)
+    timeout = _number_field(
+        raw, "timeout", where, errors, default=None, minimum=1, whole=True, unit="seconds"
+    )
+    if timeout is not None and timeout > max_timeout:
+        message = f"must be at most {max_timeout} seconds (JOBSITE_MAX_STEP_TIMEOUT)"
+        add_error(errors, f"{where}.timeout", message)
+
+    idempotent_default = getattr(executor, "idempotent_by_default", None)
+    if idempotent_default is None:
+        idempotent_default = step_type in IDEMPOTENT_BY_DEFAULT
+    step = {
+        "id": step_id,
+        "type": step_type,
+        "name": name or step_id,
+        "with": with_,
+        "needs": list(dict.fromkeys(needs)),  # a repeated need means nothing more
+        "params": normalize_declarations(raw.get("params"), f"{where}.params", errors),
+        "timeout": timeout,
+        "retries": _number_field(
+            raw, "retries", where, errors, default=0, minimum=0, whole=True, unit="retries"
+        ),
+        "retry_backoff": _number_field(
+            raw, "retry_backoff", where, errors, default=2.0, minimum=0, whole=False, unit="seconds"
+        ),
+        "idempotent": _bool_field(raw, "idempotent", where, errors, idempotent_default),
+        "continue_on_failure": _bool_field(raw, "continue_on_failure", where, errors, False),
+    }
+    return step if step_id is not None else None
+
+
+# --- the needs graph ----------------------------------------------------------------------
+
+
+def _check_needs(steps, errors):
+    """Unknown needs and cycles; afterwards every need names a step and the graph is a DAG
+    (when there are no errors)."""
+    ids = {step["id"] for step in steps}
+    graph = {}
+    for step in steps:
+        for need in step["needs"]:
+            if need not in ids:
+                add_error(errors, f"steps.{step['id']}.needs", f"unknown step '{need}'")
+        graph[step["id"]] = [need for need in step["needs"] if need in ids]
+
+    # Depth-first search without recursion (a long chain must not hit the recursion limit).
+    state, reported = {}, set()  # state: "open" while on the current path, then "done"
+    for start in graph:
+        if start in state:
+            continue
+        state[start], path, stack = "open", [start], [iter(graph[start])]
+        while stack:
+            need = next(stack[-1], None)
+            if need is None:
+                state[path.pop()] = "done"
+                stack.pop()
+            elif state.get(need) == "open":
+                cycle = path[path.index(need) :] + [need]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    add_error(errors, f"steps.{need}.needs", "cycle in needs: " + " → ".join(cycle))
+            elif need not in state:
+                state[need] = "open"
+                path.append(need)
+                stack.append(iter(graph[need]))
+
+
+def upstream_of(steps):
+    """{step id: ids of every step it waits for, directly or not}."""
+    graph = {step["id"]: step["needs"] for step in steps}
+    upstream = {}
+    for step_id in graph:
+        seen, pending = set(), list(graph[step_id])
+        while pending:
+            need = pending.pop()
+            if need in graph and need not in seen:
+                seen.add(need)
+                pending.extend(graph[need])
+        upstream[step_id] = frozenset(seen)
+    return upstream
+
+
+# --- references -------------------------------------------------------------------------
 
 
 def _check_references(definition, errors):
-    variables = frozenset(definition["variables"])
-    steps = frozenset(step["id"] for step in definition["steps"])
-    upstream = upstream_of(definition["steps"])
+    raw_keys = {}
     for step in definition["steps"]:
-        executor = get_executor(step["type"])
-        raw_keys = executor.raw_keys if executor else frozenset()
-        for key, value in step["with"].items():
-            where = f"steps.{step['id']}.with.{key}"
-            if key in raw_keys:
-                if any("{{" in text for _, text in iter_strings(value)):
-                    add_error(
-                        errors, where,
-                        f"{{{{ }}}} is not allowed in a {step['type']} {key}: "
-                        "pass values as environment variables ($VAR_NAME)",
-                    )  # fmt: skip
-                continue
-            scope = ReferenceScope(
-                where, variables, steps, step["id"], frozenset(step["params"]), upstream[step["id"]]
-            )
-            _check_value_references(value, scope, errors)
-    if isinstance(definition["result"], str):
-        _check_value_references(definition["result"], ReferenceScope("result", variables, steps), errors)
-    concurrency = definition["settings"]["concurrency"]
-    if concurrency and isinstance(concurrency["key"], str):
-        scope = ReferenceScope("settings.concurrency.key", variables, steps, visible_steps=frozenset())
-        _check_value_references(concurrency["key"], scope, errors)
-
-
-def _check_value_references(value, scope, errors):
-    for subpath, text in iter_strings(value):
-        if not subpath:
-            where = scope.where
-        else:
-            where = f"{scope.where}{subpath}" if subpath.startswith("[") else f"{scope.where}.{subpath}"
-        for content in placeholders(text):
-            if not is_dotted_path(content):
-                add_error(errors, where, f"{{{{ {content} }}}}: {ONLY_DOTTED_NAMES}")
-                continue
-            problem = _reference_problem(content, scope)
-            if problem:
-                add_error(errors, where, problem)
-        if has_unclosed_placeholder(text):
-            add_error(errors, where, "'{{' without a closing '}}'")
-
-
-def _reference_problem(path, scope):
-    parts = path.split(".")
-    unknown = f"unknown reference '{path}'"
-    if parts[0] == "vars" and len(parts) >= 2:
-        return None if parts[1] in scope.variables else f"{unknown}: no variable '{parts[1]}' is declared"
-    if parts[0] == "params" and len(parts) >= 2:
-        if scope.params is None:
-            return f"{unknown}: params are only available in a step's with"
-        if parts[1] not in scope.params:
-            return f"{unknown}: step '{scope.step_id}' declares no parameter '{parts[1]}'"
-        return None
-    if parts[0] == "steps" and len(parts) >= 3 and parts[2] == "outputs":
-        step = parts[1]
-        if step not in scope.steps:
-            return f"{unknown}: there is no step '{step}'"
-        if scope.visible_steps is None or step in scope.visible_steps:
-            return None
-        if scope.step_id is None:
-            return f"{unknown}: step outputs are not available in {scope.where}"
-        return f"{unknown}: step '{step}' is not upstream of '{scope.step_id}' (add it to needs)"
-    if path in JOB_REFERENCES:
-        return None
-    return unknown
-
+        executor = get_executor(step["type"]) if step["type"] else None
+        raw_keys[step["id"]] = executor.raw_keys if executor else frozenset()
+    upstream = upstream_of(definition["steps"])
+    for path, message in definition_reference_problems(definition, upstream, raw_keys):
+        add_error(errors, path, message)

@@ -1,5 +1,5 @@
-"""Typed variables (SPEC §2): their declarations, the values a job supplies, and the JSON
-Schema both the start form and the API are described by.
+"""Typed variables (SPEC §2): the values a job supplies, and the JSON Schema that both
+the start form and the API are described by. (Declarations are read in parse.py.)
 
 Step `params` use the same declarations, so everything here serves both.
 
@@ -10,8 +10,9 @@ Decisions worth knowing:
   as "" rather than failing the step.
 - Values from HTML forms and query strings arrive as strings and are coerced ("7" → 7,
   "on" → True, "eu,us" → ["eu", "us"]); date and datetime values are stored as ISO strings.
-- `min`/`max` bound the value of integer and number variables and the length of string,
-  text and secret variables. `pattern` must match the whole value.
+- A variable declared without a type is a string. `min`/`max` bound the value of integer
+  and number variables and the length of string, text and secret variables. `pattern`
+  must match the whole value (the JSON Schema gets it anchored).
 - Error messages never repeat a secret's value.
 """
 
@@ -19,8 +20,6 @@ import copy
 import datetime
 import math
 import re
-
-from .parse import add_error
 
 TYPES = (
     "string", "text", "integer", "number", "boolean",
@@ -32,220 +31,140 @@ CHOICE_TYPES = frozenset({"choice", "multichoice"})
 DECLARATION_KEYS = (
     "type", "required", "default", "description", "label", "min", "max", "pattern", "choices",
 )  # fmt: skip
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 TRUE_WORDS = frozenset({"true", "on", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "off", "0", "no"})
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-# --- declarations (template save time) --------------------------------------------------
-
-
-def normalize_declarations(raw, path, errors):
-    """Declarations as written → normalized declarations; problems go to `errors`."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        add_error(errors, path, "must be a mapping of names to declarations")
-        return {}
-    declared = {}
-    for name, declaration in raw.items():
-        where = f"{path}.{name}"
-        if not NAME_RE.match(name):
-            add_error(
-                errors, where,
-                f"invalid name '{name}': use lowercase letters, digits and underscores, "
-                "starting with a letter or underscore",
-            )  # fmt: skip
-            continue
-        problems = {}
-        normalized = _normalize_declaration(declaration, where, problems)
-        for key, messages in problems.items():
-            errors.setdefault(key, []).extend(messages)
-        if normalized is not None and not problems:
-            declared[name] = normalized
-    return declared
-
-
-def _is_number(value):
+def is_number(value):
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _normalize_declaration(declaration, where, errors):
-    if not isinstance(declaration, dict):
-        add_error(errors, where, "must be a mapping such as {type: string}")
-        return None
-    for key in declaration:
-        if key not in DECLARATION_KEYS:
-            add_error(errors, f"{where}.{key}", f"unknown key '{key}'; allowed: {', '.join(DECLARATION_KEYS)}")
-    kind = declaration.get("type", "string")  # an undeclared type means a plain string
-    if kind not in TYPES:
-        add_error(errors, f"{where}.type", f"unknown type {kind!r}; use one of: {', '.join(TYPES)}")
-        return None
-    normalized = {"type": kind, "required": declaration.get("required", False)}
-    if not isinstance(normalized["required"], bool):
-        add_error(errors, f"{where}.required", "must be true or false")
-    for key in ("description", "label"):
-        normalized[key] = declaration.get(key) or ""
-        if not isinstance(normalized[key], str):
-            add_error(errors, f"{where}.{key}", "must be a string")
-
-    for key in ("min", "max"):
-        if key not in declaration:
-            continue
-        bound = declaration[key]
-        if kind in NUMERIC_TYPES and not _is_number(bound):
-            add_error(errors, f"{where}.{key}", "must be a number")
-        elif kind in TEXT_TYPES and not (isinstance(bound, int) and not isinstance(bound, bool) and bound >= 0):
-            add_error(errors, f"{where}.{key}", "must be a whole number of characters (0 or more)")
-        elif kind not in NUMERIC_TYPES | TEXT_TYPES:
-            add_error(errors, f"{where}.{key}", f"{key} is only allowed for integer, number, string, text and secret variables")
-        normalized[key] = bound
-    low, high = normalized.get("min"), normalized.get("max")
-    if _is_number(low) and _is_number(high) and low > high:
-        add_error(errors, f"{where}.min", f"min ({low}) is greater than max ({high})")
-
-    if "pattern" in declaration:
-        pattern = declaration["pattern"]
-        if kind not in TEXT_TYPES:
-            add_error(errors, f"{where}.pattern", "pattern is only allowed for string, text and secret variables")
-        elif not isinstance(pattern, str):
-            add_error(errors, f"{where}.pattern", "must be a string")
-        else:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                add_error(errors, f"{where}.pattern", f"invalid regular expression: {exc}")
-        normalized["pattern"] = pattern
-
-    choices = declaration.get("choices")
-    if kind in CHOICE_TYPES:
-        if not isinstance(choices, list) or not choices:
-            add_error(errors, f"{where}.choices", f"a {kind} variable needs a non-empty list of choices")
-        elif not all(isinstance(c, str) or _is_number(c) for c in choices):
-            add_error(errors, f"{where}.choices", "choices must be strings or numbers")
-        elif len({str(c) for c in choices}) != len(choices):
-            add_error(errors, f"{where}.choices", "choices must not repeat")
-        normalized["choices"] = choices
-    elif "choices" in declaration:
-        add_error(errors, f"{where}.choices", "choices are only allowed for choice and multichoice variables")
-
-    # The default is checked by the very code that checks submitted values, and only once
-    # the declaration itself is sound (a default cannot be judged against a broken pattern).
-    if declaration.get("default") is not None and not errors:
-        value, problem = check_value(normalized, declaration["default"])
-        if problem:
-            add_error(errors, f"{where}.default", f"invalid default: {problem}")
-        else:
-            normalized = {"type": kind, "required": normalized["required"], "default": value, **normalized}
-    return normalized
 
 
 # --- values (job creation time) ---------------------------------------------------------
 
 
-def _got(declaration, value):
+class _Invalid(ValueError):
+    """A value that does not fit its declaration; the message is shown to the user."""
+
+
+def _expected(declaration, what, value):
+    # A secret's value is never echoed back: error messages end up in logs and pages.
     if declaration["type"] == "secret":
-        return ""
+        return _Invalid(f"expected {what}")
     shown = repr(value)
-    return f", got {shown[:60]}…" if len(shown) > 60 else f", got {shown}"
+    return _Invalid(f"expected {what}, got {shown[:60] + '…' if len(shown) > 60 else shown}")
 
 
-def _match_choice(declaration, value):
+def _as_number(declaration, value):
+    number = value
+    if isinstance(value, str):  # from a form or a query string
+        for parse in (int, float):
+            try:
+                number = parse(value.strip())
+                break
+            except ValueError:
+                number = None
+    if is_number(number) and math.isfinite(number):
+        if declaration["type"] == "number":
+            return number
+        if isinstance(number, int) or number.is_integer():  # 7.0 is 7, 7.5 is not
+            return int(number)
+    noun = "an integer" if declaration["type"] == "integer" else "a number"
+    raise _expected(declaration, noun, value)
+
+
+def _as_boolean(declaration, value):
+    word = value.strip().lower() if isinstance(value, str) else None
+    if isinstance(value, bool) or word in TRUE_WORDS | FALSE_WORDS:
+        return value if isinstance(value, bool) else word in TRUE_WORDS
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _expected(declaration, "true or false", value)
+
+
+def _as_choice(declaration, value):
     for choice in declaration["choices"]:
         # Form values are strings, so "3" selects the choice 3.
-        if (choice == value and not isinstance(value, bool)) or (isinstance(value, str) and str(choice) == value.strip()):
+        if (choice == value and not isinstance(value, bool)) or (
+            isinstance(value, str) and str(choice) == value.strip()
+        ):
             return choice
-    return None
+    one_of = ", ".join(str(choice) for choice in declaration["choices"])
+    if declaration["type"] == "choice":
+        raise _Invalid(f"must be one of: {one_of}")
+    raise _Invalid(f"{value!r} is not one of: {one_of}")
 
 
-def _one_of(declaration):
-    return "one of: " + ", ".join(str(c) for c in declaration["choices"])
+def _as_choices(declaration, value):
+    if isinstance(value, str):  # "eu, us" from a query string
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise _expected(declaration, "a list of choices", value)
+    chosen = []
+    for item in value:
+        choice = _as_choice(declaration, item)
+        if choice in chosen:
+            raise _Invalid(f"{choice!r} is chosen twice")
+        chosen.append(choice)
+    return chosen
 
 
-def _coerce(declaration, value):
-    """(clean value, None) or (None, problem) for the type alone, no constraints."""
-    kind = declaration["type"]
-    if kind in TEXT_TYPES:
-        return (value, None) if isinstance(value, str) else (None, f"expected a string{_got(declaration, value)}")
-    if kind in NUMERIC_TYPES:
-        number = value
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                number = int(text)
-            except ValueError:
-                try:
-                    number = float(text)
-                except ValueError:
-                    number = None
-        if _is_number(number) and math.isfinite(number):
-            if kind == "number":
-                return number, None
-            if isinstance(number, int) or number.is_integer():
-                return int(number), None
-        noun = "an integer" if kind == "integer" else "a number"
-        return None, f"expected {noun}{_got(declaration, value)}"
-    if kind == "boolean":
-        if isinstance(value, bool):
-            return value, None
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value), None
-        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
-            return value.strip().lower() in TRUE_WORDS, None
-        return None, f"expected true or false{_got(declaration, value)}"
-    if kind == "choice":
-        choice = _match_choice(declaration, value)
-        return (choice, None) if choice is not None else (None, f"must be {_one_of(declaration)}")
-    if kind == "multichoice":
-        items = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            return None, f"expected a list of choices{_got(declaration, value)}"
-        chosen = []
-        for item in items:
-            choice = _match_choice(declaration, item)
-            if choice is None:
-                return None, f"{item!r} is not {_one_of(declaration)}"
-            if choice in chosen:
-                return None, f"{choice!r} is chosen twice"
-            chosen.append(choice)
-        return chosen, None
-    if kind == "date":
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            return value.isoformat(), None
-        try:
-            return datetime.date.fromisoformat(value.strip()).isoformat(), None
-        except (AttributeError, ValueError):
-            return None, f"expected a date (YYYY-MM-DD){_got(declaration, value)}"
-    # datetime
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(), None
+def _as_date(declaration, value):
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
     try:
-        return datetime.datetime.fromisoformat(value.strip()).isoformat(), None
+        return datetime.date.fromisoformat(value.strip()).isoformat()
     except (AttributeError, ValueError):
-        return None, f"expected a date and time (ISO 8601, e.g. 2024-01-31T09:30:00Z){_got(declaration, value)}"
+        raise _expected(declaration, "a date (YYYY-MM-DD)", value) from None
+
+
+def _as_datetime(declaration, value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    try:
+        return datetime.datetime.fromisoformat(value.strip()).isoformat()
+    except (AttributeError, ValueError):
+        what = "a date and time (ISO 8601, e.g. 2024-01-31T09:30:00Z)"
+        raise _expected(declaration, what, value) from None
+
+
+def _as_text(declaration, value):
+    if not isinstance(value, str):
+        raise _expected(declaration, "a string", value)
+    low, high, pattern = declaration.get("min"), declaration.get("max"), declaration.get("pattern")
+    if low is not None and len(value) < low:
+        raise _Invalid(f"must be at least {low} characters long")
+    if high is not None and len(value) > high:
+        raise _Invalid(f"must be at most {high} characters long")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise _Invalid(f"must match the pattern {pattern}")
+    return value
+
+
+def _as_bounded_number(declaration, value):
+    number = _as_number(declaration, value)
+    if declaration.get("min") is not None and number < declaration["min"]:
+        raise _Invalid(f"must be at least {declaration['min']}")
+    if declaration.get("max") is not None and number > declaration["max"]:
+        raise _Invalid(f"must be at most {declaration['max']}")
+    return number
+
+
+COERCE = {
+    "string": _as_text, "text": _as_text, "secret": _as_text,
+    "integer": _as_bounded_number, "number": _as_bounded_number,
+    "boolean": _as_boolean, "choice": _as_choice, "multichoice": _as_choices,
+    "date": _as_date, "datetime": _as_datetime,
+}  # fmt: skip
 
 
 def check_value(declaration, value):
     """(clean value, None) when `value` satisfies the declaration, else (None, problem)."""
-    clean, problem = _coerce(declaration, value)
-    if problem:
-        return None, problem
-    low, high = declaration.get("min"), declaration.get("max")
-    if declaration["type"] in NUMERIC_TYPES:
-        if low is not None and clean < low:
-            return None, f"must be at least {low}"
-        if high is not None and clean > high:
-            return None, f"must be at most {high}"
-    if declaration["type"] in TEXT_TYPES:
-        if low is not None and len(clean) < low:
-            return None, f"must be at least {low} characters long"
-        if high is not None and len(clean) > high:
-            return None, f"must be at most {high} characters long"
-        pattern = declaration.get("pattern")
-        if pattern is not None and not re.fullmatch(pattern, clean):
-            return None, f"must match the pattern {pattern}"
-    return clean, None
+    try:
+        return COERCE[declaration["type"]](declaration, value), None
+    except _Invalid as exc:
+        return None, str(exc)
 
 
 def _is_empty(value):
@@ -347,7 +266,11 @@ def _property_schema(declaration):
     elif kind == "choice":
         schema = {"enum": list(declaration["choices"])}
     elif kind == "multichoice":
-        schema = {"type": "array", "items": {"enum": list(declaration["choices"])}, "uniqueItems": True}
+        schema = {
+            "type": "array",
+            "items": {"enum": list(declaration["choices"])},
+            "uniqueItems": True,
+        }
     else:
         schema = {"type": "string", "format": "date" if kind == "date" else "date-time"}
     if declaration.get("label"):
