@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from jobs import engine
+from jobs import engine, worker_hosts
 from jobs.queue import broker_queue_size
 
 log = logging.getLogger(__name__)
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 def dispatch_once():
     """One pass. Returns what it did, for logs and tests."""
+    worker_hosts.beat()
     return {
         "reaped": engine.reap_expired_leases(),
         "retried": engine.enqueue_due_retries(),

@@ -20,7 +20,9 @@ from jobs import engine
 from jobs.artifacts import collect_step_artifacts, stage_step_inputs
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
+from jobs.queue import enqueue_step
 from jobs.step_logs import StepLogWriter
+from jobs.worker_hosts import is_draining
 from jobs.substitution import substitution_context
 from templates_app.definition import SubstitutionError, render
 
@@ -96,6 +98,12 @@ class Heartbeat(threading.Thread):
 def run_step(step_run_id, attempt):
     """django-q2 task: run attempt `attempt` of step run `step_run_id`."""
     close_old_connections()
+    if is_draining():
+        # Hand the task back for another host; pause so a draining cluster does not spin
+        # on tasks it keeps fetching until it stops.
+        time.sleep(0.5)
+        enqueue_step(step_run_id, attempt)
+        return "draining"
     claimed = engine.claim_step(step_run_id, attempt, worker_id())
     if claimed is None:
         return "not claimed"

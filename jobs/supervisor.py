@@ -29,9 +29,10 @@ def _signal_group(child, sig):
         pass
 
 
-def supervise(children, out=sys.stdout, grace=10.0):
-    """Start `children` ({name: argv}), wait until one exits or we are told to stop,
-    then stop them all (SIGTERM to each group, SIGKILL after `grace` seconds).
+def supervise(children, out=sys.stdout, grace=10.0, should_stop=None):
+    """Start `children` ({name: argv}), wait until one exits, we are told to stop, or
+    `should_stop()` (asked about once a second) says so; then stop them all (SIGTERM to
+    each, SIGKILL to what is left of their groups after `grace` seconds).
     Returns the exit code to use."""
     stopping = {"signal": None}
 
@@ -44,7 +45,12 @@ def supervise(children, out=sys.stdout, grace=10.0):
         for name, argv in children.items():
             procs[name] = subprocess.Popen(argv, preexec_fn=_own_group_dying_with_parent)
         exit_code = 0
+        last_asked = time.monotonic()
         while stopping["signal"] is None:
+            if should_stop and time.monotonic() - last_asked >= 1.0:
+                last_asked = time.monotonic()
+                if should_stop():
+                    break
             ended = [(name, proc.returncode) for name, proc in procs.items() if proc.poll() is not None]
             if ended:
                 name, code = ended[0]
