@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from jobs import engine, worker_hosts
+from jobs import engine, retention, worker_hosts
 from jobs.queue import broker_queue_size
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,20 @@ def dispatch_once():
         "timed_out": engine.cancel_timed_out_jobs(),
         "started": engine.start_waiting_jobs(),
         "requeued": engine.requeue_vanished_steps(broker_queue_size()),
+        "pruned": prune_if_due(),
     }
+
+
+PRUNE_EVERY_SECONDS = 3600
+_last_prune = {"at": 0.0}
+
+
+def prune_if_due():
+    """Retention runs once an hour per dispatcher (deleting twice is harmless)."""
+    if time.monotonic() - _last_prune["at"] < PRUNE_EVERY_SECONDS and _last_prune["at"]:
+        return 0
+    _last_prune["at"] = time.monotonic()
+    return retention.prune_all()
 
 
 def run_forever(stop_event=None, interval=None):
