@@ -23,9 +23,20 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "workspace__slug"]
 
 
+@admin.action(description="Revoke selected keys")
+def revoke_keys(modeladmin, request, queryset):
+    for key in queryset:
+        key.revoke()
+    modeladmin.message_user(request, f"Revoked {queryset.count()} key(s); they stop working on the next request.")
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    actions = [revoke_keys]
     list_display = ["name", "prefix", "workspace", "role", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["role", "workspace"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix", "key_hash", "last_used_at", "created_at"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at", "created_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False  # a raw key must be shown once: create keys in the API or the settings page

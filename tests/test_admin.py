@@ -1,0 +1,62 @@
+"""The Django admin: every model lists, templates edit as YAML with the API's validation,
+and actions call the same services."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from jobs.models import Job
+from jobs.services import create_job
+from templates_app.models import JobTemplate
+from tests.jobs.helpers import make_template
+
+SOURCE = """slug: hello
+name: Hello
+steps:
+  - {id: s, type: sleep, with: {seconds: 30}}
+"""
+
+
+@pytest.fixture
+def admin_client(client, workspace):
+    user = get_user_model().objects.create_superuser("root", "root@example.invalid", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/jobsite/workspace/", "/admin/jobsite/membership/", "/admin/jobsite/apikey/",
+        "/admin/templates_app/jobtemplate/", "/admin/templates_app/templateversion/", "/admin/jobs/job/",
+        "/admin/jobs/steprun/", "/admin/jobs/jobevent/", "/admin/jobs/artifact/", "/admin/jobs/workerhost/",
+        "/admin/django_q/ormq/", "/admin/jobs/job/?status__exact=running&q=abc",
+    ],
+)
+def test_every_admin_list_renders(admin_client, path):
+    assert admin_client.get(path).status_code == 200
+
+
+def test_saving_a_template_in_the_admin_validates_it_and_writes_a_version(admin_client, workspace):
+    bad = admin_client.post("/admin/templates_app/jobtemplate/add/", {"workspace": workspace.pk, "source": SOURCE + "    needs: [nope]\n"})
+    assert bad.status_code == 200
+    assert "needs" in bad.content.decode() and "nope" in bad.content.decode()
+    assert not JobTemplate.objects.exists()
+    good = admin_client.post("/admin/templates_app/jobtemplate/add/", {"workspace": workspace.pk, "source": SOURCE})
+    assert good.status_code == 302
+    template = JobTemplate.objects.get(slug="hello")
+    assert template.current_version.number == 1
+    edited = admin_client.post(
+        f"/admin/templates_app/jobtemplate/{template.pk}/change/", {"workspace": workspace.pk, "source": SOURCE.replace("Hello", "Hello again")}
+    )
+    assert edited.status_code == 302
+    template.refresh_from_db()
+    assert template.name == "Hello again" and template.current_version.number == 2
+
+
+def test_admin_cancel_action_uses_the_service_and_reports_refusals(admin_client, workspace):
+    job = create_job(workspace, template=make_template(workspace, SOURCE))
+    response = admin_client.post("/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [str(job.pk)]}, follow=True)
+    assert "Canceled 1 job" in response.content.decode()
+    assert Job.objects.get(pk=job.pk).status == "canceled"
+    again = admin_client.post("/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [str(job.pk)]}, follow=True)
+    assert "already canceled" in again.content.decode()
