@@ -216,3 +216,39 @@ class WorkerHost(models.Model):
 
     def __str__(self):
         return self.host_id
+
+
+class IdempotencyRecord(models.Model):
+    """The response to a POST sent with an `Idempotency-Key` (SPEC §6.6), kept so a retry
+    with the same key and body gets the same answer instead of a second job.
+
+    The unique (workspace, key) constraint is what makes concurrent duplicates safe: the
+    record is inserted in the same transaction that creates the job, so exactly one of
+    them commits and the others find its response."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path and canonical JSON body: the same key with another
+    # request is a conflict, not a replay.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    content_type = models.CharField(max_length=100)
+    body = models.TextField(blank=True, default="")
+    location = models.CharField(max_length=500, blank=True, default="")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.workspace_id})"
+
+
+# Webhooks and schedules live in their own module; importing them here registers them.
+from jobs.automation_models import (  # noqa: E402, F401
+    DeliveryAttempt,
+    Schedule,
+    WebhookDelivery,
+    WebhookEndpoint,
+)

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "django_htmx",
     "jobsite",
@@ -249,13 +250,78 @@ if JOBSITE_BROKER == "orm":
 else:
     Q_CLUSTER["redis"] = REDIS_URL
 
+# --- REST API v1 (SPEC §6) ------------------------------------------------------------
+
+# Requests per key (or per logged-in user, or per client address when anonymous), as
+# "N/second|minute|hour|day". Generous: a CI system polling status/ every second fits.
+JOBSITE_API_RATE_LIMIT = env_str("JOBSITE_API_RATE_LIMIT", "1200/minute")
+# Wrong API keys (or trigger keys) from one client address before it is answered 429.
+JOBSITE_API_BAD_KEY_LIMIT = env_str("JOBSITE_API_BAD_KEY_LIMIT", "20/minute")
+# The largest request body the API reads (JSON, YAML templates, trigger forms).
+JOBSITE_API_MAX_BODY_BYTES = env_int("JOBSITE_API_MAX_BODY_BYTES", 1024 * 1024)
+# Deeper JSON than this is refused: nothing jobsite accepts needs more.
+JOBSITE_API_MAX_JSON_DEPTH = env_int("JOBSITE_API_MAX_JSON_DEPTH", 32)
+# How long an Idempotency-Key is remembered (SPEC §6.6).
+JOBSITE_API_IDEMPOTENCY_HOURS = env_int("JOBSITE_API_IDEMPOTENCY_HOURS", 24)
+# A key's last_used_at is written at most this often, not on every request.
+JOBSITE_API_KEY_TOUCH_SECONDS = env_int("JOBSITE_API_KEY_TOUCH_SECONDS", 60)
+# The longest one `logs/?follow=1` stream stays open; the client resumes with ?after=.
+JOBSITE_API_LOG_FOLLOW_SECONDS = env_int("JOBSITE_API_LOG_FOLLOW_SECONDS", 600)
+JOBSITE_API_LOG_POLL_SECONDS = float(env_str("JOBSITE_API_LOG_POLL_SECONDS", "0.5"))
+# Shared counters for rate limits. The default cache is per process: with several web
+# processes set a Redis URL so that every process counts against the same limit.
+JOBSITE_API_CACHE_URL = env_str("JOBSITE_API_CACHE_URL", "")
+
+if JOBSITE_API_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_API_CACHE_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bearer / X-API-Key first, so a request without credentials is told
+    # `WWW-Authenticate: Bearer` (401) rather than 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "jobsite.api_auth.ApiKeyAuthentication",
+        "jobsite.api_auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["jobsite.api_auth.WorkspaceRole"],
+    "DEFAULT_THROTTLE_CLASSES": ["jobs.api.throttling.ClientRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["jobsite.api_parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jobsite.api_parsers.LenientContentNegotiation",
+    "EXCEPTION_HANDLER": "jobsite.api_errors.api_exception_handler",
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "jobsite API",
+    "DESCRIPTION": (
+        "REST API v1 of jobsite. Authenticate with `Authorization: Bearer jsk_…` or "
+        "`X-API-Key: jsk_…`; every error has the shape `{detail, code, errors?}`. "
+        "See docs/api.md for a walkthrough."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api(/v1)?",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.states.JobStatus",
+        "StepStatusEnum": "jobs.states.StepStatus",
+        "RoleEnum": "jobsite.models.Role",
+        "TriggerEnum": "jobs.models.Trigger",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "jobs.api.schema.add_workspace_headers_and_strict_bodies",
+    ],
 }
 
 LOGGING = {

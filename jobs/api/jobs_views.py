@@ -1,0 +1,366 @@
+"""jobs/ — create, list, read, poll, start, cancel and rerun jobs (SPEC §6.2)."""
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+
+from jobs.api.common import JOB_ID, JobAPIView, job_queryset, json_response
+from jobs.api.idempotency import respond_once
+from jobs.api.inputs import attach_inputs, resolve_inputs
+from jobs.api.serializers import (
+    JobCancelSerializer,
+    JobCreateSerializer,
+    JobPageSerializer,
+    JobRerunSerializer,
+    JobSerializer,
+    JobStatusSerializer,
+    JobSummarySerializer,
+)
+from jobs.events import MASK
+from jobs.models import Trigger
+from jobs.services import JobValidationError, cancel_job, create_job, rerun_job, start_job
+from jobs.states import JobStatus
+from jobs.transitions import TransitionRefused
+from jobsite.api_errors import Conflict, error_responses, response_headers
+from jobsite.models import Role
+from templates_app.api import find_template
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Send the same key again (with the same body, within 24 h) to get the original "
+    "response instead of a second job; the replay carries `Idempotent-Replayed: true`.",
+)
+LOCATION = {"Location": ((201,), "The new job's URL.")}
+REPLAYED = {"Idempotent-Replayed": ((201,), '"true" when this is the stored answer to an earlier request.')}
+
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+
+
+def refused(exc):
+    """A TransitionRefused from a service → 409 saying why."""
+    code = "concurrency_limit" if exc.__class__.__name__ == "ConcurrencyRejected" else "conflict"
+    return Conflict(str(exc), code=code)
+
+
+def job_response(request, job, status):
+    job = job_queryset(job.workspace, full=True).get(pk=job.pk)
+    data = JobSerializer(job, context={"request": request}).data
+    headers = {"Location": request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))} if status == 201 else {}
+    return json_response(data, status=status, headers=headers)
+
+
+# --- the list and creation ----------------------------------------------------------------
+
+
+def encode_cursor(job):
+    raw = json.dumps([job.created_at.isoformat(), str(job.pk)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    try:
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(created_at)
+        import uuid
+
+        return moment, uuid.UUID(job_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]}) from None
+
+
+class JobListQuery(serializers.Serializer):
+    cursor = serializers.CharField(required=False, help_text="next_cursor of the previous page.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
+    status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
+    template = serializers.CharField(required=False, help_text="Template id or slug.")
+    type = serializers.CharField(required=False)
+    trigger = serializers.ChoiceField(choices=Trigger.choices, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    q = serializers.CharField(required=False, help_text="Part of the job's name.")
+
+    def validate_status(self, value):
+        statuses = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [status for status in statuses if status not in JobStatus.values]
+        if unknown or not statuses:
+            raise serializers.ValidationError(f"unknown status; use: {', '.join(JobStatus.values)}")
+        return statuses
+
+
+LIST_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Jobs per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE})."),
+    OpenApiParameter("status", OpenApiTypes.STR, description="Status, or several comma-separated: " + ", ".join(JobStatus.values)),
+    OpenApiParameter("template", OpenApiTypes.STR, description="Template id or slug."),
+    OpenApiParameter("type", OpenApiTypes.STR, description="The job's type label."),
+    OpenApiParameter("trigger", OpenApiTypes.STR, enum=Trigger.values, description="What created the job."),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("q", OpenApiTypes.STR, description="Part of the job's name (case-insensitive)."),
+]
+
+
+class JobListView(JobAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="jobs_list",
+        summary="List jobs, newest first",
+        description="Keyset-paginated: follow `next_cursor` until it is null. No total count is computed.",
+        parameters=LIST_PARAMETERS + response_headers(),
+        responses={200: JobPageSerializer, **error_responses()},
+        tags=["jobs"],
+    )
+    def get(self, request):
+        query = JobListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        jobs = job_queryset(self.workspace)
+        if "status" in params:
+            jobs = jobs.filter(status__in=params["status"])
+        if "template" in params:
+            template = find_template(self.workspace, params["template"])
+            jobs = jobs.filter(template=template) if template else jobs.none()
+        if "type" in params:
+            jobs = jobs.filter(type=params["type"])
+        if "trigger" in params:
+            jobs = jobs.filter(trigger=params["trigger"])
+        if "created_after" in params:
+            jobs = jobs.filter(created_at__gt=params["created_after"])
+        if "created_before" in params:
+            jobs = jobs.filter(created_at__lt=params["created_before"])
+        if params.get("q"):
+            jobs = jobs.filter(name__icontains=params["q"])
+        if "cursor" in params:
+            created_at, job_id = decode_cursor(params["cursor"])
+            jobs = jobs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=job_id))
+        limit = params["limit"]
+        page = list(jobs.order_by("-created_at", "-pk")[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = encode_cursor(page[-1]) if more else None
+        next_url = None
+        if next_cursor:
+            query_string = request.query_params.copy()
+            query_string["cursor"] = next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
+        results = JobSummarySerializer(page, many=True, context={"request": request}).data
+        return Response({"results": results, "next_cursor": next_cursor, "next": next_url})
+
+    @extend_schema(
+        operation_id="jobs_create",
+        summary="Create a job",
+        description=(
+            "From a template (`template`: id or slug) or an inline recipe (`recipe`, admin role). "
+            "`start: false` creates a draft. Variables are validated against the template: a "
+            "missing, mistyped or unknown variable is a 400 naming it. Honors `Idempotency-Key`."
+        ),
+        request=JobCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY] + response_headers(**LOCATION, **REPLAYED),
+        responses={201: JobSerializer, **error_responses(404, 409, 413, 415)},
+        tags=["jobs"],
+    )
+    def post(self, request):
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        template = None
+        if "recipe" in data:
+            if not self.tenant.is_admin:
+                raise exceptions.PermissionDenied("An inline recipe needs the admin role.")
+        else:
+            template = find_template(self.workspace, data["template"])
+            if template is None or template.current_version_id is None:
+                raise exceptions.ValidationError({"template": ["no such template in this workspace"]})
+            if template.archived_at is not None:
+                raise exceptions.ValidationError({"template": ["this template is archived"]})
+        inputs = resolve_inputs(self.workspace, data.get("inputs"))
+
+        def create():
+            try:
+                job = create_job(
+                    self.workspace,
+                    template=template,
+                    recipe=data.get("recipe"),
+                    variables=data.get("variables"),
+                    params=data.get("params"),
+                    inputs={name: ref for name, (ref, _) in inputs.items()},
+                    name=data.get("name", ""),
+                    start=False,
+                    trigger=Trigger.API,
+                    created_by=self.tenant.actor,
+                    callback_url=data.get("callback_url", ""),
+                )
+                attach_inputs(job, inputs)
+                if data["start"]:
+                    start_job(job)
+            except JobValidationError as exc:
+                raise exceptions.ValidationError(exc.errors) from None
+            except TransitionRefused as exc:
+                raise refused(exc) from None
+            return job_response(request, job, 201), job
+
+        return respond_once(request, self.workspace, request.data, create)
+
+
+# --- one job -------------------------------------------------------------------------------
+
+
+class JobDetailView(JobAPIView):
+    @extend_schema(
+        operation_id="jobs_retrieve",
+        summary="The full job",
+        parameters=[JOB_ID] + response_headers(),
+        responses={200: JobSerializer, **error_responses(404)},
+        tags=["jobs"],
+    )
+    def get(self, request, job_id):
+        job = self.get_job(job_id, full=True)
+        return Response(JobSerializer(job, context={"request": request}).data)
+
+
+def status_etag(data):
+    return '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(header, etag):
+    if not header:
+        return False
+    candidates = [part.strip() for part in header.split(",")]
+    return "*" in candidates or etag in candidates or f"W/{etag}" in candidates
+
+
+class JobStatusView(JobAPIView):
+    @extend_schema(
+        operation_id="jobs_status",
+        summary="Poll a job cheaply",
+        description="Send the `ETag` back as `If-None-Match`: 304 with no body until something changed.",
+        parameters=[
+            JOB_ID,
+            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The ETag of the last answer."),
+        ]
+        + response_headers(ETag=((200, 304), "Changes whenever the answer would.")),
+        responses={
+            200: JobStatusSerializer,
+            304: OpenApiResponse(description="Nothing changed since the ETag you sent."),
+            **error_responses(404),
+        },
+        tags=["jobs"],
+    )
+    def get(self, request, job_id):
+        job = self.get_job(job_id)
+        data = JobStatusSerializer(job, context={"request": request}).data
+        etag = status_etag(data)
+        if etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
+            response = Response(status=304)
+        else:
+            response = Response(data)
+        response["ETag"] = etag
+        response["Cache-Control"] = "no-cache"
+        return response
+
+
+ACTION_ERRORS = error_responses(404, 409, 413, 415)
+
+
+class JobRunView(JobAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="jobs_run",
+        summary="Start a draft",
+        request=None,
+        parameters=[JOB_ID] + response_headers(),
+        responses={202: JobSerializer, **ACTION_ERRORS},
+        tags=["jobs"],
+    )
+    def post(self, request, job_id):
+        job = self.get_job(job_id)
+        _no_body(request)
+        try:
+            start_job(job)
+        except TransitionRefused as exc:
+            raise refused(exc) from None
+        return job_response(request, job, 202)
+
+
+def _no_body(request):
+    if request.data:
+        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
+
+
+class JobCancelView(JobAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="jobs_cancel",
+        summary="Cancel a job",
+        description="Drafts and queued jobs end at once; running steps stop at their next heartbeat. "
+        "`force` marks the job canceled even when its worker is gone. 409 once the job has finished.",
+        request=JobCancelSerializer,
+        parameters=[JOB_ID] + response_headers(),
+        responses={202: JobSerializer, **ACTION_ERRORS},
+        tags=["jobs"],
+    )
+    def post(self, request, job_id):
+        job = self.get_job(job_id)
+        serializer = JobCancelSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        try:
+            cancel_job(job, force=serializer.validated_data["force"])
+        except TransitionRefused as exc:
+            raise refused(exc) from None
+        return job_response(request, job, 202)
+
+
+class JobRerunView(JobAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="jobs_rerun",
+        summary="Rerun a finished job",
+        description="A new job from the same template version and variables, pointing at this one "
+        '(`original_job_id`). `variables` overrides some; `"from": "failed"` reuses the steps that '
+        "succeeded. 409 unless the job has finished. Honors `Idempotency-Key`.",
+        request=JobRerunSerializer,
+        parameters=[JOB_ID, IDEMPOTENCY_KEY] + response_headers(**LOCATION, **REPLAYED),
+        responses={201: JobSerializer, **ACTION_ERRORS},
+        tags=["jobs"],
+    )
+    def post(self, request, job_id):
+        job = self.get_job(job_id)
+        serializer = JobRerunSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        secrets = job.secret_names()
+        # A secret sent back as the mask it was shown as means "keep it".
+        overrides = {
+            name: value
+            for name, value in (data.get("variables") or {}).items()
+            if not (name in secrets and value == MASK)
+        }
+
+        def rerun():
+            try:
+                new = rerun_job(
+                    job, variables=overrides, from_failed=data["from"] == "failed", created_by=self.tenant.actor
+                )
+            except JobValidationError as exc:
+                raise exceptions.ValidationError(exc.errors) from None
+            except TransitionRefused as exc:
+                raise refused(exc) from None
+            return job_response(request, new, 201), new
+
+        return respond_once(request, self.workspace, request.data, rerun)

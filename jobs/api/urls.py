@@ -1,0 +1,39 @@
+"""/api/v1/… (SPEC §6.2). Explicit paths, no routers. Webhooks and schedules come with
+their own issue."""
+
+from django.urls import path
+
+import jobs.api.schema  # noqa: F401 - registers the OpenAPI authentication schemes
+
+from jobs.api import artifacts_views, events_views, jobs_views, keys_views, logs_views
+from templates_app import api as templates_api
+
+urlpatterns = [
+    path("workspace/", keys_views.WorkspaceView.as_view(), name="api-workspace"),
+    path("templates/", templates_api.TemplateListView.as_view(), name="api-template-list"),
+    path("templates/<str:template_ref>/", templates_api.TemplateDetailView.as_view(), name="api-template-detail"),
+    path("templates/<str:template_ref>/schema/", templates_api.TemplateSchemaView.as_view(), name="api-template-schema"),
+    path("templates/<str:template_ref>/validate/", templates_api.TemplateValidateView.as_view(), name="api-template-validate"),
+    path(
+        "templates/<str:template_ref>/trigger-key/",
+        templates_api.TemplateTriggerKeyView.as_view(),
+        name="api-template-trigger-key",
+    ),
+    path("jobs/", jobs_views.JobListView.as_view(), name="api-job-list"),
+    path("jobs/<uuid:job_id>/", jobs_views.JobDetailView.as_view(), name="api-job-detail"),
+    path("jobs/<uuid:job_id>/status/", jobs_views.JobStatusView.as_view(), name="api-job-status"),
+    path("jobs/<uuid:job_id>/events/", events_views.JobEventsView.as_view(), name="api-job-events"),
+    path("jobs/<uuid:job_id>/logs/", logs_views.JobLogsView.as_view(), name="api-job-logs"),
+    path("jobs/<uuid:job_id>/result/", logs_views.JobResultView.as_view(), name="api-job-result"),
+    path("jobs/<uuid:job_id>/artifacts/", artifacts_views.JobArtifactListView.as_view(), name="api-job-artifacts"),
+    path(
+        "jobs/<uuid:job_id>/artifacts/<path:name>",
+        artifacts_views.JobArtifactDownloadView.as_view(),
+        name="api-job-artifact",
+    ),
+    path("jobs/<uuid:job_id>/run/", jobs_views.JobRunView.as_view(), name="api-job-run"),
+    path("jobs/<uuid:job_id>/cancel/", jobs_views.JobCancelView.as_view(), name="api-job-cancel"),
+    path("jobs/<uuid:job_id>/rerun/", jobs_views.JobRerunView.as_view(), name="api-job-rerun"),
+    path("keys/", keys_views.KeyListView.as_view(), name="api-key-list"),
+    path("keys/<int:key_id>/", keys_views.KeyDetailView.as_view(), name="api-key-detail"),
+]

@@ -1,0 +1,77 @@
+"""Serializer pieces that accept exactly what the OpenAPI schema says.
+
+DRF's fields are forgiving ("1" is a boolean, 7 is a string); an API whose schema promises
+types must refuse what does not match them, and a misspelt field must be an error rather
+than silently dropped (SPEC §2: "unknown ... are rejected, never silently dropped")."""
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                allowed = ", ".join(self.fields) or "none"
+                raise serializers.ValidationError(
+                    {name: [f"unknown field; allowed fields: {allowed}"] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictURLField(serializers.URLField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ObjectField(serializers.DictField):
+    """A JSON object with any values (variables, outputs, a recipe)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.JSONField())
+        super().__init__(**kwargs)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape (SPEC §6.5)."""
+
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    code = serializers.CharField(
+        help_text="What went wrong, for a program: invalid, not_authenticated, authentication_failed, "
+        "permission_denied, workspace_required, not_found, method_not_allowed, conflict, "
+        "request_too_large, unsupported_media_type, parse_error, throttled, …"
+    )
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Validation problems only: field path → messages, e.g. {"variables.days": ["expected an integer"]}.',
+    )

@@ -1,0 +1,284 @@
+"""templates/ — list and read templates, their variable schema, a dry run of a job's
+input; admins create, update (a new version each time), archive and issue trigger keys.
+
+A template is named by its id or its slug everywhere."""
+
+import secrets
+import uuid
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from jobsite.api_auth import ApiKeyUser
+from jobsite.api_views import WorkspaceAPIView
+from jobsite.api_errors import Conflict, error_responses, not_found, response_headers
+from jobsite.api_parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
+from jobsite.models import Role, hash_key
+from templates_app.definition import (
+    DefinitionError,
+    json_schema,
+    load_definition,
+    params_json_schema,
+    secret_names,
+    validate_step_params,
+    validate_values,
+)
+from templates_app.models import JobTemplate, save_template_version
+from templates_app.serializers import (
+    MASK,
+    TemplateListSerializer,
+    TemplateSchemaSerializer,
+    TemplateSerializer,
+    TemplateSummarySerializer,
+    TemplateValidateSerializer,
+    TemplateValidationSerializer,
+    TemplateWriteSerializer,
+    TriggerKeySerializer,
+    trigger_enabled,
+)
+
+TRIGGER_KEY_PREFIX = "jtk_"
+TEMPLATE_REF = OpenApiParameter(
+    "template_ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The template's id or slug."
+)
+
+
+def find_template(workspace, ref):
+    """The template of `workspace` with this id or slug (archived ones included), or None."""
+    templates = JobTemplate.objects.filter(workspace=workspace).select_related("current_version", "workspace")
+    try:
+        template = templates.filter(pk=uuid.UUID(str(ref))).first()
+    except ValueError:
+        template = None
+    return template or templates.filter(slug=ref).first()
+
+
+def parse_definition(data, *, slug=None):
+    """The validated definition from a write request, or a 400 with DefinitionError's
+    field paths."""
+    source = data.get("source")
+    document = source if source is not None else dict(data["definition"])
+    if slug is not None and isinstance(document, dict):
+        document.setdefault("slug", slug)
+    try:
+        definition = load_definition(document)
+    except DefinitionError as exc:
+        raise exceptions.ValidationError(exc.errors) from None
+    return definition, (source if source is not None else "")
+
+
+def editor(request):
+    return None if isinstance(request.user, ApiKeyUser) else request.user
+
+
+class TemplateAPIView(WorkspaceAPIView):
+    def get_template(self, ref):
+        template = find_template(self.workspace, ref)
+        if template is None or template.current_version_id is None:
+            raise not_found()
+        return template
+
+    def context(self):
+        return {"request": self.request, "show_source": self.tenant.is_admin}
+
+
+WRITE_PARSERS = [LimitedJSONParser, YamlTextParser, TextYamlParser]
+WRITE_DESCRIPTION = (
+    "Send `{\"source\": \"<YAML or JSON text>\"}` or `{\"definition\": {...}}` as JSON, or the YAML "
+    "itself with `Content-Type: application/yaml`. Every problem is reported at once in "
+    "`errors`, keyed by where it is (`steps.fetch.with.url`, `variables.days.min`, …)."
+)
+
+
+class TemplateListView(TemplateAPIView):
+    parser_classes = WRITE_PARSERS
+
+    @extend_schema(
+        operation_id="templates_list",
+        summary="List templates",
+        parameters=[
+            OpenApiParameter("archived", OpenApiTypes.BOOL, description="true: include archived templates."),
+        ]
+        + response_headers(),
+        responses={200: TemplateListSerializer, **error_responses()},
+        tags=["templates"],
+    )
+    def get(self, request):
+        include_archived = request.query_params.get("archived", "").lower() in ("1", "true", "yes")
+        templates = (
+            JobTemplate.objects.filter(workspace=self.workspace, current_version__isnull=False)
+            .select_related("current_version", "workspace")
+            .order_by("name", "slug")
+        )
+        if not include_archived:
+            templates = templates.filter(archived_at__isnull=True)
+        data = TemplateSummarySerializer(templates, many=True, context=self.context()).data
+        return Response({"results": data})
+
+    @extend_schema(
+        operation_id="templates_create",
+        summary="Create a template (admin)",
+        description=WRITE_DESCRIPTION + " 409 when a template with that slug exists (PUT updates it).",
+        request={
+            "application/json": TemplateWriteSerializer,
+            "application/yaml": OpenApiTypes.STR,
+        },
+        parameters=response_headers(Location=((201,), "The new template's URL.")),
+        responses={201: TemplateSerializer, **error_responses(409, 413, 415)},
+        tags=["templates"],
+    )
+    def post(self, request):
+        serializer = TemplateWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        definition, source = parse_definition(serializer.validated_data)
+        with transaction.atomic():
+            existing = JobTemplate.objects.filter(workspace=self.workspace, slug=definition["slug"]).first()
+            if existing is not None and existing.archived_at is None:
+                raise Conflict(
+                    f"A template with the slug '{definition['slug']}' exists; PUT to its URL to change it.",
+                    code="exists",
+                )
+            template = save_template_version(self.workspace, definition, source=source, user=editor(request))
+        template = self.get_template(template.pk)
+        location = request.build_absolute_uri(reverse("api-template-detail", args=[template.pk]))
+        return Response(TemplateSerializer(template, context=self.context()).data, status=201, headers={"Location": location})
+
+
+class TemplateDetailView(TemplateAPIView):
+    parser_classes = WRITE_PARSERS
+
+    @extend_schema(
+        operation_id="templates_retrieve",
+        summary="A template with its variables, steps and settings",
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={200: TemplateSerializer, **error_responses(404)},
+        tags=["templates"],
+    )
+    def get(self, request, template_ref):
+        return Response(TemplateSerializer(self.get_template(template_ref), context=self.context()).data)
+
+    @extend_schema(
+        operation_id="templates_update",
+        summary="Update a template: a new version (admin)",
+        description=WRITE_DESCRIPTION + " The slug cannot change. Jobs already created keep the "
+        "version they were created from.",
+        request={
+            "application/json": TemplateWriteSerializer,
+            "application/yaml": OpenApiTypes.STR,
+        },
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={200: TemplateSerializer, **error_responses(404, 413, 415)},
+        tags=["templates"],
+    )
+    def put(self, request, template_ref):
+        template = self.get_template(template_ref)
+        serializer = TemplateWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        definition, source = parse_definition(serializer.validated_data, slug=template.slug)
+        if definition["slug"] != template.slug:
+            raise exceptions.ValidationError(
+                {"slug": [f"must stay '{template.slug}': a template's slug cannot change"]}
+            )
+        save_template_version(self.workspace, definition, source=source, user=editor(request))
+        template = self.get_template(template.pk)
+        return Response(TemplateSerializer(template, context=self.context()).data)
+
+    @extend_schema(
+        operation_id="templates_archive",
+        summary="Archive a template (admin)",
+        description="It disappears from the list and no new job can start from it; its jobs stay. "
+        "Saving it again (POST or PUT) brings it back.",
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={204: OpenApiResponse(description="Archived."), **error_responses(404)},
+        tags=["templates"],
+    )
+    def delete(self, request, template_ref):
+        template = self.get_template(template_ref)
+        if template.archived_at is None:
+            template.archived_at = timezone.now()
+            template.updated_at = template.archived_at
+            template.save(update_fields=["archived_at", "updated_at"])
+        return Response(status=204)
+
+
+class TemplateSchemaView(TemplateAPIView):
+    @extend_schema(
+        operation_id="templates_schema",
+        summary="JSON Schema of a template's variables and per-step params",
+        description="The same rules the API applies when a job is created (the UI's start form is "
+        "generated from it too).",
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={200: TemplateSchemaSerializer, **error_responses(404)},
+        tags=["templates"],
+    )
+    def get(self, request, template_ref):
+        template = self.get_template(template_ref)
+        definition = template.definition
+        return Response(
+            {
+                "template": {"id": str(template.pk), "slug": template.slug, "version": template.current_version.number},
+                "variables": json_schema(definition.get("variables", {})),
+                "params": params_json_schema(definition.get("steps", [])),
+            }
+        )
+
+
+class TemplateValidateView(TemplateAPIView):
+    required_roles = {"POST": Role.VIEWER}
+
+    @extend_schema(
+        operation_id="templates_validate",
+        summary="Dry run of a job's input",
+        description="Checks `variables` and `params` exactly as creating a job would, and creates "
+        "nothing. Always 200 for a well-formed request: `valid` and `errors` say the verdict.",
+        request=TemplateValidateSerializer,
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={200: TemplateValidationSerializer, **error_responses(404, 413, 415)},
+        tags=["templates"],
+    )
+    def post(self, request, template_ref):
+        template = self.get_template(template_ref)
+        serializer = TemplateValidateSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        definition = template.definition
+        variables, var_errors = validate_values(definition.get("variables", {}), serializer.validated_data.get("variables"))
+        params, param_errors = validate_step_params(definition.get("steps", []), serializer.validated_data.get("params"))
+        errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
+        errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+        secrets_ = secret_names(definition.get("variables", {}))
+        shown = {name: (MASK if name in secrets_ and value not in (None, "") else value) for name, value in variables.items()}
+        return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": params if not errors else {}})
+
+
+class TemplateTriggerKeyView(TemplateAPIView):
+    @extend_schema(
+        operation_id="templates_trigger_key",
+        summary="Issue the template's trigger key (admin)",
+        description="For the trigger URL (`/api/hooks/<workspace>/<template>/trigger/`). The raw key "
+        "is in this response only; a previous key stops working. 409 when the template does not "
+        "enable `settings.trigger_url`.",
+        request=None,
+        parameters=[TEMPLATE_REF] + response_headers(),
+        responses={201: TriggerKeySerializer, **error_responses(404, 409)},
+        tags=["templates"],
+    )
+    def post(self, request, template_ref):
+        template = self.get_template(template_ref)
+        if not trigger_enabled(template.definition):
+            raise Conflict(
+                "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
+                code="trigger_url_disabled",
+            )
+        if request.data:
+            raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
+        raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
+        template.trigger_key_hash = hash_key(raw)
+        template.updated_at = timezone.now()
+        template.save(update_fields=["trigger_key_hash", "updated_at"])
+        url = request.build_absolute_uri(reverse("api-hook-trigger", args=[self.workspace.slug, template.slug]))
+        return Response({"key": raw, "trigger_url": url}, status=201)
