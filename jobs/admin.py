@@ -1,6 +1,16 @@
 from django.contrib import admin, messages
 
-from jobs.models import Artifact, Job, JobEvent, StepRun, WorkerHost
+from jobs.models import (
+    Artifact,
+    DeliveryAttempt,
+    Job,
+    JobEvent,
+    Schedule,
+    StepRun,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WorkerHost,
+)
 from jobs.services import JobValidationError, cancel_job, rerun_job
 from jobs.transitions import TransitionRefused
 
@@ -118,3 +128,66 @@ class ArtifactAdmin(admin.ModelAdmin):
 class WorkerHostAdmin(admin.ModelAdmin):
     list_display = ["host_id", "hostname", "pid", "workers", "started_at", "last_seen_at", "drain_requested_at"]
     readonly_fields = ["host_id", "hostname", "pid", "workers", "started_at", "last_seen_at"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "attempted_at", "status_code", "duration_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "workspace", "events", "template", "is_active", "disabled_reason", "created_at"]
+    list_filter = ["is_active", "workspace"]
+    search_fields = ["url", "id"]
+    exclude = ["secret", "previous_secret"]  # shown once at creation, never listed
+    readonly_fields = ["previous_secret_expires_at", "created_at"]
+
+
+@admin.action(description="Redeliver selected deliveries")
+def redeliver_deliveries(modeladmin, request, queryset):
+    from jobs.webhooks import redeliver
+
+    for delivery in queryset:
+        redeliver(delivery)
+    modeladmin.message_user(request, f"Queued {queryset.count()} redelivery(ies).", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["event", "url", "status", "attempts", "last_status_code", "created_at", "finished_at"]
+    list_filter = ["status", "event", "workspace"]
+    search_fields = ["id", "url", "job__id"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [DeliveryAttemptInline]
+    actions = [redeliver_deliveries]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "workspace", "template", "cron", "timezone", "enabled", "next_run_at", "last_run_at", "paused_reason"]
+    list_filter = ["enabled", "workspace"]
+    search_fields = ["name", "template__slug"]
+    readonly_fields = ["next_run_at", "last_run_at", "last_job", "paused_reason"]
+
+    def save_model(self, request, obj, form, change):
+        from jobs.schedules import ScheduleError, save_schedule
+
+        try:
+            save_schedule(obj)
+        except ScheduleError as exc:
+            self.message_user(request, f"{exc.field}: {exc}", messages.ERROR)
+            obj.enabled = False
+        if obj.enabled:
+            obj.paused_reason = ""
+        super().save_model(request, obj, form, change)

@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from jobs import engine, retention, worker_hosts
+from jobs import engine, retention, schedules, webhooks, worker_hosts
 from jobs.queue import broker_queue_size
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ def dispatch_once():
         "timed_out": engine.cancel_timed_out_jobs(),
         "started": engine.start_waiting_jobs(),
         "requeued": engine.requeue_vanished_steps(broker_queue_size()),
+        "scheduled": schedules.run_due_schedules(),
+        "webhooks": webhooks.enqueue_due_deliveries(),
         "pruned": prune_if_due(),
     }
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from jobs.events import record_events
 from jobs.models import EventKind, Job, StepRun
-from jobs.states import job_transition_allowed, step_transition_allowed
+from jobs.states import StepStatus, job_transition_allowed, step_transition_allowed
+from jobs.webhooks import JOB_EVENTS, record_event_deliveries
 
 
 class TransitionRefused(Exception):
@@ -50,6 +51,8 @@ def change_job_status(job, new, *, message="", **fields):
         job,
         [{"kind": EventKind.JOB_STATUS, "message": message or f"Job {new}", "data": {"from": old, "to": new}}],
     )
+    if new in JOB_EVENTS:
+        record_event_deliveries(job, JOB_EVENTS[new])
     return True
 
 
@@ -83,4 +86,6 @@ def change_step_status(job, step, new, *, attempt=None, message="", level="", **
             }
         ],
     )
+    if new == StepStatus.FAILED:
+        record_event_deliveries(job, "step.failed", step)
     return True

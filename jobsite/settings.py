@@ -215,6 +215,7 @@ JOBSITE_DISPATCH_INTERVAL = float(env_str("JOBSITE_DISPATCH_INTERVAL", "1.0"))
 JOBSITE_KILL_GRACE_SECONDS = float(env_str("JOBSITE_KILL_GRACE_SECONDS", "1.0"))
 JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
+JOBSITE_WEBHOOK_TIMEOUT = float(env_str("JOBSITE_WEBHOOK_TIMEOUT", "10"))
 JOBSITE_WORK_DIR = Path(env_str("JOBSITE_WORK_DIR", str(DATA_DIR / "work")))
 
 # --- django-q2: the doorbell and the process pool (SPEC §7) ------------------------
