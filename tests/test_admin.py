@@ -60,3 +60,21 @@ def test_admin_cancel_action_uses_the_service_and_reports_refusals(admin_client,
     assert Job.objects.get(pk=job.pk).status == "canceled"
     again = admin_client.post("/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [str(job.pk)]}, follow=True)
     assert "already canceled" in again.content.decode()
+
+
+def test_the_cluster_page_shows_hosts_running_steps_and_queue_age(admin_client, workspace, client):
+    from jobs import engine
+    from jobs.worker_hosts import beat
+
+    beat("host-a")
+    job = create_job(workspace, template=make_template(workspace, SOURCE))
+    step = job.steps.get()
+    engine.claim_step(step.pk, step.attempt, "host-a:123")
+    queued = create_job(workspace, template=make_template(workspace, SOURCE.replace("hello", "hello2")))
+    html = admin_client.get("/admin/cluster/").content.decode()
+    assert "host-a" in html and "alive" in html
+    assert "host-a:123" in html and str(job.pk) in html
+    assert "Queued steps: <strong>1</strong>" in html
+    assert queued.status == "queued"
+    client.logout()
+    assert client.get("/admin/cluster/").status_code == 302  # staff only
