@@ -1,7 +1,55 @@
+"""The web UI's URLs (the API's live under /api/, see jobsite/api_urls.py)."""
+
 from django.urls import path
 
-from jobs import views
+from jobs.views import (
+    dashboard,
+    job_actions,
+    job_detail,
+    job_list,
+    settings_pages,
+    start,
+    workspace,
+)
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("workspace/", workspace.workspace_switch, name="workspace-switch"),
+    # A template's page shows its runs and hosts the start form, so it lives here.
+    path("templates/<slug:slug>/", start.template_detail, name="template-detail"),
+    path("templates/<slug:slug>/start/", start.template_start, name="template-start"),
+    path("jobs/", job_list.job_list, name="job-list"),
+    path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job-detail"),
+    path("jobs/<uuid:job_id>/row/", job_list.job_row, name="job-row"),
+    path("jobs/<uuid:job_id>/log.txt", job_detail.job_log_download, name="job-log-download"),
+    path(
+        "jobs/<uuid:job_id>/artifacts/<path:name>",
+        job_detail.artifact_download,
+        name="job-artifact",
+    ),
+    path("jobs/<uuid:job_id>/run/", job_actions.job_run, name="job-run"),
+    path("jobs/<uuid:job_id>/cancel/", job_actions.job_cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/rerun/", job_actions.job_rerun, name="job-rerun"),
+    path("jobs/<uuid:job_id>/rerun/edit/", start.job_rerun_edit, name="job-rerun-edit"),
+    path("settings/", settings_pages.settings_members, name="settings"),
+    path("settings/members/", settings_pages.settings_members, name="settings-members"),
+    path("settings/members/add/", settings_pages.settings_member_add, name="settings-member-add"),
+    path(
+        "settings/members/<int:membership_id>/",
+        settings_pages.settings_member_change,
+        name="settings-member-change",
+    ),
+    path("settings/keys/", settings_pages.settings_keys, name="settings-keys"),
+    path("settings/keys/new/", settings_pages.settings_key_create, name="settings-key-create"),
+    path(
+        "settings/keys/<int:key_id>/revoke/",
+        settings_pages.settings_key_revoke,
+        name="settings-key-revoke",
+    ),
+    path("settings/triggers/", settings_pages.settings_triggers, name="settings-triggers"),
+    path(
+        "settings/triggers/<slug:slug>/key/",
+        settings_pages.settings_trigger_key,
+        name="settings-trigger-key",
+    ),
 ]

@@ -51,3 +51,41 @@ def tenant_for_user(user, *, slug=None, workspace_id=None):
 
 def tenant_for_key(api_key):
     return Tenant(api_key.workspace, api_key.role, f"key:{api_key.name}")
+
+
+# --- the pages: the workspace a logged-in user acts in ---------------------------------
+
+
+def tenant_for_session(request):
+    """The Tenant of a logged-in user on the web pages: the workspace chosen with the
+    switcher (kept in the session) while they are still a member of it, else their first
+    workspace by name (then remembered). None for a user without any workspace."""
+    chosen = request.session.get(SESSION_KEY)
+    tenant = tenant_for_user(request.user, workspace_id=chosen) if chosen else None
+    if tenant is None:
+        membership = memberships_of(request.user).first()
+        if membership is None:
+            request.session.pop(SESSION_KEY, None)
+            return None
+        tenant = Tenant(membership.workspace, membership.role, f"user:{request.user.get_username()}")
+        request.session[SESSION_KEY] = str(membership.workspace_id)
+    return tenant
+
+
+def member_required(view):
+    """For page views: log in first, then put the user's Tenant on `request.tenant`. A
+    user who belongs to no workspace gets a page saying so instead of empty pages."""
+    from functools import wraps
+
+    from django.contrib.auth.decorators import login_required
+    from django.shortcuts import render
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.tenant = tenant_for_session(request)
+        if request.tenant is None:
+            return render(request, "no_workspace.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,103 @@
+"""The jobs list: filters, keyset paging, and rows of active jobs that update live."""
+
+import base64
+import datetime
+import uuid
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from jobs.models import Trigger
+from jobs.states import JobStatus
+from jobs.ui_permissions import job_for, jobs_of, member_required, templates_of
+
+PAGE_SIZE = 25
+
+
+def encode_cursor(job):
+    raw = f"{job.created_at.isoformat()}|{job.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token):
+    """(created_at, id) of the row a page starts after, or None for a bad token."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        created, pk = raw.split("|")
+        return datetime.datetime.fromisoformat(created), uuid.UUID(pk)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def filtered_jobs(request):
+    """The workspace's jobs narrowed by the filter form; (queryset, filters shown)."""
+    jobs = jobs_of(request).select_related("template")
+    filters = {
+        key: request.GET.get(key, "").strip() for key in ("status", "template", "trigger", "q")
+    }
+    if filters["status"] in JobStatus.values:
+        jobs = jobs.filter(status=filters["status"])
+    else:
+        filters["status"] = ""
+    if filters["template"]:
+        jobs = jobs.filter(template__slug=filters["template"])
+    if filters["trigger"] in Trigger.values:
+        jobs = jobs.filter(trigger=filters["trigger"])
+    else:
+        filters["trigger"] = ""
+    if filters["q"]:
+        jobs = jobs.filter(name__icontains=filters["q"][:200])
+    return jobs, filters
+
+
+def keyset_page(jobs, older=None, newer=None, size=PAGE_SIZE):
+    """One page of jobs, newest first, starting after the `older` cursor (going back in
+    time) or before the `newer` one (coming forward). Returns (jobs, has_older, has_newer).
+
+    Keyset paging stays fast at any depth and never shows a row twice or skips one when
+    new jobs arrive while someone pages."""
+    older_key = decode_cursor(older) if older else None
+    newer_key = decode_cursor(newer) if newer else None
+    if newer_key:
+        created, pk = newer_key
+        rows = list(
+            jobs.filter(created_at__gte=created)
+            .exclude(created_at=created, id__lte=pk)
+            .order_by("created_at", "id")[: size + 1]
+        )
+        has_newer = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        return rows, True, has_newer
+    if older_key:
+        created, pk = older_key
+        jobs = jobs.filter(created_at__lte=created).exclude(created_at=created, id__gte=pk)
+    rows = list(jobs.order_by("-created_at", "-id")[: size + 1])
+    return rows[:size], len(rows) > size, older_key is not None
+
+
+@require_GET
+@member_required
+def job_list(request):
+    jobs, filters = filtered_jobs(request)
+    rows, has_older, has_newer = keyset_page(
+        jobs, request.GET.get("older"), request.GET.get("newer")
+    )
+    context = {
+        "jobs": rows,
+        "filters": filters,
+        "filtering": any(filters.values()),
+        "statuses": JobStatus.choices,
+        "triggers": Trigger.choices,
+        "templates": templates_of(request).order_by("name").values_list("slug", "name"),
+        "older_cursor": encode_cursor(rows[-1]) if rows and has_older else None,
+        "newer_cursor": encode_cursor(rows[0]) if rows and has_newer else None,
+    }
+    return render(request, "jobs/job_list.html", context)
+
+
+@require_GET
+@member_required
+def job_row(request, job_id):
+    """One row of the list, polled while its job is active (the row stops asking once
+    the job is finished, because the finished row carries no trigger)."""
+    return render(request, "jobs/job_list.html#job-row", {"job": job_for(request, job_id)})

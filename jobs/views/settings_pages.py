@@ -1,0 +1,201 @@
+"""Workspace settings for admins: members and their roles, API keys (the raw key shown
+once), and the templates' trigger URLs (SPEC §9). Everything here needs the admin role,
+checked on every request."""
+
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs.ui_permissions import member_required, require_role, template_for, templates_of
+from jobsite.models import ApiKey, Membership, Role, hash_key
+
+SHOWN_ONCE_KEY = "jobsite_shown_once"
+
+
+def _admin(request):
+    require_role(request, Role.ADMIN)
+    return request.tenant.workspace
+
+
+def _show_once(request, label, secret):
+    """Keep a new secret for the very next page view only (POST → redirect → GET), so it
+    is shown once and a reload does not show it again."""
+    request.session[SHOWN_ONCE_KEY] = {"label": label, "secret": secret}
+
+
+def _pop_shown_once(request):
+    return request.session.pop(SHOWN_ONCE_KEY, None)
+
+
+# --- members ------------------------------------------------------------------------------
+
+
+@require_GET
+@member_required
+def settings_members(request):
+    workspace = _admin(request)
+    members = (
+        Membership.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return render(
+        request,
+        "jobs/settings_members.html",
+        {"members": members, "roles": Role.choices, "section": "members"},
+    )
+
+
+def _admins_left_without(workspace, membership):
+    return (
+        Membership.objects.filter(workspace=workspace, role=Role.ADMIN)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
+@require_POST
+@member_required
+def settings_member_add(request):
+    workspace = _admin(request)
+    username = request.POST.get("username", "").strip()
+    role = request.POST.get("role", Role.VIEWER)
+    user = get_user_model().objects.filter(username=username).first() if username else None
+    if role not in Role.values:
+        messages.error(request, "Pick a role.")
+    elif user is None:
+        messages.error(
+            request, f"No user named “{username}”. Users are created in the Django admin."
+        )
+    else:
+        _, created = Membership.objects.get_or_create(
+            workspace=workspace, user=user, defaults={"role": role}
+        )
+        if created:
+            messages.success(request, f"{username} is now a {role} of {workspace.name}.")
+        else:
+            messages.info(request, f"{username} is already a member; change their role below.")
+    return redirect("settings-members")
+
+
+@require_POST
+@member_required
+def settings_member_change(request, membership_id):
+    workspace = _admin(request)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), pk=membership_id, workspace=workspace
+    )
+    name = membership.user.get_username()
+    if request.POST.get("remove"):
+        if membership.role == Role.ADMIN and not _admins_left_without(workspace, membership):
+            messages.error(request, "A workspace keeps at least one admin.")
+        else:
+            membership.delete()
+            messages.success(request, f"{name} was removed from {workspace.name}.")
+        return redirect("settings-members")
+    role = request.POST.get("role")
+    if role not in Role.values:
+        messages.error(request, "Pick a role.")
+    elif (
+        membership.role == Role.ADMIN
+        and role != Role.ADMIN
+        and not _admins_left_without(workspace, membership)
+    ):
+        messages.error(request, "A workspace keeps at least one admin.")
+    else:
+        membership.role = role
+        membership.save(update_fields=["role"])
+        messages.success(request, f"{name} is now a {role}.")
+    return redirect("settings-members")
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+@require_GET
+@member_required
+def settings_keys(request):
+    workspace = _admin(request)
+    keys = ApiKey.objects.filter(workspace=workspace).select_related("created_by")
+    context = {
+        "keys": keys,
+        "roles": Role.choices,
+        "shown_once": _pop_shown_once(request),
+        "section": "keys",
+    }
+    return render(request, "jobs/settings_keys.html", context)
+
+
+@require_POST
+@member_required
+def settings_key_create(request):
+    workspace = _admin(request)
+    name = request.POST.get("name", "").strip()[:100]
+    role = request.POST.get("role", Role.OPERATOR)
+    if not name or role not in Role.values:
+        messages.error(request, "A key needs a name and a role.")
+        return redirect("settings-keys")
+    _, raw = ApiKey.issue(workspace, name, role=role, created_by=request.user)
+    _show_once(request, f"API key “{name}”", raw)
+    return redirect("settings-keys")
+
+
+@require_POST
+@member_required
+def settings_key_revoke(request, key_id):
+    workspace = _admin(request)
+    key = get_object_or_404(ApiKey, pk=key_id, workspace=workspace)
+    key.revoke()
+    messages.success(request, f"Key “{key.name}” revoked; it stops working at once.")
+    return redirect("settings-keys")
+
+
+# --- trigger URLs -------------------------------------------------------------------------
+
+
+def trigger_url(request, workspace, template):
+    return request.build_absolute_uri(f"/api/hooks/{workspace.slug}/{template.slug}/trigger/")
+
+
+@require_GET
+@member_required
+def settings_triggers(request):
+    workspace = _admin(request)
+    rows = []
+    for template in (
+        templates_of(request)
+        .filter(archived_at__isnull=True)
+        .select_related("current_version")
+        .order_by("name")
+    ):
+        enabled = bool(
+            (template.definition.get("settings") or {}).get("trigger_url", {}).get("enabled")
+        )
+        rows.append(
+            {
+                "template": template,
+                "enabled": enabled,
+                "url": trigger_url(request, workspace, template),
+                "has_key": bool(template.trigger_key_hash),
+            }
+        )
+    context = {"rows": rows, "shown_once": _pop_shown_once(request), "section": "triggers"}
+    return render(request, "jobs/settings_triggers.html", context)
+
+
+@require_POST
+@member_required
+def settings_trigger_key(request, slug):
+    """Issue a new trigger key for a template (the old one stops working)."""
+    _admin(request)
+    template = template_for(request, slug)
+    raw = "jtk_" + secrets.token_urlsafe(24)
+    template.trigger_key_hash = hash_key(raw)
+    template.updated_at = timezone.now()
+    template.save(update_fields=["trigger_key_hash", "updated_at"])
+    _show_once(request, f"Trigger key of “{template.name}”", raw)
+    return redirect("settings-triggers")
