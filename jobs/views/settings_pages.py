@@ -7,11 +7,14 @@ import secrets
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.ui_permissions import member_required, require_role, template_for, templates_of
 from jobsite.models import ApiKey, Membership, Role, hash_key
+from templates_app.api import TRIGGER_KEY_PREFIX
+from templates_app.serializers import trigger_enabled
 
 SHOWN_ONCE_KEY = "jobsite_shown_once"
 
@@ -158,7 +161,7 @@ def settings_key_revoke(request, key_id):
 
 
 def trigger_url(request, workspace, template):
-    return request.build_absolute_uri(f"/api/hooks/{workspace.slug}/{template.slug}/trigger/")
+    return request.build_absolute_uri(reverse("api-hook-trigger", args=[workspace.slug, template.slug]))
 
 
 @require_GET
@@ -190,10 +193,17 @@ def settings_triggers(request):
 @require_POST
 @member_required
 def settings_trigger_key(request, slug):
-    """Issue a new trigger key for a template (the old one stops working)."""
+    """Issue a new trigger key for a template (the old one stops working). Same key
+    format and hash as the API's `templates/{id}/trigger-key/`."""
     _admin(request)
     template = template_for(request, slug)
-    raw = "jtk_" + secrets.token_urlsafe(24)
+    if not trigger_enabled(template.definition):
+        messages.error(
+            request,
+            "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
+        )
+        return redirect("settings-triggers")
+    raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
     template.trigger_key_hash = hash_key(raw)
     template.updated_at = timezone.now()
     template.save(update_fields=["trigger_key_hash", "updated_at"])

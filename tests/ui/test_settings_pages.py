@@ -1,0 +1,75 @@
+"""Admin settings pages: members, API keys shown once, trigger keys."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from jobsite.models import ApiKey, Membership, Role, hash_key
+from tests.jobs.helpers import make_template
+from tests.ui.conftest import TWO_STEPS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_api_key_is_shown_once(admin_client, workspace):
+    response = admin_client.post(
+        "/settings/keys/new/", {"name": "ci-bot", "role": "viewer"}, follow=True
+    )
+    raw = re.search(r'value="(jsk_[^"]+)"', response.content.decode()).group(1)
+    key = ApiKey.find(raw)
+    assert key.workspace == workspace and key.role == Role.VIEWER and key.name == "ci-bot"
+    again = admin_client.get("/settings/keys/").content.decode()
+    assert raw not in again and key.prefix in again
+
+
+def test_revoking_a_key_stops_it(admin_client, workspace):
+    key, raw = ApiKey.issue(workspace, "old", role=Role.OPERATOR)
+    admin_client.post(f"/settings/keys/{key.pk}/revoke/")
+    assert ApiKey.find(raw) is None
+
+
+def test_keys_of_another_workspace_are_out_of_reach(admin_client, other_workspace):
+    key, raw = ApiKey.issue(other_workspace, "theirs")
+    assert admin_client.post(f"/settings/keys/{key.pk}/revoke/").status_code == 404
+    assert ApiKey.find(raw) is not None
+    assert b"theirs" not in admin_client.get("/settings/keys/").content
+
+
+def test_members_can_be_added_changed_and_removed_but_the_last_admin_stays(
+    admin_client, admin_user, workspace
+):
+    get_user_model().objects.create_user("newbie", password="pw")
+    admin_client.post("/settings/members/add/", {"username": "newbie", "role": "operator"})
+    membership = Membership.objects.get(user__username="newbie")
+    assert membership.role == Role.OPERATOR and membership.workspace == workspace
+    admin_client.post(f"/settings/members/{membership.pk}/", {"role": "viewer"})
+    membership.refresh_from_db()
+    assert membership.role == Role.VIEWER
+    admin_client.post(f"/settings/members/{membership.pk}/", {"remove": "1"})
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    mine = Membership.objects.get(user=admin_user)
+    response = admin_client.post(f"/settings/members/{mine.pk}/", {"role": "viewer"}, follow=True)
+    assert b"keeps at least one admin" in response.content
+    mine.refresh_from_db()
+    assert mine.role == Role.ADMIN
+
+
+def test_an_operator_cannot_change_members(operator_client, operator_user):
+    mine = Membership.objects.get(user=operator_user)
+    assert (
+        operator_client.post(f"/settings/members/{mine.pk}/", {"role": "admin"}).status_code == 403
+    )
+    mine.refresh_from_db()
+    assert mine.role == Role.OPERATOR
+
+
+def test_a_trigger_key_is_shown_once_and_works_with_the_apis_hash(admin_client, workspace):
+    template = make_template(workspace, TWO_STEPS + "settings:\n  trigger_url: {enabled: true}\n")
+    html = admin_client.get("/settings/triggers/").content.decode()
+    assert "/api/hooks/acme/two-steps/trigger/" in html
+    response = admin_client.post("/settings/triggers/two-steps/key/", follow=True)
+    raw = re.search(r'value="(jtk_[^"]+)"', response.content.decode()).group(1)
+    template.refresh_from_db()
+    assert template.trigger_key_hash == hash_key(raw)
+    assert raw not in admin_client.get("/settings/triggers/").content.decode()
