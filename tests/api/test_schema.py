@@ -1,0 +1,65 @@
+"""The OpenAPI 3 schema describes every endpoint and validates; the docs need no CDN."""
+
+import functools
+import re
+
+import yaml
+from django.core.management import call_command
+from drf_spectacular.validation import validate_schema
+from rest_framework.test import APIClient
+
+from jobs.api.urls import urlpatterns
+
+
+@functools.cache
+def _schema_text():
+    response = APIClient().get("/api/schema/")
+    assert response.status_code == 200
+    return response.content
+
+
+def schema():
+    return yaml.safe_load(_schema_text())
+
+
+def test_the_schema_is_valid_openapi_3_and_generates_without_warnings(db, tmp_path):
+    document = schema()
+    assert document["openapi"].startswith("3.")
+    validate_schema(document)
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_every_v1_url_and_the_trigger_urls_are_in_the_schema(db):
+    paths = schema()["paths"]
+    for pattern in urlpatterns:
+        route = "/api/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
+        assert route in paths, route
+    assert "/api/hooks/{workspace_slug}/{template_slug}/trigger/" in paths
+    assert "/api/hooks/{workspace_slug}/{template_slug}/jobs/{job_id}/status/" in paths
+
+
+def test_every_operation_documents_its_errors_in_the_one_error_shape(db):
+    document = schema()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if path.startswith("/api/v1/"):
+                assert {"401", "403", "429"} <= set(responses), (method, path)
+                names = {parameter["name"] for parameter in operation["parameters"]}
+                assert {"X-Workspace-Slug", "X-Workspace-Id"} <= names
+                if "{" in path:
+                    assert "404" in responses, (method, path)
+                for status, response in responses.items():
+                    if status.startswith("4"):
+                        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert set(document["components"]["schemas"]["Error"]["properties"]) == {"detail", "code", "errors"}
+    assert {"BearerAuth", "ApiKeyAuth"} <= set(document["components"]["securitySchemes"])
+
+
+def test_swagger_ui_is_served_from_our_own_static_files(db):
+    response = APIClient().get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(not source.startswith(("http://", "https://", "//")) for source in sources), sources
