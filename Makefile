@@ -9,7 +9,7 @@ DATA := data
 # Django 6 needs Python 3.12+. Take python3.13 or python3.12 from PATH (checking that it
 # really runs: a pyenv shim may exist without the version being active), then from
 # pyenv's own versions directory.
-FIND_PYTHON = for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.1[23] /usr/bin/python3.1[23] 2>/dev/null); do \
+FIND_PYTHON = for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null) $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) /usr/local/bin/python3.13 /usr/local/bin/python3.12 /usr/bin/python3.13 /usr/bin/python3.12; do \
 	if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then command -v "$$c" || echo "$$c"; exit 0; fi; done; exit 1
 
 .PHONY: help run test test-slow test-postgres test-e2e test-chaos test-fuzz lint bench venv clean

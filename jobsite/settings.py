@@ -104,7 +104,13 @@ def database_from_url(url, data_dir):
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules or env_bool("JOBSITE_TESTING", False)
 
+DATA_DIR = Path(env_str("JOBSITE_DATA_DIR", str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
 SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY and (DATA_DIR / "secret_key").is_file():
+    # `make run` writes one here, so `manage.py runjob` in a second shell just works.
+    SECRET_KEY = (DATA_DIR / "secret_key").read_text().strip()
 if not SECRET_KEY:
     if DEBUG or TESTING:
         SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"
@@ -113,9 +119,6 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] + (["testserver"] if TESTING else []))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-
-DATA_DIR = Path(env_str("JOBSITE_DATA_DIR", str(BASE_DIR / "data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -217,6 +220,8 @@ JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
 JOBSITE_WEBHOOK_TIMEOUT = float(env_str("JOBSITE_WEBHOOK_TIMEOUT", "10"))
 JOBSITE_WORK_DIR = Path(env_str("JOBSITE_WORK_DIR", str(DATA_DIR / "work")))
+# Mounts bench/bare_view.py under /bench/ (the benchmarks' baseline view; never in production).
+JOBSITE_BENCH_VIEWS = env_bool("JOBSITE_BENCH_VIEWS", False)
 
 # --- django-q2: the doorbell and the process pool (SPEC §7) ------------------------
 
