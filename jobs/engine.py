@@ -11,6 +11,16 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from jobs.concurrency import (
+    WAITING_FOR_WORKER,
+    ConcurrencyRejected,
+    concurrency_key,
+    concurrency_settings,
+    describe_wait,
+    lock_scope,
+    slot_holders,
+)
+from jobs.models import Job, StepRun
 from jobs.queue import enqueue_step
 from jobs.result import build_result
 from jobs.states import STEP_BROKEN, STEP_TERMINAL, STEP_UNFINISHED, JobStatus, StepStatus
@@ -32,8 +42,6 @@ def claim_step(step_run_id, attempt, worker_id):
     """Claim a queued step for this worker: queued → running, fenced on the attempt.
 
     Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
-    from jobs.models import StepRun
-
     job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
     if job_id is None:
         return None
@@ -58,15 +66,15 @@ def claim_step(step_run_id, attempt, worker_id):
         if not claimed:
             return None
         if job.status == J.QUEUED:
-            change_job_status(job, J.RUNNING, message="Job started", started_at=now, waiting_reason="")
+            change_job_status(
+                job, J.RUNNING, message="Job started", started_at=now, waiting_reason=""
+            )
         return job, step
 
 
 def renew_lease(step_run_id, attempt):
     """Extend a running step's lease. False when the step is no longer this attempt's
     (it was reaped, canceled by force, or finished by someone else)."""
-    from jobs.models import StepRun
-
     now = timezone.now()
     return bool(
         StepRun.objects.filter(pk=step_run_id, status=S.RUNNING, attempt=attempt).update(
@@ -76,8 +84,6 @@ def renew_lease(step_run_id, attempt):
 
 
 def cancel_requested(job_id):
-    from jobs.models import Job
-
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
@@ -90,8 +96,6 @@ def retry_delay(step, definition_step):
 def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
     changes nothing. Returns True when the outcome was recorded."""
-    from jobs.models import StepRun
-
     job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
     if job_id is None:
         return False
@@ -103,10 +107,19 @@ def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
         common = {"finished_at": now, "lease_expires_at": None, "exit_code": outcome.exit_code}
         if outcome.status == "succeeded":
             recorded = change_step_status(
-                job, step, S.SUCCEEDED, attempt=attempt, outputs=outcome.outputs, error="", progress=100.0, **common
+                job,
+                step,
+                S.SUCCEEDED,
+                attempt=attempt,
+                outputs=outcome.outputs,
+                error="",
+                progress=100.0,
+                **common,
             )
         elif stop_reason == "canceled" or job.cancel_requested_at:
-            recorded = change_step_status(job, step, S.CANCELED, attempt=attempt, error="canceled", level="WARN", **common)
+            recorded = change_step_status(
+                job, step, S.CANCELED, attempt=attempt, error="canceled", level="WARN", **common
+            )
         else:
             error = outcome.error or "failed"
             definition_step = step_definition(job, step.step_id)
@@ -164,11 +177,11 @@ def _need_blocks(need):
 def queue_step(job, step, *, message=""):
     """pending/retrying → queued with the next attempt number, and ring the doorbell."""
     next_attempt = step.attempt + 1
-    from jobs.models import StepRun
-
     # The attempt number moves first, fenced on the old one, so the status change below
     # is fenced on the new attempt.
-    if not StepRun.objects.filter(pk=step.pk, status=step.status, attempt=step.attempt).update(attempt=next_attempt):
+    if not StepRun.objects.filter(pk=step.pk, status=step.status, attempt=step.attempt).update(
+        attempt=next_attempt
+    ):
         return False
     step.attempt = next_attempt
     queued = change_step_status(
@@ -195,7 +208,9 @@ def advance_job(job):
     if job.cancel_requested_at:
         for step in steps:
             if step.status in (S.PENDING, S.QUEUED, S.RETRYING):
-                change_step_status(job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled")
+                change_step_status(
+                    job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled"
+                )
     elif job.status == J.RUNNING or (job.status == J.QUEUED and not _waiting_for_slot(job)):
         changed = True
         while changed:  # skips cascade down the graph
@@ -207,7 +222,10 @@ def advance_job(job):
                 if any(_need_blocks(need) for need in needs):
                     blocker = next(need.step_id for need in needs if _need_blocks(need))
                     changed |= change_step_status(
-                        job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: {blocker} did not succeed"
+                        job,
+                        step,
+                        S.SKIPPED,
+                        message=f"Step {step.step_id} skipped: {blocker} did not succeed",
                     )
                 elif all(_need_is_satisfied(need) for need in needs):
                     changed |= queue_step(job, step)
@@ -218,14 +236,11 @@ def advance_job(job):
 
 
 def _waiting_for_slot(job):
-    from jobs.concurrency import WAITING_FOR_WORKER
 
     return job.waiting_reason not in ("", WAITING_FOR_WORKER)
 
 
 def update_progress(job, steps):
-    from jobs.models import Job
-
     total = len(steps) or 1
     completed = sum(1 for step in steps if step.status in STEP_TERMINAL)
     running = sum(step.progress for step in steps if step.status == S.RUNNING) / 100.0
@@ -256,7 +271,9 @@ def finalize_job(job, steps):
     status = final_status(job, steps)
     error = job.error
     if status == J.FAILED and not error:
-        first = next(step for step in steps if step.status in STEP_BROKEN and not step.continue_on_failure)
+        first = next(
+            step for step in steps if step.status in STEP_BROKEN and not step.continue_on_failure
+        )
         error = f"step {first.step_id} {first.status}: {first.error}".rstrip(": ")
     elif status == J.CANCELED and not error:
         error = "canceled"
@@ -282,22 +299,31 @@ def finalize_job(job, steps):
 def start_locked_job(job):
     """draft → queued, then take a concurrency slot and queue the ready steps — or wait
     for a slot, or refuse (ConcurrencyRejected). The caller holds the job's lock."""
-    from jobs.concurrency import ConcurrencyRejected, WAITING_FOR_WORKER, concurrency_key
 
     if job.status != J.DRAFT:
         return False
     key = concurrency_key(job)
     if key:
-        from jobs.models import Job
-
         job.concurrency_key = key
         Job.objects.filter(pk=job.pk).update(concurrency_key=key)
         verdict = claim_slot(job)
         if verdict == "reject":
             raise ConcurrencyRejected(f"concurrency limit reached: {job.waiting_reason}")
         if verdict == "wait":
-            return change_job_status(job, J.QUEUED, message=f"Job queued, {job.waiting_reason}", queued_at=timezone.now(), waiting_reason=job.waiting_reason)
-    if not change_job_status(job, J.QUEUED, message="Job queued", queued_at=timezone.now(), waiting_reason=WAITING_FOR_WORKER):
+            return change_job_status(
+                job,
+                J.QUEUED,
+                message=f"Job queued, {job.waiting_reason}",
+                queued_at=timezone.now(),
+                waiting_reason=job.waiting_reason,
+            )
+    if not change_job_status(
+        job,
+        J.QUEUED,
+        message="Job queued",
+        queued_at=timezone.now(),
+        waiting_reason=WAITING_FOR_WORKER,
+    ):
         return False
     advance_job(job)
     return True
@@ -307,7 +333,6 @@ def claim_slot(job):
     """'go', 'wait' or 'reject' for a job whose template limits concurrency. Sets
     job.waiting_reason when it must wait. With cancel_previous, the holders are told to
     stop and the job waits for them to end."""
-    from jobs.concurrency import concurrency_settings, describe_wait, lock_scope, slot_holders
 
     settings = concurrency_settings(job)
     lock_scope(job)
@@ -323,7 +348,9 @@ def claim_slot(job):
         for holder_id in holders:
             with locked_job(holder_id) as holder:
                 if holder and not holder.is_terminal:
-                    cancel_locked_job(holder, reason=f"canceled by a newer job {job.pk} (cancel_previous)")
+                    cancel_locked_job(
+                        holder, reason=f"canceled by a newer job {job.pk} (cancel_previous)"
+                    )
         job.waiting_reason = f"waiting for {len(holders)} previous job(s) to stop (cancel_previous)"
     return "wait"
 
@@ -331,9 +358,6 @@ def claim_slot(job):
 def start_waiting_jobs():
     """Dispatcher duty: jobs queued behind a concurrency limit take a freed slot, oldest
     first. Returns how many started."""
-    from jobs.concurrency import WAITING_FOR_WORKER
-    from jobs.models import Job
-
     started = 0
     waiting = (
         Job.objects.filter(status=J.QUEUED, cancel_requested_at__isnull=True)
@@ -343,7 +367,11 @@ def start_waiting_jobs():
     )
     for job_id in list(waiting[:200]):
         with locked_job(job_id) as job:
-            if job is None or job.status != J.QUEUED or job.waiting_reason in ("", WAITING_FOR_WORKER):
+            if (
+                job is None
+                or job.status != J.QUEUED
+                or job.waiting_reason in ("", WAITING_FOR_WORKER)
+            ):
                 continue
             verdict = claim_slot(job)
             if verdict == "go":
@@ -351,7 +379,10 @@ def start_waiting_jobs():
                 job.waiting_reason = WAITING_FOR_WORKER
                 advance_job(job)
                 started += 1
-            elif job.waiting_reason != Job.objects.filter(pk=job.pk).values_list("waiting_reason", flat=True).first():
+            elif (
+                job.waiting_reason
+                != Job.objects.filter(pk=job.pk).values_list("waiting_reason", flat=True).first()
+            ):
                 Job.objects.filter(pk=job.pk).update(waiting_reason=job.waiting_reason)
     return started
 
@@ -362,22 +393,31 @@ def cancel_locked_job(job, *, force=False, reason="canceled"):
     now = timezone.now()
     if job.is_terminal:
         return False
-    from jobs.models import Job
-
     if not job.cancel_requested_at:
-        Job.objects.filter(pk=job.pk).update(cancel_requested_at=now, error=reason if reason != "canceled" else "")
+        Job.objects.filter(pk=job.pk).update(
+            cancel_requested_at=now, error=reason if reason != "canceled" else ""
+        )
         job.cancel_requested_at = now
         if reason != "canceled":
             job.error = reason
     if job.status == J.DRAFT:
         for step in job.steps.all():
-            change_step_status(job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled")
-        return change_job_status(job, J.CANCELED, message="Job canceled", finished_at=now, error=job.error or "canceled")
+            change_step_status(
+                job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled"
+            )
+        return change_job_status(
+            job, J.CANCELED, message="Job canceled", finished_at=now, error=job.error or "canceled"
+        )
     if force:
         for step in job.steps.filter(status=S.RUNNING):
             change_step_status(
-                job, step, S.CANCELED, message=f"Step {step.step_id} canceled (forced)", error="canceled (forced)",
-                finished_at=now, lease_expires_at=None,
+                job,
+                step,
+                S.CANCELED,
+                message=f"Step {step.step_id} canceled (forced)",
+                error="canceled (forced)",
+                finished_at=now,
+                lease_expires_at=None,
             )
     advance_job(job)
     return True
@@ -389,31 +429,43 @@ def cancel_locked_job(job, *, force=False, reason="canceled"):
 def reap_expired_leases(now=None):
     """Running steps whose worker stopped renewing: retry an idempotent step that has
     attempts left, else mark it lost. Returns how many steps were reaped."""
-    from jobs.models import StepRun
-
     now = now or timezone.now()
     reaped = 0
-    expired = StepRun.objects.filter(status=S.RUNNING, lease_expires_at__lt=now).values_list("pk", "job_id", "attempt")
+    expired = StepRun.objects.filter(status=S.RUNNING, lease_expires_at__lt=now).values_list(
+        "pk", "job_id", "attempt"
+    )
     for step_pk, job_id, attempt in list(expired[:500]):
         with locked_job(job_id) as job:
-            step = job.steps.filter(pk=step_pk, status=S.RUNNING, attempt=attempt, lease_expires_at__lt=now).first()
+            step = job.steps.filter(
+                pk=step_pk, status=S.RUNNING, attempt=attempt, lease_expires_at__lt=now
+            ).first()
             if step is None:
                 continue
             if step.idempotent and step.attempt < step.max_attempts and not job.cancel_requested_at:
                 done = change_step_status(
-                    job, step, S.RETRYING, attempt=attempt, level="WARN",
+                    job,
+                    step,
+                    S.RETRYING,
+                    attempt=attempt,
+                    level="WARN",
                     message=f"Step {step.step_id} lost its worker ({step.worker_id}); retrying",
-                    error="worker lost", next_attempt_at=now, lease_expires_at=None,
+                    error="worker lost",
+                    next_attempt_at=now,
+                    lease_expires_at=None,
                 )
             else:
                 done = change_step_status(
-                    job, step, S.LOST, attempt=attempt, level="ERROR",
+                    job,
+                    step,
+                    S.LOST,
+                    attempt=attempt,
+                    level="ERROR",
                     message=f"Step {step.step_id} lost: its worker ({step.worker_id}) stopped responding",
-                    error="worker lost", finished_at=now, lease_expires_at=None,
+                    error="worker lost",
+                    finished_at=now,
+                    lease_expires_at=None,
                 )
                 if done and not job.error:
-                    from jobs.models import Job
-
                     job.error = f"step {step.step_id}: worker lost"
                     Job.objects.filter(pk=job.pk).update(error=job.error)
             if done:
@@ -423,11 +475,11 @@ def reap_expired_leases(now=None):
 
 
 def enqueue_due_retries(now=None):
-    from jobs.models import StepRun
-
     now = now or timezone.now()
     count = 0
-    due = StepRun.objects.filter(status=S.RETRYING, next_attempt_at__lte=now).values_list("pk", "job_id")
+    due = StepRun.objects.filter(status=S.RETRYING, next_attempt_at__lte=now).values_list(
+        "pk", "job_id"
+    )
     for step_pk, job_id in list(due[:500]):
         with locked_job(job_id) as job:
             step = job.steps.filter(pk=step_pk, status=S.RETRYING).first()
@@ -436,7 +488,9 @@ def enqueue_due_retries(now=None):
             if job.cancel_requested_at:
                 advance_job(job)
                 continue
-            count += queue_step(job, step, message=f"Step {step.step_id} retrying (attempt {step.attempt + 1})")
+            count += queue_step(
+                job, step, message=f"Step {step.step_id} retrying (attempt {step.attempt + 1})"
+            )
     return count
 
 
@@ -444,12 +498,12 @@ def requeue_vanished_steps(queue_size, older_than_seconds=10, now=None):
     """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
     holds nothing but steps have been waiting, ring again. Duplicates are harmless —
     only one claim can win."""
-    from jobs.models import StepRun
-
     if queue_size is None or queue_size > 0:
         return 0
     now = now or timezone.now()
-    stale = StepRun.objects.filter(status=S.QUEUED, queued_at__lt=now - timedelta(seconds=older_than_seconds))
+    stale = StepRun.objects.filter(
+        status=S.QUEUED, queued_at__lt=now - timedelta(seconds=older_than_seconds)
+    )
     count = 0
     for step_pk, attempt in stale.values_list("pk", "attempt")[:500]:
         enqueue_step(step_pk, attempt)
@@ -459,12 +513,14 @@ def requeue_vanished_steps(queue_size, older_than_seconds=10, now=None):
 
 
 def cancel_timed_out_jobs(now=None):
-    from jobs.models import Job
-
     now = now or timezone.now()
     count = 0
-    running = Job.objects.filter(status=J.RUNNING, timeout_seconds__isnull=False, cancel_requested_at__isnull=True)
-    for job_id, started_at, timeout in running.values_list("pk", "started_at", "timeout_seconds")[:500]:
+    running = Job.objects.filter(
+        status=J.RUNNING, timeout_seconds__isnull=False, cancel_requested_at__isnull=True
+    )
+    for job_id, started_at, timeout in running.values_list("pk", "started_at", "timeout_seconds")[
+        :500
+    ]:
         if started_at and started_at + timedelta(seconds=timeout) < now:
             with locked_job(job_id) as job:
                 count += cancel_locked_job(job, reason=f"timed out after {timeout} s")
