@@ -8,7 +8,12 @@ from jobs import engine
 from jobs.models import Job, StepRun, Trigger
 from jobs.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
 from jobs.transitions import TransitionRefused, change_step_status, locked_job
-from templates_app.definition import DefinitionError, load_definition, validate_step_params, validate_values
+from templates_app.definition import (
+    DefinitionError,
+    load_definition,
+    validate_step_params,
+    validate_values,
+)
 
 
 class JobValidationError(Exception):

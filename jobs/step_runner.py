@@ -22,8 +22,8 @@ from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
 from jobs.queue import enqueue_step
 from jobs.step_logs import StepLogWriter
-from jobs.worker_hosts import is_draining
 from jobs.substitution import substitution_context
+from jobs.worker_hosts import is_draining
 from templates_app.definition import SubstitutionError, render
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ class JobTemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         template = save_template_version(form.cleaned_data["workspace"], form.definition, source=form.cleaned_data["source"], user=request.user)
-        form.instance = obj = template
+        form.instance = template
         messages.info(request, f"Saved version {template.current_version.number} of {template.slug}.")
 
     def save_related(self, request, form, formsets, change):
