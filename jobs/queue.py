@@ -26,7 +26,10 @@ def enqueue_step(step_run_id, attempt):
     if settings.JOBSITE_BROKER == "orm":
         _enqueue_now(step_run_id, attempt)
     else:
-        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt))
+        # robust: when Redis is away the status change is already committed; raising
+        # here would fail the caller (an API request, a finishing step) for nothing and
+        # skip the other on-commit hooks. The dispatcher re-enqueues the step instead.
+        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt), robust=True)
 
 
 def broker_queue_size():
