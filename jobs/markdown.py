@@ -8,6 +8,8 @@ mailto (a `javascript:` href loses its href). The page's Content-Security-Policy
 second wall behind this one.
 """
 
+import re
+
 import markdown as markdown_lib
 import nh3
 
@@ -29,15 +31,25 @@ URL_SCHEMES = {"http", "https", "mailto"}
 EXTENSIONS = ["tables", "fenced_code", "sane_lists"]
 
 
-def render_markdown(text):
-    """Sanitized HTML for `text` (a str); "" for nothing."""
+HEADING_RE = re.compile(r"<(/?)h([1-6])>")
+
+
+def _shift_headings(html, by):
+    # Tags are bare after nh3 (no attribute is allowed on headings), so this is exact.
+    return HEADING_RE.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + by, 6)}>", html)
+
+
+def render_markdown(text, heading_shift=2):
+    """Sanitized HTML for `text` (a str); "" for nothing. Headings move down by
+    `heading_shift` levels, so a result's "# Title" sits below the page's own h1 and h2."""
     if not text:
         return ""
     html = markdown_lib.markdown(text, extensions=EXTENSIONS, output_format="html")
-    return nh3.clean(
+    html = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
+    return _shift_headings(html, heading_shift) if heading_shift else html

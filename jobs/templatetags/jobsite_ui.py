@@ -5,9 +5,11 @@ import json
 import re
 
 from django import template
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 
 from jobs.markdown import render_markdown
 
@@ -139,3 +141,24 @@ def value_text(value):
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+@register.filter
+def ago(moment):
+    """ "just now", "5 minutes ago", "2 days ago"."""
+    if not moment:
+        return "—"
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment).split(',')[0]} ago"
+
+
+@register.filter
+def when(moment):
+    """A time of today as 16:05:12; an older one as Nov 3, 16:05."""
+    if not moment:
+        return "—"
+    local = timezone.localtime(moment)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M:%S")
+    return f"{local.strftime('%b')} {local.day}, {local.strftime('%H:%M')}"

@@ -19,7 +19,7 @@ def test_markdown_keeps_formatting_and_drops_anything_active():
         '<img src="x" onerror="alert(2)"> [bad](javascript:alert(3)) [mail](mailto:a@b.c) '
         '<a href="data:text/html,hi">data</a> <iframe src="https://evil.example"></iframe>'
     )
-    assert "<h1>Title</h1>" in html and "<table>" in html
+    assert "<h3>Title</h3>" in html and "<table>" in html  # headings sit below the page's own
     assert "<script" not in html and "alert(1)" not in html
     assert "onerror" not in html and "javascript:" not in html and "data:text" not in html
     assert "<iframe" not in html
@@ -79,3 +79,8 @@ def test_step_graph_puts_each_step_right_of_what_it_needs():
     x = {node["spec"]["id"]: node["x"] for node in graph["nodes"]}
     assert x["a"] == x["b"] < x["c"] < x["d"]
     assert len(graph["edges"]) == 3
+
+
+def test_result_headings_move_below_the_pages_own():
+    assert render_markdown("# a\n\n## b\n\n##### e") == "<h3>a</h3>\n<h4>b</h4>\n<h6>e</h6>"
+    assert render_markdown("# a", heading_shift=0) == "<h1>a</h1>"
