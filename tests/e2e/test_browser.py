@@ -221,7 +221,7 @@ def test_screenshots_of_every_main_page(visit, site):
                 page.goto(url)
                 expect(page.locator("main h1").first).to_be_visible()
                 if name == "job-running":
-                    expect(log_lines(page).first).to_be_visible(timeout=LIVE_WAIT)
+                    expect(log_lines(page).first.locator(".log-msg")).to_be_visible(timeout=LIVE_WAIT)
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], (
                     f"{name} scrolls sideways at {viewport['width']} px"
