@@ -7,6 +7,7 @@ from jobs.views import (
     job_actions,
     job_detail,
     job_list,
+    settings_automation,
     settings_pages,
     start,
     workspace,
@@ -52,4 +53,11 @@ urlpatterns = [
         settings_pages.settings_trigger_key,
         name="settings-trigger-key",
     ),
+    path("settings/webhooks/", settings_automation.settings_webhooks, name="settings-webhooks"),
+    path(
+        "settings/webhooks/deliveries/<uuid:delivery_id>/redeliver/",
+        settings_automation.settings_webhook_redeliver,
+        name="settings-webhook-redeliver",
+    ),
+    path("settings/schedules/", settings_automation.settings_schedules, name="settings-schedules"),
 ]

@@ -161,7 +161,9 @@ def settings_key_revoke(request, key_id):
 
 
 def trigger_url(request, workspace, template):
-    return request.build_absolute_uri(reverse("api-hook-trigger", args=[workspace.slug, template.slug]))
+    return request.build_absolute_uri(
+        reverse("api-hook-trigger", args=[workspace.slug, template.slug])
+    )
 
 
 @require_GET

@@ -73,3 +73,72 @@ def test_a_trigger_key_is_shown_once_and_works_with_the_apis_hash(admin_client, 
     template.refresh_from_db()
     assert template.trigger_key_hash == hash_key(raw)
     assert raw not in admin_client.get("/settings/triggers/").content.decode()
+
+
+def test_webhooks_page_shows_endpoints_and_the_delivery_log_and_redelivers(
+    admin_client, operator_client, workspace, other_workspace
+):
+    from jobs.automation_models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.com/jobsite", events=["job.failed"]
+    )
+    delivery = WebhookDelivery.objects.create(
+        workspace=workspace,
+        endpoint=endpoint,
+        url=endpoint.url,
+        event="job.failed",
+        payload={"x": 1},
+        status="failed",
+        attempts=1,
+        last_status_code=500,
+    )
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        status_code=500,
+        duration_ms=120,
+        response_excerpt="<b>boom</b>",
+    )
+    theirs = WebhookEndpoint.objects.create(
+        workspace=other_workspace, url="https://theirs.example.com/"
+    )
+    their_delivery = WebhookDelivery.objects.create(
+        workspace=other_workspace, endpoint=theirs, url=theirs.url, event="job.failed", payload={}
+    )
+    html = admin_client.get("/settings/webhooks/").content.decode()
+    assert "https://hooks.example.com/jobsite" in html and "theirs.example.com" not in html
+    assert "HTTP 500" in html and "&lt;b&gt;boom&lt;/b&gt;" in html
+    admin_client.post(f"/settings/webhooks/deliveries/{delivery.pk}/redeliver/")
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 2
+    assert (
+        admin_client.post(
+            f"/settings/webhooks/deliveries/{their_delivery.pk}/redeliver/"
+        ).status_code
+        == 404
+    )
+    assert (
+        operator_client.post(f"/settings/webhooks/deliveries/{delivery.pk}/redeliver/").status_code
+        == 403
+    )
+    assert operator_client.get("/settings/webhooks/").status_code == 403
+
+
+def test_schedules_page_lists_the_workspaces_schedules(admin_client, workspace):
+    from jobs.automation_models import Schedule
+
+    template = make_template(workspace, TWO_STEPS)
+    Schedule.objects.create(
+        workspace=workspace,
+        template=template,
+        name="Nightly greeting",
+        cron="0 3 * * *",
+        variables={"who": "night"},
+    )
+    html = admin_client.get("/settings/schedules/").content.decode()
+    assert (
+        "Nightly greeting" in html
+        and "0 3 * * *" in html
+        and "who=night" in html
+        and "never ran" in html
+    )
