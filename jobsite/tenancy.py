@@ -78,11 +78,21 @@ def member_required(view):
     from functools import wraps
 
     from django.contrib.auth.decorators import login_required
+    from django.contrib.auth.views import redirect_to_login
     from django.shortcuts import render
+    from django_htmx.http import HttpResponseClientRedirect
 
-    @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated and getattr(request, "htmx", False):
+            # A poll after the session ended: send the whole page to the login form
+            # (following the redirect would swap the login page into the log).
+            page = request.htmx.current_url_abs_path or "/"
+            return HttpResponseClientRedirect(redirect_to_login(page)["Location"])
+        return logged_in_view(request, *args, **kwargs)
+
+    @login_required
+    def logged_in_view(request, *args, **kwargs):
         request.tenant = tenant_for_session(request)
         if request.tenant is None:
             return render(request, "no_workspace.html", status=403)

@@ -209,6 +209,17 @@ steps:
     needs: [vacuum, cleanup]
 """
 
+CHATTY = """
+slug: e2e-chatty
+name: Chatty
+steps:
+  - id: chat
+    type: shell
+    with:
+      script: |
+        for i in $(seq 1 120); do echo "chatter $i"; sleep 0.05; done
+"""
+
 HOSTILE = '<script>alert("s")</script><img src=x onerror=alert("i")>'
 
 XSS = """
@@ -256,7 +267,13 @@ class Site:
             Membership.objects.create(workspace=self.workspace, user=user, role=role)
         self.templates = {
             slug: make_template(self.workspace, source)
-            for slug, source in (("greet", GREET), ("slow", SLOW), ("flaky", FLAKY), ("xss", XSS))
+            for slug, source in (
+                ("greet", GREET),
+                ("slow", SLOW),
+                ("flaky", FLAKY),
+                ("xss", XSS),
+                ("chatty", CHATTY),
+            )
         }
 
     def start(self, key, **kwargs):

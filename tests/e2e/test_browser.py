@@ -68,6 +68,29 @@ def test_a_double_click_on_start_makes_one_job(visit, site):
     assert Job.objects.count() == 1
 
 
+def test_the_log_follows_new_lines_until_the_reader_scrolls_up(visit, site):
+    job = site.start("chatty")
+    page = visit().login("otto")
+    page.goto(f"/jobs/{job.pk}/")
+    log = page.locator("#log")
+    at_bottom = "(box) => box.scrollHeight - box.scrollTop - box.clientHeight < 24"
+    expect(log_lines(page).nth(40)).to_be_attached(timeout=LIVE_WAIT)
+    assert log.evaluate(at_bottom)  # following
+    follow = page.get_by_role("button", name="Follow the log")
+    expect(follow).to_be_hidden()
+    log.evaluate("(box) => { box.scrollTop = 0; box.dispatchEvent(new Event('scroll')); }")
+    expect(follow).to_be_visible()
+    seen = log_lines(page).count()
+    expect(log_lines(page).nth(seen + 10)).to_be_attached(timeout=LIVE_WAIT)
+    assert log.evaluate("(box) => box.scrollTop") == 0  # paused where the reader is
+    follow.click()
+    assert log.evaluate(at_bottom)
+    expect(follow).to_be_hidden()
+    expect(job_status(page)).to_have_text("succeeded", timeout=LIVE_WAIT)
+    expect(log_lines(page)).to_have_count(120)
+    assert log.evaluate(at_bottom)
+
+
 def test_cancel_a_running_job_and_watch_it_become_canceled(visit, site):
     job = site.start("slow")
     page = visit().login("otto")
@@ -221,7 +244,9 @@ def test_screenshots_of_every_main_page(visit, site):
                 page.goto(url)
                 expect(page.locator("main h1").first).to_be_visible()
                 if name == "job-running":
-                    expect(log_lines(page).first.locator(".log-msg")).to_be_visible(timeout=LIVE_WAIT)
+                    expect(log_lines(page).first.locator(".log-msg")).to_be_visible(
+                        timeout=LIVE_WAIT
+                    )
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], (
                     f"{name} scrolls sideways at {viewport['width']} px"

@@ -160,3 +160,16 @@ def test_settings_pages_are_for_admins_only(operator_client, viewer_client, admi
         assert viewer_client.get(url).status_code == 403
         assert admin_client.get(url).status_code == 200
     assert b"Settings" not in operator_client.get("/").content.split(b"<main")[0]
+
+
+def test_a_poll_after_the_session_ended_sends_the_page_to_the_login_form(
+    client, workspace, two_steps
+):
+    job = create_job(workspace, template=two_steps)
+    response = client.get(
+        f"/jobs/{job.pk}/?after=0",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver/jobs/{job.pk}/",
+    )
+    assert response["HX-Redirect"] == f"/login/?next=/jobs/{job.pk}/"
+    assert b"<html" not in response.content
