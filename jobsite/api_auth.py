@@ -163,10 +163,13 @@ FORBIDDEN_WORKSPACE = "You have no access to that workspace."
 
 
 def _named_workspace(request):
-    return (
-        (request.META.get("HTTP_X_WORKSPACE_SLUG") or "").strip(),
-        (request.META.get("HTTP_X_WORKSPACE_ID") or "").strip(),
-    )
+    """(slug, id) from the headers: None when absent. A header sent empty names no
+    workspace at all, which is never the caller's: it is refused like any other."""
+    slug = request.META.get("HTTP_X_WORKSPACE_SLUG")
+    workspace_id = request.META.get("HTTP_X_WORKSPACE_ID")
+    if (slug is not None and not slug.strip()) or (workspace_id is not None and not workspace_id.strip()):
+        raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
+    return (slug or "").strip(), (workspace_id or "").strip()
 
 
 def _same_uuid(value, expected):

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -101,7 +102,9 @@ def _is_database_outage(exc):
 
 
 def api_exception_handler(exc, context):
-    from rest_framework.views import set_rollback  # rest_framework.views imports this module's users
+    from rest_framework.views import (
+        set_rollback,  # rest_framework.views imports this module's users
+    )
 
     api_exc = _as_api_exception(exc)
     if api_exc is None:
@@ -137,6 +140,7 @@ def json_error_response(status_code, detail, code):
     return HttpResponse(content, status=status_code, content_type="application/json")
 
 
+@csrf_exempt
 def api_path_not_found(request, path=""):
     return json_error_response(404, NOT_FOUND_DETAIL, "not_found")
 

@@ -75,3 +75,25 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text='Validation problems only: field path → messages, e.g. {"variables.days": ["expected an integer"]}.',
     )
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters, read strictly: a parameter given empty or more than once is an
+    error, not silently taken as absent (or as its last value)."""
+
+    def __init__(self, query_params, **kwargs):
+        super().__init__(data=query_params, **kwargs)
+
+    def to_internal_value(self, data):
+        errors = {}
+        for name in self.fields:
+            if name not in data:
+                continue
+            values = data.getlist(name) if hasattr(data, "getlist") else [data[name]]
+            if len(values) > 1:
+                errors[name] = ["give this parameter once"]
+            elif values[0] == "":
+                errors[name] = ["must not be empty"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)

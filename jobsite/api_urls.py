@@ -8,8 +8,8 @@ from jobsite.api_errors import api_path_not_found
 
 hooks = [
     path("trigger/", trigger_views.TriggerView.as_view(), name="api-hook-trigger"),
-    path("jobs/<uuid:job_id>/status/", trigger_views.HookJobStatusView.as_view(), name="api-hook-job-status"),
-    path("jobs/<uuid:job_id>/logs/", trigger_views.HookJobLogsView.as_view(), name="api-hook-job-logs"),
+    path("jobs/<str:job_id>/status/", trigger_views.HookJobStatusView.as_view(), name="api-hook-job-status"),
+    path("jobs/<str:job_id>/logs/", trigger_views.HookJobLogsView.as_view(), name="api-hook-job-logs"),
 ]
 
 urlpatterns = [
@@ -18,5 +18,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("hooks/<str:workspace_slug>/<str:template_slug>/", include(hooks)),
     # Anything else under /api/ is a 404 in the API's error shape, not an HTML page.
-    re_path(r"^(?P<path>.*)$", api_path_not_found),
+    re_path(r"^(?P<path>[\s\S]*)$", api_path_not_found),
 ]

@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from jobsite.api_auth import ApiKeyUser
-from jobsite.api_views import WorkspaceAPIView
 from jobsite.api_errors import Conflict, error_responses, not_found, response_headers
+from jobsite.api_fields import QuerySerializer
 from jobsite.api_parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
+from jobsite.api_views import WorkspaceAPIView
 from jobsite.models import Role, hash_key
 from templates_app.definition import (
     DefinitionError,
@@ -76,6 +77,10 @@ def editor(request):
     return None if isinstance(request.user, ApiKeyUser) else request.user
 
 
+class TemplateListQuery(QuerySerializer):
+    archived = serializers.BooleanField(required=False, default=False)
+
+
 class TemplateAPIView(WorkspaceAPIView):
     def get_template(self, ref):
         template = find_template(self.workspace, ref)
@@ -109,7 +114,9 @@ class TemplateListView(TemplateAPIView):
         tags=["templates"],
     )
     def get(self, request):
-        include_archived = request.query_params.get("archived", "").lower() in ("1", "true", "yes")
+        query = TemplateListQuery(request.query_params)
+        query.is_valid(raise_exception=True)
+        include_archived = query.validated_data["archived"]
         templates = (
             JobTemplate.objects.filter(workspace=self.workspace, current_version__isnull=False)
             .select_related("current_version", "workspace")
@@ -243,7 +250,7 @@ class TemplateValidateView(TemplateAPIView):
     )
     def post(self, request, template_ref):
         template = self.get_template(template_ref)
-        serializer = TemplateValidateSerializer(data=request.data or {})
+        serializer = TemplateValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         definition = template.definition
         variables, var_errors = validate_values(definition.get("variables", {}), serializer.validated_data.get("variables"))
@@ -274,7 +281,7 @@ class TemplateTriggerKeyView(TemplateAPIView):
                 "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
                 code="trigger_url_disabled",
             )
-        if request.data:
+        if request.data is None or request.data:
             raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
         raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
         template.trigger_key_hash = hash_key(raw)

@@ -3,13 +3,13 @@
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.renderers import JSONRenderer, BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from jobs.api.common import JOB_ID, JobAPIView
-from jobsite.api_parsers import FirstRendererNegotiation
 from jobs.api.serializers import ArtifactListSerializer, ArtifactSerializer
 from jobsite.api_errors import error_responses, not_found, response_headers
+from jobsite.api_parsers import FirstRendererNegotiation
 
 ARTIFACT_NAME = OpenApiParameter(
     "name", OpenApiTypes.STR, OpenApiParameter.PATH, description='The artifact\'s name, e.g. "step:export.orders.csv".'

@@ -9,11 +9,12 @@ from jobs.api.common import JOB_ID, JobAPIView
 from jobs.api.serializers import EventPageSerializer, EventSerializer
 from jobs.states import JOB_TERMINAL
 from jobsite.api_errors import error_responses, response_headers
+from jobsite.api_fields import QuerySerializer
 
 MAX_EVENTS = 1000
 
 
-class EventQuery(serializers.Serializer):
+class EventQuery(QuerySerializer):
     after = serializers.IntegerField(required=False, min_value=0, default=0)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_EVENTS, default=100)
 
@@ -34,7 +35,7 @@ class JobEventsView(JobAPIView):
         tags=["jobs"],
     )
     def get(self, request, job_id):
-        query = EventQuery(data=request.query_params)
+        query = EventQuery(request.query_params)
         query.is_valid(raise_exception=True)
         after, limit = query.validated_data["after"], query.validated_data["limit"]
         job = self.get_job(job_id)

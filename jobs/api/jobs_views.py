@@ -8,7 +8,6 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -32,6 +31,7 @@ from jobs.services import JobValidationError, cancel_job, create_job, rerun_job,
 from jobs.states import JobStatus
 from jobs.transitions import TransitionRefused
 from jobsite.api_errors import Conflict, error_responses, response_headers
+from jobsite.api_fields import QuerySerializer
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -80,7 +80,7 @@ def decode_cursor(cursor):
         raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]}) from None
 
 
-class JobListQuery(serializers.Serializer):
+class JobListQuery(QuerySerializer):
     cursor = serializers.CharField(required=False, help_text="next_cursor of the previous page.")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
     status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
@@ -124,7 +124,7 @@ class JobListView(JobAPIView):
         tags=["jobs"],
     )
     def get(self, request):
-        query = JobListQuery(data=request.query_params)
+        query = JobListQuery(request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
         jobs = job_queryset(self.workspace)
@@ -297,7 +297,7 @@ class JobRunView(JobAPIView):
 
 
 def _no_body(request):
-    if request.data:
+    if request.data is None or request.data:
         raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
 
 
@@ -316,7 +316,7 @@ class JobCancelView(JobAPIView):
     )
     def post(self, request, job_id):
         job = self.get_job(job_id)
-        serializer = JobCancelSerializer(data=request.data or {})
+        serializer = JobCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             cancel_job(job, force=serializer.validated_data["force"])
@@ -341,7 +341,7 @@ class JobRerunView(JobAPIView):
     )
     def post(self, request, job_id):
         job = self.get_job(job_id)
-        serializer = JobRerunSerializer(data=request.data or {})
+        serializer = JobRerunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         secrets = job.secret_names()

@@ -2,14 +2,19 @@
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from jobsite.api_auth import ApiKeyUser
-from jobsite.api_views import WorkspaceAPIView
 from jobsite.api_errors import error_responses, not_found, response_headers
 from jobsite.api_fields import StrictCharField, StrictSerializer
+from jobsite.api_views import WorkspaceAPIView
 from jobsite.models import ApiKey, Role
 
 KEY_ID = OpenApiParameter("key_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id.")

@@ -15,13 +15,14 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
-from jobsite.api_parsers import FirstRendererNegotiation
 from jobs.api.serializers import JobResultSerializer, mask_json
 from jobs.events import mask_secrets
 from jobs.log_format import log_line
 from jobs.models import EventKind, Job
 from jobs.states import JOB_TERMINAL
 from jobsite.api_errors import Conflict, error_responses, response_headers
+from jobsite.api_fields import QuerySerializer
+from jobsite.api_parsers import FirstRendererNegotiation
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR"}
@@ -30,7 +31,7 @@ FOLLOW_BATCH = 500
 TEXT = "text/plain; charset=utf-8"
 
 
-class LogQuery(serializers.Serializer):
+class LogQuery(QuerySerializer):
     after = serializers.IntegerField(required=False, min_value=0, default=0)
     step = serializers.CharField(required=False)
     level = serializers.CharField(required=False)
@@ -108,7 +109,7 @@ class JobLogsView(JobAPIView):
         tags=["jobs"],
     )
     def get(self, request, job_id):
-        query = LogQuery(data=request.query_params)
+        query = LogQuery(request.query_params)
         query.is_valid(raise_exception=True)
         query = query.validated_data
         job = self.get_job(job_id)

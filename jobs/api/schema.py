@@ -4,7 +4,7 @@ WORKSPACE_HEADERS = [
     {
         "in": "header",
         "name": "X-Workspace-Slug",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "minLength": 1},
         "description": "The workspace to act in. Optional with an API key (it has one workspace; "
         "naming another is a 403); required for a logged-in user who belongs to several.",
     },
@@ -17,15 +17,44 @@ WORKSPACE_HEADERS = [
 ]
 
 
+# What a created object's id leads to (OpenAPI links: clients and fuzzers can follow them).
+LINKS = {
+    ("jobs_create", "jobs_rerun"): (
+        "job_id",
+        ["jobs_retrieve", "jobs_status", "jobs_events", "jobs_logs", "jobs_result", "jobs_artifacts_list",
+         "jobs_run", "jobs_cancel", "jobs_rerun"],
+    ),
+    ("templates_create",): (
+        "template_ref",
+        ["templates_retrieve", "templates_schema", "templates_validate", "templates_update",
+         "templates_trigger_key", "templates_archive"],
+    ),
+    ("keys_create",): ("key_id", ["keys_retrieve", "keys_revoke"]),
+}
+
+
+def _add_links(operation):
+    for sources, (parameter, targets) in LINKS.items():
+        if operation.get("operationId") in sources:
+            response = operation["responses"].get("201")
+            if response is not None:
+                response["links"] = {
+                    target: {"operationId": target, "parameters": {parameter: "$response.body#/id"}}
+                    for target in targets
+                }
+
+
 def add_workspace_headers_and_strict_bodies(result, generator, request, public):
     """Every /api/v1/ operation takes the workspace headers; request bodies refuse fields
-    they do not declare (the API answers 400 for them)."""
+    they do not declare (the API answers 400 for them); creations link to what their id
+    leads to."""
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
             continue
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            _add_links(operation)
             names = {parameter.get("name") for parameter in operation.get("parameters", [])}
             operation.setdefault("parameters", []).extend(
                 dict(header) for header in WORKSPACE_HEADERS if header["name"] not in names

@@ -6,6 +6,7 @@ field is a variable. Answers are plain text: the job id, a one-word status, log 
 the problem in a sentence."""
 
 import hmac
+import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -98,6 +99,10 @@ class HookView(APIView):
         return template
 
     def get_job(self, template, job_id):
+        try:
+            job_id = uuid.UUID(job_id)
+        except ValueError:
+            raise exceptions.NotFound("No such job of this template.") from None
         job = Job.objects.filter(workspace=template.workspace, template=template, pk=job_id).first()
         if job is None:
             raise exceptions.NotFound("No such job of this template.")

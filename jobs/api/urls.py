@@ -4,7 +4,6 @@ their own issue."""
 from django.urls import path
 
 import jobs.api.schema  # noqa: F401 - registers the OpenAPI authentication schemes
-
 from jobs.api import artifacts_views, events_views, jobs_views, keys_views, logs_views
 from templates_app import api as templates_api
 

@@ -110,7 +110,10 @@ def test_a_method_the_endpoint_does_not_have_is_405(admin_client):
 
 
 def test_bad_query_parameters_are_400_not_500(viewer_client):
-    for query in ("limit=abc", "limit=0", "limit=100000", "status=exploded", "cursor=%%%", "created_after=yesterday", "trigger=fax"):
+    for query in (
+        "limit=abc", "limit=0", "limit=100000", "status=exploded", "cursor=%%%", "created_after=yesterday",
+        "trigger=fax", "created_before=", "status=draft&status=queued",
+    ):
         response = viewer_client.get(f"{JOBS}?{query}")
         assert response.status_code == 400, query
         error_of(response)

@@ -41,8 +41,8 @@ def test_the_same_key_with_another_body_is_409(operator_client, greet):
 
 
 def test_the_same_key_in_another_workspace_is_independent(operator_client, api_key, other_workspace, greet):
-    from tests.jobs.helpers import make_template
     from tests.api.conftest import GREET
+    from tests.jobs.helpers import make_template
 
     make_template(other_workspace, GREET)
     outsider = client_for(api_key(Role.OPERATOR, target=other_workspace))
