@@ -231,6 +231,8 @@ def test_screenshots_of_every_main_page(visit, site):
         ("jobs", "/jobs/"),
         ("job-running", f"/jobs/{running.pk}/"),
         ("job-finished", f"/jobs/{finished.pk}/"),
+        ("settings-members", "/settings/members/"),
+        ("settings-keys", "/settings/keys/"),
     ]
     for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         for scheme in ("light", "dark") if size_name == "desktop" else ("light",):
