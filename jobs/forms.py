@@ -122,7 +122,7 @@ class StartForm(forms.Form):
     )
     submission = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, definition, *args, initial_variables=None, secrets_kept=False, **kwargs):
+    def __init__(self, definition, *args, initial_variables=None, secrets_kept=False, with_params=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.definition = definition
         self.secrets_kept = secrets_kept
@@ -141,7 +141,7 @@ class StartForm(forms.Form):
             if declaration["type"] != "secret":
                 self.initial[key] = _initial_text(declaration, value)
             self.variable_fields.append((key, name))
-        for step in definition.get("steps", []):
+        for step in definition.get("steps", []) if with_params else []:
             for name, declaration in (step.get("params") or {}).items():
                 key = f"param-{step['id']}.{name}"
                 self.fields[key] = _field_for(

@@ -126,9 +126,10 @@ def job_rerun_edit(request, job_id):
             initial={"submission": submission_token(request), "job_name": job.name},
             initial_variables=job.variables,
             secrets_kept=True,
+            with_params=False,  # a rerun keeps the old job's params (rerun_job takes none)
         )
         return render(request, "jobs/job_rerun_edit.html", {"job": job, "form": form})
-    form = StartForm(definition, request.POST, secrets_kept=True)
+    form = StartForm(definition, request.POST, secrets_kept=True, with_params=False)
 
     def create(new_id):
         return services.rerun_job(

@@ -3,12 +3,13 @@
 import re
 
 import pytest
-from playwright.sync_api import expect
 
 from jobs.models import Job
 from tests.e2e.conftest import DESKTOP, PHONE
 
 pytestmark = pytest.mark.e2e
+# Only `make test-e2e` installs Playwright; the default suite must still collect this file.
+expect = pytest.importorskip("playwright.sync_api").expect
 
 LIVE_WAIT = 30_000  # ms: a job of a few seconds, with room for a slow CI machine
 
