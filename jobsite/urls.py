@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -16,3 +17,6 @@ urlpatterns = [
     path("", include("templates_app.urls")),
     path("", include("jobs.urls")),
 ]
+
+if settings.JOBSITE_BENCH_VIEWS:  # the benchmarks' bare baseline view (bench/bare_view.py)
+    urlpatterns.insert(0, path("bench/", include("bench.bare_view")))

@@ -1,0 +1,1 @@
+"""Benchmarks of jobsite against the stack it stands on (docs/benchmarks.md)."""
