@@ -100,11 +100,16 @@ class Visit:
             viewport=viewport, color_scheme=color_scheme, base_url=base_url
         )
         self.context.set_default_timeout(15_000)
-        self.page = self.context.new_page()
         self.dialogs, self.console_errors = [], []
-        self.page.on("dialog", self._on_dialog)
-        self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        self.page = self.new_page()
+
+    def new_page(self):
+        """Another tab of this visit, watched like the first."""
+        page = self.context.new_page()
+        page.on("dialog", self._on_dialog)
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        return page
 
     def _on_console(self, message):
         # A 400 page (a form with errors) or a 403 is logged as a failed load: expected.

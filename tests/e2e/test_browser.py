@@ -94,15 +94,27 @@ def test_the_log_follows_new_lines_until_the_reader_scrolls_up(visit, site):
 
 def test_cancel_a_running_job_and_watch_it_become_canceled(visit, site):
     job = site.start("slow")
-    page = visit().login("otto")
+    browsing = visit()
+    page = browsing.login("otto")
+    # Two more tabs stay open on the list and the dashboard: their live parts follow too.
+    jobs_tab, dashboard_tab = browsing.new_page(), browsing.new_page()
+    jobs_tab.goto("/jobs/")
+    dashboard_tab.goto("/")
     page.goto(f"/jobs/{job.pk}/")
     expect(job_status(page)).to_have_text("running", timeout=LIVE_WAIT)
+    row = jobs_tab.locator(f"#job-row-{job.pk} .badge")
+    expect(row).to_have_text("running", timeout=LIVE_WAIT)
+    expect(dashboard_tab.locator(".job-rows")).to_contain_text("Slow sleeper", timeout=LIVE_WAIT)
     expect(page.locator("#job-steps")).to_contain_text("nap")
     page.get_by_role("button", name="Cancel", exact=True).click()
     expect(page.locator(".message-success")).to_have_text("Cancel requested.")
     expect(job_status(page)).to_have_text("canceled", timeout=LIVE_WAIT)
     expect(page.get_by_role("button", name="Rerun", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
+    expect(row).to_have_text("canceled", timeout=LIVE_WAIT)  # no reload of the list
+    expect(dashboard_tab.locator("#dashboard-live")).to_contain_text(
+        "Nothing is running", timeout=LIVE_WAIT
+    )
     site.wait_for_status(job, "canceled")
     assert job.steps.get(step_id="nap").status == "canceled"
 
