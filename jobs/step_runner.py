@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from jobs import engine
 from jobs.artifacts import collect_step_artifacts, stage_step_inputs
@@ -107,6 +107,7 @@ def run_step(step_run_id, attempt):
     claimed = engine.claim_step(step_run_id, attempt, worker_id())
     if claimed is None:
         return "not claimed"
+    lease_ends = time.monotonic() + settings.JOBSITE_LEASE_SECONDS
     job, step = claimed
     spec = engine.step_definition(job, step.step_id)
     executor = get_executor(step.type)
@@ -117,28 +118,11 @@ def run_step(step_run_id, attempt):
     try:
         if executor is None:
             raise LookupError(f"unknown step type '{step.type}'")
-        upstream_steps = list(job.steps.all())
-        context = substitution_context(job, upstream_steps, step.step_id)
-        with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
-        workdir.mkdir(parents=True, exist_ok=True)
-        inputs_dir = stage_step_inputs(job, step, workdir / "inputs")
-        ctx = EngineContext(
-            log_writer=log_writer,
-            job_id=job.pk,
-            step_id=step.step_id,
-            with_=with_,
-            vars=job.variables,
-            params=context["params"],
-            upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
-            env=step_environment(job, step, context["params"]),
-            workdir=workdir / "work",
-            artifacts_dir=workdir / "artifacts",
-            inputs_dir=inputs_dir,
-            timeout=step.timeout_seconds,
-            kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+        # Nothing has run yet: a database blip while preparing is waited out (within the
+        # claim's lease) instead of failing a step that never started.
+        ctx = retrying_while_database_away(
+            lambda: prepare_context(job, step, spec, executor, workdir, log_writer), until=lease_ends
         )
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
         heartbeat = Heartbeat(job.pk, step_run_id, attempt, ctx, log_writer)
         heartbeat.start()
         try:
@@ -157,12 +141,64 @@ def run_step(step_run_id, attempt):
     except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
         log.exception("step %s attempt %s crashed before or after running", step_run_id, attempt)
         outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
-    log_writer.flush()
     if outcome.error:
         outcome.error = log_writer.mask(outcome.error)
-    engine.finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason)
+    record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason)
     shutil.rmtree(workdir, ignore_errors=True)
     return outcome.status
+
+
+def prepare_context(job, step, spec, executor, workdir, log_writer):
+    """Everything a step needs before its executor starts; reads the database only."""
+    upstream_steps = list(job.steps.all())
+    context = substitution_context(job, upstream_steps, step.step_id)
+    with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs_dir = stage_step_inputs(job, step, workdir / "inputs")
+    ctx = EngineContext(
+        log_writer=log_writer,
+        job_id=job.pk,
+        step_id=step.step_id,
+        with_=with_,
+        vars=job.variables,
+        params=context["params"],
+        upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
+        env=step_environment(job, step, context["params"]),
+        workdir=workdir / "work",
+        artifacts_dir=workdir / "artifacts",
+        inputs_dir=inputs_dir,
+        timeout=step.timeout_seconds,
+        kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+    )
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return ctx
+
+
+def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason):
+    """Flush the step's last log lines and hand its outcome to the engine. A step that
+    finished while the database was away keeps its result instead of being reaped as
+    lost later; retrying is safe because finish_step is fenced on the attempt."""
+
+    def record():
+        log_writer.flush()
+        engine.finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason)
+
+    retrying_while_database_away(record, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
+
+
+def retrying_while_database_away(action, *, until):
+    """action(), tried again once a second while the database does not answer, until the
+    monotonic time `until` (then its error is raised)."""
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() >= until:
+                raise
+            log.warning("database away (%s); trying again in 1 s", exc.__class__.__name__)
+            close_old_connections()
+            time.sleep(1.0)
 
 
 def _env_name(name):
