@@ -17,7 +17,10 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -27,7 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from jobs.states import JOB_TERMINAL
-from tests.worker_cluster import Deployment, drop_postgres_database, fresh_postgres_url
+from tests.worker_cluster import ROOT, Deployment, drop_postgres_database, fresh_postgres_url
 
 PG = os.environ.get("JOBSITE_TEST_DATABASE_URL")
 REDIS = os.environ.get("JOBSITE_TEST_REDIS_URL")
@@ -61,6 +64,17 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def http_get(url, timeout=5, headers=None):
+    """(status, content type, body text) of a GET; (None, "", error) when nothing answered."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as error:
+        return None, "", str(error)
 
 
 # --- processes ----------------------------------------------------------------------
@@ -175,6 +189,14 @@ class DatabaseView:
             data = json.loads(data) if isinstance(data, str) else data
             losses += data.get("from") == "running" and data.get("error") == "worker lost"
         return losses
+
+    def timeline(self, job):
+        """A job's events as readable lines, to explain a failure."""
+        rows = self.rows(
+            "SELECT created_at, step_id, message, data FROM jobs_jobevent"
+            f" WHERE job_id = '{job_key(job)}' AND kind != 'log' ORDER BY seq"
+        )
+        return [f"{row[0]} {row[1] or '-'}: {row[2]}" for row in rows]
 
     def steps(self):
         """Every step run with its job: a list of dicts."""
@@ -349,6 +371,24 @@ class ChaosDeployment(Deployment):
         while (survivors := processes_in_session(proc.pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
         return survivors
+
+    def start_web(self):
+        """`gunicorn jobsite.wsgi` on a free port, as on a web host; returns its base URL
+        once it answers /healthz."""
+        port = free_port()
+        log = open(self.data_dir / "web.log", "ab")
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "jobsite.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            ],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.processes.append(proc)
+        self.sessions.append(proc.pid)
+        base = f"http://127.0.0.1:{port}"
+        assert self.wait_for(lambda: http_get(base + "/healthz")[0] == 200, timeout=30), "gunicorn did not start"
+        return base
 
     def step_processes(self):
         return processes_with_env(f"CHAOS_RUN={self.token}".encode())
