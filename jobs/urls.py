@@ -20,8 +20,8 @@ urlpatterns = [
     path("templates/<slug:slug>/", start.template_detail, name="template-detail"),
     path("templates/<slug:slug>/start/", start.template_start, name="template-start"),
     path("jobs/", job_list.job_list, name="job-list"),
+    path("jobs/rows/", job_list.job_list_rows, name="job-list-rows"),
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job-detail"),
-    path("jobs/<uuid:job_id>/row/", job_list.job_row, name="job-row"),
     path("jobs/<uuid:job_id>/log.txt", job_detail.job_log_download, name="job-log-download"),
     path(
         "jobs/<uuid:job_id>/artifacts/<path:name>",

@@ -1,15 +1,22 @@
-"""The jobs list: filters, keyset paging, and rows of active jobs that update live."""
+"""The jobs list: filters, keyset paging, and rows of active jobs that update live.
+
+The rows of queued and running jobs are refreshed by one poller for the whole page: once
+a second it asks for all of them in one request (`job_list_rows`), whose answer swaps
+the rows out of band and carries a new poller naming the jobs still active. When none is
+left that poller has no trigger, so the page stops asking.
+"""
 
 import base64
 import datetime
 import uuid
 
+from django.http import QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from jobs.models import Trigger
-from jobs.states import JobStatus
-from jobs.ui_permissions import job_for, jobs_of, member_required, templates_of
+from jobs.states import JOB_ACTIVE, JobStatus
+from jobs.ui_permissions import jobs_of, member_required, templates_of
 
 PAGE_SIZE = 25
 
@@ -75,6 +82,13 @@ def keyset_page(jobs, older=None, newer=None, size=PAGE_SIZE):
     return rows[:size], len(rows) > size, older_key is not None
 
 
+def active_rows_query(jobs):
+    """The poller's query string naming the page's active jobs ("" when there are none)."""
+    query = QueryDict(mutable=True)
+    query.setlist("id", [str(job.pk) for job in jobs if job.status in JOB_ACTIVE])
+    return query.urlencode()
+
+
 @require_GET
 @member_required
 def job_list(request):
@@ -91,13 +105,30 @@ def job_list(request):
         "templates": templates_of(request).order_by("name").values_list("slug", "name"),
         "older_cursor": encode_cursor(rows[-1]) if rows and has_older else None,
         "newer_cursor": encode_cursor(rows[0]) if rows and has_newer else None,
+        "active_query": active_rows_query(rows),
     }
     return render(request, "jobs/job_list.html", context)
 
 
+def _job_ids(values):
+    ids = []
+    for value in values[:PAGE_SIZE]:  # a page never shows more rows than this
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
 @require_GET
 @member_required
-def job_row(request, job_id):
-    """One row of the list, polled while its job is active (the row stops asking once
-    the job is finished, because the finished row carries no trigger)."""
-    return render(request, "jobs/job_list.html#job-row", {"job": job_for(request, job_id)})
+def job_list_rows(request):
+    """The poll of the jobs list: the rows of the named jobs (this workspace's only; other
+    ids are ignored) swapped out of band, and a poller for those still active."""
+    rows = list(
+        jobs_of(request)
+        .select_related("template")
+        .filter(pk__in=_job_ids(request.GET.getlist("id")))
+    )
+    context = {"jobs": rows, "active_query": active_rows_query(rows)}
+    return render(request, "jobs/job_list.html#job-list-updates", context)

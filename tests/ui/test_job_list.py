@@ -76,13 +76,89 @@ def test_paging_keeps_the_filters(operator_client, workspace, two_steps):
     assert re.search(r'href="\?older=[^"]+&amp;status=draft"', html)
 
 
-def test_active_rows_poll_and_finished_rows_do_not(operator_client, two_steps):
-    running = running_job(two_steps, name="busy")
-    done = finish_job(running_job(two_steps, name="done"))
+def poller_of(html):
+    """The hx-get URL of the list's one poller, or None when it does not poll."""
+    match = re.search(
+        r'<div id="job-list-poller"[^>]*?hx-get="([^"]+)" hx-trigger="every 1s"', html
+    )
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def polled_ids(url):
+    return set(re.findall(r"id=([0-9a-f-]{36})", url))
+
+
+def test_the_list_polls_once_for_all_its_active_rows(operator_client, workspace, two_steps):
+    active = [running_job(two_steps, name=f"busy {n}") for n in range(6)]
+    active.append(create_job(workspace, template=two_steps, name="waiting"))  # queued
+    done = [finish_job(running_job(two_steps, name=f"done {n}")) for n in range(2)]
     html = operator_client.get("/jobs/").content.decode()
-    assert f'hx-get="/jobs/{running.pk}/row/" hx-trigger="every 1s"' in html
-    assert f'hx-get="/jobs/{done.pk}/row/"' not in html
-    finish_job(running)
-    row = operator_client.get(f"/jobs/{running.pk}/row/", HTTP_HX_REQUEST="true").content.decode()
-    assert row.strip().startswith(f'<tr id="job-row-{running.pk}"')
-    assert "status-succeeded" in row and "hx-trigger" not in row
+    assert html.count("hx-trigger") == 1 and "hx-get" in html
+    url = poller_of(html)
+    assert url.startswith("/jobs/rows/?")
+    assert polled_ids(url) == {str(job.pk) for job in active}
+    assert not polled_ids(url) & {str(job.pk) for job in done}
+
+
+def test_one_poll_answers_every_active_row_out_of_band_with_a_fixed_number_of_queries(
+    operator_client, two_steps
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def poll(url):
+        with CaptureQueriesContext(connection) as queries:
+            response = operator_client.get(url, HTTP_HX_REQUEST="true")
+        return response.content.decode(), len(queries)
+
+    few = [running_job(two_steps, name=f"few {n}") for n in range(2)]
+    _, queries_for_few = poll(poller_of(operator_client.get("/jobs/").content.decode()))
+    many = few + [running_job(two_steps, name=f"many {n}") for n in range(10)]
+    url = poller_of(operator_client.get("/jobs/").content.decode())
+    html, queries_for_many = poll(url)
+    assert queries_for_many == queries_for_few
+    # Rows can only travel inside a <template>: a bare <tr> would be dropped by the parser.
+    assert html.count("<template>") == 1
+    for job in many:
+        assert f'<tr id="job-row-{job.pk}" hx-swap-oob="true">' in html
+    assert polled_ids(poller_of(html)) == {str(job.pk) for job in many}
+
+
+def test_a_finished_row_is_polled_once_more_and_the_polling_stops_with_the_last(
+    operator_client, two_steps
+):
+    first, second = running_job(two_steps, name="first"), running_job(two_steps, name="second")
+    url = poller_of(operator_client.get("/jobs/").content.decode())
+    finish_job(first)
+    html = operator_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    finished_row = html[html.index(f'<tr id="job-row-{first.pk}"') :]
+    assert "status-succeeded" in finished_row.split("</tr>")[0]
+    url = poller_of(html)
+    assert polled_ids(url) == {str(second.pk)}
+    finish_job(second, fail=["second"])
+    html = operator_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "status-failed" in html and f'<tr id="job-row-{second.pk}"' in html
+    assert poller_of(html) is None and "hx-trigger" not in html
+    assert 'id="job-list-poller" hx-swap-oob="true"' in html
+
+
+def test_a_page_without_active_rows_does_not_poll(operator_client, workspace, two_steps):
+    create_job(workspace, template=two_steps, name="a draft", start=False)
+    finish_job(running_job(two_steps, name="done"))
+    html = operator_client.get("/jobs/").content.decode()
+    assert poller_of(html) is None and "hx-trigger" not in html
+
+
+def test_the_poll_never_answers_rows_of_another_workspace(
+    operator_client, two_steps, other_workspace
+):
+    from tests.jobs.helpers import make_template
+    from tests.ui.conftest import TWO_STEPS
+
+    theirs = running_job(make_template(other_workspace, TWO_STEPS), name="their secret job")
+    mine = running_job(two_steps, name="mine")
+    html = operator_client.get(
+        f"/jobs/rows/?id={theirs.pk}&id={mine.pk}&id=not-a-uuid", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "their secret job" not in html and str(theirs.pk) not in html
+    assert f'<tr id="job-row-{mine.pk}"' in html
