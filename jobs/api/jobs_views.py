@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
 from datetime import datetime
 
 from django.db.models import Q
@@ -72,10 +73,7 @@ def encode_cursor(job):
 def decode_cursor(cursor):
     try:
         created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(created_at)
-        import uuid
-
-        return moment, uuid.UUID(job_id)
+        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]}) from None
 
