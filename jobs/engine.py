@@ -38,15 +38,26 @@ def lease_expiry():
 # --- claiming and finishing a step -----------------------------------------------------
 
 
+def job_id_of_step(step_run_id):
+    # [:1] rather than first(): a primary-key lookup needs no ORDER BY.
+    rows = list(StepRun.objects.filter(pk=step_run_id).order_by().values_list("job_id", flat=True)[:1])
+    return rows[0] if rows else None
+
+
+def step_of(job, step_run_id):
+    rows = list(job.steps.filter(pk=step_run_id).order_by()[:1])
+    return rows[0] if rows else None
+
+
 def claim_step(step_run_id, attempt, worker_id):
     """Claim a queued step for this worker: queued → running, fenced on the attempt.
 
     Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
-    job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
+    job_id = job_id_of_step(step_run_id)
     if job_id is None:
         return None
     with locked_job(job_id) as job:
-        step = job.steps.filter(pk=step_run_id).first() if job else None
+        step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.QUEUED or step.attempt != attempt:
             return None
         if job.cancel_requested_at or job.is_terminal:
@@ -96,11 +107,11 @@ def retry_delay(step, definition_step):
 def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
     changes nothing. Returns True when the outcome was recorded."""
-    job_id = StepRun.objects.filter(pk=step_run_id).values_list("job_id", flat=True).first()
+    job_id = job_id_of_step(step_run_id)
     if job_id is None:
         return False
     with locked_job(job_id) as job:
-        step = job.steps.filter(pk=step_run_id).first()
+        step = step_of(job, step_run_id)
         if step is None or step.status != S.RUNNING or step.attempt != attempt:
             return False
         now = timezone.now()
@@ -177,18 +188,14 @@ def _need_blocks(need):
 def queue_step(job, step, *, message=""):
     """pending/retrying → queued with the next attempt number, and ring the doorbell."""
     next_attempt = step.attempt + 1
-    # The attempt number moves first, fenced on the old one, so the status change below
-    # is fenced on the new attempt.
-    if not StepRun.objects.filter(pk=step.pk, status=step.status, attempt=step.attempt).update(
-        attempt=next_attempt
-    ):
-        return False
-    step.attempt = next_attempt
+    # One compare-and-set, fenced on the old status and attempt, moves both the status
+    # and the attempt number, so every later write is fenced on the new attempt.
     queued = change_step_status(
         job,
         step,
         S.QUEUED,
-        attempt=next_attempt,
+        attempt=step.attempt,
+        attempt_number=next_attempt,
         message=message or f"Step {step.step_id} queued (attempt {next_attempt})",
         queued_at=timezone.now(),
         next_attempt_at=None,
@@ -230,9 +237,10 @@ def advance_job(job):
                 elif all(_need_is_satisfied(need) for need in needs):
                     changed |= queue_step(job, step)
 
-    update_progress(job, steps)
     if all(step.status in STEP_TERMINAL for step in steps):
-        finalize_job(job, steps)
+        finalize_job(job, steps)  # writes the progress with the final status
+    else:
+        update_progress(job, steps)
 
 
 def _waiting_for_slot(job):
@@ -240,12 +248,17 @@ def _waiting_for_slot(job):
     return job.waiting_reason not in ("", WAITING_FOR_WORKER)
 
 
-def update_progress(job, steps):
+def progress_of(job, steps):
+    """(percent, completed steps) of a job; the percentage never goes backwards."""
     total = len(steps) or 1
     completed = sum(1 for step in steps if step.status in STEP_TERMINAL)
     running = sum(step.progress for step in steps if step.status == S.RUNNING) / 100.0
     pct = round(min(100.0, (completed + running) / total * 100), 1)
-    pct = max(pct, job.progress)  # never backwards
+    return max(pct, job.progress), completed
+
+
+def update_progress(job, steps):
+    pct, completed = progress_of(job, steps)
     if pct != job.progress or completed != job.completed_steps:
         Job.objects.filter(pk=job.pk).update(progress=pct, completed_steps=completed)
         job.progress, job.completed_steps = pct, completed
@@ -279,6 +292,7 @@ def finalize_job(job, steps):
         error = "canceled"
     markdown, outputs = build_result(job, steps)
     now = timezone.now()
+    pct, completed = progress_of(job, steps)
     changed = change_job_status(
         job,
         status,
@@ -287,9 +301,12 @@ def finalize_job(job, steps):
         error=error,
         result_markdown=markdown,
         result_outputs=outputs,
-        progress=100.0 if status != J.CANCELED else job.progress,
+        progress=100.0 if status != J.CANCELED else pct,
+        completed_steps=completed,
         waiting_reason="",
     )
+    if not changed:
+        update_progress(job, steps)
     return changed
 
 

@@ -17,7 +17,8 @@ from jobs.models import EventKind, Job, StepRun
 from jobs.states import StepStatus
 from jobs.transitions import locked_job
 
-FLUSH_LINES = 500
+# Lines per batch: large batches amortize the transaction (docs/benchmarks.md, logs).
+FLUSH_LINES = 2000
 FLUSH_SECONDS = 0.3
 MAX_LINE_CHARS = 8192
 
@@ -88,18 +89,20 @@ class StepLogWriter:
             {"kind": EventKind.LOG, "step_id": self.step_id, "level": level, "message": self.mask(message)}
             for level, message in lines
         ]
+        fields = {"log_bytes": self.bytes_written}
+        if progress is not None:
+            fields["progress"] = progress
         with locked_job(self.job_id) as job:
-            # A zombie attempt (its step was reclaimed) must not write into the stream.
+            # A zombie attempt (its step was reclaimed) must not write into the stream:
+            # the step's update is fenced on this attempt still running.
             step = StepRun.objects.filter(pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING)
-            if job is None or not step.exists():
+            if job is None or not step.update(**fields):
                 return
             if progress is not None:
-                step.update(progress=progress)
                 events.append(
                     {"kind": EventKind.PROGRESS, "step_id": self.step_id, "data": {"step_progress": progress}}
                 )
                 self._refine_job_progress(job, progress)
-            step.update(log_bytes=self.bytes_written)
             record_events(job, events)
 
     def _refine_job_progress(self, job, step_progress):

@@ -29,8 +29,9 @@ class TransitionRefused(Exception):
 def locked_job(job_id):
     """A transaction holding the job's row lock; yields the freshly read job (or None)."""
     with transaction.atomic():
-        job = Job.objects.select_for_update().filter(pk=job_id).first()
-        yield job
+        # [:1] rather than first(): a primary-key lookup needs no ORDER BY.
+        rows = list(Job.objects.select_for_update().filter(pk=job_id).order_by()[:1])
+        yield rows[0] if rows else None
 
 
 def change_job_status(job, new, *, message="", **fields):
@@ -40,7 +41,10 @@ def change_job_status(job, new, *, message="", **fields):
     if not job_transition_allowed(old, new):
         return False
     now = timezone.now()
-    updated = Job.objects.filter(pk=job.pk, status=old).update(status=new, updated_at=now, **fields)
+    # The event's seq is written with the status, in the same UPDATE (one query less on
+    # every job transition); the event row follows in this transaction.
+    seq = job.last_event_seq + 1
+    updated = Job.objects.filter(pk=job.pk, status=old).update(status=new, updated_at=now, last_event_seq=seq, **fields)
     if not updated:
         return False
     job.status = new
@@ -50,21 +54,25 @@ def change_job_status(job, new, *, message="", **fields):
     record_events(
         job,
         [{"kind": EventKind.JOB_STATUS, "message": message or f"Job {new}", "data": {"from": old, "to": new}}],
+        seq_saved=True,
     )
     if new in JOB_EVENTS:
         record_event_deliveries(job, JOB_EVENTS[new])
     return True
 
 
-def change_step_status(job, step, new, *, attempt=None, message="", level="", **fields):
+def change_step_status(job, step, new, *, attempt=None, attempt_number=None, message="", level="", **fields):
     """Move a step of a locked job to `new`, fenced on its current status and attempt.
 
     `attempt` is the attempt the caller believes it holds; a worker whose attempt was
-    reclaimed passes its old number and changes nothing."""
+    reclaimed passes its old number and changes nothing. `attempt_number` moves the step
+    to a new attempt in the same compare-and-set (when it is queued again)."""
     old = step.status
     if not step_transition_allowed(old, new):
         return False
     fence = step.attempt if attempt is None else attempt
+    if attempt_number is not None:
+        fields["attempt"] = attempt_number
     updated = StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(status=new, **fields)
     if not updated:
         return False

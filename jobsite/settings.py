@@ -77,6 +77,9 @@ def database_from_url(url, data_dir):
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
             },
+            # Connections persist here too: opening one (and its PRAGMAs) on every
+            # request or task cost more than the work itself (docs/benchmarks.md).
+            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
             # One file per test process: several test runs may share a checkout.
             "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
         }
