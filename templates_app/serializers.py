@@ -151,6 +151,8 @@ class TemplateListSerializer(serializers.Serializer):
 
 
 class TemplateWriteSerializer(StrictSerializer):
+    """A template definition, as text or as an object."""
+
     source = StrictCharField(
         required=False, trim_whitespace=False, help_text="The template as YAML or JSON text (SPEC §3)."
     )
@@ -163,6 +165,8 @@ class TemplateWriteSerializer(StrictSerializer):
 
 
 class TemplateValidateSerializer(StrictSerializer):
+    """The input a job would be created with."""
+
     variables = ObjectField(required=False)
     params = serializers.DictField(child=ObjectField(), required=False)
 

@@ -42,6 +42,8 @@ class KeyCreatedSerializer(KeySerializer):
 
 
 class KeyCreateSerializer(StrictSerializer):
+    """A key to issue."""
+
     name = StrictCharField(max_length=100)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.OPERATOR, required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: never expires.")

@@ -328,6 +328,8 @@ class ArtifactListSerializer(serializers.Serializer):
 
 
 class JobCreateSerializer(StrictSerializer):
+    """A job to create: from a template (`template`) or an inline recipe (`recipe`)."""
+
     template = StrictCharField(
         required=False, max_length=200, help_text="Id or slug of a template of this workspace."
     )
@@ -358,12 +360,16 @@ class JobCreateSerializer(StrictSerializer):
 
 
 class JobCancelSerializer(StrictSerializer):
+    """How to cancel."""
+
     force = StrictBooleanField(
         required=False, default=False, help_text="Mark it canceled even if its worker is gone."
     )
 
 
 class JobRerunSerializer(StrictSerializer):
+    """What to change in the rerun."""
+
     variables = ObjectField(
         required=False, help_text='Overrides; a secret sent back as "***" keeps its value.'
     )

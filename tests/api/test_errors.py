@@ -130,3 +130,24 @@ def test_an_unexpected_error_is_a_bare_500_without_a_trace(admin_client, greet, 
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error.", "code": "server_error"}
     assert b"secret internals" not in response.content
+
+
+BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "slug: x\nname: x\nsteps: []\n" + BOMB,  # 9^9 values from a few hundred bytes
+        "&a [*a]",  # an alias inside itself
+        "[" * 50_000 + "]" * 50_000,  # deeper than the YAML parser can recurse
+        "{" * 5_000,  # the same as JSON
+    ],
+    ids=["alias-bomb", "self-alias", "deep-yaml", "deep-json"],
+)
+def test_an_explosive_template_source_is_a_quick_400(admin_client, source):
+    response = admin_client.post("/api/v1/templates/", {"source": source}, format="json")
+    assert response.status_code == 400
+    assert list(error_of(response)["errors"]) == ["source"]
