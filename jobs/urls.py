@@ -7,8 +7,9 @@ from jobs.views import (
     job_actions,
     job_detail,
     job_list,
-    settings_automation,
     settings_pages,
+    settings_schedules,
+    settings_webhooks,
     start,
     workspace,
 )
@@ -53,11 +54,46 @@ urlpatterns = [
         settings_pages.settings_trigger_key,
         name="settings-trigger-key",
     ),
-    path("settings/webhooks/", settings_automation.settings_webhooks, name="settings-webhooks"),
+    path("settings/webhooks/", settings_webhooks.settings_webhooks, name="settings-webhooks"),
+    path(
+        "settings/webhooks/new/",
+        settings_webhooks.settings_webhook_new,
+        name="settings-webhook-new",
+    ),
+    path(
+        "settings/webhooks/<uuid:endpoint_id>/",
+        settings_webhooks.settings_webhook_edit,
+        name="settings-webhook-edit",
+    ),
+    path(
+        "settings/webhooks/<uuid:endpoint_id>/rotate/",
+        settings_webhooks.settings_webhook_rotate,
+        name="settings-webhook-rotate",
+    ),
+    path(
+        "settings/webhooks/<uuid:endpoint_id>/delete/",
+        settings_webhooks.settings_webhook_delete,
+        name="settings-webhook-delete",
+    ),
     path(
         "settings/webhooks/deliveries/<uuid:delivery_id>/redeliver/",
-        settings_automation.settings_webhook_redeliver,
+        settings_webhooks.settings_webhook_redeliver,
         name="settings-webhook-redeliver",
     ),
-    path("settings/schedules/", settings_automation.settings_schedules, name="settings-schedules"),
+    path("settings/schedules/", settings_schedules.settings_schedules, name="settings-schedules"),
+    path(
+        "settings/schedules/new/",
+        settings_schedules.settings_schedule_new,
+        name="settings-schedule-new",
+    ),
+    path(
+        "settings/schedules/<uuid:schedule_id>/",
+        settings_schedules.settings_schedule_edit,
+        name="settings-schedule-edit",
+    ),
+    path(
+        "settings/schedules/<uuid:schedule_id>/delete/",
+        settings_schedules.settings_schedule_delete,
+        name="settings-schedule-delete",
+    ),
 ]

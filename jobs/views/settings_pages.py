@@ -24,13 +24,13 @@ def _admin(request):
     return request.tenant.workspace
 
 
-def _show_once(request, label, secret):
+def show_once(request, label, secret):
     """Keep a new secret for the very next page view only (POST → redirect → GET), so it
     is shown once and a reload does not show it again."""
     request.session[SHOWN_ONCE_KEY] = {"label": label, "secret": secret}
 
 
-def _pop_shown_once(request):
+def pop_shown_once(request):
     return request.session.pop(SHOWN_ONCE_KEY, None)
 
 
@@ -127,7 +127,7 @@ def settings_keys(request):
     context = {
         "keys": keys,
         "roles": Role.choices,
-        "shown_once": _pop_shown_once(request),
+        "shown_once": pop_shown_once(request),
         "section": "keys",
     }
     return render(request, "jobs/settings_keys.html", context)
@@ -143,7 +143,7 @@ def settings_key_create(request):
         messages.error(request, "A key needs a name and a role.")
         return redirect("settings-keys")
     _, raw = ApiKey.issue(workspace, name, role=role, created_by=request.user)
-    _show_once(request, f"API key “{name}”", raw)
+    show_once(request, f"API key “{name}”", raw)
     return redirect("settings-keys")
 
 
@@ -188,7 +188,7 @@ def settings_triggers(request):
                 "has_key": bool(template.trigger_key_hash),
             }
         )
-    context = {"rows": rows, "shown_once": _pop_shown_once(request), "section": "triggers"}
+    context = {"rows": rows, "shown_once": pop_shown_once(request), "section": "triggers"}
     return render(request, "jobs/settings_triggers.html", context)
 
 
@@ -209,5 +209,5 @@ def settings_trigger_key(request, slug):
     template.trigger_key_hash = hash_key(raw)
     template.updated_at = timezone.now()
     template.save(update_fields=["trigger_key_hash", "updated_at"])
-    _show_once(request, f"Trigger key of “{template.name}”", raw)
+    show_once(request, f"Trigger key of “{template.name}”", raw)
     return redirect("settings-triggers")

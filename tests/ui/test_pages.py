@@ -154,12 +154,24 @@ def test_workspace_switcher_refuses_a_workspace_the_user_is_not_in(
     assert operator_client.session[SESSION_KEY] == str(workspace.pk)
 
 
-def test_settings_pages_are_for_admins_only(operator_client, viewer_client, admin_client):
-    for url in ["/settings/members/", "/settings/keys/", "/settings/triggers/"]:
+def test_settings_pages_are_for_admins_only_but_schedules_also_for_operators(
+    operator_client, viewer_client, admin_client
+):
+    for url in [
+        "/settings/members/",
+        "/settings/keys/",
+        "/settings/triggers/",
+        "/settings/webhooks/",
+    ]:
         assert operator_client.get(url).status_code == 403
         assert viewer_client.get(url).status_code == 403
         assert admin_client.get(url).status_code == 200
-    assert b"Settings" not in operator_client.get("/").content.split(b"<main")[0]
+    assert viewer_client.get("/settings/schedules/").status_code == 403
+    assert b"Settings" not in viewer_client.get("/").content.split(b"<main")[0]
+    header = operator_client.get("/").content.split(b"<main")[0]
+    assert b'<a href="/settings/schedules/" >Settings</a>' in header
+    page = operator_client.get("/settings/schedules/").content.decode()
+    assert "Webhooks" not in page and "API keys" not in page
 
 
 def test_a_poll_after_the_session_ended_sends_the_page_to_the_login_form(

@@ -1,0 +1,171 @@
+"""Settings: schedules — a template run on a cron expression in a time zone with fixed
+variables. Operators and admins list, add and edit them; only admins delete them.
+
+A schedule is saved only when the dispatcher could run it: its variables pass the
+template's validator (the one jobs use) and `jobs.schedules.save_schedule` accepts its
+cron expression and time zone (and sets the next run). A schedule the dispatcher paused
+shows why; saving it with variables that validate clears the reason, and ticking
+Enabled runs it again.
+"""
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from jobs.automation_models import Schedule
+from jobs.schedules import ScheduleError, save_schedule
+from jobs.settings_forms import ScheduleForm, declared_variables
+from jobs.ui_permissions import member_required, require_role, templates_of
+from jobsite.models import Role
+from templates_app.definition import secret_names
+
+# Saving an edit writes only what the form sets, so a run the dispatcher records at the
+# same moment (last_run_at, last_job) is not overwritten.
+EDITED_FIELDS = [
+    "template",
+    "name",
+    "cron",
+    "timezone",
+    "variables",
+    "enabled",
+    "paused_reason",
+    "next_run_at",
+]
+
+
+def _schedule_for(request, schedule_id):
+    return get_object_or_404(
+        Schedule.objects.select_related("template__current_version"),
+        pk=schedule_id,
+        workspace=request.tenant.workspace,
+    )
+
+
+def _templates_for(request, schedule=None):
+    """The templates a schedule may run: this workspace's live ones, and its own even if
+    that was archived since (it then cannot be enabled)."""
+    live = Q(archived_at__isnull=True)
+    if schedule is not None and schedule.template_id:
+        live |= Q(pk=schedule.template_id)
+    return templates_of(request).filter(live).select_related("current_version").order_by("name")
+
+
+def shown_variables(schedule):
+    """(name, value) pairs for the list, a secret's value masked."""
+    secrets = secret_names(declared_variables(schedule.template))
+    return [
+        (name, "***" if name in secrets else value)
+        for name, value in (schedule.variables or {}).items()
+    ]
+
+
+@require_GET
+@member_required
+def settings_schedules(request):
+    require_role(request, Role.OPERATOR)
+    schedules = (
+        Schedule.objects.filter(workspace=request.tenant.workspace)
+        .select_related("template__current_version", "last_job")
+        .order_by("template__name", "cron")
+    )
+    rows = [
+        {"schedule": schedule, "variables": shown_variables(schedule)} for schedule in schedules
+    ]
+    context = {"rows": rows, "section": "schedules", "can_delete": request.tenant.is_admin}
+    return render(request, "jobs/settings_schedules.html", context)
+
+
+def _next_run_text(schedule):
+    if not schedule.enabled:
+        return "It is off."
+    local = schedule.next_run_at.astimezone(ZoneInfo(schedule.timezone))
+    return f"Next run {local:%Y-%m-%d %H:%M} {schedule.timezone}."
+
+
+def _save(request, form, fields=None):
+    """Check the cron expression and time zone with the service, then save. Returns the
+    schedule, or None with the problem put on its field."""
+    schedule = form.save(commit=False)
+    try:
+        save_schedule(schedule)
+    except ScheduleError as exc:
+        form.add_error(exc.field, str(exc))
+        return None
+    if not schedule.template.archived_at:
+        # Its variables validate and its template runs: whatever paused it is fixed.
+        schedule.paused_reason = ""
+    schedule.save(update_fields=fields)
+    return schedule
+
+
+def _form_page(request, form, schedule=None):
+    context = {
+        "form": form,
+        "schedule": schedule,
+        "section": "schedules",
+        "can_delete": request.tenant.is_admin,
+    }
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "jobs/settings_schedule_form.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_schedule_new(request):
+    require_role(request, Role.OPERATOR)
+    templates = _templates_for(request)
+    schedule = Schedule(workspace=request.tenant.workspace, created_by=request.user)
+    initial = {"enabled": True, "timezone": "UTC"}
+    chosen = templates.filter(slug=request.GET.get("template", "")).first()
+    if chosen:
+        initial["template"] = chosen.pk  # "Schedule it" on a template's page
+    form = ScheduleForm(
+        request.POST or None, instance=schedule, templates=templates, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        schedule = _save(request, form)
+        if schedule:
+            messages.success(request, f"Schedule “{schedule}” added. {_next_run_text(schedule)}")
+            return redirect("settings-schedules")
+    return _form_page(request, form)
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_schedule_edit(request, schedule_id):
+    require_role(request, Role.OPERATOR)
+    schedule = _schedule_for(request, schedule_id)
+    form = ScheduleForm(
+        request.POST or None, instance=schedule, templates=_templates_for(request, schedule)
+    )
+    if request.method == "POST" and form.is_valid():
+        saved = _save(request, form, fields=EDITED_FIELDS)
+        if saved:
+            messages.success(request, f"Schedule “{saved}” saved. {_next_run_text(saved)}")
+            return redirect("settings-schedules")
+    return _form_page(request, form, schedule)
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_schedule_delete(request, schedule_id):
+    """A page asking to confirm (so it works without JavaScript), then the delete."""
+    require_role(request, Role.ADMIN)
+    schedule = _schedule_for(request, schedule_id)
+    if request.method == "POST":
+        name = str(schedule)
+        schedule.delete()
+        messages.success(request, f"Schedule “{name}” deleted. The jobs it started stay.")
+        return redirect("settings-schedules")
+    context = {
+        "section": "schedules",
+        "title": "Delete this schedule?",
+        "subject": f"{schedule} · {schedule.cron} {schedule.timezone}",
+        "consequence": "It starts no more jobs; the jobs it started stay. Unticking Enabled instead keeps it for later.",
+        "back_url": reverse("settings-schedule-edit", args=[schedule.pk]),
+    }
+    return render(request, "jobs/settings_confirm_delete.html", context)

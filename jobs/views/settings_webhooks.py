@@ -1,0 +1,170 @@
+"""Settings: webhook endpoints (SPEC §10) — add, edit, rotate the signing secret, delete —
+and their delivery log with a redeliver button. Admins only, checked on every request.
+
+The signing secret is shown once: after the endpoint is made and after each rotation,
+on the next page only (the same way as API keys, `settings_pages.show_once`).
+"""
+
+from django.contrib import messages
+from django.db.models import Prefetch, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import webhooks
+from jobs.automation_models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from jobs.settings_forms import WebhookEndpointForm
+from jobs.ui_permissions import member_required, require_role, templates_of
+from jobs.views.settings_pages import pop_shown_once, show_once
+from jobsite.models import Role
+
+DELIVERIES_SHOWN = 50
+
+
+def _admin(request):
+    require_role(request, Role.ADMIN)
+    return request.tenant.workspace
+
+
+def _endpoint_for(request, endpoint_id):
+    return get_object_or_404(
+        WebhookEndpoint.objects.select_related("template"),
+        pk=endpoint_id,
+        workspace=request.tenant.workspace,
+    )
+
+
+def _templates_for(request, endpoint=None):
+    """The templates an endpoint may be limited to: this workspace's live ones, and the
+    one it is limited to now even if that was archived since."""
+    live = Q(archived_at__isnull=True)
+    if endpoint is not None and endpoint.template_id:
+        live |= Q(pk=endpoint.template_id)
+    return templates_of(request).filter(live).order_by("name")
+
+
+@require_GET
+@member_required
+def settings_webhooks(request):
+    workspace = _admin(request)
+    endpoints = (
+        WebhookEndpoint.objects.filter(workspace=workspace)
+        .select_related("template")
+        .order_by("url")
+    )
+    deliveries = (
+        WebhookDelivery.objects.filter(workspace=workspace)
+        .select_related("endpoint", "job")
+        .prefetch_related(
+            Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number"))
+        )
+        .order_by("-created_at")[:DELIVERIES_SHOWN]
+    )
+    context = {
+        "endpoints": endpoints,
+        "deliveries": deliveries,
+        "shown_once": pop_shown_once(request),
+        "section": "webhooks",
+    }
+    return render(request, "jobs/settings_webhooks.html", context)
+
+
+def _form_page(request, form, endpoint=None):
+    context = {"form": form, "endpoint": endpoint, "section": "webhooks", "now": timezone.now()}
+    return render(
+        request,
+        "jobs/settings_webhook_form.html",
+        context,
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_webhook_new(request):
+    workspace = _admin(request)
+    endpoint = WebhookEndpoint(workspace=workspace)
+    form = WebhookEndpointForm(
+        request.POST or None,
+        instance=endpoint,
+        templates=_templates_for(request),
+        initial={"is_active": True},
+    )
+    if request.method == "POST" and form.is_valid():
+        endpoint = form.save()
+        show_once(request, f"Signing secret of {endpoint.url}", endpoint.secret)
+        messages.success(request, f"Endpoint {endpoint.url} added.")
+        return redirect("settings-webhooks")
+    return _form_page(request, form)
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_webhook_edit(request, endpoint_id):
+    _admin(request)
+    endpoint = _endpoint_for(request, endpoint_id)
+    form = WebhookEndpointForm(
+        request.POST or None, instance=endpoint, templates=_templates_for(request, endpoint)
+    )
+    if request.method == "POST" and form.is_valid():
+        endpoint = form.save(commit=False)
+        if endpoint.is_active:
+            endpoint.disabled_reason = ""  # turned on again by a person: the reason is old
+        endpoint.save()
+        messages.success(request, f"Endpoint {endpoint.url} saved.")
+        return redirect("settings-webhooks")
+    return _form_page(request, form, endpoint)
+
+
+@require_POST
+@member_required
+def settings_webhook_rotate(request, endpoint_id):
+    _admin(request)
+    endpoint = _endpoint_for(request, endpoint_id)
+    secret = webhooks.rotate_secret(endpoint)
+    show_once(request, f"New signing secret of {endpoint.url}", secret)
+    messages.success(
+        request,
+        "Secret rotated. Until "
+        f"{endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC the old one signs beside "
+        "it (two signatures), so the receiver can switch at its pace.",
+    )
+    return redirect("settings-webhooks")
+
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def settings_webhook_delete(request, endpoint_id):
+    """A page asking to confirm (so it works without JavaScript), then the delete."""
+    _admin(request)
+    endpoint = _endpoint_for(request, endpoint_id)
+    if request.method == "POST":
+        url = endpoint.url
+        endpoint.delete()
+        messages.success(request, f"Endpoint {url} deleted, with its delivery log.")
+        return redirect("settings-webhooks")
+    context = {
+        "section": "webhooks",
+        "title": "Delete this webhook endpoint?",
+        "subject": endpoint.url,
+        "consequence": (
+            f"It is sent nothing from now on, and its {endpoint.deliveries.count()} "
+            "deliveries and their attempts are deleted with it. Unticking Active instead "
+            "keeps the log."
+        ),
+        "back_url": reverse("settings-webhook-edit", args=[endpoint.pk]),
+    }
+    return render(request, "jobs/settings_confirm_delete.html", context)
+
+
+@require_POST
+@member_required
+def settings_webhook_redeliver(request, delivery_id):
+    _admin(request)
+    delivery = get_object_or_404(
+        WebhookDelivery, pk=delivery_id, workspace=request.tenant.workspace
+    )
+    webhooks.redeliver(delivery)
+    messages.success(request, f"{delivery.event} queued for delivery again to {delivery.url}.")
+    return redirect("settings-webhooks")
