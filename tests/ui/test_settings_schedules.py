@@ -177,7 +177,12 @@ def test_a_schedule_cannot_run_another_workspaces_template(operator_client, othe
     assert str(theirs.pk) not in operator_client.get("/settings/schedules/new/").content.decode()
 
 
-def test_a_templates_page_link_preselects_it(operator_client, nightly, two_steps):
+def test_a_templates_page_links_to_a_new_schedule_of_it(
+    operator_client, viewer_client, nightly, two_steps
+):
+    link = '<a href="/settings/schedules/new/?template=nightly">Schedule it…</a>'
+    assert link in operator_client.get("/templates/nightly/").content.decode()
+    assert link not in viewer_client.get("/templates/nightly/").content.decode()
     html = operator_client.get("/settings/schedules/new/?template=nightly").content.decode()
     assert re.search(rf'<option value="{nightly.pk}" selected>', html)
 
