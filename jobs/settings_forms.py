@@ -59,8 +59,6 @@ class WebhookEndpointForm(forms.ModelForm):
             empty_label="any template",
             help_text="Only events of this template's jobs.",
         )
-        if not self.instance._state.adding:
-            self.initial["template"] = self.instance.template_id
 
     def clean_events(self):
         chosen = set(self.cleaned_data["events"])

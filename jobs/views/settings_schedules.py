@@ -102,6 +102,11 @@ def _save(request, form, fields=None):
     return schedule
 
 
+def _submitted(request):
+    # Not `request.POST or None`: an empty POST must be a bound form that shows errors.
+    return request.POST if request.method == "POST" else None
+
+
 def _form_page(request, form, schedule=None):
     context = {
         "form": form,
@@ -124,7 +129,7 @@ def settings_schedule_new(request):
     if chosen:
         initial["template"] = chosen.pk  # "Schedule it" on a template's page
     form = ScheduleForm(
-        request.POST or None, instance=schedule, templates=templates, initial=initial
+        _submitted(request), instance=schedule, templates=templates, initial=initial
     )
     if request.method == "POST" and form.is_valid():
         schedule = _save(request, form)
@@ -140,7 +145,7 @@ def settings_schedule_edit(request, schedule_id):
     require_role(request, Role.OPERATOR)
     schedule = _schedule_for(request, schedule_id)
     form = ScheduleForm(
-        request.POST or None, instance=schedule, templates=_templates_for(request, schedule)
+        _submitted(request), instance=schedule, templates=_templates_for(request, schedule)
     )
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form, fields=EDITED_FIELDS)

@@ -70,6 +70,11 @@ def settings_webhooks(request):
     return render(request, "jobs/settings_webhooks.html", context)
 
 
+def _submitted(request):
+    # Not `request.POST or None`: an empty POST must be a bound form that shows errors.
+    return request.POST if request.method == "POST" else None
+
+
 def _form_page(request, form, endpoint=None):
     context = {"form": form, "endpoint": endpoint, "section": "webhooks", "now": timezone.now()}
     return render(
@@ -86,7 +91,7 @@ def settings_webhook_new(request):
     workspace = _admin(request)
     endpoint = WebhookEndpoint(workspace=workspace)
     form = WebhookEndpointForm(
-        request.POST or None,
+        _submitted(request),
         instance=endpoint,
         templates=_templates_for(request),
         initial={"is_active": True},
@@ -105,7 +110,7 @@ def settings_webhook_edit(request, endpoint_id):
     _admin(request)
     endpoint = _endpoint_for(request, endpoint_id)
     form = WebhookEndpointForm(
-        request.POST or None, instance=endpoint, templates=_templates_for(request, endpoint)
+        _submitted(request), instance=endpoint, templates=_templates_for(request, endpoint)
     )
     if request.method == "POST" and form.is_valid():
         endpoint = form.save(commit=False)

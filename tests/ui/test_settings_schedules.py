@@ -353,3 +353,12 @@ def test_the_schedule_forms_are_refused_without_a_csrf_token(admin_user, schedul
     assert client.post(f"/settings/schedules/{schedule.pk}/", form_data(nightly)).status_code == 403
     assert client.post(f"/settings/schedules/{schedule.pk}/delete/").status_code == 403
     assert Schedule.objects.count() == 1
+
+
+def test_an_empty_schedule_post_shows_what_is_missing(operator_client):
+    response = operator_client.post("/settings/schedules/new/", {})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert field_error(html, "template") == ["This field is required."]
+    assert field_error(html, "cron") == ["This field is required."]
+    assert not Schedule.objects.exists()

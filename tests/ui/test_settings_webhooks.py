@@ -241,3 +241,9 @@ def test_the_forms_are_refused_without_a_csrf_token(admin_user, endpoint):
     assert client.post(f"/settings/webhooks/{endpoint.pk}/rotate/").status_code == 403
     assert client.post(f"/settings/webhooks/{endpoint.pk}/delete/").status_code == 403
     assert WebhookEndpoint.objects.count() == 1
+
+
+def test_an_empty_post_shows_what_is_missing_instead_of_a_fresh_form(admin_client):
+    response = admin_client.post("/settings/webhooks/new/", {})
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), "url") == "This field is required."
