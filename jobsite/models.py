@@ -114,8 +114,11 @@ class ApiKey(models.Model):
         if not raw_key or not raw_key.startswith(KEY_PREFIX):
             return None
         digest = hash_key(raw_key)
-        key = cls.objects.usable().select_related("workspace").filter(key_hash=digest).first()
-        if key is None or not hmac.compare_digest(key.key_hash, digest):
+        # One plain lookup by the unique hash, checked for revocation and expiry here
+        # rather than in SQL: this runs on every API request (docs/benchmarks.md).
+        found = list(cls.objects.select_related("workspace").filter(key_hash=digest).order_by()[:1])
+        key = found[0] if found else None
+        if key is None or not key.is_active or not hmac.compare_digest(key.key_hash, digest):
             return None
         return key
 

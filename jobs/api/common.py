@@ -12,9 +12,12 @@ from jobsite.api_views import WorkspaceAPIView
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
 
 
-def job_queryset(workspace, *, full=False):
-    """Jobs of `workspace` — the only way any job view reaches a job."""
-    queryset = Job.objects.filter(workspace=workspace).select_related("template", "template_version")
+def job_queryset(workspace, *, full=False, related=True):
+    """Jobs of `workspace` — the only way any job view reaches a job. `related=False`
+    leaves out the template and its version (the status poll shows neither)."""
+    queryset = Job.objects.filter(workspace=workspace)
+    if related:
+        queryset = queryset.select_related("template", "template_version")
     if full:
         queryset = queryset.prefetch_related("steps", "artifacts")
     return queryset
@@ -24,10 +27,11 @@ class JobAPIView(WorkspaceAPIView):
     def get_job(self, job_id, *, full=False, queryset=None):
         """The job of this workspace, or the API's one 404."""
         queryset = queryset if queryset is not None else job_queryset(self.workspace, full=full)
-        job = queryset.filter(pk=job_id).first()
-        if job is None:
+        # [:1] rather than first(): a primary-key lookup needs no ORDER BY.
+        found = list(queryset.filter(pk=job_id).order_by()[:1])
+        if not found:
             raise not_found()
-        return job
+        return found[0]
 
 
 def json_response(data, status=200, headers=None):

@@ -258,7 +258,7 @@ class JobStatusView(JobAPIView):
         tags=["jobs"],
     )
     def get(self, request, job_id):
-        job = self.get_job(job_id)
+        job = self.get_job(job_id, queryset=job_queryset(self.workspace, related=False))
         data = JobStatusSerializer(job, context={"request": request}).data
         etag = status_etag(data)
         if etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
