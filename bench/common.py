@@ -280,6 +280,24 @@ def wait_until(predicate, timeout, interval=0.05):
     return False
 
 
+def retrying(action, patience=180):
+    """action(), tried again while PostgreSQL restarts (other suites on this machine stop
+    and start it on purpose). The action must be safe to repeat."""
+    from django.db import InterfaceError, OperationalError, close_old_connections, connection
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            print(f"   database away ({exc.__class__.__name__}); retrying", flush=True)
+            close_old_connections()
+            connection.close()
+            time.sleep(2)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
