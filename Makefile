@@ -42,8 +42,9 @@ run: venv $(DATA)/secret_key
 	$(PY) manage.py demo && \
 	exec $(PY) manage.py serve
 
+# Two processes: each gets its own SQLite test database (named by pid).
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 # Real worker subprocesses and longer engine scenarios.
 test-slow: venv
