@@ -76,6 +76,58 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# A few hundred bytes of YAML anchors and aliases (`&a`/`*a`) can stand for billions of
+# values; far more than any template needs.
+MAX_SOURCE_NODES = 100_000
+EXPLOSIVE = f"the source nests too deeply or its YAML aliases expand past {MAX_SOURCE_NODES} values"
+
+
+class _Explosive(Exception):
+    pass
+
+
+def explosive_yaml_problem(text):
+    """The problem with YAML text that would take the parser down, else None: nesting
+    deeper than Python's recursion allows, an alias that contains itself, or aliases
+    that expand to more than MAX_SOURCE_NODES values. Only the node graph is built
+    (no values), so this is cheap whatever the aliases stand for."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None  # not YAML at all: the parser says what is wrong with it
+    except RecursionError:
+        return EXPLOSIVE
+    if root is None:
+        return None
+    sizes, visiting = {}, set()
+
+    def expanded(node):
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in visiting:
+            raise _Explosive  # an alias inside itself
+        visiting.add(id(node))
+        children = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        total = 1
+        for child in children:
+            total += expanded(child)
+            if total > MAX_SOURCE_NODES:
+                raise _Explosive
+        visiting.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    try:
+        expanded(root)
+    except (_Explosive, RecursionError):
+        return EXPLOSIVE
+    return None
+
+
 def _parse_text(text):
     """(document, None) or (None, problem)."""
     # JSON is tried first for text that looks like JSON, so a JSON author gets a JSON
@@ -84,10 +136,17 @@ def _parse_text(text):
     if text.lstrip().startswith("{"):
         try:
             return json.loads(text), None
+        except RecursionError:
+            return None, EXPLOSIVE
         except json.JSONDecodeError as exc:
             json_problem = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    explosive = explosive_yaml_problem(text)
+    if explosive:
+        return None, explosive
     try:
         return yaml.load(text, Loader=_StrictLoader), None  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        return None, EXPLOSIVE
     except yaml.YAMLError as exc:
         mark, problem = (
             getattr(exc, "problem_mark", None),
@@ -156,7 +215,11 @@ def read_source(source, errors):
             errors, "source", f"the definition must be a mapping of keys to values, got {kind}"
         )
         return None
-    return to_json_data(document, "", errors)
+    try:
+        return to_json_data(document, "", errors)
+    except RecursionError:
+        add_error(errors, "source", "the definition nests too deeply")
+        return None
 
 
 # --- the header -------------------------------------------------------------------------------

@@ -230,6 +230,28 @@ def test_a_key_written_twice_in_yaml_is_refused():
     assert_error(errors, "source", "found duplicate key 'name'")
 
 
+_BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize("source", [
+    "slug: x\nname: x\nsteps: []\n" + _BOMB,  # 9^9 values from a few hundred bytes
+    "&a [*a]",  # an alias inside itself
+    "[" * 50_000 + "]" * 50_000,  # deeper than the YAML parser can recurse
+    "{" * 5_000,  # the same in flow style
+    '{"a": ' * 50_000 + "1" + "}" * 50_000,  # well-formed JSON, deeper than json can recurse
+    b"[" * 50_000 + b"]" * 50_000,  # bytes go the same way
+], ids=["alias-bomb", "self-alias", "deep-yaml", "deep-flow", "deep-json", "deep-bytes"])  # fmt: skip
+def test_an_explosive_source_is_refused_on_source_whoever_reads_it(source):
+    """The reader under the UI, the admin, the API and inline recipes refuses it (and
+    comes back at once rather than expanding billions of values or overflowing the stack);
+    a template using a few anchors and aliases still loads."""
+    assert_error(errors_of(source), "source", "nests too deeply or its YAML aliases expand past 100000 values")
+    fine = "slug: t\nname: T\nvariables: {a: &text {type: string}, b: *text}\nsteps: [{id: s, type: noop}]\n"
+    assert list(load_definition(fine)["variables"]) == ["a", "b"]
+
+
 def test_a_value_that_is_not_json_data_is_refused():
     errors = errors_of("slug: t\nname: T\nsteps: [{id: a, type: noop, with: {outputs: {x: .nan}}}]\n")
 
