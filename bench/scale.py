@@ -45,7 +45,7 @@ steps:
 BATCH = 100_000
 EVENTS_PER_JOB = 10
 ACTIVE_NEWEST = 20
-REQUESTS = 15
+REQUESTS = 21
 
 
 def insert_jobs(fixtures, start, stop, now):
@@ -203,6 +203,26 @@ def pages(fixtures):
     }
 
 
+def explain(statements):
+    """(shared buffers touched, execution ms) of a page's SELECTs, from PostgreSQL's own
+    EXPLAIN (ANALYZE, BUFFERS): a count of pages read that no other process on the
+    machine can disturb — it stays flat when a query does not grow with the table."""
+    from django.db import connection
+
+    buffers, ms = 0, 0.0
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            plan = plan[0] if isinstance(plan, list) else plan
+            top = plan["Plan"]
+            buffers += top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+            ms += plan.get("Execution Time", 0.0)
+    return buffers, ms
+
+
 def measure(fixtures, requests):
     """{page: figures}. Each request of a page is paired with one of the bare view (one row
     by primary key, bench/bare_view.py) made right before it: the page's time ÷ the bare
@@ -232,11 +252,12 @@ def measure(fixtures, requests):
         statements = []
 
         def record(execute, sql, params, many, context, statements=statements):
-            statements.append(sql)
+            statements.append((sql, params))
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(record):
             client.get(path, **headers)
+        buffers, db_ms = explain(statements)
         page_ms, relative = [], []
         for _ in range(requests):
             bare = timed(reference, {})
@@ -248,11 +269,13 @@ def measure(fixtures, requests):
             "min_ms": min(page_ms),
             "relative": statistics.median(relative),
             "queries": len(statements),
-            "count_queries": sum("COUNT(" in sql.upper() for sql in statements),
+            "count_queries": sum("COUNT(" in sql.upper() for sql, _ in statements),
+            "buffers": buffers,
+            "db_ms": db_ms,
         }
         print(
             f"   {name}: {timings[name]['ms']:.1f} ms (× {timings[name]['relative']:.1f} the bare view), "
-            f"{timings[name]['queries']} queries",
+            f"{timings[name]['queries']} queries, {buffers} buffers, {db_ms:.2f} ms in PostgreSQL",
             flush=True,
         )
     return timings
@@ -294,6 +317,8 @@ def main():
             + [
                 fmt(results[large][name]["min_ms"] / results[small][name]["min_ms"]),
                 fmt(ratio),
+                f"{results[small][name]['buffers']} → {results[large][name]['buffers']}",
+                f"{results[small][name]['db_ms']:.2f} → {results[large][name]['db_ms']:.2f}",
                 results[large][name]["queries"],
                 results[large][name]["count_queries"],
             ]
@@ -307,7 +332,7 @@ def main():
     print(
         markdown_table(
             ["page"] + [f"{level:,} jobs" for level in levels]
-            + [f"{ratio_name} (min)", f"{ratio_name} (paired)", "queries", "COUNT queries"],
+            + [f"{ratio_name} (min)", f"{ratio_name} (paired)", "PG buffers", "PG ms", "queries", "COUNT queries"],
             rows,
         )
     )
