@@ -74,5 +74,16 @@ test-fuzz: venv
 lint: venv
 	$(PY) -m ruff check .
 
+# The benchmarks' quick versions (small N, a few minutes): ratios against the raw stack,
+# measured side by side (docs/benchmarks.md). The PostgreSQL ones use 127.0.0.1:5432 and
+# Redis 127.0.0.1:6379 (JOBSITE_BENCH_POSTGRES_URL / JOBSITE_BENCH_REDIS_URL override).
+bench: venv
+	@command -v wrk >/dev/null || { echo "installing wrk (bench/api_load.py)"; apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) bench/throughput.py --quick
+	$(PY) bench/latency.py --quick
+	$(PY) bench/api_load.py --quick
+	$(PY) bench/scale.py --quick
+	$(PY) bench/logs.py --quick
+
 clean:
 	rm -rf $(VENV) .pytest_cache
