@@ -18,7 +18,8 @@ from tests.chaos.conftest import DatabaseAway, Workload, needs_postgres_and_redi
 
 SEED = int(os.environ.get("JOBSITE_CHAOS_SEED", "20261122"))
 JOBS = 200
-DEADLINE_SECONDS = 110  # the whole run, kills included
+KILLS_UNTIL = 80  # seconds after the start: no kill begins later
+DEADLINE_SECONDS = 150  # every job finished by then (50-90 s on a quiet 2-core machine)
 
 DEPLOYMENTS = [
     pytest.param("sqlite", "orm", id="sqlite-orm"),
@@ -86,7 +87,7 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
             return True  # creating jobs failed: no point waiting
         return creator.poll() == 0 and db.scalar("SELECT COUNT(*) FROM jobs_job") == JOBS and db.unfinished_jobs() == 0
 
-    while len(kills) < planned_kills and time.monotonic() - started < DEADLINE_SECONDS - 30:
+    while len(kills) < planned_kills and time.monotonic() - started < KILLS_UNTIL:
         # Let the new host get busy, then kill it at a random moment of its work.
         busy_until = time.monotonic() + 20
         while not db.running_on(host) and time.monotonic() < busy_until and not all_done():
@@ -114,6 +115,9 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
     record_effects, record_runs = workload.lines("record.effects"), workload.lines("record.executions")
     charge_effects, charge_runs = workload.lines("charge.effects"), workload.lines("charge.executions")
     lost = [s for s in steps if s["status"] == "lost"]
+    killed_hosts = {kill["host"] for kill in kills}
+    # A step lost although its host was never killed: a live worker whose lease ran out.
+    lost_alive = [s for s in lost if s["worker"].split(":")[0] not in killed_hosts]
     interrupted = db.worker_losses()
     duplicates = sum(n - 1 for n in record_effects.values() if n > 1) + sum(n - 1 for n in charge_runs.values() if n > 1)
     released = [seconds for seconds in watch.released.values() if seconds is not None]
@@ -125,6 +129,7 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
             "kills": len(kills),
             "attempts interrupted by the kills": interrupted,
             "lost (non-idempotent, not re-run)": len(lost),
+            "lost on a host that was not killed": len(lost_alive),
             "idempotent steps retried": sum(1 for s in record if s["attempt"] > 1),
             "idempotent re-executions": sum(record_runs.values()) - len(record_runs),
             "duplicates": duplicates,
