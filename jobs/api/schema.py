@@ -30,6 +30,11 @@ LINKS = {
          "templates_trigger_key", "templates_archive"],
     ),
     ("keys_create",): ("key_id", ["keys_retrieve", "keys_revoke"]),
+    ("webhooks_create",): (
+        "webhook_id",
+        ["webhooks_retrieve", "webhooks_update", "webhooks_rotate_secret", "webhooks_deliveries_list",
+         "webhooks_delete"],
+    ),
 }
 
 

@@ -1,10 +1,16 @@
-"""/api/v1/… (SPEC §6.2). Explicit paths, no routers. Webhooks and schedules come with
-their own issue."""
+"""/api/v1/… (SPEC §6.2). Explicit paths, no routers."""
 
 from django.urls import path
 
 import jobs.api.schema  # noqa: F401 - registers the OpenAPI authentication schemes
-from jobs.api import artifacts_views, events_views, jobs_views, keys_views, logs_views
+from jobs.api import (
+    artifacts_views,
+    events_views,
+    jobs_views,
+    keys_views,
+    logs_views,
+    webhooks_views,
+)
 from templates_app import api as templates_api
 
 urlpatterns = [
@@ -35,4 +41,21 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/rerun/", jobs_views.JobRerunView.as_view(), name="api-job-rerun"),
     path("keys/", keys_views.KeyListView.as_view(), name="api-key-list"),
     path("keys/<int:key_id>/", keys_views.KeyDetailView.as_view(), name="api-key-detail"),
+    path("webhooks/", webhooks_views.WebhookListView.as_view(), name="api-webhook-list"),
+    path("webhooks/<uuid:webhook_id>/", webhooks_views.WebhookDetailView.as_view(), name="api-webhook-detail"),
+    path(
+        "webhooks/<uuid:webhook_id>/rotate-secret/",
+        webhooks_views.WebhookRotateSecretView.as_view(),
+        name="api-webhook-rotate-secret",
+    ),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries/",
+        webhooks_views.WebhookDeliveryListView.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>/redeliver/",
+        webhooks_views.WebhookRedeliverView.as_view(),
+        name="api-webhook-redeliver",
+    ),
 ]

@@ -1,0 +1,426 @@
+"""webhooks/ — the workspace's webhook endpoints and their deliveries (SPEC §10). Admins
+only, for reading too.
+
+The same rules as the settings pages (jobs/views/settings_webhooks.py): the URL is http
+or https, the events are WEBHOOK_EVENTS (none: every event), the template filter is a
+live template of this workspace (or the one the endpoint already has, even if archived
+since), and activating an endpoint clears why it was disabled. The signing secret
+appears in two responses only: the creation's and each rotation's
+(`jobs.webhooks.rotate_secret`: the old secret keeps signing beside the new one for
+24 h). Redelivery is `jobs.webhooks.redeliver`: a new delivery, sent by a worker.
+"""
+
+from django.core.validators import URLValidator
+from django.db.models import Prefetch, Q
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+
+from jobs import webhooks
+from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, decode_cursor, encode_cursor
+from jobs.automation_models import (
+    WEBHOOK_EVENTS,
+    DeliveryAttempt,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from jobsite.api_errors import error_responses, not_found, response_headers
+from jobsite.api_fields import (
+    QuerySerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictSerializer,
+    StrictURLField,
+)
+from jobsite.api_views import WorkspaceAPIView
+from jobsite.models import Role
+from templates_app.api import find_template
+
+WEBHOOK_ID = OpenApiParameter("webhook_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The endpoint's id.")
+DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The delivery's id.")
+# Reading too: HEAD and OPTIONS are not left to the viewer default.
+ALL_ADMIN = {method: Role.ADMIN for method in ("GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE")}
+NO_SUCH_TEMPLATE = "no such template in this workspace"
+
+
+# --- how they look --------------------------------------------------------------------------
+
+
+class TemplateIdSlugSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+
+
+class WebhookSerializer(serializers.Serializer):
+    """A webhook endpoint, without its secret."""
+
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    description = serializers.CharField()
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), help_text="Empty: every event."
+    )
+    template = serializers.SerializerMethodField(help_text="Only events of this template's jobs; null: any template.")
+    active = serializers.BooleanField(source="is_active", help_text="An inactive endpoint is sent nothing.")
+    disabled_reason = serializers.SerializerMethodField(help_text="Why jobsite disabled it (a 410 Gone), if it did.")
+    previous_secret_expires_at = serializers.SerializerMethodField(
+        help_text="After a rotation: until when the previous secret still signs beside the new one."
+    )
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(TemplateIdSlugSerializer(allow_null=True))
+    def get_template(self, endpoint):
+        if endpoint.template_id is None:
+            return None
+        return {"id": str(endpoint.template_id), "slug": endpoint.template.slug}
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_disabled_reason(self, endpoint):
+        return endpoint.disabled_reason or None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_previous_secret_expires_at(self, endpoint):
+        expires = endpoint.previous_secret_expires_at
+        if not endpoint.previous_secret or expires is None or expires <= timezone.now():
+            return None
+        return serializers.DateTimeField().to_representation(expires)
+
+
+class WebhookWithSecretSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        help_text="The signing secret (whsec_…). Shown in this response only: store it now."
+    )
+
+
+class WebhookListSerializer(serializers.Serializer):
+    results = WebhookSerializer(many=True)
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    attempted_at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True, help_text="null: no answer (see error).")
+    duration_ms = serializers.IntegerField()
+    response_excerpt = serializers.CharField(help_text="The first 500 characters of the answer.")
+    error = serializers.SerializerMethodField(help_text="Why there was no answer (timeout, refused, …).")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, attempt):
+        return attempt.error or None
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    message_id = serializers.CharField(help_text="The webhook-id header it is sent with.")
+    event = serializers.CharField()
+    job_id = serializers.UUIDField(allow_null=True)
+    url = serializers.URLField()
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    last_status_code = serializers.IntegerField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When a pending delivery is tried next.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempts = DeliveryAttemptSerializer(many=True, source="attempt_log.all", help_text="Oldest first.")
+
+
+class DeliveryPageSerializer(serializers.Serializer):
+    results = DeliverySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as ?cursor= for the next (older) page.")
+    next = serializers.URLField(allow_null=True)
+
+
+# --- what they accept -----------------------------------------------------------------------
+
+
+class HttpURLField(StrictURLField):
+    """An http or https URL (DRF's URLField also takes ftp)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)] + [
+            URLValidator(schemes=["http", "https"], message="Enter a valid http or https URL.")
+        ]
+
+
+class EventsField(serializers.ListField):
+    """Events to send, in WEBHOOK_EVENTS; every unknown one is named in one message."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        unknown = [event for event in data if not isinstance(event, str) or event not in WEBHOOK_EVENTS]
+        if unknown:
+            names = ", ".join(repr(event) for event in unknown)
+            raise serializers.ValidationError(f"unknown event {names}; use: {', '.join(WEBHOOK_EVENTS)}")
+        chosen = set(data)
+        return [event for event in WEBHOOK_EVENTS if event in chosen]
+
+
+class WebhookWriteSerializer(StrictSerializer):
+    """A webhook endpoint to add, or (PATCH) what to change in one."""
+
+    url = HttpURLField(max_length=2000, help_text="Where events are POSTed (http or https), signed as Standard Webhooks.")
+    description = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
+    events = EventsField(required=False, default=list, help_text="Empty or left out: every event.")
+    template = StrictCharField(
+        required=False, allow_null=True, max_length=200, default=None,
+        help_text="Id or slug of a template of this workspace: only its jobs' events. null: any template.",
+    )
+    active = StrictBooleanField(
+        required=False, default=True, help_text="false: send nothing. Setting it true clears disabled_reason."
+    )
+
+
+class WebhookUpdateSerializer(WebhookWriteSerializer):
+    """What to change in a webhook endpoint: only the fields sent."""
+
+    url = HttpURLField(required=False, max_length=2000, help_text="Where events are POSTed (http or https).")
+    description = StrictCharField(required=False, allow_blank=True, max_length=200)
+    events = EventsField(required=False, help_text="Empty: every event.")
+    template = StrictCharField(
+        required=False, allow_null=True, max_length=200,
+        help_text="Id or slug of a template of this workspace: only its jobs' events. null: any template.",
+    )
+    active = StrictBooleanField(required=False, help_text="false: send nothing. true clears disabled_reason.")
+
+
+class DeliveryListQuery(QuerySerializer):
+    cursor = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)
+
+
+DELIVERY_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Deliveries per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE})."),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=DeliveryStatus.values, description="Only deliveries in this state."),
+]
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+
+def workspace_webhooks(workspace):
+    """Endpoints of `workspace` — the only way these views reach one."""
+    return WebhookEndpoint.objects.filter(workspace=workspace).select_related("template")
+
+
+def attempts_prefetch():
+    return Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number"))
+
+
+def template_filter(workspace, ref, endpoint=None):
+    """The template an endpoint may be limited to: a live one of this workspace, or the one
+    it has now even if archived since. Anything else is a 400 on `template`, the same for
+    another workspace's template as for one that never existed."""
+    if ref is None:
+        return None
+    template = find_template(workspace, ref)
+    if template is None or template.current_version_id is None:
+        raise exceptions.ValidationError({"template": [NO_SUCH_TEMPLATE]})
+    if template.archived_at is not None and (endpoint is None or template.pk != endpoint.template_id):
+        raise exceptions.ValidationError({"template": ["this template is archived"]})
+    return template
+
+
+def no_body(request):
+    if request.data is None or request.data:
+        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
+
+
+class WebhookAPIView(WorkspaceAPIView):
+    required_roles = ALL_ADMIN
+
+    def get_webhook(self, webhook_id):
+        endpoint = workspace_webhooks(self.workspace).filter(pk=webhook_id).first()
+        if endpoint is None:
+            raise not_found()
+        return endpoint
+
+    def with_secret(self, endpoint):
+        endpoint = self.get_webhook(endpoint.pk)
+        return {**WebhookSerializer(endpoint).data, "secret": endpoint.secret}
+
+
+# --- the endpoints --------------------------------------------------------------------------
+
+
+class WebhookListView(WebhookAPIView):
+    @extend_schema(
+        operation_id="webhooks_list",
+        summary="List webhook endpoints (admin)",
+        description="Newest first. Secrets are never listed.",
+        parameters=response_headers(),
+        responses={200: WebhookListSerializer, **error_responses()},
+        tags=["webhooks"],
+    )
+    def get(self, request):
+        endpoints = workspace_webhooks(self.workspace).order_by("-created_at", "-pk")
+        return Response({"results": WebhookSerializer(endpoints, many=True).data})
+
+    @extend_schema(
+        operation_id="webhooks_create",
+        summary="Add a webhook endpoint (admin)",
+        description="The signing secret (`whsec_…`) is in this response only; jobsite keeps it to "
+        "sign, and shows it again to nobody.",
+        request=WebhookWriteSerializer,
+        parameters=response_headers(Location=((201,), "The new endpoint's URL.")),
+        responses={201: WebhookWithSecretSerializer, **error_responses(413, 415)},
+        tags=["webhooks"],
+    )
+    def post(self, request):
+        serializer = WebhookWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        endpoint = WebhookEndpoint.objects.create(
+            workspace=self.workspace,
+            url=data["url"],
+            description=data["description"],
+            events=data["events"],
+            template=template_filter(self.workspace, data["template"]),
+            is_active=data["active"],
+        )
+        location = request.build_absolute_uri(reverse("api-webhook-detail", args=[endpoint.pk]))
+        return Response(self.with_secret(endpoint), status=201, headers={"Location": location})
+
+
+class WebhookDetailView(WebhookAPIView):
+    @extend_schema(
+        operation_id="webhooks_retrieve",
+        summary="One webhook endpoint (admin)",
+        parameters=[WEBHOOK_ID] + response_headers(),
+        responses={200: WebhookSerializer, **error_responses(404)},
+        tags=["webhooks"],
+    )
+    def get(self, request, webhook_id):
+        return Response(WebhookSerializer(self.get_webhook(webhook_id)).data)
+
+    @extend_schema(
+        operation_id="webhooks_update",
+        summary="Change a webhook endpoint (admin)",
+        description="Only the fields sent change. An endpoint that is active after the change "
+        "has its `disabled_reason` cleared. The secret does not change (see rotate-secret/).",
+        request=WebhookUpdateSerializer,
+        parameters=[WEBHOOK_ID] + response_headers(),
+        responses={200: WebhookSerializer, **error_responses(404, 413, 415)},
+        tags=["webhooks"],
+    )
+    def patch(self, request, webhook_id):
+        endpoint = self.get_webhook(webhook_id)
+        serializer = WebhookUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        fields = []
+        if "template" in data:
+            endpoint.template = template_filter(self.workspace, data["template"], endpoint)
+            fields.append("template")
+        for name, attribute in (("url", "url"), ("description", "description"), ("events", "events"), ("active", "is_active")):
+            if name in data:
+                setattr(endpoint, attribute, data[name])
+                fields.append(attribute)
+        if endpoint.is_active and endpoint.disabled_reason:
+            endpoint.disabled_reason = ""  # turned on again by a person: the reason is old
+            fields.append("disabled_reason")
+        if fields:
+            endpoint.save(update_fields=fields)
+        return Response(WebhookSerializer(self.get_webhook(endpoint.pk)).data)
+
+    @extend_schema(
+        operation_id="webhooks_delete",
+        summary="Delete a webhook endpoint (admin)",
+        description="It is sent nothing from now on; its deliveries and their attempts are deleted "
+        "with it. (PATCH `active: false` instead keeps the log.)",
+        parameters=[WEBHOOK_ID] + response_headers(),
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses(404)},
+        tags=["webhooks"],
+    )
+    def delete(self, request, webhook_id):
+        self.get_webhook(webhook_id).delete()
+        return Response(status=204)
+
+
+class WebhookRotateSecretView(WebhookAPIView):
+    @extend_schema(
+        operation_id="webhooks_rotate_secret",
+        summary="Rotate a webhook endpoint's signing secret (admin)",
+        description="A new secret, in this response only. The previous one keeps signing beside it "
+        "for 24 hours (`webhook-signature` then carries two signatures) until "
+        "`previous_secret_expires_at`, so the receiver can switch at its pace.",
+        request=None,
+        parameters=[WEBHOOK_ID] + response_headers(),
+        responses={200: WebhookWithSecretSerializer, **error_responses(404, 413, 415)},
+        tags=["webhooks"],
+    )
+    def post(self, request, webhook_id):
+        endpoint = self.get_webhook(webhook_id)
+        no_body(request)
+        webhooks.rotate_secret(endpoint)
+        return Response(self.with_secret(endpoint))
+
+
+class WebhookDeliveryListView(WebhookAPIView):
+    @extend_schema(
+        operation_id="webhooks_deliveries_list",
+        summary="An endpoint's deliveries, newest first, with every attempt (admin)",
+        description="Keyset-paginated like jobs/: follow `next_cursor` until it is null.",
+        parameters=[WEBHOOK_ID] + DELIVERY_PARAMETERS + response_headers(),
+        responses={200: DeliveryPageSerializer, **error_responses(404)},
+        tags=["webhooks"],
+    )
+    def get(self, request, webhook_id):
+        endpoint = self.get_webhook(webhook_id)
+        query = DeliveryListQuery(request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        deliveries = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint)
+        if "status" in params:
+            deliveries = deliveries.filter(status=params["status"])
+        if "cursor" in params:
+            created_at, delivery_id = decode_cursor(params["cursor"])
+            deliveries = deliveries.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=delivery_id))
+        limit = params["limit"]
+        page = list(deliveries.prefetch_related(attempts_prefetch()).order_by("-created_at", "-pk")[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = encode_cursor(page[-1]) if more else None
+        next_url = None
+        if next_cursor:
+            query_string = request.query_params.copy()
+            query_string["cursor"] = next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
+        return Response({"results": DeliverySerializer(page, many=True).data, "next_cursor": next_cursor, "next": next_url})
+
+
+class WebhookRedeliverView(WebhookAPIView):
+    @extend_schema(
+        operation_id="webhooks_redeliver",
+        summary="Send a delivery again (admin)",
+        description="A new delivery of the same event and payload with a new `webhook-id`, sent by a "
+        "worker (never inside this request). An inactive endpoint is sent nothing: the new "
+        "delivery then fails at once.",
+        request=None,
+        parameters=[WEBHOOK_ID, DELIVERY_ID] + response_headers(),
+        responses={202: DeliverySerializer, **error_responses(404, 413, 415)},
+        tags=["webhooks"],
+    )
+    def post(self, request, webhook_id, delivery_id):
+        endpoint = self.get_webhook(webhook_id)
+        delivery = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint, pk=delivery_id).first()
+        if delivery is None:
+            raise not_found()
+        no_body(request)
+        copy = webhooks.redeliver(delivery)
+        copy = WebhookDelivery.objects.prefetch_related(attempts_prefetch()).get(pk=copy.pk)
+        return Response(DeliverySerializer(copy).data, status=202)
