@@ -35,6 +35,7 @@ LINKS = {
         ["webhooks_retrieve", "webhooks_update", "webhooks_rotate_secret", "webhooks_deliveries_list",
          "webhooks_delete"],
     ),
+    ("schedules_create",): ("schedule_id", ["schedules_retrieve", "schedules_update", "schedules_delete"]),
 }
 
 

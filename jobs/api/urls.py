@@ -9,6 +9,7 @@ from jobs.api import (
     jobs_views,
     keys_views,
     logs_views,
+    schedules_views,
     webhooks_views,
 )
 from templates_app import api as templates_api
@@ -58,4 +59,6 @@ urlpatterns = [
         webhooks_views.WebhookRedeliverView.as_view(),
         name="api-webhook-redeliver",
     ),
+    path("schedules/", schedules_views.ScheduleListView.as_view(), name="api-schedule-list"),
+    path("schedules/<uuid:schedule_id>/", schedules_views.ScheduleDetailView.as_view(), name="api-schedule-detail"),
 ]

@@ -1,0 +1,321 @@
+"""schedules/ — a template run on a cron expression in a time zone with fixed variables.
+Everyone reads them; operators add and change them; admins delete them.
+
+The same rules as the settings pages (jobs/views/settings_schedules.py and
+jobs/settings_forms.ScheduleForm): a schedule is saved only when the dispatcher could
+run it — its variables pass `templates_app.definition.validate_values` against the
+template's current version (the validator jobs use) and `jobs.schedules` accepts its
+cron expression and time zone (`save_schedule` also sets the next run). Every problem is
+reported at once, keyed `cron`, `timezone`, `template`, `enabled` or
+`variables.<name>`. Saving with variables that validate clears a pause's reason.
+
+Secret variables are never shown ("***"); a secret left out of `variables`, or sent
+back as "***", keeps its stored value, and one sent empty is dropped (the template's
+default applies again). Only what was given is stored: a variable left out takes the
+template's default at each run.
+"""
+
+from croniter import CroniterError
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+
+from jobs.api.webhooks_views import NO_SUCH_TEMPLATE, TemplateIdSlugSerializer
+from jobs.automation_models import Schedule
+from jobs.events import MASK
+from jobs.schedules import ScheduleError, next_run_after, save_schedule, validate_cron
+from jobs.settings_forms import declared_variables
+from jobs.views.settings_schedules import EDITED_FIELDS
+from jobsite.api_errors import error_responses, not_found, response_headers
+from jobsite.api_fields import ObjectField, StrictBooleanField, StrictCharField, StrictSerializer
+from jobsite.api_views import WorkspaceAPIView
+from jobsite.models import Role
+from templates_app.api import editor, find_template
+from templates_app.definition import secret_names, validate_values
+
+SCHEDULE_ID = OpenApiParameter("schedule_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The schedule's id.")
+ARCHIVED_CANNOT_RUN = "Its template is archived: it cannot run. Pick another template or leave it off."
+
+
+# --- how they look --------------------------------------------------------------------------
+
+
+class ScheduleSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    template = serializers.SerializerMethodField()
+    name = serializers.CharField(help_text='Jobs it starts record it as created_by "schedule:<name>".')
+    cron = serializers.CharField(help_text="Five fields: minute hour day-of-month month day-of-week.")
+    timezone = serializers.CharField(help_text="The IANA time zone the cron expression is read in.")
+    variables = serializers.SerializerMethodField()
+    enabled = serializers.BooleanField()
+    paused_reason = serializers.SerializerMethodField(help_text="Why the dispatcher paused it, if it did.")
+    next_run_at = serializers.DateTimeField(allow_null=True, help_text="null while it is off.")
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    last_job_id = serializers.UUIDField(allow_null=True, help_text="The job its last run started.")
+
+    @extend_schema_field(TemplateIdSlugSerializer())
+    def get_template(self, schedule):
+        return {"id": str(schedule.template_id), "slug": schedule.template.slug}
+
+    @extend_schema_field(ObjectField(help_text='The values given (left out: the template\'s default); secrets read "***".'))
+    def get_variables(self, schedule):
+        secrets = secret_names(declared_variables(schedule.template))
+        return {
+            name: (MASK if name in secrets and value not in (None, "") else value)
+            for name, value in (schedule.variables or {}).items()
+        }
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_paused_reason(self, schedule):
+        return schedule.paused_reason or None
+
+
+class ScheduleListSerializer(serializers.Serializer):
+    results = ScheduleSerializer(many=True)
+
+
+# --- what they accept -----------------------------------------------------------------------
+
+
+class ScheduleWriteSerializer(StrictSerializer):
+    """A schedule to add, or (PATCH) what to change in one."""
+
+    template = StrictCharField(max_length=200, help_text="Id or slug of a template of this workspace.")
+    name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
+    cron = StrictCharField(max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 0 3 * * 1-5.")
+    timezone = StrictCharField(
+        required=False, allow_blank=True, max_length=64, default="UTC",
+        help_text="An IANA name such as Europe/Paris; empty means UTC.",
+    )
+    variables = ObjectField(
+        required=False, default=dict,
+        help_text='Values of the template\'s variables; replaces the stored ones, except that a secret left out '
+        'or sent as "***" keeps its stored value (sent empty, it is dropped).',
+    )
+    enabled = StrictBooleanField(required=False, default=True, help_text="Runs only while enabled.")
+
+    def validate_cron(self, value):
+        return " ".join(value.split())
+
+    def validate_timezone(self, value):
+        return value.strip() or "UTC"
+
+
+class ScheduleUpdateSerializer(ScheduleWriteSerializer):
+    """What to change in a schedule: only the fields sent (the whole schedule is checked
+    again)."""
+
+    template = StrictCharField(required=False, max_length=200, help_text="Id or slug of a template of this workspace.")
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    cron = StrictCharField(required=False, max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week.")
+    timezone = StrictCharField(required=False, allow_blank=True, max_length=64, help_text="An IANA name; empty means UTC.")
+    variables = ObjectField(
+        required=False,
+        help_text='Replaces the stored variables, except that a secret left out or sent as "***" keeps its '
+        "stored value (sent empty, it is dropped).",
+    )
+    enabled = StrictBooleanField(required=False, help_text="true runs it again (and clears paused_reason).")
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def _is_empty(value):
+    return value is None or value == "" or value == []
+
+
+def _check_when(cron, tz_name, errors):
+    """The schedule service's own check, so a bad cron expression and a bad time zone are
+    both reported at once (as the settings form does)."""
+    try:
+        validate_cron(cron, tz_name)
+    except ScheduleError as exc:
+        errors.setdefault(exc.field, []).append(str(exc))
+        if exc.field == "timezone":
+            try:
+                validate_cron(cron, "UTC")
+            except ScheduleError as cron_exc:
+                errors.setdefault(cron_exc.field, []).append(str(cron_exc))
+        return
+    try:
+        # Well-formed is not enough: "0 3 31 2 *" (February 31st) never comes.
+        next_run_after(cron, tz_name, timezone.now())
+    except CroniterError:
+        errors.setdefault("cron", []).append(f"{cron!r} names no date that ever comes (e.g. February 31st)")
+
+
+def _template(workspace, ref, schedule):
+    """A live template of this workspace, or the schedule's own even if archived since (it
+    then cannot be enabled); None when there is no such template here."""
+    template = find_template(workspace, ref)
+    if template is None or template.current_version_id is None:
+        return None, NO_SUCH_TEMPLATE
+    if template.archived_at is not None and template.pk != schedule.template_id:
+        return None, "this template is archived"
+    return template, None
+
+
+def _submitted_variables(schedule, template, data):
+    """The variables to validate, as ScheduleForm builds them: what was sent (or, when
+    nothing was, the stored values a person would see), plus the stored secrets when the
+    template stays the same."""
+    adding = schedule._state.adding
+    stored = {} if adding else (schedule.variables or {})
+    old_secrets = set() if adding else secret_names(declared_variables(schedule.template))
+    kept = {name: value for name, value in stored.items() if name in old_secrets} if template.pk == schedule.template_id else {}
+    if "variables" in data:
+        given = data["variables"]
+    else:
+        given = {name: value for name, value in stored.items() if name not in old_secrets}
+    new_secrets = secret_names(declared_variables(template))
+    # A secret sent back as the mask it was shown as means "keep it".
+    given = {name: value for name, value in given.items() if not (name in new_secrets and value == MASK)}
+    return {**kept, **given}
+
+
+def apply_changes(workspace, schedule, data):
+    """Check everything `data` changes, all at once, and set it on `schedule` (unsaved);
+    a 400 naming each field otherwise."""
+    errors = {}
+    template = schedule.template if not schedule._state.adding else None
+    if "template" in data:
+        template, problem = _template(workspace, data["template"], schedule)
+        if problem:
+            errors["template"] = [problem]
+    cron = data.get("cron", schedule.cron)
+    tz_name = data.get("timezone", schedule.timezone)
+    enabled = data.get("enabled", schedule.enabled)
+    _check_when(cron, tz_name, errors)
+    variables = None
+    if template is not None:
+        if template.archived_at and enabled:
+            errors["enabled"] = [ARCHIVED_CANNOT_RUN]
+        submitted = _submitted_variables(schedule, template, data)
+        values, problems = validate_values(declared_variables(template), submitted)
+        for name, messages in problems.items():
+            errors["variables" if name == "__all__" else f"variables.{name}"] = messages
+        if not problems:
+            # Keep only what was given: a variable left out takes the template's default
+            # at each run, so a later change of that default reaches the schedule too.
+            variables = {name: values[name] for name, value in submitted.items() if not _is_empty(value)}
+    if errors:
+        raise exceptions.ValidationError(errors)
+    schedule.template = template
+    schedule.name = data.get("name", schedule.name)
+    schedule.cron, schedule.timezone, schedule.enabled, schedule.variables = cron, tz_name, enabled, variables
+    try:
+        save_schedule(schedule)
+    except ScheduleError as exc:
+        raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
+    if not template.archived_at:
+        # Its variables validate and its template runs: whatever paused it is fixed.
+        schedule.paused_reason = ""
+    return schedule
+
+
+# --- the endpoints --------------------------------------------------------------------------
+
+
+def workspace_schedules(workspace):
+    """Schedules of `workspace` — the only way these views reach one."""
+    return Schedule.objects.filter(workspace=workspace).select_related("template__current_version")
+
+
+class ScheduleAPIView(WorkspaceAPIView):
+    def get_schedule(self, schedule_id):
+        schedule = workspace_schedules(self.workspace).filter(pk=schedule_id).first()
+        if schedule is None:
+            raise not_found()
+        return schedule
+
+    def shown(self, schedule):
+        return ScheduleSerializer(self.get_schedule(schedule.pk)).data
+
+
+class ScheduleListView(ScheduleAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="schedules_list",
+        summary="List schedules",
+        description="By template name, then cron expression. Secret variables read \"***\".",
+        parameters=response_headers(),
+        responses={200: ScheduleListSerializer, **error_responses()},
+        tags=["schedules"],
+    )
+    def get(self, request):
+        schedules = workspace_schedules(self.workspace).order_by("template__name", "cron", "created_at", "pk")
+        return Response({"results": ScheduleSerializer(schedules, many=True).data})
+
+    @extend_schema(
+        operation_id="schedules_create",
+        summary="Add a schedule (operator)",
+        description="400 naming each problem at once: `cron`, `timezone`, `template`, `enabled` (an "
+        "archived template cannot run) and `variables.<name>` (checked as when a job starts).",
+        request=ScheduleWriteSerializer,
+        parameters=response_headers(Location=((201,), "The new schedule's URL.")),
+        responses={201: ScheduleSerializer, **error_responses(413, 415)},
+        tags=["schedules"],
+    )
+    def post(self, request):
+        serializer = ScheduleWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        schedule = Schedule(workspace=self.workspace, created_by=editor(request))
+        apply_changes(self.workspace, schedule, serializer.validated_data)
+        schedule.save()
+        location = request.build_absolute_uri(reverse("api-schedule-detail", args=[schedule.pk]))
+        return Response(self.shown(schedule), status=201, headers={"Location": location})
+
+
+class ScheduleDetailView(ScheduleAPIView):
+    required_roles = {"PATCH": Role.OPERATOR, "DELETE": Role.ADMIN}
+
+    @extend_schema(
+        operation_id="schedules_retrieve",
+        summary="One schedule",
+        parameters=[SCHEDULE_ID] + response_headers(),
+        responses={200: ScheduleSerializer, **error_responses(404)},
+        tags=["schedules"],
+    )
+    def get(self, request, schedule_id):
+        return Response(ScheduleSerializer(self.get_schedule(schedule_id)).data)
+
+    @extend_schema(
+        operation_id="schedules_update",
+        summary="Change a schedule (operator)",
+        description="Only the fields sent change, but the whole schedule is checked again (a paused "
+        "one's variables too); saving it with variables that validate clears `paused_reason`, "
+        "and `enabled: true` runs it again. A dispatcher's run recorded meanwhile is kept.",
+        request=ScheduleUpdateSerializer,
+        parameters=[SCHEDULE_ID] + response_headers(),
+        responses={200: ScheduleSerializer, **error_responses(404, 413, 415)},
+        tags=["schedules"],
+    )
+    def patch(self, request, schedule_id):
+        schedule = self.get_schedule(schedule_id)
+        serializer = ScheduleUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        apply_changes(self.workspace, schedule, serializer.validated_data)
+        schedule.save(update_fields=EDITED_FIELDS)
+        return Response(self.shown(schedule))
+
+    @extend_schema(
+        operation_id="schedules_delete",
+        summary="Delete a schedule (admin)",
+        description="It starts no more jobs; the jobs it started stay. (PATCH `enabled: false` "
+        "instead keeps it for later.)",
+        parameters=[SCHEDULE_ID] + response_headers(),
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses(404)},
+        tags=["schedules"],
+    )
+    def delete(self, request, schedule_id):
+        self.get_schedule(schedule_id).delete()
+        return Response(status=204)
