@@ -195,7 +195,7 @@ def main():
             f"kill grace {settings.JOBSITE_KILL_GRACE_SECONDS} s, cancel polled every 0.5 s"
         )
         print(markdown_table(["measure", "tries", "p50", "p95", "max"], rows))
-        path = save_results("fault_latency", {"settings": env, "summary": summary, "samples": samples})
+        path = save_results(f"fault_latency-lease{args.lease}", {"settings": env, "summary": summary, "samples": samples})
         print(f"\nraw figures: {path}")
 
 
