@@ -176,9 +176,17 @@ def _submitted_variables(schedule, template, data):
     else:
         given = {name: value for name, value in stored.items() if name not in old_secrets}
     new_secrets = secret_names(declared_variables(template))
-    # A secret sent back as the mask it was shown as means "keep it".
-    given = {name: value for name, value in given.items() if not (name in new_secrets and value == MASK)}
-    return {**kept, **given}
+    submitted = {}
+    for name, value in given.items():
+        if name in new_secrets and value == MASK:
+            # Sent back as the mask it was shown as: keep it (if there is one to keep).
+            if name in kept:
+                submitted[name] = kept[name]
+            continue
+        submitted[name] = value
+    for name, value in kept.items():
+        submitted.setdefault(name, value)  # left out: kept
+    return submitted
 
 
 def apply_changes(workspace, schedule, data):
