@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
+from jobs.automation_models import Schedule, WebhookDelivery, WebhookEndpoint
 from jobs.models import Artifact
 from jobs.services import create_job
 from jobsite.models import ApiKey, Role, Workspace, hash_key
@@ -40,8 +41,8 @@ def schemathesis_binary():
 
 
 def seed(slug):
-    """A workspace with templates, a draft, a queued job with an artifact, a trigger key
-    and an admin key."""
+    """A workspace with templates, a draft, a queued job with an artifact, a trigger key,
+    a webhook endpoint with a delivery, a schedule and an admin key."""
     workspace = Workspace.objects.create(slug=slug, name=slug.title())
     greet = make_template(workspace, GREET)
     flaky = make_template(workspace, FLAKY)
@@ -52,9 +53,16 @@ def seed(slug):
     trigger_key = "jtk_fuzz_" + slug
     JobTemplate.objects.filter(pk=greet.pk).update(trigger_key_hash=hash_key(trigger_key))
     _, raw = ApiKey.issue(workspace, f"{slug}-fuzz", role=Role.ADMIN)
+    # Nothing listens there: a redelivery the fuzzer asks for is only queued.
+    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="http://127.0.0.1:9/hook", template=greet)
+    delivery = WebhookDelivery.objects.create(
+        workspace=workspace, endpoint=endpoint, job=queued, url=endpoint.url, event="job.queued", payload={}
+    )
+    schedule = Schedule.objects.create(workspace=workspace, template=greet, cron="0 3 * * *", variables={"who": "fuzz"})
     return {
         "workspace": workspace, "key": raw, "trigger_key": trigger_key,
         "jobs": [str(draft.pk), str(queued.pk)], "templates": ["greet", "flaky", str(greet.pk), str(flaky.pk)],
+        "webhooks": [str(endpoint.pk)], "deliveries": [str(delivery.pk)], "schedules": [str(schedule.pk)],
     }
 
 
@@ -72,6 +80,9 @@ def write_config(path, seeds):
         "slugs": ["greet", "flaky"],
         "artifacts": [ARTIFACT],
         "trigger_keys": [seed_["trigger_key"] for seed_ in seeds],
+        "webhooks": [webhook for seed_ in seeds for webhook in seed_["webhooks"]],
+        "deliveries": [delivery for seed_ in seeds for delivery in seed_["deliveries"]],
+        "schedules": [schedule for seed_ in seeds for schedule in seed_["schedules"]],
     }
     lines = []
     for name, items in everything.items():
@@ -86,6 +97,9 @@ def write_config(path, seeds):
         '"query.key" = { dictionary = "trigger_keys", probability = 0.6 }',
         '"query.template" = { dictionary = "templates", probability = 0.5 }',
         '"body.template" = { dictionary = "templates", probability = 0.6 }',
+        '"path.webhook_id" = { dictionary = "webhooks", probability = 0.6 }',
+        '"path.delivery_id" = { dictionary = "deliveries", probability = 0.6 }',
+        '"path.schedule_id" = { dictionary = "schedules", probability = 0.6 }',
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
