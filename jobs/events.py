@@ -75,10 +75,18 @@ def _insert_events(job_id, first_seq, now, events):
         for offset, event in enumerate(events)
     ]
     quote = connection.ops.quote_name
+    table = quote(JobEvent._meta.db_table)
     columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) > 1:
+            # COPY: psycopg re-parses a long multi-row INSERT on every call (it caches
+            # only short statements), which made PostgreSQL 7× slower than SQLite here.
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            sql = f"INSERT INTO {quote(JobEvent._meta.db_table)} ({columns}) VALUES " + ", ".join([placeholders] * len(chunk))
+            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(chunk))
             cursor.execute(sql, [value for row in chunk for value in row])
