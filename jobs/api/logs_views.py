@@ -55,6 +55,23 @@ def log_queryset(job, query):
     return events.only("seq", "step_id", "level", "message")
 
 
+def tail_lines(events, last_seq, count):
+    """The last `count` of `events`, oldest first. Read in widening windows of seq below
+    the job's last event, so the query touches about `count` rows even while
+    PostgreSQL's statistics do not know yet that the job has a million events (right
+    after a big step, until autovacuum's next ANALYZE, it would otherwise sort them
+    all: 90 ms instead of 0.1 ms in bench/logs.py)."""
+    window = 2 * count
+    while True:
+        floor = last_seq - window
+        if floor <= 0:
+            return list(events.order_by("-seq")[:count])[::-1]
+        lines = list(events.filter(seq__gt=floor).order_by("-seq")[:count])
+        if len(lines) == count:
+            return lines[::-1]
+        window *= 8
+
+
 def follow_log(job_id, query, first_lines, after):
     """Yield log lines as the job writes them, until it has finished."""
     yield from first_lines
@@ -115,7 +132,7 @@ class JobLogsView(JobAPIView):
         job = self.get_job(job_id)
         events = log_queryset(job, query)
         if query.get("tail"):
-            lines = list(events.order_by("-seq")[: query["tail"]])[::-1]
+            lines = tail_lines(events, job.last_event_seq, query["tail"])
             more = False
         else:
             lines = list(events.order_by("seq")[: query["limit"] + 1])
