@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,6 +37,10 @@ def validate_cron(cron, tz_name):
         raise ScheduleError("timezone", f"unknown timezone {tz_name!r} (use an IANA name such as Europe/Paris)") from None
     if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
         raise ScheduleError("cron", f"{cron!r} is not a five-field cron expression (minute hour day month weekday)")
+    try:
+        croniter(cron, datetime.now(zone)).get_next(datetime)
+    except (CroniterBadDateError, ValueError):
+        raise ScheduleError("cron", f"{cron!r} names no date that ever comes (e.g. February 31st)") from None
     return zone
 
 

@@ -164,13 +164,17 @@ def deliver(delivery_id):
 
 
 def callback_secret(delivery):
-    """A job's callback_url is signed with the workspace's first active endpoint secret
-    if it has one, else with a key derived from SECRET_KEY and the workspace id, which
-    the workspace can read from GET /api/v1/workspace/ (documented in docs/webhooks.md)."""
-    endpoint = WebhookEndpoint.objects.filter(workspace_id=delivery.workspace_id, is_active=True).order_by("created_at").first()
+    return callback_secret_for(delivery.workspace_id)
+
+
+def callback_secret_for(workspace_id):
+    """A job's callback_url is signed with the workspace's oldest active endpoint secret
+    if it has one, else with a key derived from SECRET_KEY and the workspace id. Admins
+    read it from GET /api/v1/workspace/ (`callback_secret`; docs/webhooks.md)."""
+    endpoint = WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True).order_by("created_at").first()
     if endpoint:
         return endpoint.secret
-    return workspace_callback_secret(delivery.workspace_id)
+    return workspace_callback_secret(workspace_id)
 
 
 def workspace_callback_secret(workspace_id):

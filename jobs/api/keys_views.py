@@ -133,12 +133,23 @@ class KeyDetailView(WorkspaceAPIView):
         return Response(status=204)
 
 
+def workspace_signing_secret(workspace_id):
+    from jobs.webhooks import callback_secret_for
+
+    return callback_secret_for(workspace_id)
+
+
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     slug = serializers.CharField()
     name = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices, help_text="Your role here.")
     actor = serializers.CharField(help_text='Who you are, as recorded in jobs\' created_by ("key:…" or "user:…").')
+    callback_secret = serializers.CharField(
+        required=False,
+        help_text="Admins only: the secret that signs job callback_url deliveries (the workspace's oldest active "
+        "webhook endpoint's secret, or a key of its own when it has none). See docs/webhooks.md.",
+    )
 
 
 class WorkspaceView(WorkspaceAPIView):
@@ -151,9 +162,10 @@ class WorkspaceView(WorkspaceAPIView):
     )
     def get(self, request):
         workspace = self.workspace
-        return Response(
-            {
-                "id": str(workspace.pk), "slug": workspace.slug, "name": workspace.name,
-                "role": self.tenant.role, "actor": self.tenant.actor,
-            }
-        )
+        body = {
+            "id": str(workspace.pk), "slug": workspace.slug, "name": workspace.name,
+            "role": self.tenant.role, "actor": self.tenant.actor,
+        }
+        if self.tenant.is_admin:
+            body["callback_secret"] = workspace_signing_secret(workspace.pk)
+        return Response(body)

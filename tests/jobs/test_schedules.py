@@ -55,3 +55,9 @@ def test_a_schedule_whose_variables_no_longer_validate_is_paused_with_the_reason
     assert not schedule.enabled and schedule.next_run_at is None
     assert "variables.days" in schedule.paused_reason and "at most 30" in schedule.paused_reason
     assert not Job.objects.exists()
+
+
+def test_a_cron_naming_no_date_that_ever_comes_is_refused():
+    with pytest.raises(ScheduleError) as never:
+        next_run_after("0 3 31 2 *", "UTC", timezone.now())
+    assert never.value.field == "cron" and "no date that ever comes" in str(never.value)

@@ -149,3 +149,16 @@ def test_a_jobs_callback_url_gets_its_final_event_and_redelivery_sends_again(wor
     run_tasks()
     assert len(hook.requests) == 2
     assert hook.requests[0][0]["webhook-id"] != hook.requests[1][0]["webhook-id"]
+
+
+def test_admins_read_the_callback_secret_that_signs_callbacks(workspace, run_tasks, receiver, api_key, client):
+    from jobsite.models import Role
+
+    hook = receiver()
+    admin_key, viewer_key = api_key(Role.ADMIN), api_key(Role.VIEWER)
+    secret = client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {admin_key}").json()["callback_secret"]
+    assert "callback_secret" not in client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {viewer_key}").json()
+    create_job(workspace, template=make_template(workspace, OK_TEMPLATE), callback_url=hook.url)
+    run_tasks()
+    headers, body = hook.requests[0]
+    assert Webhook(secret).verify(body, headers)["type"] == "job.succeeded"
