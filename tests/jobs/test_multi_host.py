@@ -1,5 +1,7 @@
 """Several worker hosts, one PostgreSQL + Redis: both hosts take work, and when one is
-killed mid-run every job still finishes."""
+killed mid-run every job still finishes. The steps are idempotent with retries left, so
+the steps the dead host was running are retried on the other host and every job
+succeeds (with `retries: 0` they would end `lost`, by design: docs/engine.md)."""
 
 import os
 import time
@@ -20,8 +22,8 @@ t = make_template(ws, '''
 slug: spread
 name: Spread
 steps:
-  - {id: a, type: sleep, with: {seconds: 0.2}}
-  - {id: b, type: sleep, needs: [a], with: {seconds: 0.1}}
+  - {id: a, type: sleep, retries: 2, retry_backoff: 0.5, with: {seconds: 0.2}}
+  - {id: b, type: sleep, needs: [a], retries: 2, retry_backoff: 0.5, with: {seconds: 0.1}}
 ''')
 for i in range(200):
     create_job(ws, template=t, name=f"spread-{i}")
