@@ -18,7 +18,7 @@ from jobs.states import StepStatus
 from jobs.transitions import locked_job
 
 # Lines per batch: large batches amortize the transaction (docs/benchmarks.md, logs).
-FLUSH_LINES = 2000
+FLUSH_LINES = 5000
 FLUSH_SECONDS = 0.3
 MAX_LINE_CHARS = 8192
 
