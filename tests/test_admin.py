@@ -29,7 +29,7 @@ def admin_client(client, workspace):
         "/admin/jobsite/workspace/", "/admin/jobsite/membership/", "/admin/jobsite/apikey/",
         "/admin/templates_app/jobtemplate/", "/admin/templates_app/templateversion/", "/admin/jobs/job/",
         "/admin/jobs/steprun/", "/admin/jobs/jobevent/", "/admin/jobs/artifact/", "/admin/jobs/workerhost/",
-        "/admin/django_q/ormq/", "/admin/jobs/webhookendpoint/", "/admin/jobs/webhookdelivery/", "/admin/jobs/schedule/", "/admin/jobs/job/?status__exact=running&q=abc",
+        "/admin/django_q/failure/", "/admin/django_q/schedule/", "/admin/jobs/webhookendpoint/", "/admin/jobs/webhookdelivery/", "/admin/jobs/schedule/", "/admin/jobs/job/?status__exact=running&q=abc",
     ],
 )
 def test_every_admin_list_renders(admin_client, path):
