@@ -138,8 +138,21 @@ def measure_jobsite(bench, fixtures, base, n, tag):
     return service, api
 
 
+def set_async_commit(db_name):
+    """synchronous_commit = off for the bench database: how much of the gap is the disk's
+    fsync on each commit (the raw task with Redis commits nothing)."""
+    import psycopg
+
+    from bench.common import PG_URL
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{db_name}" SET synchronous_commit = off')
+
+
 def run_one(args):
     with Bench(args.config) as bench:
+        if args.async_commit and bench.db_name:
+            set_async_commit(bench.db_name)
         bench.migrate()
         bench.setup_django()
         fixtures = make_fixtures()
@@ -168,6 +181,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="N=150, 1 round")
     parser.add_argument("--configs", default="sqlite-orm,pg-redis")
+    parser.add_argument(
+        "--async-commit", action="store_true",
+        help="PostgreSQL configs: synchronous_commit=off for the bench database (shows what fsync costs)",
+    )
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -175,7 +192,8 @@ def main():
     if args.config:
         return run_one(args)
 
-    results = run_configs(__file__, args.configs.split(","), ["--n", str(args.n), "--rounds", str(args.rounds)])
+    forwarded = ["--n", str(args.n), "--rounds", str(args.rounds)] + (["--async-commit"] if args.async_commit else [])
+    results = run_configs(__file__, args.configs.split(","), forwarded)
     rows = []
     for config, result in results.items():
         rounds = result["rounds"]
