@@ -71,11 +71,12 @@ class Bench:
         database, broker = CONFIGS[config]
         self.config = config
         self.database, self.broker = database, broker
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"jobsite-bench-{config}-"))
         self.db_name = None
         database_url = None
         if database == "postgres":
+            # First, so that a server that is away leaves no temporary directory behind.
             database_url, self.db_name = fresh_postgres_url(PG_URL)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"jobsite-bench-{config}-"))
         self.deployment = Deployment(
             self.tmp, database_url=database_url, broker=broker,
             redis_url=REDIS_URL if broker == "redis" else None, workers=workers,
