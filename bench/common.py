@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.worker_cluster import Deployment  # noqa: E402
+from tests import worker_cluster  # noqa: E402
+from tests.worker_cluster import Deployment, drop_postgres_database, wait_until  # noqa: E402, F401 - re-exported to the scripts
 
 PG_URL = os.environ.get("JOBSITE_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JOBSITE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -202,33 +203,7 @@ class Bench:
 
 def fresh_postgres_url(base_url):
     """A new, empty database `jobsite_bench_…` on the server of base_url: (url, name)."""
-    import uuid
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    name = f"jobsite_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(base_url)._replace(path=f"/{name}")), name
-
-
-def drop_postgres_database(base_url, name, patience=60):
-    """Drop our database, waiting out a server restart (other suites on this machine
-    restart PostgreSQL on purpose)."""
-    import psycopg
-
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            with psycopg.connect(base_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                print(f"warning: could not drop database {name}; drop it by hand", file=sys.stderr)
-                return
-            time.sleep(1)
+    return worker_cluster.fresh_postgres_url(base_url, prefix="jobsite_bench_")
 
 
 def _drop_redis_queue(queue_name):
@@ -270,15 +245,6 @@ def make_fixtures(extra_templates=()):
 
 
 # --- waiting, HTTP ------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def retrying(action, patience=180):

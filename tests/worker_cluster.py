@@ -13,22 +13,43 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fresh_postgres_url(base_url):
-    """Create an empty database on the server of base_url; return its URL."""
+def fresh_postgres_url(base_url, prefix="jobsite_t_"):
+    """Create an empty database on the server of base_url; return (its URL, its name)."""
     import psycopg
 
-    name = f"jobsite_t_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(base_url)
     return urlunsplit(parts._replace(path=f"/{name}")), name
 
 
-def drop_postgres_database(base_url, name):
+def drop_postgres_database(base_url, name, patience=60):
+    """Drop our database, waiting out a server restart (the chaos suite restarts
+    PostgreSQL on purpose)."""
     import psycopg
 
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with psycopg.connect(base_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                print(f"warning: could not drop database {name}; drop it by hand", file=sys.stderr)
+                return
+            time.sleep(1)
+
+
+def wait_until(predicate, timeout, interval=0.05):
+    """True as soon as predicate() is, False when `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 class Deployment:
@@ -91,9 +112,4 @@ class Deployment:
         self.processes.clear()
 
     def wait_for(self, predicate, timeout=60, interval=0.2):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return False
+        return wait_until(predicate, timeout, interval)
