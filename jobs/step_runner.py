@@ -63,36 +63,34 @@ class Heartbeat(threading.Thread):
         self.done = threading.Event()
 
     def run(self):
-        last_beat = last_poll = last_renewed = time.monotonic()
+        self.last_beat = self.last_poll = self.last_contact = time.monotonic()
         try:
             while not self.done.wait(self.TICK):
                 try:
-                    self.beat(last_beat, last_poll)
+                    self.beat()
                 except Exception:  # noqa: BLE001 - a database blip: the next tick retries
                     log.warning("heartbeat of step %s failed", self.step_run_id, exc_info=True)
                     close_old_connections()
                     # Past the lease the reaper may already have given the step to
                     # another worker: stop ours rather than run it twice.
-                    if time.monotonic() - last_renewed > settings.JOBSITE_LEASE_SECONDS:
+                    if time.monotonic() - self.last_contact > settings.JOBSITE_LEASE_SECONDS:
                         self.ctx.request_stop("lease lost")
-                    continue
-                now = time.monotonic()
-                last_renewed = now
-                if now - last_poll >= self.CANCEL_POLL:
-                    last_poll = now
-                if now - last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
-                    last_beat = now
         finally:
             connection.close()
 
-    def beat(self, last_beat, last_poll):
+    def beat(self):
+        """One tick: flush due log lines, look for a cancel, renew the lease when due."""
         self.log_writer.flush_if_due()
         now = time.monotonic()
-        if now - last_poll >= self.CANCEL_POLL and engine.cancel_requested(self.job_id):
-            self.ctx.request_stop("canceled")
-        if now - last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
+        if now - self.last_poll >= self.CANCEL_POLL:
+            if engine.cancel_requested(self.job_id):
+                self.ctx.request_stop("canceled")
+            self.last_poll = now
+        if now - self.last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
             if not engine.renew_lease(self.step_run_id, self.attempt):
                 self.ctx.request_stop("lease lost")
+            self.last_beat = now
+        self.last_contact = now
 
 
 def run_step(step_run_id, attempt):
