@@ -58,6 +58,8 @@ def stage_step_inputs(job, step, directory):
     """Copy the job's inputs and the artifacts of the steps `step` needs into directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if not job.inputs and not step.needs:
+        return directory  # nothing to stage: no job inputs, no upstream steps
     wanted = Artifact.objects.filter(job=job, step_id__in=["", *step.needs])
     for artifact in wanted:
         relative = artifact.name.split(".", 1)[1] if artifact.step_id else artifact.name

@@ -38,25 +38,21 @@ def lease_expiry():
 # --- claiming and finishing a step -----------------------------------------------------
 
 
-def job_id_of_step(step_run_id):
-    # [:1] rather than first(): a primary-key lookup needs no ORDER BY.
-    rows = list(StepRun.objects.filter(pk=step_run_id).order_by().values_list("job_id", flat=True)[:1])
-    return rows[0] if rows else None
+def steps_of(job):
+    """The job's steps, in order: the list the engine's lock query brought, if it did."""
+    steps = getattr(job, "step_runs", None)
+    return steps if steps is not None else list(job.steps.all())
 
 
 def step_of(job, step_run_id):
-    rows = list(job.steps.filter(pk=step_run_id).order_by()[:1])
-    return rows[0] if rows else None
+    return next((step for step in steps_of(job) if step.pk == step_run_id), None)
 
 
 def claim_step(step_run_id, attempt, worker_id):
     """Claim a queued step for this worker: queued → running, fenced on the attempt.
 
     Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
-    job_id = job_id_of_step(step_run_id)
-    if job_id is None:
-        return None
-    with locked_job(job_id) as job:
+    with locked_job(step_run_id=step_run_id, engine=True) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.QUEUED or step.attempt != attempt:
             return None
@@ -107,11 +103,8 @@ def retry_delay(step, definition_step):
 def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
     changes nothing. Returns True when the outcome was recorded."""
-    job_id = job_id_of_step(step_run_id)
-    if job_id is None:
-        return False
-    with locked_job(job_id) as job:
-        step = step_of(job, step_run_id)
+    with locked_job(step_run_id=step_run_id, engine=True) as job:
+        step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.RUNNING or step.attempt != attempt:
             return False
         now = timezone.now()
@@ -209,7 +202,7 @@ def queue_step(job, step, *, message=""):
 def advance_job(job):
     """Under the job's lock: queue steps whose needs are met, skip steps below a failure,
     and finalize the job when nothing is left to run."""
-    steps = list(job.steps.all())
+    steps = steps_of(job)
     by_id = {step.step_id: step for step in steps}
 
     if job.cancel_requested_at:
@@ -418,7 +411,7 @@ def cancel_locked_job(job, *, force=False, reason="canceled"):
         if reason != "canceled":
             job.error = reason
     if job.status == J.DRAFT:
-        for step in job.steps.all():
+        for step in steps_of(job):
             change_step_status(
                 job, step, S.SKIPPED, message=f"Step {step.step_id} skipped: job canceled"
             )
@@ -426,7 +419,7 @@ def cancel_locked_job(job, *, force=False, reason="canceled"):
             job, J.CANCELED, message="Job canceled", finished_at=now, error=job.error or "canceled"
         )
     if force:
-        for step in job.steps.filter(status=S.RUNNING):
+        for step in [step for step in steps_of(job) if step.status == S.RUNNING]:
             change_step_status(
                 job,
                 step,

@@ -7,7 +7,7 @@ from django.utils import timezone
 from jobs import engine
 from jobs.models import Job, StepRun, Trigger
 from jobs.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
-from jobs.transitions import TransitionRefused, change_step_status, locked_job
+from jobs.transitions import TransitionRefused, change_step_status, locked_job, new_job_section
 from templates_app.definition import (
     DefinitionError,
     load_definition,
@@ -111,16 +111,17 @@ def create_job(
         original_job=original_job,
         attempt=(original_job.attempt + 1) if original_job else 1,
     )
-    StepRun.objects.bulk_create(_steps_for(job, definition))
+    steps = StepRun.objects.bulk_create(_steps_for(job, definition))
     if start:
-        start_job(job)
-        job.refresh_from_db()
+        # The new row is ours alone until commit: start it without reading it back.
+        with new_job_section(job, steps):
+            engine.start_locked_job(job)
     return job
 
 
 def start_job(job):
     """draft → queued; ready steps are queued and handed to the workers."""
-    with locked_job(job.pk) as locked:
+    with locked_job(job.pk, engine=True) as locked:
         if locked.status != JobStatus.DRAFT:
             raise TransitionRefused(f"job is {locked.status}; only a draft can be started")
         engine.start_locked_job(locked)
@@ -129,7 +130,7 @@ def start_job(job):
 
 def cancel_job(job, *, force=False):
     """Cancel a job. Refused (TransitionRefused) when it has already finished."""
-    with locked_job(job.pk) as locked:
+    with locked_job(job.pk, engine=True) as locked:
         if locked.status in JOB_TERMINAL:
             raise TransitionRefused(f"job is already {locked.status}")
         engine.cancel_locked_job(locked, force=force)
@@ -167,11 +168,11 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
         original_job=job,
         attempt=job.attempt + 1,
     )
-    StepRun.objects.bulk_create(_steps_for(new, job.definition))
-    with locked_job(new.pk) as locked:
+    steps = StepRun.objects.bulk_create(_steps_for(new, job.definition))
+    with new_job_section(new, steps):
         if from_failed:
-            _reuse_succeeded_steps(job, locked)
-        engine.start_locked_job(locked)
+            _reuse_succeeded_steps(job, new)
+        engine.start_locked_job(new)
     new.refresh_from_db()
     return new
 
@@ -181,7 +182,7 @@ def _reuse_succeeded_steps(old_job, new_job):
 
     old_steps = {step.step_id: step for step in old_job.steps.filter(status=StepStatus.SUCCEEDED)}
     now = timezone.now()
-    for step in new_job.steps.all():
+    for step in engine.steps_of(new_job):
         previous = old_steps.get(step.step_id)
         if previous is None:
             continue

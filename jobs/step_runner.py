@@ -148,7 +148,7 @@ def run_step(step_run_id, attempt):
 
 def prepare_context(job, step, spec, executor, workdir, log_writer):
     """Everything a step needs before its executor starts; reads the database only."""
-    upstream_steps = list(job.steps.all())
+    upstream_steps = engine.steps_of(job)  # as read under the claim's lock
     context = substitution_context(job, upstream_steps, step.step_id)
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.events import record_events
+from jobs.events import flush_events, record_events, start_event_buffer
+from jobs.locked_reads import read_locked_job, read_steps
 from jobs.models import EventKind, Job, StepRun
 from jobs.states import StepStatus, job_transition_allowed, step_transition_allowed
 from jobs.webhooks import JOB_EVENTS, record_event_deliveries
@@ -26,12 +27,33 @@ class TransitionRefused(Exception):
 
 
 @contextmanager
-def locked_job(job_id):
-    """A transaction holding the job's row lock; yields the freshly read job (or None)."""
+def locked_job(job_id=None, *, step_run_id=None, engine=False):
+    """A transaction holding the job's row lock; yields the freshly read job (or None).
+
+    `step_run_id` finds the job by one of its steps, in the same query. `engine=True`
+    is for the engine's own short sections (claim, finish, start, cancel): the job's
+    steps are read too (the list `job.step_runs`), and the section's events are written
+    in one INSERT when it ends instead of one per status change."""
     with transaction.atomic():
-        # [:1] rather than first(): a primary-key lookup needs no ORDER BY.
-        rows = list(Job.objects.select_for_update().filter(pk=job_id).order_by()[:1])
-        yield rows[0] if rows else None
+        job = read_locked_job(job_id, step_run_id)
+        if job is None or not engine:
+            yield job
+            return
+        job.step_runs = read_steps(job)
+        start_event_buffer(job)
+        yield job
+        flush_events(job)
+
+
+@contextmanager
+def new_job_section(job, steps):
+    """For a job created in the current transaction with `steps`: the same as
+    locked_job(engine=True) without reading back what the caller just wrote (no other transaction can see the
+    new row, so there is nothing to lock against)."""
+    job.step_runs = list(steps)
+    start_event_buffer(job)
+    yield job
+    flush_events(job)
 
 
 def change_job_status(job, new, *, message="", **fields):

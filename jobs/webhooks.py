@@ -87,7 +87,11 @@ def job_payload(job, event, step=None):
 def record_event_deliveries(job, event, step=None):
     """Create the deliveries an event causes (endpoints of the job's workspace that want
     it, and the job's callback_url for its final event); send them after commit."""
-    endpoints = [e for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True) if e.wants(event, job.template_id)]
+    # The engine's lock query already asked whether the workspace has any (has_webhooks).
+    if getattr(job, "has_webhooks", True):
+        endpoints = [e for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True) if e.wants(event, job.template_id)]
+    else:
+        endpoints = []
     targets = [(endpoint, endpoint.url) for endpoint in endpoints]
     if job.callback_url and event in FINAL_EVENTS:
         targets.append((None, job.callback_url))
