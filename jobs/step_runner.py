@@ -132,7 +132,7 @@ def run_step(step_run_id, attempt):
             heartbeat.done.set()
             heartbeat.join(timeout=5)
         stop_reason = ctx.should_stop()
-        if outcome.status == "succeeded" and stop_reason is None:
+        if outcome.status == "succeeded" and stop_reason is None and executor.uses_files:
             collect_step_artifacts(job, step, ctx.artifacts_dir)
     except SubstitutionError as exc:
         outcome = Outcome.fail(f"substitution failed: {exc}")
@@ -142,7 +142,8 @@ def run_step(step_run_id, attempt):
     if outcome.error:
         outcome.error = log_writer.mask(outcome.error)
     record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason)
-    shutil.rmtree(workdir, ignore_errors=True)
+    if executor is not None and executor.uses_files:
+        shutil.rmtree(workdir, ignore_errors=True)
     return outcome.status
 
 
@@ -151,8 +152,9 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     upstream_steps = engine.steps_of(job)  # as read under the claim's lock
     context = substitution_context(job, upstream_steps, step.step_id)
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
-    workdir.mkdir(parents=True, exist_ok=True)
-    inputs_dir = stage_step_inputs(job, step, workdir / "inputs")
+    files = executor.uses_files
+    if files:
+        workdir.mkdir(parents=True, exist_ok=True)
     ctx = EngineContext(
         log_writer=log_writer,
         job_id=job.pk,
@@ -162,14 +164,15 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
         params=context["params"],
         upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
         env=step_environment(job, step, context["params"]),
-        workdir=workdir / "work",
-        artifacts_dir=workdir / "artifacts",
-        inputs_dir=inputs_dir,
+        workdir=workdir / "work" if files else None,
+        artifacts_dir=workdir / "artifacts" if files else None,
+        inputs_dir=stage_step_inputs(job, step, workdir / "inputs") if files else None,
         timeout=step.timeout_seconds,
         kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
     )
-    ctx.workdir.mkdir(parents=True, exist_ok=True)
-    ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    if files:
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
     return ctx
 
 

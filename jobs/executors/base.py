@@ -104,12 +104,16 @@ class Executor:
 
     `required` and `optional` name the keys allowed in the step's `with`. Keys listed in
     `raw_keys` are never passed through {{ }} substitution (a shell `script`).
+    `uses_files`: the step gets a work directory, its inputs staged in `inputs_dir`, and
+    what it leaves in `artifacts_dir` becomes artifacts. Types that never touch files
+    say False and are spared creating and removing the directories.
     """
 
     name = ""
     required: frozenset = frozenset()
     optional: frozenset = frozenset()
     raw_keys: frozenset = frozenset()
+    uses_files = True
     description = ""
 
     def validate(self, with_):

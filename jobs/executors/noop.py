@@ -5,6 +5,7 @@ from .base import Executor, Outcome
 
 class NoopExecutor(Executor):
     name = "noop"
+    uses_files = False
     optional = frozenset({"outputs", "fail"})
     description = (
         "Succeeds at once with `outputs` (a mapping); `fail: true` makes it fail instead. "

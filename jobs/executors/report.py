@@ -9,6 +9,7 @@ from .base import Executor, Outcome
 
 class ReportExecutor(Executor):
     name = "report"
+    uses_files = False
     required = frozenset({"markdown"})
     description = (
         "Produces markdown with {{ }} references filled in; output `markdown`. The last "

@@ -9,6 +9,7 @@ SLICE_SECONDS = 0.1
 
 class SleepExecutor(Executor):
     name = "sleep"
+    uses_files = False
     required = frozenset({"seconds"})
     description = "Waits `seconds` (reporting progress); stops at once when canceled."
 
