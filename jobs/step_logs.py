@@ -42,13 +42,15 @@ class StepLogWriter:
         return mask_secrets(text, self.secrets)
 
     def add(self, level, message):
-        message = str(message)
+        if type(message) is not str:
+            message = str(message)
         if len(message) > MAX_LINE_CHARS:
             message = message[:MAX_LINE_CHARS] + " …[line truncated]"
+        # The stored size in UTF-8; an ASCII line (the common case) is as long as its text.
+        size = (len(message) if message.isascii() else len(message.encode("utf-8", "replace"))) + 1
         with self.lock:
             if self.truncated:
                 return
-            size = len(message.encode("utf-8", "replace")) + 1
             if self.bytes_written + size > self.limit:
                 self.truncated = True
                 self.buffer.append(("WARN", f"[log truncated: this step's log reached {self.limit} bytes]"))
@@ -85,8 +87,11 @@ class StepLogWriter:
                 raise
 
     def _write(self, lines, progress):
+        if self.secrets:  # most jobs have none: then the lines are not looked at
+            lines = [(level, self.mask(message)) for level, message in lines]
+        step_id = self.step_id
         events = [
-            {"kind": EventKind.LOG, "step_id": self.step_id, "level": level, "message": self.mask(message)}
+            {"kind": EventKind.LOG, "step_id": step_id, "level": level, "message": message}
             for level, message in lines
         ]
         fields = {"log_bytes": self.bytes_written}

@@ -44,6 +44,8 @@ LEVEL_PREFIXES = (
     ("WARN:", "WARN"),
     ("ERROR:", "ERROR"),
 )
+# One startswith() call tells whether a line has any level prefix (most have none).
+ANY_LEVEL_PREFIX = tuple(prefix for prefix, _ in LEVEL_PREFIXES)
 
 
 class ShellExecutor(Executor):
@@ -179,7 +181,7 @@ def follow_process(proc, ctx):
     None, last stderr line).
     """
     streams = {proc.stdout.fileno(): "INFO", proc.stderr.fileno(): "WARN"}
-    pending = {fd: bytearray() for fd in streams}
+    pending = {fd: b"" for fd in streams}  # the unfinished last line of each stream
     last_stderr = [""]
     selector = selectors.DefaultSelector()
     for fd in streams:
@@ -187,11 +189,24 @@ def follow_process(proc, ctx):
         selector.register(fd, selectors.EVENT_READ)
 
     def emit(fd, raw):
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
-        level, message = split_level(line, streams[fd])
-        if streams[fd] == "WARN" and message.strip():
-            last_stderr[0] = message.strip()
-        ctx.log(level, message)
+        """Log the lines of `raw`, complete lines without their newlines. A read holds
+        hundreds of lines: they are decoded and split once, not one by one. Decoding
+        the whole read gives the same text as decoding line by line, because a newline
+        byte is never part of a multi-byte UTF-8 sequence."""
+        default = streams[fd]
+        text = raw.decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+        log = ctx.log
+        for line in lines:
+            if line.startswith(ANY_LEVEL_PREFIX):
+                level, line = split_level(line, default)
+            else:
+                level = default
+            if default == "WARN" and line.strip():
+                last_stderr[0] = line.strip()
+            log(level, line)
 
     def read_ready(timeout):
         for key, _ in selector.select(timeout):
@@ -200,18 +215,21 @@ def follow_process(proc, ctx):
                 data = os.read(fd, 65536)
             except BlockingIOError:
                 continue
-            buffer = pending[fd]
             if not data:
                 selector.unregister(fd)
-                if buffer:
-                    emit(fd, bytes(buffer))
-                    buffer.clear()
+                if pending[fd]:
+                    emit(fd, pending[fd])
+                    pending[fd] = b""
                 continue
-            buffer.extend(data)
-            while (newline := buffer.find(b"\n")) >= 0 or len(buffer) >= MAX_LINE_BYTES:
-                cut = newline if newline >= 0 else MAX_LINE_BYTES
-                emit(fd, bytes(buffer[:cut]))
-                del buffer[: cut + 1 if newline >= 0 else cut]
+            data = pending[fd] + data if pending[fd] else data
+            last_newline = data.rfind(b"\n")
+            if last_newline >= 0:
+                emit(fd, data[:last_newline])
+                data = data[last_newline + 1 :]
+            while len(data) >= MAX_LINE_BYTES:
+                emit(fd, data[:MAX_LINE_BYTES])
+                data = data[MAX_LINE_BYTES:]
+            pending[fd] = data
 
     stop_reason = None
     kill_at = None

@@ -5,6 +5,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobs.executors.base import FAILED, SUCCEEDED, StepContext
 from jobs.executors.shell import ShellExecutor
@@ -300,3 +302,65 @@ def test_validate_rejects_malformed_steps(with_, problem):
 def test_validate_accepts_a_command_or_a_script():
     assert ShellExecutor().validate({"command": ["echo", "{{ vars.x }}"]}) == []
     assert ShellExecutor().validate({"script": "echo hi", "env": {"A": "b"}}) == []
+
+
+def lines_one_by_one(output, default):
+    """What the log of `output` must be: each line decoded on its own (invalid UTF-8
+    replaced), without its newline and trailing carriage returns, its level prefix
+    applied; a last line without a newline counts too."""
+    raw_lines = output.split(b"\n")
+    if raw_lines[-1] == b"":
+        raw_lines.pop()
+    expected = []
+    for raw in raw_lines:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        level = default
+        for prefix, name in (("DEBUG:", "DEBUG"), ("INFO:", "INFO"), ("WARNING:", "WARN"), ("WARN:", "WARN"), ("ERROR:", "ERROR")):
+            if line.startswith(prefix):
+                level, line = name, line[len(prefix) :]
+                line = line[1:] if line.startswith(" ") else line
+                break
+        expected.append((level, line))
+    return expected
+
+
+WRITE_CHUNKS = """
+import os, sys, time
+for chunk in sys.argv[1:]:
+    os.write(1, bytes.fromhex(chunk))
+    time.sleep(0.002)
+"""
+
+OUTPUT_PIECES = st.sampled_from(
+    [b"a", b"line", b" ", b"\n", b"\n", b"\r", b"\t", b"\xe9", b"\xe2\x82", b"\xac", "é".encode(), "😀".encode(),
+     b"INFO:", b"ERROR: ", b"WARNING:", b"WARN:x", b"DEBUG: "]
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.lists(OUTPUT_PIECES, max_size=40).map(b"".join), min_size=1, max_size=6))
+def test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line(tmp_path, chunks):
+    ctx = make_ctx(tmp_path, {"command": [sys.executable, "-c", WRITE_CHUNKS, *(chunk.hex() for chunk in chunks)]})
+    outcome = ShellExecutor().run(ctx)
+
+    assert outcome.status == SUCCEEDED, outcome.error
+    assert ctx.logs == lines_one_by_one(b"".join(chunks), "INFO")
+
+
+def test_a_line_longer_than_64_kib_is_logged_in_pieces(tmp_path):
+    script = "import sys; sys.stdout.write('x' * 150000 + '\\nafter\\n')"
+    outcome, ctx = run_script(tmp_path, f"{sys.executable} -c \"{script}\"")
+
+    assert outcome.status == SUCCEEDED, outcome.error
+    pieces = messages(ctx)
+    assert pieces[-1] == "after"
+    assert len(pieces) >= 3 and "".join(pieces[:-1]) == "x" * 150000
+    assert all(len(piece) == 65536 for piece in pieces[:-2])
+
+
+def test_a_flood_of_lines_arrives_complete_and_in_order(tmp_path):
+    outcome, ctx = run_script(tmp_path, "seq -f 'line %g of the flood' 1 200000; echo 'ERROR: last' >&2")
+
+    assert outcome.status == SUCCEEDED, outcome.error
+    assert messages(ctx, "INFO") == [f"line {number} of the flood" for number in range(1, 200001)]
+    assert messages(ctx, "ERROR") == ["last"]
