@@ -8,18 +8,18 @@ changes status itself.
 import logging
 import os
 import shutil
-import threading
 import time
 import traceback
 from pathlib import Path
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from jobs import engine
 from jobs.artifacts import collect_step_artifacts, stage_step_inputs
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
+from jobs.heartbeat import heartbeats
 from jobs.queue import enqueue_step
 from jobs.step_logs import StepLogWriter
 from jobs.substitution import substitution_context
@@ -46,51 +46,6 @@ class EngineContext(StepContext):
     def progress(self, pct):
         super().progress(pct)
         self.log_writer.set_progress(self.last_progress)
-
-
-class Heartbeat(threading.Thread):
-    """Beside a running step: flushes its logs, looks for a cancel request twice a
-    second, renews its lease every JOBSITE_HEARTBEAT_SECONDS, and tells the step to stop
-    when the job is canceled or the lease was taken away."""
-
-    TICK = 0.25
-    CANCEL_POLL = 0.5
-
-    def __init__(self, job_id, step_run_id, attempt, ctx, log_writer):
-        super().__init__(name=f"heartbeat-{step_run_id}", daemon=True)
-        self.job_id, self.step_run_id, self.attempt = job_id, step_run_id, attempt
-        self.ctx, self.log_writer = ctx, log_writer
-        self.done = threading.Event()
-
-    def run(self):
-        self.last_beat = self.last_poll = self.last_contact = time.monotonic()
-        try:
-            while not self.done.wait(self.TICK):
-                try:
-                    self.beat()
-                except Exception:  # noqa: BLE001 - a database blip: the next tick retries
-                    log.warning("heartbeat of step %s failed", self.step_run_id, exc_info=True)
-                    close_old_connections()
-                    # Past the lease the reaper may already have given the step to
-                    # another worker: stop ours rather than run it twice.
-                    if time.monotonic() - self.last_contact > settings.JOBSITE_LEASE_SECONDS:
-                        self.ctx.request_stop("lease lost")
-        finally:
-            connection.close()
-
-    def beat(self):
-        """One tick: flush due log lines, look for a cancel, renew the lease when due."""
-        self.log_writer.flush_if_due()
-        now = time.monotonic()
-        if now - self.last_poll >= self.CANCEL_POLL:
-            if engine.cancel_requested(self.job_id):
-                self.ctx.request_stop("canceled")
-            self.last_poll = now
-        if now - self.last_beat >= settings.JOBSITE_HEARTBEAT_SECONDS:
-            if not engine.renew_lease(self.step_run_id, self.attempt):
-                self.ctx.request_stop("lease lost")
-            self.last_beat = now
-        self.last_contact = now
 
 
 def run_step(step_run_id, attempt):
@@ -121,16 +76,14 @@ def run_step(step_run_id, attempt):
         ctx = retrying_while_database_away(
             lambda: prepare_context(job, step, spec, executor, workdir, log_writer), until=lease_ends
         )
-        heartbeat = Heartbeat(job.pk, step_run_id, attempt, ctx, log_writer)
-        heartbeat.start()
+        beat = heartbeats().watch(job.pk, step_run_id, attempt, ctx, log_writer)
         try:
             outcome = executor.run(ctx)
         except Exception as exc:  # noqa: BLE001 - an executor bug fails the step, not the worker
             log_writer.add("ERROR", traceback.format_exc())
             outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
         finally:
-            heartbeat.done.set()
-            heartbeat.join(timeout=5)
+            heartbeats().release(beat)
         stop_reason = ctx.should_stop()
         if outcome.status == "succeeded" and stop_reason is None and executor.uses_files:
             collect_step_artifacts(job, step, ctx.artifacts_dir)
