@@ -24,7 +24,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from jobsite.api_errors import WorkspaceRequired
-from jobsite.models import ApiKey, Membership, Role
+from jobsite.models import KEY_PREFIX, ApiKey, Membership, Role
 from jobsite.tenancy import SESSION_KEY, tenant_for_key, tenant_for_user
 
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -60,13 +60,19 @@ class FixedWindow:
     def hit(self, ident):
         """Count one request. Returns (count, seconds until the window resets)."""
         key, reset = self._key(ident, time.time())
-        cache.add(key, 0, timeout=self.period + 1)
+        # Every request but a window's first finds its counter: increment first, and
+        # create the counter only when it is missing (one cache operation, not two).
         try:
-            count = cache.incr(key)
+            return cache.incr(key), reset
+        except ValueError:
+            pass
+        if cache.add(key, 1, timeout=self.period + 1):
+            return 1, reset
+        try:
+            return cache.incr(key), reset
         except ValueError:  # evicted between add and incr
             cache.set(key, 1, timeout=self.period + 1)
-            count = 1
-        return count, reset
+            return 1, reset
 
 
 def client_address(request):
@@ -92,14 +98,20 @@ def count_bad_key(request):
 def touch_last_used(key):
     """Record that the key was used, writing at most once per JOBSITE_API_KEY_TOUCH_SECONDS
     (a busy key must not turn every read into a write)."""
+    key.last_used_at = touch_key(key.pk, key.last_used_at)
+
+
+def touch_key(key_id, last_used_at):
+    """touch_last_used for a key known by its id and last_used_at; returns the new
+    last_used_at."""
     now = timezone.now()
     horizon = now - timedelta(seconds=settings.JOBSITE_API_KEY_TOUCH_SECONDS)
-    if key.last_used_at and key.last_used_at > horizon:
-        return
-    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
+    if last_used_at and last_used_at > horizon:
+        return last_used_at
+    ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
         last_used_at=now
     )
-    key.last_used_at = now
+    return now
 
 
 class ApiKeyUser:
@@ -153,6 +165,31 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="jobsite"'
+
+
+def key_for_fast_path(request):
+    """The raw API key of a request that jobs.api.fast_reads may answer by itself, or None
+    to leave the request to DRF and ApiKeyAuthentication: no key, not a key of ours, or a
+    client address already refused for wrong keys (which must be answered 429 before any
+    key of it is looked up)."""
+    raw = presented_key(request)
+    if not raw or not raw.startswith(KEY_PREFIX):
+        return None
+    window = bad_key_window()
+    count, _ = window.peek(client_address(request))
+    if count >= window.limit:
+        return None
+    return raw
+
+
+def workspace_headers_agree(request, workspace_id, workspace_slug):
+    """True when the request names no workspace, or names exactly this one (by slug, id or
+    both) — what resolve_tenant accepts for a key of that workspace."""
+    slug = request.META.get("HTTP_X_WORKSPACE_SLUG")
+    named_id = request.META.get("HTTP_X_WORKSPACE_ID")
+    if slug is not None and slug.strip() != workspace_slug:
+        return False
+    return named_id is None or _same_uuid(named_id.strip(), workspace_id)
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

@@ -63,6 +63,11 @@ def hash_key(raw_key):
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+def key_is_active(revoked_at, expires_at):
+    """Not revoked and not expired, now (ApiKey.is_active, also for keys read as columns)."""
+    return revoked_at is None and (expires_at is None or expires_at > timezone.now())
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def usable(self):
         now = timezone.now()
@@ -124,7 +129,7 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self):
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+        return key_is_active(self.revoked_at, self.expires_at)
 
     def revoke(self):
         if self.revoked_at is None:

@@ -1,5 +1,8 @@
 """What every job endpoint shares: the tenant-scoped lookups and a few responses."""
 
+import hashlib
+import json
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -40,3 +43,15 @@ def json_response(data, status=200, headers=None):
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def status_etag(data):
+    """The ETag of a status/ answer: changes whenever the answer would."""
+    return '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(header, etag):
+    if not header:
+        return False
+    candidates = [part.strip() for part in header.split(",")]
+    return "*" in candidates or etag in candidates or f"W/{etag}" in candidates

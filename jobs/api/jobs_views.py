@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import hashlib
 import json
 import uuid
 from datetime import datetime
@@ -14,7 +13,15 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.common import JOB_ID, JobAPIView, job_queryset, json_response
+from jobs.api import fast_reads
+from jobs.api.common import (
+    JOB_ID,
+    JobAPIView,
+    etag_matches,
+    job_queryset,
+    json_response,
+    status_etag,
+)
 from jobs.api.idempotency import respond_once
 from jobs.api.inputs import attach_inputs, resolve_inputs
 from jobs.api.serializers import (
@@ -217,6 +224,11 @@ class JobListView(JobAPIView):
 
 
 class JobDetailView(JobAPIView):
+    def dispatch(self, request, *args, **kwargs):
+        # A plain GET with an API key is answered without DRF (jobs/api/fast_reads.py).
+        response = fast_reads.answer(self, request, kwargs.get("job_id"), fast_reads.build_detail)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="jobs_retrieve",
         summary="The full job",
@@ -229,18 +241,12 @@ class JobDetailView(JobAPIView):
         return Response(JobSerializer(job, context={"request": request}).data)
 
 
-def status_etag(data):
-    return '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
-
-
-def etag_matches(header, etag):
-    if not header:
-        return False
-    candidates = [part.strip() for part in header.split(",")]
-    return "*" in candidates or etag in candidates or f"W/{etag}" in candidates
-
-
 class JobStatusView(JobAPIView):
+    def dispatch(self, request, *args, **kwargs):
+        # A plain GET with an API key is answered without DRF (jobs/api/fast_reads.py).
+        response = fast_reads.answer(self, request, kwargs.get("job_id"), fast_reads.build_status)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="jobs_status",
         summary="Poll a job cheaply",

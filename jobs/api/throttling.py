@@ -11,22 +11,33 @@ from jobsite.models import ApiKey
 
 def caller_identity(request):
     if isinstance(request.auth, ApiKey):
-        return f"key:{request.auth.pk}"
+        return key_identity(request.auth.pk)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.pk is not None:
         return f"user:{user.pk}"
     return f"addr:{client_address(request)}"
 
 
+def key_identity(key_id):
+    return f"key:{key_id}"
+
+
+def count_request(request, identity):
+    """Count one request of `identity` and leave what the `RateLimit-*` headers say on the
+    request. Returns (within the limit?, seconds until the window resets)."""
+    window = FixedWindow("api", settings.JOBSITE_API_RATE_LIMIT)
+    count, reset = window.hit(identity)
+    request.rate_limit = (window.limit, window.limit - count, reset, window.period)
+    return count <= window.limit, reset
+
+
 class ClientRateThrottle(BaseThrottle):
     def __init__(self):
-        self.window = FixedWindow("api", settings.JOBSITE_API_RATE_LIMIT)
         self.reset = 0
 
     def allow_request(self, request, view):
-        count, self.reset = self.window.hit(caller_identity(request))
-        request.rate_limit = (self.window.limit, self.window.limit - count, self.reset, self.window.period)
-        return count <= self.window.limit
+        allowed, self.reset = count_request(request, caller_identity(request))
+        return allowed
 
     def wait(self):
         return self.reset

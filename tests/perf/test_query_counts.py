@@ -129,3 +129,17 @@ def test_job_events_and_logs_read_one_job_by_seq_without_counting(workspace, cli
         with django_assert_max_num_queries(3) as captured:  # key, job, events
             get(client, path, **api_headers)
         assert count_queries(captured) == []
+
+
+def test_a_polled_job_costs_one_query_for_its_status_and_three_for_itself_with_2_or_12_steps(
+    workspace, client, api_headers, django_assert_max_num_queries
+):
+    small = add_jobs(chain_template(workspace, 2, "chain-2"), 1)[0]
+    big = add_jobs(chain_template(workspace, 12, "chain-12"), 1)[0]
+    get(client, f"/api/v1/jobs/{small.pk}/status/", **api_headers)  # the key's first use writes last_used_at
+    for job in (small, big):
+        with django_assert_max_num_queries(1):  # the job joined to the key (jobs/api/fast_reads.py)
+            get(client, f"/api/v1/jobs/{job.pk}/status/", **api_headers)
+        with django_assert_max_num_queries(3):  # the job joined to the key, its steps, its artifacts
+            response = get(client, f"/api/v1/jobs/{job.pk}/", **api_headers)
+    assert len(response.json()["steps"]) == 12

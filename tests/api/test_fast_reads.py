@@ -1,0 +1,191 @@
+"""`GET jobs/{id}/status/` and `GET jobs/{id}/` with an API key are answered by
+jobs/api/fast_reads.py without DRF (issue 7): the same bytes and headers as the DRF
+views, and every refusal still the DRF views' own."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from jobs.api import fast_reads
+from jobs.models import Job, StepRun
+from jobs.services import create_job
+from jobsite.models import ApiKey, Membership, Role
+from tests.api.conftest import client_for
+
+JOBS = "/api/v1/jobs/"
+# These two count down or move with the clock from one request to the next.
+VOLATILE_HEADERS = {"RateLimit-Remaining", "RateLimit-Reset"}
+
+
+def through_drf(monkeypatch):
+    """Answer through the DRF views only, as before the lean path existed."""
+    monkeypatch.setattr(fast_reads, "answer", lambda *args: None)
+
+
+def lean_and_drf(client, url, monkeypatch, **headers):
+    """The answer of the lean path (which must have answered by itself) and of DRF."""
+    answered = []
+    lean_answer = fast_reads.answer
+    with monkeypatch.context() as patched:
+        patched.setattr(fast_reads, "answer", lambda *args: answered.append(lean_answer(*args)) or answered[-1])
+        lean = client.get(url, **headers)
+    assert answered and answered[0] is not None, "the lean path left this request to DRF"
+    with monkeypatch.context() as patched:
+        through_drf(patched)
+        drf = client.get(url, **headers)
+    return lean, drf
+
+
+def assert_same_answer(lean, drf):
+    assert lean.status_code == drf.status_code
+    assert lean.content == drf.content
+    assert {k: v for k, v in lean.headers.items() if k not in VOLATILE_HEADERS} == {
+        k: v for k, v in drf.headers.items() if k not in VOLATILE_HEADERS
+    }
+
+
+def create(client, **payload):
+    response = client.post(JOBS, payload, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def test_the_lean_answers_are_the_drf_answers_byte_for_byte(operator_client, workspace, greet, flaky, run_tasks, monkeypatch):
+    succeeded = create(operator_client, template="greet", variables={"who": "ann"})  # a secret, outputs, an artifact
+    failed = create(operator_client, template="flaky")
+    run_tasks()
+    rerun = operator_client.post(f"{JOBS}{failed}/rerun/", {"from": "failed"}, format="json").json()["id"]
+    run_tasks()
+    draft = create(operator_client, template="greet", start=False)
+    # A secret in the job's and a step's error is masked on both paths.
+    leaky = create(operator_client, template="greet", start=False, variables={"token": "hunter2-secret"})
+    Job.objects.filter(pk=leaky).update(error="refused hunter2-secret")
+    StepRun.objects.filter(job_id=leaky, step_id="hello").update(error="saw hunter2-secret", outputs={"t": "hunter2-secret"})
+    recipe = create_job(workspace, recipe={"steps": [{"id": "only", "type": "noop"}]}, start=False).pk
+
+    assert Job.objects.get(pk=failed).status == "failed"
+    assert Job.objects.get(pk=rerun).original_job_id is not None
+    for job_id in (succeeded, failed, rerun, draft, leaky, recipe):
+        for path in (f"{JOBS}{job_id}/", f"{JOBS}{job_id}/status/"):
+            lean, drf = lean_and_drf(operator_client, path, monkeypatch)
+            assert lean.status_code == 200
+            assert_same_answer(lean, drf)
+            assert b"hunter2-secret" not in lean.content
+        etag = lean["ETag"]
+        unchanged = lean_and_drf(operator_client, f"{JOBS}{job_id}/status/", monkeypatch, HTTP_IF_NONE_MATCH=etag)
+        assert unchanged[0].status_code == 304
+        assert_same_answer(*unchanged)
+
+
+def test_status_costs_one_query_and_the_job_three_with_an_api_key(viewer_client, workspace, greet, django_assert_num_queries):
+    job = create_job(workspace, template=greet)
+    viewer_client.get(f"{JOBS}{job.pk}/status/")  # the key's first use writes last_used_at
+    with django_assert_num_queries(1):  # the job joined to the key
+        assert viewer_client.get(f"{JOBS}{job.pk}/status/").status_code == 200
+    with django_assert_num_queries(3):  # the job joined to the key, its steps, its artifacts
+        assert viewer_client.get(f"{JOBS}{job.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["{id}/", "{id}/status/"])
+def test_a_revoked_or_expired_key_is_refused_by_the_very_next_request(workspace, greet, path):
+    job = create_job(workspace, template=greet)
+    url = JOBS + path.format(id=job.pk)
+    revoked, raw = ApiKey.issue(workspace, "ci", role=Role.VIEWER)
+    client = client_for(raw)
+    assert client.get(url).status_code == 200
+    revoked.revoke()
+    refused = client.get(url)
+    assert refused.status_code == 401
+    assert refused["WWW-Authenticate"].startswith("Bearer")
+    assert refused.json() == {"detail": "Invalid, expired or revoked API key.", "code": "authentication_failed"}
+
+    expiring, raw = ApiKey.issue(workspace, "soon", role=Role.VIEWER, expires_at=timezone.now() + timedelta(hours=1))
+    client = client_for(raw)
+    assert client.get(url).status_code == 200
+    ApiKey.objects.filter(pk=expiring.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get(url).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["{id}/", "{id}/status/"])
+def test_another_workspaces_job_is_the_same_404_as_a_nonexistent_one(workspace, other_workspace, greet, api_key, path):
+    theirs = create_job(workspace, template=greet)
+    outsider = client_for(api_key(Role.ADMIN, target=other_workspace))
+    foreign = outsider.get(JOBS + path.format(id=theirs.pk))
+    missing = outsider.get(JOBS + path.format(id="00000000-0000-0000-0000-000000000000"))
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.content == missing.content == b'{"detail":"Not found.","code":"not_found"}'
+
+
+def test_a_workspace_header_naming_the_keys_workspace_is_answered_and_another_is_403(
+    workspace, other_workspace, greet, api_key, django_assert_num_queries
+):
+    job = create_job(workspace, template=greet)
+    raw = api_key(Role.VIEWER)
+    url = f"{JOBS}{job.pk}/status/"
+    client_for(raw).get(url)  # the key's first use writes last_used_at
+    with django_assert_num_queries(1):
+        own = client_for(raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(workspace.pk)).get(url)
+    assert own.status_code == 200
+    answers = [
+        client_for(raw, HTTP_X_WORKSPACE_SLUG=other_workspace.slug).get(url),
+        client_for(raw, HTTP_X_WORKSPACE_ID=str(other_workspace.pk)).get(url),
+        client_for(raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(other_workspace.pk)).get(url),
+        client_for(raw, HTTP_X_WORKSPACE_SLUG="").get(url),
+        client_for(raw, HTTP_X_WORKSPACE_SLUG="no-such-workspace").get(f"{JOBS}{job.pk}/"),
+    ]
+    assert {answer.status_code for answer in answers} == {403}
+    assert len({answer.content for answer in answers}) == 1
+
+
+def test_the_rate_limit_and_the_wrong_key_limit_still_hold(workspace, greet, api_key, settings):
+    settings.JOBSITE_API_RATE_LIMIT = "3/minute"
+    settings.JOBSITE_API_BAD_KEY_LIMIT = "2/minute"
+    job = create_job(workspace, template=greet)
+    client = client_for(api_key(Role.VIEWER))
+    answers = [client.get(f"{JOBS}{job.pk}/status/") for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert [answer["RateLimit-Remaining"] for answer in answers] == ["2", "1", "0", "0"]
+    assert int(answers[-1]["Retry-After"]) >= 1
+
+    for _ in range(2):
+        assert client_for("jsk_wrong").get(f"{JOBS}{job.pk}/").status_code == 401
+    # That address is now refused before any key of it is looked up, a good one too.
+    assert client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/").status_code == 429
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(workspace, greet, django_assert_num_queries):
+    job = create_job(workspace, template=greet)
+    key, raw = ApiKey.issue(workspace, "poller", role=Role.VIEWER)
+    client = client_for(raw)
+    with django_assert_num_queries(2):  # the job with the key, and the write
+        client.get(f"{JOBS}{job.pk}/status/")
+    key.refresh_from_db()
+    first = key.last_used_at
+    assert first is not None
+    client.get(f"{JOBS}{job.pk}/status/")
+    key.refresh_from_db()
+    assert key.last_used_at == first
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=first - timedelta(minutes=2))
+    client.get(f"{JOBS}{job.pk}/")
+    key.refresh_from_db()
+    assert key.last_used_at > first
+
+
+def test_a_session_and_the_browsable_api_are_still_answered_by_drf(workspace, greet, api_key):
+    job = create_job(workspace, template=greet)
+    user = get_user_model().objects.create_user("sam", "sam@example.invalid", "pw")
+    Membership.objects.create(workspace=workspace, user=user, role=Role.VIEWER)
+    session = APIClient()
+    session.force_login(user)
+    by_session = session.get(f"{JOBS}{job.pk}/status/")
+    by_key = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/status/")
+    assert by_session.status_code == 200
+    assert by_session.content == by_key.content
+    page = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    indented = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/", HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content.startswith(b'{\n  "id"')
