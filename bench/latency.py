@@ -40,11 +40,24 @@ from bench.common import (  # noqa: E402
 SAMPLE_TIMEOUT = 30
 
 
+_raw_broker = []
+
+
+def raw_broker():
+    """One broker for every raw enqueue, as jobsite keeps one (jobs/queue.py): a new one
+    per call would put a Redis connection setup into the raw side's latency."""
+    from django_q.brokers import get_broker
+
+    if not _raw_broker:
+        _raw_broker.append(get_broker())
+    return _raw_broker[0]
+
+
 def raw_sample(bench, tag):
     from django_q.tasks import async_task
 
     started = time.time()
-    async_task(RAW_TASK, tag)
+    async_task(RAW_TASK, tag, broker=raw_broker())
     found = {}
 
     def ran():

@@ -46,19 +46,24 @@ from bench.common import (  # noqa: E402
 API_CLIENTS = 4
 
 
-def measure_raw(bench, n, tag):
+def measure_raw(bench, n, tag, *, shared_broker=True):
+    """N raw tasks. With `shared_broker` (the comparator) every async_task() reuses one
+    broker, as jobsite does (jobs/queue.py); without it each call builds its own, which
+    is django-q2's default and, with Redis, a new connection per task."""
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
+    options = {"broker": get_broker()} if shared_broker else {}
     cluster = bench.start("qcluster")
     try:
         bench.reset_marks()
-        async_task(RAW_TASK, "warm")
+        async_task(RAW_TASK, "warm", **options)
         if not wait_until(lambda: bench.mark_count() >= 1, timeout=60):
             raise RuntimeError("the raw cluster did not run its warm-up task within 60 s")
         bench.reset_marks()
         started = time.time()
         for i in range(n):
-            async_task(RAW_TASK, f"{tag}-{i}")
+            async_task(RAW_TASK, f"{tag}-{i}", **options)
         enqueued = time.time() - started
         if not wait_until(lambda: bench.mark_count() >= n, timeout=max(60, n * 0.2), interval=0.1):
             raise RuntimeError(f"raw: only {bench.mark_count()} of {n} tasks ran")
@@ -160,15 +165,16 @@ def run_one(args):
         rounds = []
         for r in range(args.rounds):
             raw = measure_raw(bench, args.n, f"r{r}")
+            raw_default = measure_raw(bench, args.n, f"d{r}", shared_broker=False)
             service, api = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
             row = {
-                "raw": raw, "service": service, "api": api,
+                "raw": raw, "raw_default": raw_default, "service": service, "api": api,
                 "service_ratio": service["per_second"] / raw["per_second"],
                 "api_ratio": api["per_second"] / raw["per_second"],
             }
             rounds.append(row)
             print(
-                f"round {r + 1}: raw {raw['per_second']:.0f}/s, service {service['per_second']:.0f}/s "
+                f"round {r + 1}: raw {raw['per_second']:.0f}/s (default async_task {raw_default['per_second']:.0f}/s), service {service['per_second']:.0f}/s "
                 f"({row['service_ratio']:.2f}), api {api['per_second']:.0f}/s ({row['api_ratio']:.2f})",
                 flush=True,
             )
@@ -202,6 +208,7 @@ def main():
                 config,
                 result["n"],
                 fmt(median([r["raw"]["per_second"] for r in rounds]), 0),
+                fmt(median([r["raw_default"]["per_second"] for r in rounds]), 0),
                 fmt(median([r["service"]["per_second"] for r in rounds]), 0),
                 fmt(median([r["api"]["per_second"] for r in rounds]), 0),
                 fmt(median([r["service_ratio"] for r in rounds])),
@@ -210,7 +217,7 @@ def main():
         )
     print()
     print("Throughput, jobs (or raw tasks) per second; ratios are medians over rounds, target ≥ 0.5")
-    print(markdown_table(["config", "N", "raw q2 /s", "service /s", "API /s", "service ÷ raw", "API ÷ raw"], rows))
+    print(markdown_table(["config", "N", "raw q2 /s", "raw, default async_task /s", "service /s", "API /s", "service ÷ raw", "API ÷ raw"], rows))
     print(f"raw figures: {save_results('throughput', results)}")
 
 

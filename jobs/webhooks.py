@@ -19,9 +19,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from jobs.automation_models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from jobs.queue import enqueue_task
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def record_event_deliveries(job, event, step=None):
 
 
 def enqueue_delivery(delivery_id):
-    transaction.on_commit(lambda: async_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}"))
+    transaction.on_commit(lambda: enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}"))
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def enqueue_due_deliveries(now=None):
     for delivery_id in due:
         # Push the time on so the next pass does not enqueue it again before it runs.
         WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(next_attempt_at=now + timedelta(seconds=60))
-        async_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
+        enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
     return len(due)
 
 

@@ -45,7 +45,7 @@ def delivery_of(workspace, greet):
 def queued_tasks(monkeypatch):
     """What would be handed to the workers (after commit)."""
     sent = []
-    monkeypatch.setattr(webhooks, "async_task", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(webhooks, "enqueue_task", lambda *args, **kwargs: sent.append(args))
     return sent
 
 
