@@ -79,10 +79,10 @@ class PreparedQuery:
         positions = []
         for name, field in self.parameters.items():
             sent = field.get_db_prep_value(stand_ins[name], connection)
-            found = [i for i, param in enumerate(params) if param == sent]
-            if len(found) != 1:
-                raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} appears {len(found)} times in {sql}")
-            positions.append((found[0], name))
+            found = [(i, name) for i, param in enumerate(params) if param == sent]
+            if not found:
+                raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} is not in {sql}")
+            positions += found
         fields = [select[0] for select in compiler.select[: compiler.col_count]]
         converters = compiler.get_converters(fields)
         return _Compiled(sql, tuple(params), positions, compiler, converters, compiler.col_count)

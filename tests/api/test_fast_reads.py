@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -85,7 +86,9 @@ def test_status_costs_one_query_and_the_job_three_with_an_api_key(viewer_client,
     viewer_client.get(f"{JOBS}{job.pk}/status/")  # the key's first use writes last_used_at
     with django_assert_num_queries(1):  # the job joined to the key
         assert viewer_client.get(f"{JOBS}{job.pk}/status/").status_code == 200
-    with django_assert_num_queries(3):  # the job joined to the key, its steps, its artifacts
+    # The job joined to the key, its steps, its artifacts; on PostgreSQL the steps and the
+    # artifacts come in the job's query, as JSON.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
         assert viewer_client.get(f"{JOBS}{job.pk}/").status_code == 200
 
 
