@@ -10,6 +10,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
+from jobs.prepared_sql import update_where
 
 MASK = "***"
 # Shorter secrets are not masked inside text: masking every "a" or "12" in a log would
@@ -78,7 +79,7 @@ def flush_events(job):
     now = timezone.now()
     _insert_events(job.pk, job.last_event_seq - len(events) + 1, now, events)
     if job._seq_in_db != job.last_event_seq:
-        Job.objects.filter(pk=job.pk).update(last_event_seq=job.last_event_seq, updated_at=now)
+        update_where(Job, {"pk": job.pk}, {"last_event_seq": job.last_event_seq, "updated_at": now})
         job._seq_in_db = job.last_event_seq
 
 

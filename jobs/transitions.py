@@ -18,6 +18,7 @@ from django.utils import timezone
 from jobs.events import flush_events, record_events, start_event_buffer
 from jobs.locked_reads import read_locked_job, read_steps
 from jobs.models import EventKind, Job, StepRun
+from jobs.prepared_sql import update_where
 from jobs.states import StepStatus, job_transition_allowed, step_transition_allowed
 from jobs.webhooks import JOB_EVENTS, record_event_deliveries
 
@@ -66,7 +67,7 @@ def change_job_status(job, new, *, message="", **fields):
     # The event's seq is written with the status, in the same UPDATE (one query less on
     # every job transition); the event row follows in this transaction.
     seq = job.last_event_seq + 1
-    updated = Job.objects.filter(pk=job.pk, status=old).update(status=new, updated_at=now, last_event_seq=seq, **fields)
+    updated = update_where(Job, {"pk": job.pk, "status": old}, {"status": new, "updated_at": now, "last_event_seq": seq, **fields})
     if not updated:
         return False
     job.status = new
@@ -95,7 +96,7 @@ def change_step_status(job, step, new, *, attempt=None, attempt_number=None, mes
     fence = step.attempt if attempt is None else attempt
     if attempt_number is not None:
         fields["attempt"] = attempt_number
-    updated = StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(status=new, **fields)
+    updated = update_where(StepRun, {"pk": step.pk, "status": old, "attempt": fence}, {"status": new, **fields})
     if not updated:
         return False
     step.status = new
