@@ -94,3 +94,21 @@ def read_steps(job):
     for step in steps:
         step.job = job  # the instance we hold, so step.job costs no query
     return steps
+
+
+def has_active_webhooks(workspace_id):
+    """Whether the workspace has an active webhook endpoint (for a job created in this
+    transaction, which locked_job's statement has not read)."""
+    connection = connections[router.db_for_write(WebhookEndpoint)]
+    pk = Workspace._meta.pk
+
+    def queryset():
+        return WebhookEndpoint.objects.filter(workspace_id=_JOB_ID, is_active=True).order_by().values("pk")[:1]
+
+    placeholder = pk.get_db_prep_value(_JOB_ID, connection)
+    sql, params, index = _statement("webhooks", queryset, placeholder, connection)
+    params = list(params)
+    params[index] = pk.get_db_prep_value(workspace_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.events import flush_events, record_events, start_event_buffer
-from jobs.locked_reads import read_locked_job, read_steps
+from jobs.locked_reads import has_active_webhooks, read_locked_job, read_steps
 from jobs.models import EventKind, Job, StepRun
 from jobs.prepared_sql import update_where
 from jobs.states import StepStatus, job_transition_allowed, step_transition_allowed
@@ -52,6 +52,7 @@ def new_job_section(job, steps):
     locked_job(engine=True) without reading back what the caller just wrote (no other transaction can see the
     new row, so there is nothing to lock against)."""
     job.step_runs = list(steps)
+    job.has_webhooks = has_active_webhooks(job.workspace_id)
     start_event_buffer(job)
     yield job
     flush_events(job)
