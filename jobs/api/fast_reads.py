@@ -6,11 +6,11 @@ query of its own), DRF's request wrapping, negotiation and throttle, the seriali
 compiling the ORM queries. Here the key and the job come from ONE query — the job with
 the key of that hash among the keys of the job's own workspace, so the key is checked on
 every request (a revoked or expired key stops working at once; nothing about keys is
-cached) and a job of another workspace comes without a key — the queries are compiled
-once per connection (jobs/api/prepared.py), and the answer is built as a dict and
-rendered by DRF's JSONRenderer: the same bytes and headers as the DRF views
-(tests/api/test_fast_reads.py compares them). On PostgreSQL the job's steps and
-artifacts come in the same query, as JSON; elsewhere they are two more queries.
+cached) and a job of another workspace comes without a key — the job's steps and
+artifacts come in the same query, as JSON — the queries are compiled once per
+connection (jobs/api/prepared.py), and the answer is built as a dict and rendered by
+DRF's JSONRenderer: the same bytes and headers as the DRF views
+(tests/api/test_fast_reads.py compares them).
 
 The lean path answers only the plain success: a GET with a key of ours, JSON wanted, the
 job found in the key's workspace, within the rate limit. Anything else — no key or a
@@ -26,7 +26,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connections, router
-from django.db.models import OuterRef, Subquery, TextField
+from django.db.models import JSONField, OuterRef, Subquery, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import HttpResponse
@@ -114,35 +114,38 @@ status_row = PreparedQuery(
     job_id=JOB_ID,
     key_hash=KEY_HASH,
 )
-detail_row = PreparedQuery(
-    Job,
-    lambda job_id, key_hash: _template_and_version(_job_with_key(job_id, key_hash)).values_list(
-        *JOB_FIELDS, *KEY_COLUMNS, "template_slug", "template_version_number"
-    ),
-    job_id=JOB_ID,
-    key_hash=KEY_HASH,
-)
-
-
 def children_as_json(model, columns, order_by):
-    """PostgreSQL: the job's rows of `model` (steps or artifacts) as one JSON text column
-    of the job's own query — `[[column, …], …]` in `order_by` order — so that the job
-    costs one round trip instead of three (jobs/{id}/ is polled; on PostgreSQL each query
-    costs as much client CPU as the rest of the answer)."""
-    quote = connections[router.db_for_read(model)].ops.quote_name
+    """The job's rows of `model` (steps or artifacts) as one JSON text column of the job's
+    own query, `[[column, …], …]`, so that the job costs one query instead of three
+    (on PostgreSQL each query cost as much client CPU as the rest of the answer).
+
+    PostgreSQL orders inside the aggregate. SQLite before 3.44 cannot: there each row
+    carries its `order_by` value last and rows_from_json sorts by it (SQLite's BINARY
+    collation is code point order, as Python's). JSON columns are embedded as JSON, and
+    timestamps come as ISO 8601 strings (rows_from_json turns them back)."""
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
     fields = {field.attname: field for field in model._meta.concrete_fields}
-    table = quote(model._meta.db_table)
-    selected = ", ".join(f"child.{quote(fields[name].column)}" for name in columns)
-    job_column = quote(model._meta.get_field("job").column)
-    return RawSQL(
-        f"SELECT COALESCE(JSON_AGG(JSON_BUILD_ARRAY({selected}) ORDER BY child.{quote(fields[order_by].column)}), '[]')::text "
-        f"FROM {table} child WHERE child.{job_column} = {quote(Job._meta.db_table)}.{quote(JOB_ID.column)}",
-        (),
-        output_field=TextField(),
+
+    def column(name):
+        sql = f"child.{quote(fields[name].column)}"
+        return f"JSON({sql})" if connection.vendor == "sqlite" and isinstance(fields[name], JSONField) else sql
+
+    selected = ", ".join(column(name) for name in columns)
+    source = (
+        f"FROM {quote(model._meta.db_table)} child "
+        f"WHERE child.{quote(model._meta.get_field('job').column)} = {quote(Job._meta.db_table)}.{quote(JOB_ID.column)}"
     )
+    if connection.vendor == "postgresql":
+        sql = f"SELECT COALESCE(JSON_AGG(JSON_BUILD_ARRAY({selected}) ORDER BY {column(order_by)}), '[]')::text {source}"
+    elif connection.vendor == "sqlite":
+        sql = f"SELECT JSON_GROUP_ARRAY(JSON_ARRAY({selected}, {column(order_by)})) {source}"
+    else:  # jobsite runs on these two (settings.database_from_url)
+        raise NotImplementedError(f"children_as_json: no SQL for {connection.vendor}")
+    return RawSQL(sql, (), output_field=TextField())
 
 
-detail_row_with_children = PreparedQuery(
+detail_row = PreparedQuery(
     Job,
     lambda job_id, key_hash: _template_and_version(_job_with_key(job_id, key_hash))
     .annotate(
@@ -152,17 +155,6 @@ detail_row_with_children = PreparedQuery(
     .values_list(*JOB_FIELDS, *KEY_COLUMNS, "template_slug", "template_version_number", "steps_json", "artifacts_json"),
     job_id=JOB_ID,
     key_hash=KEY_HASH,
-)
-# Elsewhere (SQLite) the steps and the artifacts are two more queries, cheap in-process.
-step_rows = PreparedQuery(
-    StepRun,
-    lambda job_id: StepRun.objects.filter(job_id=job_id).order_by("position").values_list(*STEP_COLUMNS),
-    job_id=StepRun._meta.get_field("job"),
-)
-artifact_rows = PreparedQuery(
-    Artifact,
-    lambda job_id: Artifact.objects.filter(job_id=job_id).order_by("name").values_list(*ARTIFACT_COLUMNS),
-    job_id=Artifact._meta.get_field("job"),
 )
 
 # DRF's own representation of a datetime (ISO 8601, "Z" for UTC, in the current zone).
@@ -198,7 +190,7 @@ def duration_ms(started_at, finished_at, now):
 
 def answer(view, request, job_id, build):
     """The lean answer to a GET of `view`, or None to let DRF answer. `build(request,
-    job_id, raw_key)` returns (response, key id, last_used_at), or None."""
+    job_id, key_hash)` returns (response, key id, key's last_used_at), or None."""
     if request.method != "GET" or request.META.get("HTTP_ACCEPT", "").strip() not in JSON_ACCEPTS:
         return None
     raw_key = key_for_fast_path(request)
@@ -293,8 +285,7 @@ def build_status(request, job_id, key_hash):
 
 def build_detail(request, job_id, key_hash):
     """JobDetailView's answer (JobSerializer)."""
-    together = connections[router.db_for_read(Job)].vendor == "postgresql"
-    rows = (detail_row_with_children if together else detail_row).rows(job_id=job_id, key_hash=key_hash)
+    rows = detail_row.rows(job_id=job_id, key_hash=key_hash)
     if len(rows) != 1:
         return None
     row = rows[0]
@@ -302,14 +293,9 @@ def build_detail(request, job_id, key_hash):
     key = usable_key(request, job.workspace_id, row[len(JOB_FIELDS) : len(JOB_FIELDS) + len(KEY_COLUMNS)])
     if key is None:
         return None
-    template_slug, version = row[len(JOB_FIELDS) + len(KEY_COLUMNS) : len(JOB_FIELDS) + len(KEY_COLUMNS) + 2]
-    if together:
-        steps_json, artifacts_json = row[-2:]
-        steps = rows_from_json(steps_json, STEP_COLUMNS)
-        artifacts = rows_from_json(artifacts_json, ARTIFACT_COLUMNS)
-    else:
-        steps = step_rows.rows(job_id=job.pk)
-        artifacts = artifact_rows.rows(job_id=job.pk)
+    template_slug, version, steps_json, artifacts_json = row[len(JOB_FIELDS) + len(KEY_COLUMNS) :]
+    steps = rows_from_json(steps_json, STEP_COLUMNS)
+    artifacts = rows_from_json(artifacts_json, ARTIFACT_COLUMNS)
     return json_response(job_representation(request, job, template_slug, version, steps, artifacts)), *key
 
 
@@ -317,14 +303,21 @@ DATETIME_COLUMNS = {"queued_at", "started_at", "finished_at", "created_at"}
 
 
 def rows_from_json(text, columns):
-    """The rows children_as_json packed, as the ORM would have returned them: its JSON
-    holds timestamps as ISO 8601 strings."""
-    positions = [i for i, name in enumerate(columns) if name in DATETIME_COLUMNS]
+    """The rows children_as_json packed, as the ORM would have returned them."""
+    connection = connections[router.db_for_read(Job)]
     rows = json.loads(text)
+    if connection.vendor == "sqlite":
+        rows.sort(key=lambda row: row[-1])
+        rows = [row[:-1] for row in rows]
+    positions = [i for i, name in enumerate(columns) if name in DATETIME_COLUMNS]
     for row in rows:
         for i in positions:
             if row[i] is not None:
-                row[i] = datetime.fromisoformat(row[i])
+                moment = datetime.fromisoformat(row[i])
+                # SQLite keeps naive UTC text; the ORM makes it aware the same way.
+                if settings.USE_TZ and timezone.is_naive(moment):
+                    moment = timezone.make_aware(moment, connection.timezone)
+                row[i] = moment
     return rows
 
 
