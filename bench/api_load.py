@@ -6,8 +6,9 @@ gunicorn (`manage.py serve`'s settings: 2 workers × 4 threads) and loaded by `w
 127.0.0.1. Target: each endpoint ≥ 0.7 of the bare view's requests per second.
 
 The job is a finished three-step job (so `jobs/{id}/` carries its steps and result).
-Rounds alternate bare, status, detail; each ratio is taken within a round and the
-median over rounds is reported. Every response must be 2xx (wrk counts the others).
+Rounds run bare, status, detail, and every other round the reverse; each ratio is taken
+within a round and the median over rounds is reported. Every response must be 2xx (wrk
+counts the others).
 
 Needs wrk: `apt-get install -y wrk`.
 
@@ -108,7 +109,11 @@ def run_one(args):
             wrk(url, 1, key)
         rounds = []
         for r in range(args.rounds):
-            row = {name: wrk(url, args.seconds, key) for name, (url, key) in urls.items()}
+            # Every other round runs the endpoints in reverse order, so that load from
+            # elsewhere on a shared machine, rising or falling during a round, does not
+            # always favour the same endpoint.
+            order = list(urls) if r % 2 == 0 else list(reversed(urls))
+            row = {name: wrk(urls[name][0], args.seconds, urls[name][1]) for name in order}
             row["status_ratio"] = row["status"]["rps"] / row["bare"]["rps"]
             row["detail_ratio"] = row["detail"]["rps"] / row["bare"]["rps"]
             rounds.append(row)
