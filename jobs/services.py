@@ -54,7 +54,6 @@ def _steps_for(job, definition):
     ]
 
 
-@transaction.atomic
 def create_job(
     workspace,
     *,
@@ -92,30 +91,33 @@ def create_job(
             raise JobValidationError({f"recipe.{key}": value for key, value in exc.errors.items()}) from None
     if not validated:
         variables, params = validate_job_input(definition, variables, params)
-    job = Job.objects.create(
-        **({"id": job_id} if job_id else {}),
-        workspace=workspace,
-        template=template,
-        template_version=version,
-        definition=definition,
-        name=(name or definition.get("name") or "Job")[:200],
-        type=definition.get("type", ""),
-        trigger=trigger,
-        created_by=created_by,
-        variables=variables or {},
-        params=params or {},
-        inputs=inputs or {},
-        callback_url=callback_url or "",
-        total_steps=len(definition["steps"]),
-        timeout_seconds=definition.get("settings", {}).get("timeout"),
-        original_job=original_job,
-        attempt=(original_job.attempt + 1) if original_job else 1,
-    )
-    steps = StepRun.objects.bulk_create(_steps_for(job, definition))
-    if start:
-        # The new row is ours alone until commit: start it without reading it back.
-        with new_job_section(job, steps):
-            engine.start_locked_job(job)
+    # The checks above only read; the transaction (on SQLite, the database's one write
+    # lock) starts here, so the workers' claims and finishes wait less for it.
+    with transaction.atomic():
+        job = Job.objects.create(
+            **({"id": job_id} if job_id else {}),
+            workspace=workspace,
+            template=template,
+            template_version=version,
+            definition=definition,
+            name=(name or definition.get("name") or "Job")[:200],
+            type=definition.get("type", ""),
+            trigger=trigger,
+            created_by=created_by,
+            variables=variables or {},
+            params=params or {},
+            inputs=inputs or {},
+            callback_url=callback_url or "",
+            total_steps=len(definition["steps"]),
+            timeout_seconds=definition.get("settings", {}).get("timeout"),
+            original_job=original_job,
+            attempt=(original_job.attempt + 1) if original_job else 1,
+        )
+        steps = StepRun.objects.bulk_create(_steps_for(job, definition))
+        if start:
+            # The new row is ours alone until commit: start it without reading it back.
+            with new_job_section(job, steps):
+                engine.start_locked_job(job)
     return job
 
 
