@@ -271,3 +271,17 @@ def test_rerun_with_changes_shows_the_validators_errors(operator_client, every_t
     )
     assert response.status_code == 400 and b"must be at most 365" in response.content
     assert not Job.objects.filter(original_job=old).exists()
+
+
+def test_a_long_log_shows_its_last_lines_and_points_to_the_download(operator_client, two_steps, monkeypatch):
+    from jobs.views import job_detail
+
+    monkeypatch.setattr(job_detail, "PAGE_LOG_LINES", 5)
+    job = running_job(two_steps)
+    add_log(job, *[f"line {n}" for n in range(1, 6)])
+    html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "line 1<" in html and "line 5<" in html and "Only the last" not in html
+    add_log(job, "line 6", "line 7")
+    html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "line 2<" not in html and "line 3<" in html and "line 7<" in html
+    assert "Only the last 5 lines are shown" in html and f"/jobs/{job.pk}/log.txt" in html
