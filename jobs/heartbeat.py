@@ -1,9 +1,9 @@
 """Beside every running step: flush its logs, look for a cancel, renew its lease.
 
 One thread per worker process does this for the steps that process runs (django-q2 runs
-one task at a time per process, so usually one step). It is started once and then sleeps
-until a step is registered: starting a thread for every step cost more wall time on a
-busy machine than a no-op step's whole engine work.
+one task at a time per process, so usually one step). It is started once and wakes every
+TICK: starting a thread for every step, or waking one for every step, cost more wall time
+on a busy machine than a no-op step's whole engine work.
 
     beat = heartbeats().watch(job_id, step_run_id, attempt, ctx, log_writer)
     try:
@@ -64,7 +64,8 @@ class Beat:
 
 
 class HeartbeatThread(threading.Thread):
-    """Ticks every watched step every TICK seconds; sleeps while there is none."""
+    """Ticks every watched step every TICK seconds (four wake-ups a second, watched
+    steps or not)."""
 
     def __init__(self):
         super().__init__(name="jobsite-heartbeat", daemon=True)
@@ -80,7 +81,8 @@ class HeartbeatThread(threading.Thread):
         with self.lock:
             self.beats.append(beat)
             self.idle.clear()
-        self.wake.set()
+        # No wake-up: its first tick is due in TICK anyway, and waking the thread made it
+        # take the GIL from the step it is about to watch.
         return beat
 
     def release(self, beat):
@@ -89,11 +91,10 @@ class HeartbeatThread(threading.Thread):
         watch, wait until it has closed it (a test database can then be dropped)."""
         with self.lock:
             self.beats.remove(beat)
-            last = not self.beats
-        if last:
+            close_first = not self.beats and self.used_database
+        if close_first:
             self.wake.set()
-            if self.used_database:
-                self.idle.wait(timeout=5)
+            self.idle.wait(timeout=5)
 
     def run(self):
         while True:
@@ -112,7 +113,6 @@ class HeartbeatThread(threading.Thread):
                 with self.lock:
                     if not self.beats:
                         self.idle.set()
-                self.wake.wait()  # until the next watch()
 
 
 _thread = {"pid": None, "thread": None}
