@@ -1,0 +1,80 @@
+"""What one job costs the database, from create_job to its last event (issue 7 (a)).
+
+The engine's sections read the job (with its webhook flag and workspace slug) and its
+steps once, and write a section's events in one INSERT. These tests pin the number of
+statements a one-step job makes, so that an innocent-looking change which adds a query
+per transition shows up here rather than as a slower benchmark months later; and they
+check that the events are still all there, gap-free, after the batching."""
+
+import pytest
+
+from jobs.models import EventKind, StepRun
+from jobs.services import create_job
+from jobs.step_runner import run_step
+from tests.jobs.helpers import make_template
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ONE_STEP = """
+slug: one-noop
+name: One noop
+steps:
+  - id: only
+    type: noop
+"""
+
+TWO_STEPS = """
+slug: two-noops
+name: Two noops
+steps:
+  - id: first
+    type: noop
+    with: {outputs: {n: 1}}
+  - id: second
+    type: noop
+    needs: [first]
+"""
+
+
+def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_statements(
+    workspace, django_assert_max_num_queries
+):
+    template = make_template(workspace, ONE_STEP)
+    create_job(workspace, template=template)  # warm: compile the prepared statements
+    # BEGIN, job, step, job queued, webhook check, step queued, task, events, seq, COMMIT
+    with django_assert_max_num_queries(11):
+        job = create_job(workspace, template=template)
+    step = StepRun.objects.get(job=job)
+    # claim: BEGIN, job, steps, step running, job running, events, COMMIT; finish: the
+    # same; plus the host's drain flag, read at most once a second per process
+    with django_assert_max_num_queries(15):
+        assert run_step(step.pk, step.attempt) == "succeeded"
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.progress == 100.0
+    seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, job.last_event_seq + 1)) and len(seqs) == 6
+
+
+def test_batched_events_keep_their_order_and_the_seq_has_no_gap(workspace, run_tasks):
+    job = create_job(workspace, template=make_template(workspace, TWO_STEPS))
+    run_tasks()
+    job.refresh_from_db()
+    events = list(job.events.order_by("seq").values_list("seq", "kind", "step_id", "data"))
+    assert [seq for seq, *_ in events] == list(range(1, job.last_event_seq + 1))
+    transitions = [
+        (step_id or "job", data["from"], data["to"])
+        for _, kind, step_id, data in events
+        if kind in (EventKind.JOB_STATUS, EventKind.STEP_STATUS)
+    ]
+    assert transitions == [
+        ("job", "draft", "queued"),
+        ("first", "pending", "queued"),
+        ("first", "queued", "running"),
+        ("job", "queued", "running"),
+        ("first", "running", "succeeded"),
+        ("second", "pending", "queued"),
+        ("second", "queued", "running"),
+        ("second", "running", "succeeded"),
+        ("job", "running", "succeeded"),
+    ]
+    assert job.status == "succeeded" and job.last_event_seq == len(events)
