@@ -81,6 +81,7 @@ def flush_events(job):
     if job._seq_in_db != job.last_event_seq:
         update_where(Job, {"pk": job.pk}, {"last_event_seq": job.last_event_seq, "updated_at": now})
         job._seq_in_db = job.last_event_seq
+        job.updated_at = now
 
 
 def _insert_events(job_id, first_seq, now, events):

@@ -70,10 +70,15 @@ def create_job(
     original_job=None,
     validated=False,
     job_id=None,
+    input_files=None,
 ):
     """Create a job from a template (its current version) or an inline recipe, as a
     draft or started at once. Raises JobValidationError for bad input; nothing is
     created then.
+
+    `input_files` maps input names to existing artifacts (of jobs of the workspace):
+    the new job gets its own Artifact rows for them, sharing the stored files, before
+    its steps are queued.
 
     `job_id` lets a caller choose the new job's id in advance: the web UI's start forms
     carry one per render, so a double submit collides on the primary key and makes one
@@ -114,11 +119,22 @@ def create_job(
             attempt=(original_job.attempt + 1) if original_job else 1,
         )
         steps = StepRun.objects.bulk_create(_steps_for(job, definition))
+        job.step_runs = steps  # kept in step with the database by the engine's writers
+        job.input_artifacts = [_share_artifact(job, name, artifact) for name, artifact in (input_files or {}).items()]
         if start:
             # The new row is ours alone until commit: start it without reading it back.
             with new_job_section(job, steps):
                 engine.start_locked_job(job)
     return job
+
+
+def _share_artifact(job, name, artifact):
+    from jobs.models import Artifact
+
+    return Artifact.objects.create(
+        job=job, step_id="", name=name, file=artifact.file.name, size=artifact.size,
+        sha256=artifact.sha256, content_type=artifact.content_type,
+    )
 
 
 def start_job(job):

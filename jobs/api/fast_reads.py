@@ -299,6 +299,18 @@ def build_detail(request, job_id, key_hash):
     return json_response(job_representation(request, job, template_slug, version, steps, artifacts)), *key
 
 
+def created_job_representation(request, job):
+    """JobSerializer(job).data of a job create_job just made and started, from the
+    instances it made (its steps, its input artifacts, its template and version): the
+    201 of POST jobs/ costs no query, and shows the job as the creation left it."""
+    steps = [tuple(getattr(step, name) for name in STEP_COLUMNS) for step in job.step_runs]
+    artifacts = [tuple(getattr(artifact, name) for name in ARTIFACT_COLUMNS) for artifact in job.input_artifacts]
+    artifacts.sort(key=lambda row: row[0])
+    version = job.template_version.number if job.template_version_id else None
+    template_slug = job.template.slug if job.template_id else None
+    return job_representation(request, job, template_slug, version, steps, artifacts)
+
+
 DATETIME_COLUMNS = {"queued_at", "started_at", "finished_at", "created_at"}
 
 

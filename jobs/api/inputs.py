@@ -1,7 +1,7 @@
 """A job's input artifacts (SPEC Appendix A, "an inputs artifact map").
 
 `inputs` maps a file name to an artifact of another job of the same workspace,
-`"<job id>/<artifact name>"`. The file is shared, not copied: the new job gets an
+`"<job id>/<artifact name>"`. The file is shared, not copied: create_job gives the new job an
 Artifact row (no step) pointing at the same stored file, which its steps find in
 `$JOBSITE_INPUTS`. A reference to anything else is a 400 naming the input."""
 
@@ -39,10 +39,3 @@ def resolve_inputs(workspace, inputs):
         raise exceptions.ValidationError(errors)
     return resolved
 
-
-def attach_inputs(job, resolved):
-    for name, (_, artifact) in resolved.items():
-        Artifact.objects.create(
-            job=job, step_id="", name=name, file=artifact.file.name, size=artifact.size,
-            sha256=artifact.sha256, content_type=artifact.content_type,
-        )

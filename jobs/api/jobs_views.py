@@ -23,7 +23,7 @@ from jobs.api.common import (
     status_etag,
 )
 from jobs.api.idempotency import respond_once
-from jobs.api.inputs import attach_inputs, resolve_inputs
+from jobs.api.inputs import resolve_inputs
 from jobs.api.serializers import (
     JobCancelSerializer,
     JobCreateSerializer,
@@ -202,20 +202,20 @@ class JobListView(JobAPIView):
                     variables=data.get("variables"),
                     params=data.get("params"),
                     inputs={name: ref for name, (ref, _) in inputs.items()},
+                    input_files={name: artifact for name, (_, artifact) in inputs.items()},
                     name=data.get("name", ""),
-                    start=False,
+                    start=data["start"],
                     trigger=Trigger.API,
                     created_by=self.tenant.actor,
                     callback_url=data.get("callback_url", ""),
                 )
-                attach_inputs(job, inputs)
-                if data["start"]:
-                    start_job(job)
             except JobValidationError as exc:
                 raise exceptions.ValidationError(exc.errors) from None
             except TransitionRefused as exc:
                 raise refused(exc) from None
-            return job_response(request, job, 201), job
+            data_out = fast_reads.created_job_representation(request, job)
+            location = request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))
+            return json_response(data_out, status=201, headers={"Location": location}), job
 
         return respond_once(request, self.workspace, request.data, create)
 

@@ -196,3 +196,28 @@ def test_a_session_and_the_browsable_api_are_still_answered_by_drf(workspace, gr
     assert page["Content-Type"].startswith("text/html")
     indented = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/", HTTP_ACCEPT="application/json; indent=2")
     assert indented.content.startswith(b'{\n  "id"')
+
+
+def test_the_201_of_a_new_job_is_the_job_as_drf_serializes_it_read_back(operator_client, workspace, greet, monkeypatch):
+    """POST jobs/ answers from the instances create_job made (no query); the body must
+    be what JobSerializer gives for the same job read from the database — started or a
+    draft, with a secret, per-step params, and an input artifact."""
+    source = create_job(workspace, template=greet, start=False)
+    artifact = Artifact(job=source, step_id="hello", name="step:hello.out.txt", size=1, sha256="0" * 64)
+    artifact.file.save("out.txt", ContentFile(b"x"), save=True)
+    for start in (True, False):
+        posted = operator_client.post(
+            JOBS,
+            {"template": "greet", "start": start, "variables": {"who": "bo", "token": "s3cret-value"},
+             "inputs": {"data.txt": f"{source.pk}/step:hello.out.txt"}, "name": f"start={start}"},
+            format="json",
+        )
+        assert posted.status_code == 201, posted.content
+        body = posted.json()
+        assert body["status"] == ("queued" if start else "draft")
+        assert body["variables"]["token"] == "***" and [a["name"] for a in body["artifacts"]] == ["data.txt"]
+        with monkeypatch.context() as patched:
+            through_drf(patched)
+            read_back = operator_client.get(posted["Location"])
+        assert read_back.status_code == 200
+        assert posted.content == read_back.content
