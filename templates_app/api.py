@@ -51,12 +51,18 @@ TEMPLATE_REF = OpenApiParameter(
 
 def find_template(workspace, ref):
     """The template of `workspace` with this id or slug (archived ones included), or None."""
-    templates = JobTemplate.objects.filter(workspace=workspace).select_related("current_version", "workspace")
+    # No ORDER BY (first() would add the model's) and no join of the workspace we have:
+    # every POST jobs/ starts here.
+    templates = JobTemplate.objects.filter(workspace=workspace).select_related("current_version").order_by()
     try:
-        template = templates.filter(pk=uuid.UUID(str(ref))).first()
+        found = list(templates.filter(pk=uuid.UUID(str(ref)))[:1])
     except ValueError:
-        template = None
-    return template or templates.filter(slug=ref).first()
+        found = []
+    found = found or list(templates.filter(slug=ref)[:1])
+    if not found:
+        return None
+    found[0].workspace = workspace
+    return found[0]
 
 
 def parse_definition(data, *, slug=None):
