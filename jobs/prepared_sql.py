@@ -1,16 +1,23 @@
-"""Statements of the engine's hot path, built once instead of by the ORM on every call.
+"""Statements of the hot paths, built once instead of by the ORM on every call.
 
-A one-step job makes about twenty statements; building each through the QuerySet API
-(compiling the query, resolving columns and converters) cost more CPU than PostgreSQL's
-or SQLite's work for it. These helpers produce the same SQL and the same values the ORM
-would — values go through each field's get_db_prep_save, rows come back through the
-backend's and the field's converters and Model.from_db — but remember what can be
-remembered per model, database and set of columns.
+A one-step job makes about twenty statements, and the reads clients poll hardest one
+each; building each through the QuerySet API (compiling the query, resolving columns and
+converters) cost more CPU than PostgreSQL's or SQLite's work for it. These helpers
+produce the same SQL and the same values the ORM would, but remember what can be
+remembered per model, database and set of columns:
+
+- PreparedQuery: a values_list() queryset compiled once per connection with stand-in
+  values, then run with new parameter values; rows come back through the ORM's own
+  converters (the engine's job and step reads, the API's lean reads).
+- update_where: the compare-and-set UPDATEs of the one writer, values prepared by each
+  field's get_db_prep_save.
 """
 
-from django.db import connections, router
+import uuid
 
-_readers = {}
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models, router
+
 _updates = {}
 
 
@@ -18,29 +25,77 @@ def _connection(model):
     return connections[router.db_for_write(model)]
 
 
-def row_reader(model, connection):
-    """A function turning a row whose first columns are `model`'s concrete fields, in
-    their order (what the ORM selects for a plain queryset), into a model instance.
-    Extra columns after them are returned as a list beside it."""
-    key = (model, connection.alias, connection.vendor)
-    if key not in _readers:
-        fields = model._meta.concrete_fields
-        names = [field.attname for field in fields]
-        converters = []
-        for index, field in enumerate(fields):
-            column = field.get_col(model._meta.db_table)
-            for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-                converters.append((index, converter, column))
-        width = len(names)
+def _stand_in(field):
+    """A value for compiling, which no real parameter equals."""
+    if field.is_relation:
+        field = field.target_field
+    if isinstance(field, models.UUIDField):
+        return uuid.uuid4()
+    if isinstance(field, models.IntegerField):
+        return -(uuid.uuid4().int % 10**12) - 1
+    return f"prepared-query-stand-in-{uuid.uuid4().hex}"
 
-        def read(row, connection):
-            values = list(row[:width])
-            for index, converter, column in converters:
-                values[index] = converter(values[index], column, connection)
-            return model.from_db(connection.alias, names, values), list(row[width:])
 
-        _readers[key] = read
-    return _readers[key]
+class _Compiled:
+    __slots__ = ("sql", "params", "positions", "compiler", "converters", "col_count")
+
+    def __init__(self, sql, params, positions, compiler, converters, col_count):
+        self.sql, self.params, self.positions = sql, params, positions
+        self.compiler, self.converters, self.col_count = compiler, converters, col_count
+
+
+class PreparedQuery:
+    """`build(**values)` returns a values_list() queryset of `model`; `parameters` maps the
+    name of each value to the model field it is compared with (which says how the value
+    is sent to the database).
+
+        job_steps = PreparedQuery(StepRun, lambda job_id: StepRun.objects.filter(job_id=job_id)
+                                  .order_by("position").values_list("step_id", "status"),
+                                  job_id=Job._meta.pk)
+        job_steps.rows(job_id=some_id)  # → [("fetch", "succeeded"), …]
+    """
+
+    def __init__(self, model, build, **parameters):
+        self.model = model
+        self.build = build
+        self.parameters = parameters
+
+    def rows(self, **values):
+        connection = connections[router.db_for_read(self.model)]
+        compiled = self._compiled(connection)
+        params = list(compiled.params)
+        for position, name in compiled.positions:
+            params[position] = self.parameters[name].get_db_prep_value(values[name], connection)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        return [tuple(row[: compiled.col_count]) for row in rows]
+
+    def _compiled(self, connection):
+        # Connections are per thread (and outlive requests): the compiled query and its
+        # converters, bound to this connection, are kept on it.
+        cache = connection.__dict__.setdefault("_jobsite_prepared_queries", {})
+        compiled = cache.get(self)
+        if compiled is None:
+            compiled = cache[self] = self._compile(connection)
+        return compiled
+
+    def _compile(self, connection):
+        stand_ins = {name: _stand_in(field) for name, field in self.parameters.items()}
+        compiler = self.build(**stand_ins).query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        positions = []
+        for name, field in self.parameters.items():
+            sent = field.get_db_prep_value(stand_ins[name], connection)
+            found = [(i, name) for i, param in enumerate(params) if param == sent]
+            if not found:
+                raise ImproperlyConfigured(f"PreparedQuery: parameter {name!r} is not in {sql}")
+            positions += found
+        fields = [select[0] for select in compiler.select[: compiler.col_count]]
+        converters = compiler.get_converters(fields)
+        return _Compiled(sql, tuple(params), positions, compiler, converters, compiler.col_count)
 
 
 def _plain(value):
