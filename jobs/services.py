@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import engine
-from jobs.models import Job, StepRun, Trigger
+from jobs.models import Artifact, Job, StepRun, Trigger
 from jobs.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
 from jobs.transitions import TransitionRefused, change_step_status, locked_job, new_job_section
 from templates_app.definition import (
@@ -120,7 +120,7 @@ def create_job(
         )
         steps = StepRun.objects.bulk_create(_steps_for(job, definition))
         job.step_runs = steps  # kept in step with the database by the engine's writers
-        job.input_artifacts = [_share_artifact(job, name, artifact) for name, artifact in (input_files or {}).items()]
+        job.input_artifacts = [share_artifact(artifact, job, step_id="", name=name) for name, artifact in (input_files or {}).items()]
         if start:
             # The new row is ours alone until commit: start it without reading it back.
             with new_job_section(job, steps):
@@ -128,11 +128,10 @@ def create_job(
     return job
 
 
-def _share_artifact(job, name, artifact):
-    from jobs.models import Artifact
-
+def share_artifact(artifact, job, *, step_id, name):
+    """A new Artifact row of `job` pointing at `artifact`'s stored file (not a copy)."""
     return Artifact.objects.create(
-        job=job, step_id="", name=name, file=artifact.file.name, size=artifact.size,
+        job=job, step_id=step_id, name=name, file=artifact.file.name, size=artifact.size,
         sha256=artifact.sha256, content_type=artifact.content_type,
     )
 
@@ -196,8 +195,6 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
 
 
 def _reuse_succeeded_steps(old_job, new_job):
-    from jobs.models import Artifact
-
     old_steps = {step.step_id: step for step in old_job.steps.filter(status=StepStatus.SUCCEEDED)}
     now = timezone.now()
     for step in engine.steps_of(new_job):
@@ -216,7 +213,4 @@ def _reuse_succeeded_steps(old_job, new_job):
             progress=100.0,
         )
         for artifact in Artifact.objects.filter(job=old_job, step_id=step.step_id):
-            Artifact.objects.create(
-                job=new_job, step_id=artifact.step_id, name=artifact.name, file=artifact.file.name,
-                size=artifact.size, sha256=artifact.sha256, content_type=artifact.content_type,
-            )
+            share_artifact(artifact, new_job, step_id=artifact.step_id, name=artifact.name)
