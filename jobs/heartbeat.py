@@ -13,7 +13,6 @@ on a busy machine than a no-op step's whole engine work.
 """
 
 import logging
-import os
 import threading
 import time
 
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from jobs import engine
+from jobs.per_process import per_process
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,10 @@ class HeartbeatThread(threading.Thread):
                         self.idle.set()
 
 
-_thread = {"pid": None, "thread": None}
-
-
+@per_process
 def heartbeats():
     """This process's heartbeat thread, started on first use (and again in a forked
     child, which does not inherit its parent's threads)."""
-    if _thread["pid"] != os.getpid():
-        thread = HeartbeatThread()
-        thread.start()
-        _thread.update(pid=os.getpid(), thread=thread)
-    return _thread["thread"]
+    thread = HeartbeatThread()
+    thread.start()
+    return thread

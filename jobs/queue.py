@@ -5,25 +5,21 @@ duplicated task is harmless because the worker claims the step with a compare-an
 and the dispatcher re-enqueues steps whose task vanished.
 """
 
-import os
-
 from django.conf import settings
 from django.db import transaction
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from jobs.per_process import per_process
+
 RUN_STEP_TASK = "jobs.step_runner.run_step"
 
-_broker = {"pid": None, "broker": None}
-
-
+@per_process
 def shared_broker():
     """This process's django-q2 broker. async_task() without one builds a new broker for
     every task, and with Redis that is a new connection pool and connection each time
     (about 5 ms of CPU here, most of it redis-py reading its own package metadata)."""
-    if _broker["pid"] != os.getpid():  # a forked child gets its own connections
-        _broker.update(pid=os.getpid(), broker=get_broker())
-    return _broker["broker"]
+    return get_broker()
 
 
 def enqueue_task(func, *args, **kwargs):

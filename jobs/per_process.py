@@ -1,0 +1,21 @@
+"""One value per worker process: made on first use, and made again in a forked child.
+
+django-q2 forks its worker processes from the cluster's; a child inherits its parent's
+memory but not its threads, and must not share its parent's sockets. Connections and
+threads kept for a process's lifetime are therefore keyed by its pid."""
+
+import functools
+import os
+
+
+def per_process(factory):
+    """`factory()` once per process; the decorated function returns that value."""
+    made = {"pid": None, "value": None}
+
+    @functools.wraps(factory)
+    def get():
+        if made["pid"] != os.getpid():
+            made.update(pid=os.getpid(), value=factory())
+        return made["value"]
+
+    return get
