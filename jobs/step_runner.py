@@ -105,10 +105,13 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     upstream_steps = engine.steps_of(job)  # as read under the claim's lock
     context = substitution_context(job, upstream_steps, step.step_id)
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
-    files = executor.uses_files
-    if files:
-        workdir.mkdir(parents=True, exist_ok=True)
-    ctx = EngineContext(
+    directories = {}
+    if executor.uses_files:
+        directories = {"workdir": workdir / "work", "artifacts_dir": workdir / "artifacts"}
+        for directory in directories.values():
+            directory.mkdir(parents=True, exist_ok=True)
+        directories["inputs_dir"] = stage_step_inputs(job, step, workdir / "inputs")
+    return EngineContext(
         log_writer=log_writer,
         job_id=job.pk,
         step_id=step.step_id,
@@ -117,16 +120,10 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
         params=context["params"],
         upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
         env=step_environment(job, step, context["params"]),
-        workdir=workdir / "work" if files else None,
-        artifacts_dir=workdir / "artifacts" if files else None,
-        inputs_dir=stage_step_inputs(job, step, workdir / "inputs") if files else None,
         timeout=step.timeout_seconds,
         kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+        **directories,
     )
-    if files:
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        ctx.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    return ctx
 
 
 def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason):
