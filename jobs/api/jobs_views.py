@@ -62,9 +62,12 @@ def refused(exc):
     return Conflict(str(exc), code=code)
 
 
-def job_response(request, job, status):
-    job = job_queryset(job.workspace, full=True).get(pk=job.pk)
-    data = JobSerializer(job, context={"request": request}).data
+def job_response(request, job, status, data=None):
+    """The job as JobSerializer gives it, read back (or `data`, already built); a 201
+    carries the new job's Location."""
+    if data is None:
+        job = job_queryset(job.workspace, full=True).get(pk=job.pk)
+        data = JobSerializer(job, context={"request": request}).data
     headers = {"Location": request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))} if status == 201 else {}
     return json_response(data, status=status, headers=headers)
 
@@ -214,8 +217,7 @@ class JobListView(JobAPIView):
             except TransitionRefused as exc:
                 raise refused(exc) from None
             data_out = fast_reads.created_job_representation(request, job)
-            location = request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))
-            return json_response(data_out, status=201, headers={"Location": location}), job
+            return job_response(request, job, 201, data=data_out), job
 
         return respond_once(request, self.workspace, request.data, create)
 
