@@ -223,7 +223,7 @@ def resolve_tenant(request):
     slug, workspace_id = _named_workspace(request)
     if isinstance(request.auth, ApiKey):
         key = request.auth
-        if (slug and slug != key.workspace.slug) or (workspace_id and not _same_uuid(workspace_id, key.workspace_id)):
+        if not workspace_headers_agree(request, key.workspace_id, key.workspace.slug):
             raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
         return tenant_for_key(key)
 
