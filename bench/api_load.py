@@ -61,10 +61,10 @@ WRK_THREADS = 2
 
 def finished_job(fixtures):
     """Create and run a three-step job in this process, as a worker would."""
+    from jobs.engine.states import StepStatus
     from jobs.models import Job, StepRun
     from jobs.services import create_job
-    from jobs.states import StepStatus
-    from jobs.step_runner import run_step
+    from jobs.worker.step_runner import run_step
 
     job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-three"], name="api-load")
     for _ in range(10):

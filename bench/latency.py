@@ -44,7 +44,7 @@ _raw_broker = []
 
 
 def raw_broker():
-    """One broker for every raw enqueue, as jobsite keeps one (jobs/queue.py): a new one
+    """One broker for every raw enqueue, as jobsite keeps one (jobs/engine/queue.py): a new one
     per call would put a Redis connection setup into the raw side's latency."""
     from django_q.brokers import get_broker
 

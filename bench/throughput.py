@@ -48,7 +48,7 @@ API_CLIENTS = 4
 
 def measure_raw(bench, n, tag, *, shared_broker=True):
     """N raw tasks. With `shared_broker` (the comparator) every async_task() reuses one
-    broker, as jobsite does (jobs/queue.py); without it each call builds its own, which
+    broker, as jobsite does (jobs/engine/queue.py); without it each call builds its own, which
     is django-q2's default and, with Redis, a new connection per task."""
     from django_q.brokers import get_broker
     from django_q.tasks import async_task

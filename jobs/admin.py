@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import (
     Artifact,
     DeliveryAttempt,
@@ -12,7 +13,6 @@ from jobs.models import (
     WorkerHost,
 )
 from jobs.services import JobValidationError, cancel_job, rerun_job
-from jobs.transitions import TransitionRefused
 
 
 class StepRunInline(admin.TabularInline):
@@ -152,7 +152,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 @admin.action(description="Redeliver selected deliveries")
 def redeliver_deliveries(modeladmin, request, queryset):
-    from jobs.webhooks import redeliver
+    from jobs.automation.webhooks import redeliver
 
     for delivery in queryset:
         redeliver(delivery)
@@ -181,7 +181,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     readonly_fields = ["next_run_at", "last_run_at", "last_job", "paused_reason"]
 
     def save_model(self, request, obj, form, change):
-        from jobs.schedules import ScheduleError, save_schedule
+        from jobs.automation.schedules import ScheduleError, save_schedule
 
         try:
             save_schedule(obj)

@@ -4,10 +4,15 @@ all call these; none of them assigns a status itself."""
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import engine
+from jobs.engine.lifecycle import cancel_locked_job, start_locked_job, steps_of
+from jobs.engine.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
+from jobs.engine.transitions import (
+    TransitionRefused,
+    change_step_status,
+    locked_job,
+    new_job_section,
+)
 from jobs.models import Artifact, Job, StepRun, Trigger
-from jobs.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
-from jobs.transitions import TransitionRefused, change_step_status, locked_job, new_job_section
 from templates_app.definition import (
     DefinitionError,
     load_definition,
@@ -124,7 +129,7 @@ def create_job(
         if start:
             # The new row is ours alone until commit: start it without reading it back.
             with new_job_section(job, steps):
-                engine.start_locked_job(job)
+                start_locked_job(job)
     return job
 
 
@@ -141,7 +146,7 @@ def start_job(job):
     with locked_job(job.pk, engine=True) as locked:
         if locked.status != JobStatus.DRAFT:
             raise TransitionRefused(f"job is {locked.status}; only a draft can be started")
-        engine.start_locked_job(locked)
+        start_locked_job(locked)
     return locked
 
 
@@ -150,7 +155,7 @@ def cancel_job(job, *, force=False):
     with locked_job(job.pk, engine=True) as locked:
         if locked.status in JOB_TERMINAL:
             raise TransitionRefused(f"job is already {locked.status}")
-        engine.cancel_locked_job(locked, force=force)
+        cancel_locked_job(locked, force=force)
     return locked
 
 
@@ -189,7 +194,7 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
     with new_job_section(new, steps):
         if from_failed:
             _reuse_succeeded_steps(job, new)
-        engine.start_locked_job(new)
+        start_locked_job(new)
     new.refresh_from_db()
     return new
 
@@ -197,7 +202,7 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
 def _reuse_succeeded_steps(old_job, new_job):
     old_steps = {step.step_id: step for step in old_job.steps.filter(status=StepStatus.SUCCEEDED)}
     now = timezone.now()
-    for step in engine.steps_of(new_job):
+    for step in steps_of(new_job):
         previous = old_steps.get(step.step_id)
         if previous is None:
             continue

@@ -1,4 +1,4 @@
-"""The web UI's URLs (the API's live under /api/, see jobsite/api_urls.py)."""
+"""The web UI's URLs (the API's live under /api/, see jobsite/api/urls.py)."""
 
 from django.urls import path
 

@@ -291,18 +291,18 @@ REST_FRAMEWORK = {
     # Bearer / X-API-Key first, so a request without credentials is told
     # `WWW-Authenticate: Bearer` (401) rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "jobsite.api_auth.ApiKeyAuthentication",
-        "jobsite.api_auth.SessionAuthentication",
+        "jobsite.api.auth.ApiKeyAuthentication",
+        "jobsite.api.auth.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["jobsite.api_auth.WorkspaceRole"],
+    "DEFAULT_PERMISSION_CLASSES": ["jobsite.api.auth.WorkspaceRole"],
     "DEFAULT_THROTTLE_CLASSES": ["jobs.api.throttling.ClientRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["jobsite.api_parsers.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["jobsite.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jobsite.api_parsers.LenientContentNegotiation",
-    "EXCEPTION_HANDLER": "jobsite.api_errors.api_exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jobsite.api.parsers.LenientContentNegotiation",
+    "EXCEPTION_HANDLER": "jobsite.api.errors.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -322,8 +322,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "jobs.states.JobStatus",
-        "StepStatusEnum": "jobs.states.StepStatus",
+        "JobStatusEnum": "jobs.engine.states.JobStatus",
+        "StepStatusEnum": "jobs.engine.states.StepStatus",
         "RoleEnum": "jobsite.models.Role",
         "TriggerEnum": "jobs.models.Trigger",
     },

@@ -3,15 +3,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from jobs import cluster
-from jobsite import health
+from jobs.views import cluster, health
 
 urlpatterns = [
     path("admin/cluster/", cluster.cluster_page, name="admin-cluster"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("api/", include("jobsite.api_urls")),
+    path("api/", include("jobsite.api.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("templates_app.urls")),

@@ -14,11 +14,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobsite.api_auth import ApiKeyUser
-from jobsite.api_errors import Conflict, error_responses, not_found, response_headers
-from jobsite.api_fields import QuerySerializer
-from jobsite.api_parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
-from jobsite.api_views import WorkspaceAPIView
+from jobsite.api.auth import ApiKeyUser
+from jobsite.api.errors import Conflict, error_responses, not_found, response_headers
+from jobsite.api.fields import QuerySerializer
+from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
+from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import Role, hash_key
 from templates_app.definition import (
     DefinitionError,

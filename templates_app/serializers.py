@@ -7,7 +7,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobsite.api_fields import ObjectField, StrictCharField, StrictSerializer
+from jobsite.api.fields import ObjectField, StrictCharField, StrictSerializer
 
 MASK = "***"
 

@@ -63,13 +63,13 @@ def test_admin_cancel_action_uses_the_service_and_reports_refusals(admin_client,
 
 
 def test_the_cluster_page_shows_hosts_running_steps_and_queue_age(admin_client, workspace, client):
-    from jobs import engine
-    from jobs.worker_hosts import beat
+    from jobs.engine.steps import claim_step
+    from jobs.worker.hosts import beat
 
     beat("host-a")
     job = create_job(workspace, template=make_template(workspace, SOURCE))
     step = job.steps.get()
-    engine.claim_step(step.pk, step.attempt, "host-a:123")
+    claim_step(step.pk, step.attempt, "host-a:123")
     queued = create_job(workspace, template=make_template(workspace, SOURCE.replace("hello", "hello2")))
     html = admin_client.get("/admin/cluster/").content.decode()
     assert "host-a" in html and "alive" in html

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 
 from jobs.api.common import JOB_ID, JobAPIView
 from jobs.api.serializers import ArtifactListSerializer, ArtifactSerializer
-from jobsite.api_errors import error_responses, not_found, response_headers
-from jobsite.api_parsers import FirstRendererNegotiation
+from jobsite.api.errors import error_responses, not_found, response_headers
+from jobsite.api.parsers import FirstRendererNegotiation
 
 ARTIFACT_NAME = OpenApiParameter(
     "name", OpenApiTypes.STR, OpenApiParameter.PATH, description='The artifact\'s name, e.g. "step:export.orders.csv".'

@@ -9,8 +9,8 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 
 from jobs.models import Job
-from jobsite.api_errors import not_found
-from jobsite.api_views import WorkspaceAPIView
+from jobsite.api.errors import not_found
+from jobsite.api.views import WorkspaceAPIView
 
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
 

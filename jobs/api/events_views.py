@@ -7,9 +7,9 @@ from rest_framework.response import Response
 
 from jobs.api.common import JOB_ID, JobAPIView
 from jobs.api.serializers import EventPageSerializer, EventSerializer
-from jobs.states import JOB_TERMINAL
-from jobsite.api_errors import error_responses, response_headers
-from jobsite.api_fields import QuerySerializer
+from jobs.engine.states import JOB_TERMINAL
+from jobsite.api.errors import error_responses, response_headers
+from jobsite.api.fields import QuerySerializer
 
 MAX_EVENTS = 1000
 

@@ -8,7 +8,7 @@ the key of that hash among the keys of the job's own workspace, so the key is ch
 every request (a revoked or expired key stops working at once; nothing about keys is
 cached) and a job of another workspace comes without a key — the job's steps and
 artifacts come in the same query, as JSON — the queries are compiled once per
-connection (jobs/prepared_sql.py), and the answer is built as a dict and rendered by
+connection (jobs/engine/prepared_sql.py), and the answer is built as a dict and rendered by
 DRF's JSONRenderer: the same bytes and headers as the DRF views
 (tests/api/test_fast_reads.py compares them).
 
@@ -40,11 +40,11 @@ from rest_framework.settings import api_settings
 from jobs.api.common import etag_matches, status_etag
 from jobs.api.serializers import mask_json, masked_params, secrets_of, ui_url
 from jobs.api.throttling import count_request, key_identity
-from jobs.events import mask_secrets
+from jobs.engine.events import mask_secrets
+from jobs.engine.prepared_sql import PreparedQuery
+from jobs.engine.states import JOB_TERMINAL
 from jobs.models import Artifact, Job, StepRun
-from jobs.prepared_sql import PreparedQuery
-from jobs.states import JOB_TERMINAL
-from jobsite.api_auth import (
+from jobsite.api.auth import (
     add_rate_limit_headers,
     key_for_fast_path,
     touch_key,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from jobs.models import IdempotencyRecord
-from jobsite.api_errors import Conflict
+from jobsite.api.errors import Conflict
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -33,13 +33,13 @@ from jobs.api.serializers import (
     JobStatusSerializer,
     JobSummarySerializer,
 )
-from jobs.events import MASK
+from jobs.engine.events import MASK
+from jobs.engine.states import JobStatus
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import Trigger
 from jobs.services import JobValidationError, cancel_job, create_job, rerun_job, start_job
-from jobs.states import JobStatus
-from jobs.transitions import TransitionRefused
-from jobsite.api_errors import Conflict, error_responses, response_headers
-from jobsite.api_fields import QuerySerializer
+from jobsite.api.errors import Conflict, error_responses, response_headers
+from jobsite.api.fields import QuerySerializer
 from jobsite.models import Role
 from templates_app.api import find_template
 

@@ -11,10 +11,10 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from jobsite.api_auth import ApiKeyUser
-from jobsite.api_errors import error_responses, not_found, response_headers
-from jobsite.api_fields import StrictCharField, StrictSerializer
-from jobsite.api_views import WorkspaceAPIView
+from jobsite.api.auth import ApiKeyUser
+from jobsite.api.errors import error_responses, not_found, response_headers
+from jobsite.api.fields import StrictCharField, StrictSerializer
+from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import ApiKey, Role
 
 KEY_ID = OpenApiParameter("key_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id.")
@@ -134,7 +134,7 @@ class KeyDetailView(WorkspaceAPIView):
 
 
 def workspace_signing_secret(workspace_id):
-    from jobs.webhooks import callback_secret_for
+    from jobs.automation.webhooks import callback_secret_for
 
     return callback_secret_for(workspace_id)
 

@@ -16,13 +16,13 @@ from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
 from jobs.api.serializers import JobResultSerializer, mask_json
-from jobs.events import mask_secrets
-from jobs.log_format import log_line
+from jobs.engine.events import mask_secrets
+from jobs.engine.log_format import log_line
+from jobs.engine.states import JOB_TERMINAL
 from jobs.models import EventKind, Job
-from jobs.states import JOB_TERMINAL
-from jobsite.api_errors import Conflict, error_responses, response_headers
-from jobsite.api_fields import QuerySerializer
-from jobsite.api_parsers import FirstRendererNegotiation
+from jobsite.api.errors import Conflict, error_responses, response_headers
+from jobsite.api.fields import QuerySerializer
+from jobsite.api.parsers import FirstRendererNegotiation
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR"}

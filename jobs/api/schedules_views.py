@@ -4,7 +4,7 @@ Everyone reads them; operators add and change them; admins delete them.
 The same rules as the settings pages (jobs/views/settings_schedules.py and
 jobs/settings_forms.ScheduleForm): a schedule is saved only when the dispatcher could
 run it — its variables pass `templates_app.definition.validate_values` against the
-template's current version (the validator jobs use) and `jobs.schedules` accepts its
+template's current version (the validator jobs use) and `jobs.automation.schedules` accepts its
 cron expression and time zone (`save_schedule` also sets the next run). Every problem is
 reported at once, keyed `cron`, `timezone`, `template`, `enabled` or
 `variables.<name>`. Saving with variables that validate clears a pause's reason.
@@ -29,14 +29,14 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from jobs.api.webhooks_views import NO_SUCH_TEMPLATE, TemplateIdSlugSerializer
-from jobs.automation_models import Schedule
-from jobs.events import MASK
-from jobs.schedules import ScheduleError, next_run_after, save_schedule, validate_cron
-from jobs.settings_forms import declared_variables
+from jobs.automation.schedules import ScheduleError, next_run_after, save_schedule, validate_cron
+from jobs.engine.events import MASK
+from jobs.models.automation import Schedule
+from jobs.views.settings_forms import declared_variables
 from jobs.views.settings_schedules import EDITED_FIELDS
-from jobsite.api_errors import error_responses, not_found, response_headers
-from jobsite.api_fields import ObjectField, StrictBooleanField, StrictCharField, StrictSerializer
-from jobsite.api_views import WorkspaceAPIView
+from jobsite.api.errors import error_responses, not_found, response_headers
+from jobsite.api.fields import ObjectField, StrictBooleanField, StrictCharField, StrictSerializer
+from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import Role
 from templates_app.api import editor, find_template
 from templates_app.definition import secret_names, validate_values

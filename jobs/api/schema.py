@@ -75,7 +75,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "jobsite.api_auth.ApiKeyAuthentication"
+    target_class = "jobsite.api.auth.ApiKeyAuthentication"
     name = ["BearerAuth", "ApiKeyAuth"]
 
     def get_security_definition(self, auto_schema):
@@ -89,7 +89,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "jobsite.api_auth.SessionAuthentication"
+    target_class = "jobsite.api.auth.SessionAuthentication"
     name = "SessionAuth"
 
     def get_security_definition(self, auto_schema):

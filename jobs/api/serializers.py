@@ -9,10 +9,10 @@ from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.events import MASK, mask_secrets
+from jobs.engine.events import MASK, mask_secrets
+from jobs.engine.states import JOB_TERMINAL, JobStatus, StepStatus
 from jobs.models import Trigger
-from jobs.states import JOB_TERMINAL, JobStatus, StepStatus
-from jobsite.api_fields import (
+from jobsite.api.fields import (
     ObjectField,
     StrictBooleanField,
     StrictCharField,

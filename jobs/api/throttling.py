@@ -5,7 +5,7 @@ Over the limit: 429 with `Retry-After`; every answer carries `RateLimit-*` heade
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from jobsite.api_auth import FixedWindow, client_address
+from jobsite.api.auth import FixedWindow, client_address
 from jobsite.models import ApiKey
 
 

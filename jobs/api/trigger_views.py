@@ -15,14 +15,14 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
 from jobs.api.idempotency import respond_once
-from jobs.log_format import log_line
+from jobs.engine.log_format import log_line
+from jobs.engine.states import JobStatus
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import EventKind, Job, Trigger
 from jobs.services import JobValidationError, create_job
-from jobs.states import JobStatus
-from jobs.transitions import TransitionRefused
-from jobsite.api_auth import add_rate_limit_headers, count_bad_key, refuse_if_too_many_bad_keys
-from jobsite.api_errors import Conflict
-from jobsite.api_parsers import FirstRendererNegotiation, LimitedFormParser, LimitedJSONParser
+from jobsite.api.auth import add_rate_limit_headers, count_bad_key, refuse_if_too_many_bad_keys
+from jobsite.api.errors import Conflict
+from jobsite.api.parsers import FirstRendererNegotiation, LimitedFormParser, LimitedJSONParser
 from jobsite.models import hash_key
 from templates_app.models import JobTemplate
 from templates_app.serializers import trigger_enabled

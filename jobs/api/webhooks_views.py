@@ -6,8 +6,8 @@ or https, the events are WEBHOOK_EVENTS (none: every event), the template filter
 live template of this workspace (or the one the endpoint already has, even if archived
 since), and activating an endpoint clears why it was disabled. The signing secret
 appears in two responses only: the creation's and each rotation's
-(`jobs.webhooks.rotate_secret`: the old secret keeps signing beside the new one for
-24 h). Redelivery is `jobs.webhooks.redeliver`: a new delivery, sent by a worker.
+(`jobs.automation.webhooks.rotate_secret`: the old secret keeps signing beside the new one for
+24 h). Redelivery is `jobs.automation.webhooks.redeliver`: a new delivery, sent by a worker.
 """
 
 from django.core.validators import URLValidator
@@ -24,24 +24,24 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs import webhooks
 from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, decode_cursor, encode_cursor
-from jobs.automation_models import (
+from jobs.automation import webhooks
+from jobs.models.automation import (
     WEBHOOK_EVENTS,
     DeliveryAttempt,
     DeliveryStatus,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from jobsite.api_errors import error_responses, not_found, response_headers
-from jobsite.api_fields import (
+from jobsite.api.errors import error_responses, not_found, response_headers
+from jobsite.api.fields import (
     QuerySerializer,
     StrictBooleanField,
     StrictCharField,
     StrictSerializer,
     StrictURLField,
 )
-from jobsite.api_views import WorkspaceAPIView
+from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import Role
 from templates_app.api import find_template
 

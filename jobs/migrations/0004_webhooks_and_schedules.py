@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import jobs.automation_models
+import jobs.models.automation
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=2000)),
                 ('description', models.CharField(blank=True, default='', max_length=200)),
                 ('events', models.JSONField(blank=True, default=list)),
-                ('secret', models.CharField(default=jobs.automation_models.new_webhook_secret, max_length=100)),
+                ('secret', models.CharField(default=jobs.models.automation.new_webhook_secret, max_length=100)),
                 ('previous_secret', models.CharField(blank=True, default='', max_length=100)),
                 ('previous_secret_expires_at', models.DateTimeField(blank=True, null=True)),
                 ('is_active', models.BooleanField(default=True)),

@@ -11,7 +11,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from jobs.markdown import render_markdown
+from jobs.views.markdown import render_markdown
 
 register = template.Library()
 

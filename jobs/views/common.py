@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from jobs.engine.states import JobStatus
 from jobs.models import WorkerHost
-from jobs.states import JobStatus
 
 WORKER_SEEN_WITHIN = timedelta(seconds=60)
 

@@ -7,10 +7,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from jobs.charts import finished_per_hour
-from jobs.states import JOB_ACTIVE, JOB_TERMINAL, JobStatus
-from jobs.ui_permissions import jobs_of, member_required
+from jobs.engine.states import JOB_ACTIVE, JOB_TERMINAL, JobStatus
+from jobs.views.charts import finished_per_hour
 from jobs.views.common import why_waiting, workers_seen
+from jobs.views.permissions import jobs_of, member_required
 
 ACTIVE_SHOWN = 25
 RECENT_SHOWN = 10

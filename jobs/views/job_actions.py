@@ -8,10 +8,10 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from jobs import services
-from jobs.forms import job_id_from_submission
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import Trigger
-from jobs.transitions import TransitionRefused
-from jobs.ui_permissions import job_for, jobs_of, member_required, require_role
+from jobs.views.forms import job_id_from_submission
+from jobs.views.permissions import job_for, jobs_of, member_required, require_role
 from jobsite.models import Role
 
 

@@ -13,13 +13,13 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from jobs.charts import step_timeline
-from jobs.forms import submission_token
-from jobs.log_format import log_events, log_line
+from jobs.engine.log_format import log_events, log_line
+from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
 from jobs.models import EventKind
-from jobs.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
-from jobs.ui_permissions import job_for, member_required
+from jobs.views.charts import step_timeline
 from jobs.views.common import why_waiting, workers_seen
+from jobs.views.forms import submission_token
+from jobs.views.permissions import job_for, member_required
 from jobsite.models import Role
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")

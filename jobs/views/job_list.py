@@ -14,9 +14,9 @@ from django.http import QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from jobs.engine.states import JOB_ACTIVE, JobStatus
 from jobs.models import Trigger
-from jobs.states import JOB_ACTIVE, JobStatus
-from jobs.ui_permissions import jobs_of, member_required, templates_of
+from jobs.views.permissions import jobs_of, member_required, templates_of
 
 PAGE_SIZE = 25
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.ui_permissions import member_required, require_role, template_for, templates_of
+from jobs.views.permissions import member_required, require_role, template_for, templates_of
 from jobsite.models import ApiKey, Membership, Role, hash_key
 from templates_app.api import TRIGGER_KEY_PREFIX
 from templates_app.serializers import trigger_enabled

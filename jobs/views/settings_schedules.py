@@ -2,7 +2,7 @@
 variables. Operators and admins list, add and edit them; only admins delete them.
 
 A schedule is saved only when the dispatcher could run it: its variables pass the
-template's validator (the one jobs use) and `jobs.schedules.save_schedule` accepts its
+template's validator (the one jobs use) and `jobs.automation.schedules.save_schedule` accepts its
 cron expression and time zone (and sets the next run). A schedule the dispatcher paused
 shows why; saving it with variables that validate clears the reason, and ticking
 Enabled runs it again.
@@ -16,10 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs.automation_models import Schedule
-from jobs.schedules import ScheduleError, save_schedule
-from jobs.settings_forms import ScheduleForm, declared_variables
-from jobs.ui_permissions import member_required, require_role, templates_of
+from jobs.automation.schedules import ScheduleError, save_schedule
+from jobs.models.automation import Schedule
+from jobs.views.permissions import member_required, require_role, templates_of
+from jobs.views.settings_forms import ScheduleForm, declared_variables
 from jobsite.models import Role
 from templates_app.definition import secret_names
 

@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import webhooks
-from jobs.automation_models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from jobs.settings_forms import WebhookEndpointForm
-from jobs.ui_permissions import member_required, require_role, templates_of
+from jobs.automation import webhooks
+from jobs.models.automation import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from jobs.views.permissions import member_required, require_role, templates_of
+from jobs.views.settings_forms import WebhookEndpointForm
 from jobs.views.settings_pages import pop_shown_once, show_once
 from jobsite.models import Role
 

@@ -1,19 +1,19 @@
 """A template's page with its start form, and the same form prefilled from an old job
 ("Rerun with changes"). The form is generated from the template's variables and checked
-by the API's validator (jobs.forms)."""
+by the API's validator (jobs.views.forms)."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import services
-from jobs.charts import step_graph
-from jobs.forms import StartForm, submission_token
+from jobs.engine.states import JOB_CAN_RERUN
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import Trigger
-from jobs.states import JOB_CAN_RERUN
-from jobs.transitions import TransitionRefused
-from jobs.ui_permissions import job_for, jobs_of, member_required, require_role, template_for
+from jobs.views.charts import step_graph
+from jobs.views.forms import StartForm, submission_token
 from jobs.views.job_actions import create_once
+from jobs.views.permissions import job_for, jobs_of, member_required, require_role, template_for
 from jobsite.models import Role
 
 RECENT_RUNS = 10

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from jobs.ui_permissions import member_required
+from jobs.views.permissions import member_required
 from jobsite.tenancy import SESSION_KEY, tenant_for_user
 
 

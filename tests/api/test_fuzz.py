@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from jobs.automation_models import Schedule, WebhookDelivery, WebhookEndpoint
 from jobs.models import Artifact
+from jobs.models.automation import Schedule, WebhookDelivery, WebhookEndpoint
 from jobs.services import create_job
 from jobsite.models import ApiKey, Role, Workspace, hash_key
 from templates_app.models import JobTemplate

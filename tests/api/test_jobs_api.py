@@ -6,9 +6,9 @@ import time
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from jobs.engine.states import JobStatus
 from jobs.models import Job, StepRun
 from jobs.services import create_job
-from jobs.states import JobStatus
 from tests.jobs.helpers import make_template
 
 JOBS = "/api/v1/jobs/"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.automation_models import Schedule
+from jobs.automation.schedules import run_due_schedules
 from jobs.models import Job
-from jobs.schedules import run_due_schedules
+from jobs.models.automation import Schedule
 from tests.api.conftest import client_for
 from tests.jobs.helpers import make_template
 

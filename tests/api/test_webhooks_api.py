@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from jobs import webhooks
-from jobs.automation_models import WEBHOOK_EVENTS, DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from jobs.automation import webhooks
+from jobs.models.automation import WEBHOOK_EVENTS, DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from jobs.services import create_job
 from tests.api.conftest import client_for
 from tests.jobs.helpers import make_template

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from jobs.states import JOB_TERMINAL
+from jobs.engine.states import JOB_TERMINAL
 from tests.worker_cluster import ROOT, Deployment, drop_postgres_database, fresh_postgres_url
 
 PG = os.environ.get("JOBSITE_TEST_DATABASE_URL")

@@ -9,13 +9,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import engine
-from jobs.concurrency import ConcurrencyRejected
-from jobs.dispatcher import dispatch_once
+from jobs.engine.concurrency import ConcurrencyRejected
+from jobs.engine.faults import enqueue_due_retries, reap_expired_leases
+from jobs.engine.steps import claim_step, finish_step, renew_lease
+from jobs.engine.transitions import TransitionRefused
 from jobs.executors.base import Outcome
 from jobs.models import EventKind, Job, StepRun
 from jobs.services import cancel_job, create_job
-from jobs.transitions import TransitionRefused
+from jobs.worker.dispatcher import dispatch_once
 from tests.conftest import run_queued_tasks
 from tests.jobs.helpers import events_of, make_template, step_statuses
 
@@ -27,14 +28,14 @@ def one_step(workspace, step_yaml, slug="single", settings_yaml=""):
 
 def claim_first(job, worker="w1"):
     step = job.steps.order_by("position").first()
-    return engine.claim_step(step.pk, step.attempt, worker)
+    return claim_step(step.pk, step.attempt, worker)
 
 
 def test_a_duplicate_delivery_of_a_task_claims_nothing(workspace, transactional_db):
     job = create_job(workspace, template=one_step(workspace, "  - {id: s, type: noop}"))
     step = job.steps.get()
-    assert engine.claim_step(step.pk, step.attempt, "w1") is not None
-    assert engine.claim_step(step.pk, step.attempt, "w2") is None
+    assert claim_step(step.pk, step.attempt, "w1") is not None
+    assert claim_step(step.pk, step.attempt, "w2") is None
     assert StepRun.objects.get(pk=step.pk).worker_id == "w1"
 
 
@@ -42,18 +43,18 @@ def test_a_stale_worker_resuming_after_its_step_was_reclaimed_changes_nothing(wo
     template = one_step(workspace, "  - {id: s, type: noop, idempotent: true, retries: 2, retry_backoff: 0}")
     job = create_job(workspace, template=template)
     step = job.steps.get()
-    assert engine.claim_step(step.pk, 1, "paused-worker")
+    assert claim_step(step.pk, 1, "paused-worker")
     # The paused worker stops heartbeating; its lease runs out and the reaper reclaims.
     StepRun.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert engine.reap_expired_leases() == 1
-    assert engine.enqueue_due_retries() == 1
-    assert engine.claim_step(step.pk, 2, "new-worker")
+    assert reap_expired_leases() == 1
+    assert enqueue_due_retries() == 1
+    assert claim_step(step.pk, 2, "new-worker")
     # The paused worker wakes up and reports: every write is fenced on its attempt.
-    assert engine.renew_lease(step.pk, 1) is False
-    assert engine.finish_step(step.pk, 1, Outcome.fail("late failure")) is False
+    assert renew_lease(step.pk, 1) is False
+    assert finish_step(step.pk, 1, Outcome.fail("late failure")) is False
     fresh = StepRun.objects.get(pk=step.pk)
     assert (fresh.status, fresh.attempt, fresh.worker_id, fresh.error) == ("running", 2, "new-worker", "worker lost")
-    assert engine.finish_step(step.pk, 2, Outcome.ok({"x": 1})) is True
+    assert finish_step(step.pk, 2, Outcome.ok({"x": 1})) is True
     job.refresh_from_db()
     assert job.status == "succeeded"
 
@@ -61,12 +62,12 @@ def test_a_stale_worker_resuming_after_its_step_was_reclaimed_changes_nothing(wo
 def test_a_claimed_step_that_never_heartbeats_is_reaped_as_lost_when_not_idempotent(workspace, transactional_db):
     job = create_job(workspace, template=one_step(workspace, "  - {id: s, type: shell, with: {command: ['true']}}"))
     assert claim_first(job)
-    assert engine.reap_expired_leases(now=timezone.now() + timedelta(seconds=120)) == 1
+    assert reap_expired_leases(now=timezone.now() + timedelta(seconds=120)) == 1
     job.refresh_from_db()
     assert step_statuses(job) == {"s": "lost"}
     assert job.status == "failed" and "worker lost" in job.error
     # Never re-run on its own: nothing is due, nothing is queued.
-    assert engine.enqueue_due_retries() == 0
+    assert enqueue_due_retries() == 0
 
 
 def test_failed_attempts_are_retried_with_backoff_and_each_attempt_is_an_event(workspace, run_tasks):

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from jobs.engine.transitions import TransitionRefused
 from jobs.models import EventKind, Job, JobEvent
 from jobs.services import cancel_job, create_job, rerun_job, start_job
-from jobs.transitions import TransitionRefused
 from tests.jobs.helpers import events_of, make_template, step_statuses
 
 LINEAR = """
@@ -254,8 +254,8 @@ def test_event_seq_has_no_gaps_under_two_concurrent_writers(workspace, run_tasks
     reader sees every event exactly once, in order."""
     from django.db import connection
 
-    from jobs.events import record_events
-    from jobs.transitions import locked_job
+    from jobs.engine.events import record_events
+    from jobs.engine.transitions import locked_job
 
     job = create_job(workspace, template=make_template(workspace, LINEAR), start=False)
     per_writer = 150

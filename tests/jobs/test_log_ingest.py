@@ -4,10 +4,10 @@ the masking."""
 
 import pytest
 
-from jobs import step_logs
 from jobs.models import EventKind, Job, JobEvent, StepRun
 from jobs.services import create_job
-from jobs.step_logs import StepLogWriter
+from jobs.worker import step_logs
+from jobs.worker.step_logs import StepLogWriter
 from tests.jobs.helpers import make_template
 
 ONE_STEP = """
@@ -129,8 +129,8 @@ def test_a_zombie_attempt_writes_nothing(workspace):
 
 @pytest.mark.parametrize("data", [{"a": "tab\there", "b": "back\\slash", "c": ["x", 1, None]}, {"quote": '"', "nl": "\n"}])
 def test_event_data_with_escapes_round_trips_in_a_batch(workspace, data):
-    from jobs.events import record_events
-    from jobs.transitions import locked_job
+    from jobs.engine.events import record_events
+    from jobs.engine.transitions import locked_job
 
     job, _ = running_step(workspace)
     with locked_job(job.pk) as locked:

@@ -3,10 +3,10 @@ from datetime import timedelta
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from jobs.automation.retention import prune_workspace
 from jobs.models import Artifact, Job, JobEvent
-from jobs.retention import prune_workspace
 from jobs.services import create_job
-from jobs.worker_hosts import beat
+from jobs.worker.hosts import beat
 from tests.jobs.helpers import make_template
 
 ARTIFACT = """

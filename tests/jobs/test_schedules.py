@@ -3,9 +3,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.dispatcher import dispatch_once
+from jobs.automation.schedules import (
+    ScheduleError,
+    next_run_after,
+    run_due_schedules,
+    save_schedule,
+)
 from jobs.models import Job, Schedule
-from jobs.schedules import ScheduleError, next_run_after, run_due_schedules, save_schedule
+from jobs.worker.dispatcher import dispatch_once
 from tests.jobs.helpers import make_template
 
 TEMPLATE = """

@@ -7,12 +7,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import engine
+from jobs.engine.faults import enqueue_due_retries, reap_expired_leases
+from jobs.engine.lifecycle import start_waiting_jobs
+from jobs.engine.states import JOB_TERMINAL, JOB_TRANSITIONS, STEP_TERMINAL, STEP_TRANSITIONS
+from jobs.engine.steps import claim_step, finish_step, renew_lease
+from jobs.engine.transitions import TransitionRefused
 from jobs.executors.base import Outcome
 from jobs.models import EventKind, StepRun
 from jobs.services import cancel_job, create_job
-from jobs.states import JOB_TERMINAL, JOB_TRANSITIONS, STEP_TERMINAL, STEP_TRANSITIONS
-from jobs.transitions import TransitionRefused
 from tests.jobs.helpers import make_template
 
 SOURCE = """
@@ -33,32 +35,32 @@ def apply(action, job, step):
     step.refresh_from_db()
     now = timezone.now()
     if action == "claim":
-        engine.claim_step(step.pk, step.attempt, "w")
+        claim_step(step.pk, step.attempt, "w")
     elif action == "claim_stale":
-        engine.claim_step(step.pk, max(step.attempt - 1, 0), "zombie")
+        claim_step(step.pk, max(step.attempt - 1, 0), "zombie")
     elif action == "heartbeat":
-        engine.renew_lease(step.pk, step.attempt)
+        renew_lease(step.pk, step.attempt)
     elif action == "heartbeat_stale":
-        engine.renew_lease(step.pk, step.attempt - 1)
+        renew_lease(step.pk, step.attempt - 1)
     elif action == "succeed":
-        engine.finish_step(step.pk, step.attempt, Outcome.ok({"n": 1}))
+        finish_step(step.pk, step.attempt, Outcome.ok({"n": 1}))
     elif action == "fail":
-        engine.finish_step(step.pk, step.attempt, Outcome.fail("boom"))
+        finish_step(step.pk, step.attempt, Outcome.fail("boom"))
     elif action == "finish_stale":
-        engine.finish_step(step.pk, step.attempt - 1, Outcome.ok())
+        finish_step(step.pk, step.attempt - 1, Outcome.ok())
     elif action == "reap":
         StepRun.objects.filter(pk=step.pk, status="running").update(lease_expires_at=now - timedelta(seconds=1))
-        engine.reap_expired_leases()
+        reap_expired_leases()
     elif action == "retry":
         StepRun.objects.filter(pk=step.pk, status="retrying").update(next_attempt_at=now - timedelta(seconds=1))
-        engine.enqueue_due_retries()
+        enqueue_due_retries()
     elif action in ("cancel", "force_cancel"):
         try:
             cancel_job(job, force=action == "force_cancel")
         except TransitionRefused:
             assert job.__class__.objects.get(pk=job.pk).status in JOB_TERMINAL
     elif action == "dispatch":
-        engine.start_waiting_jobs()
+        start_waiting_jobs()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

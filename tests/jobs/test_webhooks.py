@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from jobs.automation.webhooks import enqueue_due_deliveries, redeliver, rotate_secret
 from jobs.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from jobs.services import create_job
-from jobs.webhooks import enqueue_due_deliveries, redeliver, rotate_secret
 from tests.jobs.helpers import make_template
 
 OK_TEMPLATE = "slug: ok\nname: OK\nsteps:\n  - {id: s, type: noop}\n"

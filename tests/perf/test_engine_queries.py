@@ -10,7 +10,7 @@ import pytest
 
 from jobs.models import EventKind, StepRun
 from jobs.services import create_job
-from jobs.step_runner import run_step
+from jobs.worker.step_runner import run_step
 from tests.jobs.helpers import make_template
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@
 PostgreSQL's statistics lag behind a big step); it must still return exactly the last N
 lines, whatever else sits between them in the event stream."""
 
-from jobs.events import record_events
+from jobs.engine.events import record_events
 from jobs.models import EventKind
 from jobsite.models import Role
 from tests.perf.test_query_counts import add_jobs, chain_template
@@ -10,7 +10,7 @@ from tests.perf.test_query_counts import add_jobs, chain_template
 
 def test_tail_finds_the_last_lines_behind_many_other_events(workspace, client, api_key):
     job = add_jobs(chain_template(workspace, 2, "chain-2"), 1, start=False)[0]  # 3 lines: line 0..2
-    from jobs.transitions import locked_job
+    from jobs.engine.transitions import locked_job
 
     with locked_job(job.pk) as locked:
         record_events(locked, [{"kind": EventKind.LOG, "step_id": "s1", "level": "WARN", "message": "late"}])

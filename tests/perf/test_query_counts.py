@@ -8,10 +8,10 @@ Each test measures a page with a little data, adds more, and asserts with
 import pytest
 from django.test import Client
 
-from jobs.events import record_events
+from jobs.engine.events import record_events
+from jobs.engine.transitions import locked_job
 from jobs.models import EventKind
 from jobs.services import create_job
-from jobs.transitions import locked_job
 from jobsite.models import Role
 from tests.jobs.helpers import make_template
 

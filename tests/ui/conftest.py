@@ -6,11 +6,11 @@ import re
 import pytest
 from django.test import Client
 
-from jobs import engine
-from jobs.events import record_events
+from jobs.engine.events import record_events
+from jobs.engine.steps import claim_step, finish_step
+from jobs.engine.transitions import locked_job
 from jobs.models import EventKind
 from jobs.services import create_job
-from jobs.transitions import locked_job
 from tests.jobs.helpers import make_template
 
 EVERY_TYPE = """
@@ -103,7 +103,7 @@ def running_job(template, **kwargs):
     """A started job whose first step a (pretend) worker has claimed."""
     job = create_job(template.workspace, template=template, created_by="user:test", **kwargs)
     step = job.steps.get(step_id=job.definition["steps"][0]["id"])
-    assert engine.claim_step(step.pk, step.attempt, "test-worker")
+    assert claim_step(step.pk, step.attempt, "test-worker")
     job.refresh_from_db()
     return job
 
@@ -119,14 +119,14 @@ def finish_job(job, fail=()):
             return job
         for step in job.steps.filter(status__in=["queued", "running"]):
             if step.status == "queued":
-                engine.claim_step(step.pk, step.attempt, "test-worker")
+                claim_step(step.pk, step.attempt, "test-worker")
                 step.refresh_from_db()
             outcome = (
                 Outcome.fail("boom", exit_code=1)
                 if step.step_id in fail
                 else Outcome.ok({"done": step.step_id})
             )
-            engine.finish_step(step.pk, step.attempt, outcome)
+            finish_step(step.pk, step.attempt, outcome)
     raise AssertionError(f"job {job.pk} did not finish: {job.status}")
 
 

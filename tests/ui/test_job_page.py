@@ -6,9 +6,9 @@ import re
 import pytest
 from django.core.files.base import ContentFile
 
+from jobs.engine.states import JobStatus
 from jobs.models import Artifact, Job
 from jobs.services import create_job
-from jobs.states import JobStatus
 from tests.ui.conftest import add_log, finish_job, running_job, submission_of
 
 pytestmark = pytest.mark.django_db

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.charts import finished_per_hour, step_graph
-from jobs.markdown import render_markdown
 from jobs.models import Job
 from jobs.services import create_job
 from jobs.templatetags.jobsite_ui import ansi, duration, value_text
+from jobs.views.charts import finished_per_hour, step_graph
+from jobs.views.markdown import render_markdown
 
 
 def test_markdown_keeps_formatting_and_drops_anything_active():

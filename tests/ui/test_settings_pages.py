@@ -78,7 +78,7 @@ def test_a_trigger_key_is_shown_once_and_works_with_the_apis_hash(admin_client, 
 def test_webhooks_page_shows_endpoints_and_the_delivery_log_and_redelivers(
     admin_client, operator_client, workspace, other_workspace
 ):
-    from jobs.automation_models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+    from jobs.models.automation import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 
     endpoint = WebhookEndpoint.objects.create(
         workspace=workspace, url="https://hooks.example.com/jobsite", events=["job.failed"]
@@ -125,7 +125,7 @@ def test_webhooks_page_shows_endpoints_and_the_delivery_log_and_redelivers(
 
 
 def test_schedules_page_lists_the_workspaces_schedules(admin_client, workspace):
-    from jobs.automation_models import Schedule
+    from jobs.models.automation import Schedule
 
     template = make_template(workspace, TWO_STEPS)
     Schedule.objects.create(

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from jobs.automation_models import Schedule
-from jobs.schedules import run_due_schedules
+from jobs.automation.schedules import run_due_schedules
+from jobs.models.automation import Schedule
 from templates_app.definition import validate_values
 from tests.jobs.helpers import make_template
 from tests.ui.conftest import TWO_STEPS

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.test import Client
 
-from jobs.automation_models import WEBHOOK_EVENTS, WebhookDelivery, WebhookEndpoint
+from jobs.models.automation import WEBHOOK_EVENTS, WebhookDelivery, WebhookEndpoint
 from tests.jobs.helpers import make_template
 from tests.ui.conftest import TWO_STEPS
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from jobs.engine.states import JobStatus
 from jobs.models import Job, Trigger
-from jobs.states import JobStatus
 from templates_app.definition import validate_values
 from tests.ui.conftest import submission_of
 

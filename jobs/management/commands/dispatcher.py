@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from jobs.dispatcher import run_forever
+from jobs.worker.dispatcher import run_forever
 
 
 class Command(BaseCommand):

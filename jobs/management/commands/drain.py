@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import worker_hosts
 from jobs.models import WorkerHost
+from jobs.worker import hosts as worker_hosts
 
 
 class Command(BaseCommand):

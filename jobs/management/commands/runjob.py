@@ -2,10 +2,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.log_format import log_line
+from jobs.engine.log_format import log_line
+from jobs.engine.states import JobStatus
 from jobs.models import EventKind, JobEvent, Trigger
 from jobs.services import JobValidationError, create_job
-from jobs.states import JobStatus
 from jobsite.models import Workspace
 from templates_app.models import JobTemplate
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from jobs.supervisor import manage_command, supervise
+from jobs.worker.supervisor import manage_command, supervise
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from jobs import worker_hosts
-from jobs.supervisor import manage_command, supervise
+from jobs.worker import hosts as worker_hosts
+from jobs.worker.supervisor import manage_command, supervise
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""What runs without a person: webhook deliveries, schedules, retention."""

@@ -1,0 +1,47 @@
+"""Retention (SPEC §12): a workspace's `retention_days` deletes its finished jobs older
+than that, with their step runs, events and artifact files."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.engine.states import JOB_TERMINAL
+from jobs.models import Artifact, Job
+from jobsite.models import Workspace
+
+BATCH = 200
+
+
+def prune_workspace(workspace, now=None):
+    """Delete finished jobs of `workspace` older than its retention. Returns how many."""
+    if not workspace.retention_days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=workspace.retention_days)
+    deleted = 0
+    while True:
+        ids = list(
+            Job.objects.filter(workspace=workspace, status__in=JOB_TERMINAL, finished_at__lt=cutoff).values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            return deleted
+        files = list(Artifact.objects.filter(job_id__in=ids).values_list("file", flat=True))
+        with transaction.atomic():
+            Job.objects.filter(pk__in=ids).delete()  # step runs, events, artifact rows cascade
+        _delete_unshared_files(files)
+        deleted += len(ids)
+
+
+def _delete_unshared_files(names):
+    """A rerun that reused a step's artifacts points at the same file: keep files that
+    surviving artifacts still use."""
+    from django.core.files.storage import default_storage
+
+    still_used = set(Artifact.objects.filter(file__in=names).values_list("file", flat=True))
+    for name in set(names) - still_used:
+        if name:
+            default_storage.delete(name)
+
+
+def prune_all(now=None):
+    return sum(prune_workspace(ws, now) for ws in Workspace.objects.filter(retention_days__isnull=False))

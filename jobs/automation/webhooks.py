@@ -1,0 +1,218 @@
+"""Webhooks (SPEC §10): which events go where, signed as Standard Webhooks, delivered by
+the workers with retries, every attempt logged.
+
+Deliveries are created in the transaction of the status change that causes them and
+sent by a worker task after commit; nothing is ever sent inside a web request.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.engine.queue import enqueue_task
+from jobs.models.automation import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "jobs.automation.webhooks.deliver"
+EXCERPT_CHARS = 500
+# Seconds to wait after attempt N fails: exponential, about a day in all.
+BACKOFF_SECONDS = [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800]
+MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
+
+JOB_EVENTS = {"queued": "job.queued", "running": "job.started", "succeeded": "job.succeeded",
+              "failed": "job.failed", "partial": "job.partial", "canceled": "job.canceled"}
+FINAL_EVENTS = {"job.succeeded", "job.failed", "job.partial", "job.canceled"}
+
+
+# --- signing -----------------------------------------------------------------------------
+
+
+def _key_bytes(secret):
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def sign(secret, message_id, timestamp, body):
+    """The Standard Webhooks signature: base64 HMAC-SHA256 of "id.timestamp.body"."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(_key_bytes(secret), signed, hashlib.sha256).digest()).decode()
+
+
+def signed_headers(secrets, message_id, body, timestamp=None):
+    timestamp = int(timestamp or time.time())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        # During a rotation both the new and the old secret sign, space-separated.
+        "webhook-signature": " ".join(sign(secret, message_id, timestamp, body) for secret in secrets),
+        "content-type": "application/json",
+        "user-agent": "jobsite-webhooks/1",
+    }
+
+
+# --- what to send ------------------------------------------------------------------------
+
+
+def job_payload(job, event, step=None):
+    data = {
+        "id": str(job.pk),
+        "workspace": job.workspace.slug,
+        "name": job.name,
+        "type": job.type,
+        "status": job.status,
+        "trigger": job.trigger,
+        "template": job.definition.get("slug") if job.template_id else None,
+        "progress": job.progress,
+        "error": job.error or None,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "links": {"self": f"/api/v1/jobs/{job.pk}/", "ui": f"/jobs/{job.pk}/"},
+    }
+    if step is not None:
+        data["step"] = {"id": step.step_id, "status": step.status, "attempt": step.attempt, "error": step.error or None}
+    return {"type": event, "timestamp": timezone.now().isoformat(), "data": data}
+
+
+def record_event_deliveries(job, event, step=None):
+    """Create the deliveries an event causes (endpoints of the job's workspace that want
+    it, and the job's callback_url for its final event); send them after commit."""
+    # The engine's lock query already asked whether the workspace has any (has_webhooks).
+    if getattr(job, "has_webhooks", True):
+        endpoints = [e for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True) if e.wants(event, job.template_id)]
+    else:
+        endpoints = []
+    targets = [(endpoint, endpoint.url) for endpoint in endpoints]
+    if job.callback_url and event in FINAL_EVENTS:
+        targets.append((None, job.callback_url))
+    if not targets:
+        return []
+    payload = job_payload(job, event, step)
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(workspace_id=job.workspace_id, endpoint=endpoint, job=job, url=url, event=event, payload=payload, next_attempt_at=timezone.now())
+         for endpoint, url in targets]
+    )
+    for delivery in deliveries:
+        enqueue_delivery(delivery.pk)
+    return deliveries
+
+
+def enqueue_delivery(delivery_id):
+    transaction.on_commit(lambda: enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}"))
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def _post(url, body, headers):
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=settings.JOBSITE_WEBHOOK_TIMEOUT) as response:
+            return response.status, response.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, "", f"{reason.__class__.__name__}: {reason}"[:500]
+
+
+def deliver(delivery_id):
+    """Worker task: one attempt of one delivery. Claims the attempt with a
+    compare-and-set on (status, attempts), so duplicate tasks send once."""
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return "nothing to do"
+    number = delivery.attempts + 1
+    claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).update(
+        attempts=number, next_attempt_at=None
+    )
+    if not claimed:
+        return "taken"
+    endpoint = delivery.endpoint
+    if endpoint is not None and not endpoint.is_active:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, finished_at=timezone.now())
+        return "endpoint disabled"
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    secrets = endpoint.signing_secrets() if endpoint else [callback_secret(delivery)]
+    headers = signed_headers(secrets, delivery.message_id, body)
+    started = time.monotonic()
+    status_code, text, error = _post(delivery.url, body, headers)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    DeliveryAttempt.objects.create(
+        delivery=delivery, number=number, status_code=status_code, duration_ms=duration_ms, response_excerpt=text[:EXCERPT_CHARS], error=error
+    )
+    now = timezone.now()
+    if status_code is not None and 200 <= status_code < 300:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SUCCEEDED, last_status_code=status_code, finished_at=now)
+        return "delivered"
+    if status_code == 410 and endpoint is not None:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, disabled_reason=f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC")
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_status_code=410, finished_at=now)
+        return "gone"
+    if number >= MAX_ATTEMPTS:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_status_code=status_code, finished_at=now)
+        return "gave up"
+    delay = BACKOFF_SECONDS[number - 1] * random.uniform(0.8, 1.2)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(last_status_code=status_code, next_attempt_at=now + timedelta(seconds=delay))
+    return "will retry"
+
+
+def callback_secret(delivery):
+    return callback_secret_for(delivery.workspace_id)
+
+
+def callback_secret_for(workspace_id):
+    """A job's callback_url is signed with the workspace's oldest active endpoint secret
+    if it has one, else with a key derived from SECRET_KEY and the workspace id. Admins
+    read it from GET /api/v1/workspace/ (`callback_secret`; docs/webhooks.md)."""
+    endpoint = WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True).order_by("created_at").first()
+    if endpoint:
+        return endpoint.secret
+    return workspace_callback_secret(workspace_id)
+
+
+def workspace_callback_secret(workspace_id):
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"callback:{workspace_id}".encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.b64encode(digest[:24]).decode()
+
+
+def enqueue_due_deliveries(now=None):
+    """Dispatcher duty: send retries whose backoff has passed."""
+    now = now or timezone.now()
+    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)).values_list("pk", flat=True)[:200])
+    for delivery_id in due:
+        # Push the time on so the next pass does not enqueue it again before it runs.
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(next_attempt_at=now + timedelta(seconds=60))
+        enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
+    return len(due)
+
+
+def redeliver(delivery):
+    """Send a delivery again as a new one (same event and payload, a fresh message id)."""
+    copy = WebhookDelivery.objects.create(
+        workspace_id=delivery.workspace_id, endpoint=delivery.endpoint, job=delivery.job, url=delivery.url,
+        event=delivery.event, payload=delivery.payload, next_attempt_at=timezone.now(),
+    )
+    enqueue_delivery(copy.pk)
+    return copy
+
+
+def rotate_secret(endpoint, overlap_hours=24):
+    """A new secret; the old one keeps signing beside it for `overlap_hours`."""
+    from jobs.models.automation import new_webhook_secret
+
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=overlap_hours)
+    endpoint.secret = new_webhook_secret()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    return endpoint.secret

@@ -1,0 +1,135 @@
+"""A step's attempt: claim it, renew its lease, record its outcome (SPEC §7).
+
+Worker entry points (jobs/worker/step_runner.py) call these; each is fenced on the
+attempt number, so a late or duplicate delivery changes nothing.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.engine.lifecycle import advance_job, step_definition, step_of
+from jobs.engine.states import JobStatus, StepStatus
+from jobs.engine.transitions import change_job_status, change_step_status, locked_job
+from jobs.models import Job, StepRun
+
+log = logging.getLogger(__name__)
+
+J, S = JobStatus, StepStatus
+
+
+def lease_expiry():
+    return timezone.now() + timedelta(seconds=settings.JOBSITE_LEASE_SECONDS)
+
+
+def claim_step(step_run_id, attempt, worker_id):
+    """Claim a queued step for this worker: queued → running, fenced on the attempt.
+
+    Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
+    with locked_job(step_run_id=step_run_id, engine=True) as job:
+        step = step_of(job, step_run_id) if job else None
+        if step is None or step.status != S.QUEUED or step.attempt != attempt:
+            return None
+        if job.cancel_requested_at or job.is_terminal:
+            return None
+        now = timezone.now()
+        claimed = change_step_status(
+            job,
+            step,
+            S.RUNNING,
+            attempt=attempt,
+            message=f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
+            started_at=now,
+            worker_id=worker_id,
+            lease_expires_at=lease_expiry(),
+            heartbeat_at=now,
+        )
+        if not claimed:
+            return None
+        if job.status == J.QUEUED:
+            change_job_status(
+                job, J.RUNNING, message="Job started", started_at=now, waiting_reason=""
+            )
+        return job, step
+
+
+def renew_lease(step_run_id, attempt):
+    """Extend a running step's lease. False when the step is no longer this attempt's
+    (it was reaped, canceled by force, or finished by someone else)."""
+    now = timezone.now()
+    return bool(
+        StepRun.objects.filter(pk=step_run_id, status=S.RUNNING, attempt=attempt).update(
+            lease_expires_at=lease_expiry(), heartbeat_at=now
+        )
+    )
+
+
+def cancel_requested(job_id):
+    return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+
+
+def retry_delay(step, definition_step):
+    """Exponential backoff with jitter: backoff × 2^(attempt-1), ±20 %."""
+    base = float(definition_step.get("retry_backoff", 2.0)) * (2 ** max(step.attempt - 1, 0))
+    return base * random.uniform(0.8, 1.2)
+
+
+def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
+    """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
+    changes nothing. Returns True when the outcome was recorded."""
+    with locked_job(step_run_id=step_run_id, engine=True) as job:
+        step = step_of(job, step_run_id) if job else None
+        if step is None or step.status != S.RUNNING or step.attempt != attempt:
+            return False
+        now = timezone.now()
+        common = {"finished_at": now, "lease_expires_at": None, "exit_code": outcome.exit_code}
+        if outcome.status == "succeeded":
+            recorded = change_step_status(
+                job,
+                step,
+                S.SUCCEEDED,
+                attempt=attempt,
+                outputs=outcome.outputs,
+                error="",
+                progress=100.0,
+                **common,
+            )
+        elif stop_reason == "canceled" or job.cancel_requested_at:
+            recorded = change_step_status(
+                job, step, S.CANCELED, attempt=attempt, error="canceled", level="WARN", **common
+            )
+        else:
+            error = outcome.error or "failed"
+            definition_step = step_definition(job, step.step_id)
+            if step.attempt < step.max_attempts:
+                delay = retry_delay(step, definition_step)
+                recorded = change_step_status(
+                    job,
+                    step,
+                    S.RETRYING,
+                    attempt=attempt,
+                    message=f"Step {step.step_id} attempt {attempt} failed: {error}; retrying in {delay:.1f} s",
+                    level="WARN",
+                    error=error,
+                    outputs=outcome.outputs,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    **common,
+                )
+            else:
+                recorded = change_step_status(
+                    job,
+                    step,
+                    S.FAILED,
+                    attempt=attempt,
+                    message=f"Step {step.step_id} failed: {error}",
+                    level="ERROR",
+                    error=error,
+                    outputs=outcome.outputs,
+                    **common,
+                )
+        if recorded:
+            advance_job(job)
+        return recorded

@@ -1,0 +1,18 @@
+"""What `{{ ... }}` can see when a job's step runs (SPEC §3)."""
+
+from jobs.engine.states import StepStatus
+
+
+def substitution_context(job, steps, step_id=None):
+    """vars, params (of `step_id`), steps.<id>.outputs of finished steps, job, workspace."""
+    return {
+        "vars": job.variables,
+        "params": (job.params or {}).get(step_id, {}) if step_id else {},
+        "steps": {
+            step.step_id: {"outputs": step.outputs or {}}
+            for step in steps
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RETRYING) or step.outputs
+        },
+        "job": {"id": str(job.id), "name": job.name},
+        "workspace": {"slug": job.workspace.slug},
+    }

@@ -1,0 +1,123 @@
+"""The one writer of job and step status.
+
+Every status change in jobsite goes through change_job_status or change_step_status:
+each checks the transition table in jobs/engine/states.py, applies a compare-and-set on the old
+status (and, for steps, on the attempt number — the fence against zombie workers), and
+writes a JobEvent in the same transaction. Zero rows updated means someone else got
+there first; that is not an error.
+
+All writers of one job take that job's row lock first (locked_job), so changes to a job
+and its steps are serialized and always acquire locks in the same order.
+"""
+
+from contextlib import contextmanager
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.automation.webhooks import JOB_EVENTS, record_event_deliveries
+from jobs.engine.events import flush_events, record_events, start_event_buffer
+from jobs.engine.locked_reads import has_active_webhooks, read_locked_job, read_steps
+from jobs.engine.prepared_sql import update_where
+from jobs.engine.states import StepStatus, job_transition_allowed, step_transition_allowed
+from jobs.models import EventKind, Job, StepRun
+
+
+class TransitionRefused(Exception):
+    """A change the transition table does not allow (e.g. cancelling a finished job)."""
+
+
+@contextmanager
+def locked_job(job_id=None, *, step_run_id=None, engine=False):
+    """A transaction holding the job's row lock; yields the freshly read job (or None).
+
+    `step_run_id` finds the job by one of its steps, in the same query. `engine=True`
+    is for the engine's own short sections (claim, finish, start, cancel): the job's
+    steps are read too (the list `job.step_runs`), and the section's events are written
+    in one INSERT when it ends instead of one per status change."""
+    with transaction.atomic():
+        job = read_locked_job(job_id, step_run_id)
+        if job is None or not engine:
+            yield job
+            return
+        job.step_runs = read_steps(job)
+        start_event_buffer(job)
+        yield job
+        flush_events(job)
+
+
+@contextmanager
+def new_job_section(job, steps):
+    """For a job created in the current transaction with `steps`: the same as
+    locked_job(engine=True) without reading back what the caller just wrote (no other transaction can see the
+    new row, so there is nothing to lock against)."""
+    job.step_runs = list(steps)
+    job.has_webhooks = has_active_webhooks(job.workspace_id)
+    start_event_buffer(job)
+    yield job
+    flush_events(job)
+
+
+def change_job_status(job, new, *, message="", **fields):
+    """Move a locked job to `new`. Returns False when the table forbids it or the row
+    has moved on."""
+    old = job.status
+    if not job_transition_allowed(old, new):
+        return False
+    now = timezone.now()
+    # The event's seq is written with the status, in the same UPDATE (one query less on
+    # every job transition); the event row follows in this transaction.
+    seq = job.last_event_seq + 1
+    updated = update_where(Job, {"pk": job.pk, "status": old}, {"status": new, "updated_at": now, "last_event_seq": seq, **fields})
+    if not updated:
+        return False
+    job.status = new
+    job.updated_at = now
+    for name, value in fields.items():
+        setattr(job, name, value)
+    record_events(
+        job,
+        [{"kind": EventKind.JOB_STATUS, "message": message or f"Job {new}", "data": {"from": old, "to": new}}],
+        seq_saved=True,
+    )
+    if new in JOB_EVENTS:
+        record_event_deliveries(job, JOB_EVENTS[new])
+    return True
+
+
+def change_step_status(job, step, new, *, attempt=None, attempt_number=None, message="", level="", **fields):
+    """Move a step of a locked job to `new`, fenced on its current status and attempt.
+
+    `attempt` is the attempt the caller believes it holds; a worker whose attempt was
+    reclaimed passes its old number and changes nothing. `attempt_number` moves the step
+    to a new attempt in the same compare-and-set (when it is queued again)."""
+    old = step.status
+    if not step_transition_allowed(old, new):
+        return False
+    fence = step.attempt if attempt is None else attempt
+    if attempt_number is not None:
+        fields["attempt"] = attempt_number
+    updated = update_where(StepRun, {"pk": step.pk, "status": old, "attempt": fence}, {"status": new, **fields})
+    if not updated:
+        return False
+    step.status = new
+    for name, value in fields.items():
+        setattr(step, name, value)
+    data = {"from": old, "to": new, "attempt": step.attempt}
+    if fields.get("error"):
+        data["error"] = fields["error"]
+    record_events(
+        job,
+        [
+            {
+                "kind": EventKind.STEP_STATUS,
+                "step_id": step.step_id,
+                "level": level,
+                "message": message or f"Step {step.step_id} {new}",
+                "data": data,
+            }
+        ],
+    )
+    if new == StepStatus.FAILED:
+        record_event_deliveries(job, "step.failed", step)
+    return True

@@ -1,0 +1,42 @@
+"""The jobs app's models: runs (jobs.py) and automation (automation.py: webhooks and
+schedules). Importing this package registers all of them with Django."""
+
+from jobs.models.automation import (
+    WEBHOOK_EVENTS,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Schedule,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_webhook_secret,
+)
+from jobs.models.jobs import (
+    Artifact,
+    EventKind,
+    IdempotencyRecord,
+    Job,
+    JobEvent,
+    StepRun,
+    Trigger,
+    WorkerHost,
+    artifact_upload_to,
+)
+
+__all__ = [
+    "WEBHOOK_EVENTS",
+    "Artifact",
+    "DeliveryAttempt",
+    "DeliveryStatus",
+    "EventKind",
+    "IdempotencyRecord",
+    "Job",
+    "JobEvent",
+    "Schedule",
+    "StepRun",
+    "Trigger",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WorkerHost",
+    "artifact_upload_to",
+    "new_webhook_secret",
+]

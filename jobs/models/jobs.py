@@ -1,0 +1,245 @@
+"""Runs: jobs, their step runs, their event stream and their artifacts."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from jobs.engine.states import JOB_TERMINAL, JobStatus, StepStatus
+from jobsite.models import Workspace
+from templates_app.models import JobTemplate, TemplateVersion
+
+
+class Trigger(models.TextChoices):
+    UI = "ui", "Web UI"
+    API = "api", "API"
+    TRIGGER_URL = "trigger_url", "Trigger URL"
+    SCHEDULE = "schedule", "Schedule"
+    RERUN = "rerun", "Rerun"
+    CLI = "cli", "Command line"
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="jobs")
+    template = models.ForeignKey(JobTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    template_version = models.ForeignKey(TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    # The normalized definition this job runs (a template version's, or an inline recipe).
+    # Kept on the job so it runs the same even if the version row goes away.
+    definition = models.JSONField()
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.DRAFT)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+
+    # Secret variables are stored as submitted (steps need them) and masked on the way out.
+    variables = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    callback_url = models.URLField(max_length=2000, blank=True, default="")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    total_steps = models.PositiveIntegerField(default=0)
+    completed_steps = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0.0)  # percent, never goes backwards
+
+    error = models.TextField(blank=True, default="")
+    waiting_reason = models.CharField(max_length=300, blank=True, default="")
+    concurrency_key = models.CharField(max_length=300, blank=True, default="")
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    result_markdown = models.TextField(blank=True, default="")
+    result_outputs = models.JSONField(default=dict, blank=True)
+
+    original_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    attempt = models.PositiveIntegerField(default=1)
+    # The highest seq handed out for this job's events; allocating under this row's lock
+    # is what keeps every reader's view a gap-free prefix (SPEC §8).
+    last_event_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at", "-id"], name="job_ws_created"),
+            models.Index(fields=["workspace", "status", "-created_at"], name="job_ws_status_created"),
+            models.Index(fields=["workspace", "template", "-created_at"], name="job_ws_template_created"),
+            models.Index(fields=["status", "concurrency_key"], name="job_status_concurrency"),
+            models.Index(fields=["workspace", "-finished_at"], name="job_ws_finished"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"
+
+    @property
+    def is_terminal(self):
+        return self.status in JOB_TERMINAL
+
+    @property
+    def duration_ms(self):
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return int((end - self.started_at).total_seconds() * 1000)
+
+    def secret_names(self):
+        return {name for name, decl in self.definition.get("variables", {}).items() if decl.get("type") == "secret"}
+
+    def secret_values(self):
+        return [str(self.variables[name]) for name in self.secret_names() if self.variables.get(name)]
+
+    def masked_variables(self):
+        secrets = self.secret_names()
+        return {name: ("***" if name in secrets and value not in (None, "") else value) for name, value in self.variables.items()}
+
+
+class StepRun(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    step_id = models.CharField(max_length=100)
+    position = models.PositiveIntegerField()
+    type = models.CharField(max_length=50)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    needs = models.JSONField(default=list, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    idempotent = models.BooleanField(default=False)
+    continue_on_failure = models.BooleanField(default=False)
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    worker_id = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    outputs = models.JSONField(default=dict, blank=True)
+    progress = models.FloatField(default=0.0)
+    log_bytes = models.PositiveBigIntegerField(default=0)
+    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [models.UniqueConstraint(fields=["job", "step_id"], name="steprun_unique_step")]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="steprun_status_lease"),
+            models.Index(fields=["status", "next_attempt_at"], name="steprun_status_next"),
+            models.Index(fields=["status", "queued_at"], name="steprun_status_queued"),
+        ]
+
+    def __str__(self):
+        return f"{self.step_id} of {self.job_id}"
+
+    @property
+    def duration_ms(self):
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return int((end - self.started_at).total_seconds() * 1000)
+
+
+class EventKind(models.TextChoices):
+    JOB_STATUS = "job.status", "Job status"
+    STEP_STATUS = "step.status", "Step status"
+    PROGRESS = "progress", "Progress"
+    LOG = "log", "Log line"
+
+
+class JobEvent(models.Model):
+    """One entry of a job's stream: its log, timeline and live updates are all read from
+    here, in `seq` order (SPEC §8)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    step_id = models.CharField(max_length=100, blank=True, default="")
+    level = models.CharField(max_length=8, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="jobevent_unique_seq")]
+
+    def __str__(self):
+        return f"{self.job_id}#{self.seq} {self.kind}"
+
+
+def artifact_upload_to(instance, filename):
+    return f"artifacts/{instance.job.workspace_id}/{instance.job_id}/{filename}"
+
+
+class Artifact(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    step_id = models.CharField(max_length=100, blank=True, default="")  # "" for a job input
+    name = models.CharField(max_length=300)
+    file = models.FileField(upload_to=artifact_upload_to, max_length=500)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=200, default="application/octet-stream")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "name"]
+        constraints = [models.UniqueConstraint(fields=["job", "name"], name="artifact_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class WorkerHost(models.Model):
+    """A running `worker` host (one django-q2 cluster + dispatcher), seen through the
+    heartbeat its dispatcher writes. Used for /readyz, the cluster page and drain."""
+
+    host_id = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=200, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    workers = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    # Set by `manage.py drain` (or SIGUSR1): finish running steps, claim no new ones.
+    drain_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["host_id"]
+
+    def __str__(self):
+        return self.host_id
+
+
+class IdempotencyRecord(models.Model):
+    """The response to a POST sent with an `Idempotency-Key` (SPEC §6.6), kept so a retry
+    with the same key and body gets the same answer instead of a second job.
+
+    The unique (workspace, key) constraint is what makes concurrent duplicates safe: the
+    record is inserted in the same transaction that creates the job, so exactly one of
+    them commits and the others find its response."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path and canonical JSON body: the same key with another
+    # request is a conflict, not a replay.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    content_type = models.CharField(max_length=100)
+    body = models.TextField(blank=True, default="")
+    location = models.CharField(max_length=500, blank=True, default="")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.workspace_id})"

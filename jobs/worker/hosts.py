@@ -1,0 +1,55 @@
+"""Worker hosts: who is alive (a heartbeat written by each host's dispatcher) and who
+is draining (finishing its running steps, claiming no new ones)."""
+
+import os
+import socket
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.engine.states import StepStatus
+from jobs.models import StepRun, WorkerHost
+
+_drain_cache = {"checked": 0.0, "draining": False}
+DRAIN_CHECK_SECONDS = 1.0
+
+
+def this_host():
+    return settings.JOBSITE_WORKER_ID
+
+
+def beat(host_id=None):
+    """Record that this host is alive."""
+    host_id = host_id or this_host()
+    now = timezone.now()
+    updated = WorkerHost.objects.filter(host_id=host_id).update(last_seen_at=now, pid=os.getpid(), workers=settings.JOBSITE_WORKERS)
+    if not updated:
+        WorkerHost.objects.get_or_create(
+            host_id=host_id,
+            defaults={"hostname": socket.gethostname(), "pid": os.getpid(), "workers": settings.JOBSITE_WORKERS, "last_seen_at": now},
+        )
+
+
+def host_started(host_id=None):
+    """A (re)started host is not draining any more."""
+    host_id = host_id or this_host()
+    beat(host_id)
+    WorkerHost.objects.filter(host_id=host_id).update(drain_requested_at=None, started_at=timezone.now())
+
+
+def request_drain(host_id=None):
+    return WorkerHost.objects.filter(host_id=host_id or this_host()).update(drain_requested_at=timezone.now())
+
+
+def is_draining():
+    """Whether this host was told to drain; read at most once a second per process."""
+    now = time.monotonic()
+    if now - _drain_cache["checked"] >= DRAIN_CHECK_SECONDS:
+        _drain_cache["draining"] = WorkerHost.objects.filter(host_id=this_host(), drain_requested_at__isnull=False).exists()
+        _drain_cache["checked"] = now
+    return _drain_cache["draining"]
+
+
+def running_steps_on(host_id=None):
+    return StepRun.objects.filter(status=StepStatus.RUNNING, worker_id__startswith=f"{host_id or this_host()}:").count()

@@ -1,0 +1,178 @@
+"""The worker entry point: run one attempt of one step.
+
+`run_step(step_run_id, attempt)` is the django-q2 task. It claims the step, runs its
+executor with a heartbeat beside it, and hands the outcome to the engine. It never
+changes status itself.
+"""
+
+import logging
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from jobs.engine.artifacts import collect_step_artifacts, stage_step_inputs
+from jobs.engine.lifecycle import step_definition, steps_of
+from jobs.engine.queue import enqueue_step
+from jobs.engine.steps import claim_step, finish_step
+from jobs.engine.substitution import substitution_context
+from jobs.executors.base import Outcome, StepContext
+from jobs.executors.registry import get_executor
+from jobs.worker.heartbeat import heartbeats
+from jobs.worker.hosts import is_draining
+from jobs.worker.step_logs import StepLogWriter
+from templates_app.definition import SubstitutionError, render
+
+log = logging.getLogger(__name__)
+
+
+def worker_id():
+    return f"{settings.JOBSITE_WORKER_ID}:{os.getpid()}"
+
+
+class EngineContext(StepContext):
+    """A StepContext whose logs and progress go to the job's event stream."""
+
+    def __init__(self, *, log_writer, **kwargs):
+        super().__init__(**kwargs)
+        self.log_writer = log_writer
+
+    def log(self, level, message):
+        self.log_writer.add(level, message)
+
+    def progress(self, pct):
+        super().progress(pct)
+        self.log_writer.set_progress(self.last_progress)
+
+
+def run_step(step_run_id, attempt):
+    """django-q2 task: run attempt `attempt` of step run `step_run_id`."""
+    close_old_connections()
+    if is_draining():
+        # Hand the task back for another host; pause so a draining cluster does not spin
+        # on tasks it keeps fetching until it stops.
+        time.sleep(0.5)
+        enqueue_step(step_run_id, attempt)
+        return "draining"
+    claimed = claim_step(step_run_id, attempt, worker_id())
+    if claimed is None:
+        return "not claimed"
+    lease_ends = time.monotonic() + settings.JOBSITE_LEASE_SECONDS
+    job, step = claimed
+    spec = step_definition(job, step.step_id)
+    executor = get_executor(step.type)
+    workdir = Path(settings.JOBSITE_WORK_DIR) / str(job.pk) / f"{step.step_id}-{attempt}"
+    log_writer = StepLogWriter(job, step, attempt)
+    ctx = None
+    stop_reason = None
+    try:
+        if executor is None:
+            raise LookupError(f"unknown step type '{step.type}'")
+        # Nothing has run yet: a database blip while preparing is waited out (within the
+        # claim's lease) instead of failing a step that never started.
+        ctx = retrying_while_database_away(
+            lambda: prepare_context(job, step, spec, executor, workdir, log_writer), until=lease_ends
+        )
+        beat = heartbeats().watch(job.pk, step_run_id, attempt, ctx, log_writer)
+        try:
+            outcome = executor.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - an executor bug fails the step, not the worker
+            log_writer.add("ERROR", traceback.format_exc())
+            outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
+        finally:
+            heartbeats().release(beat)
+        stop_reason = ctx.should_stop()
+        if outcome.status == "succeeded" and stop_reason is None and executor.uses_files:
+            collect_step_artifacts(job, step, ctx.artifacts_dir)
+    except SubstitutionError as exc:
+        outcome = Outcome.fail(f"substitution failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
+        log.exception("step %s attempt %s crashed before or after running", step_run_id, attempt)
+        outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
+    if outcome.error:
+        outcome.error = log_writer.mask(outcome.error)
+    record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason)
+    if executor is not None and executor.uses_files:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return outcome.status
+
+
+def prepare_context(job, step, spec, executor, workdir, log_writer):
+    """Everything a step needs before its executor starts; reads the database only."""
+    upstream_steps = steps_of(job)  # as read under the claim's lock
+    context = substitution_context(job, upstream_steps, step.step_id)
+    with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
+    directories = {}
+    if executor.uses_files:
+        directories = {"workdir": workdir / "work", "artifacts_dir": workdir / "artifacts"}
+        for directory in directories.values():
+            directory.mkdir(parents=True, exist_ok=True)
+        directories["inputs_dir"] = stage_step_inputs(job, step, workdir / "inputs")
+    return EngineContext(
+        log_writer=log_writer,
+        job_id=job.pk,
+        step_id=step.step_id,
+        with_=with_,
+        vars=job.variables,
+        params=context["params"],
+        upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
+        env=step_environment(job, step, context["params"]),
+        timeout=step.timeout_seconds,
+        kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+        **directories,
+    )
+
+
+def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason):
+    """Flush the step's last log lines and hand its outcome to the engine. A step that
+    finished while the database was away keeps its result instead of being reaped as
+    lost later; retrying is safe because finish_step is fenced on the attempt."""
+
+    def record():
+        log_writer.flush()
+        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason)
+
+    retrying_while_database_away(record, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
+
+
+def retrying_while_database_away(action, *, until):
+    """action(), tried again once a second while the database does not answer, until the
+    monotonic time `until` (then its error is raised)."""
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() >= until:
+                raise
+            log.warning("database away (%s); trying again in 1 s", exc.__class__.__name__)
+            close_old_connections()
+            time.sleep(1.0)
+
+
+def _env_name(name):
+    return "".join(ch if ch.isalnum() else "_" for ch in name).upper()
+
+
+def _env_value(value):
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def step_environment(job, step, params):
+    """VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID: how values reach a shell step —
+    as environment variables, never spliced into the script."""
+    env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in job.variables.items()}
+    env.update({f"PARAM_{_env_name(name)}": _env_value(value) for name, value in (params or {}).items()})
+    env["JOBSITE_JOB_ID"] = str(job.pk)
+    env["JOBSITE_STEP_ID"] = step.step_id
+    env["JOBSITE_JOB_NAME"] = job.name
+    return env

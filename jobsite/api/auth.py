@@ -1,0 +1,273 @@
+"""Who is calling the API and in which workspace (SPEC §6.1).
+
+- `ApiKeyAuthentication` reads `Authorization: Bearer jsk_…` or `X-API-Key: jsk_…`. No
+  header: it steps aside (None); a wrong, expired or revoked key: 401 with
+  `WWW-Authenticate: Bearer`. A client that keeps sending wrong keys is answered 429
+  before its keys are even looked up.
+- `SessionAuthentication` is DRF's (with its CSRF check) for the browsable API and the
+  UI's own calls.
+- `WorkspaceRole` resolves the tenant once per request (`request.tenant`) from the key, or
+  from the session user and the `X-Workspace-Slug` / `X-Workspace-Id` headers, and checks
+  the role the view asks for the request's method.
+- `add_rate_limit_headers` turns what the throttle counted into `RateLimit-*` headers
+  (jobsite.api.views.WorkspaceAPIView, the base of every v1 view, calls it).
+"""
+
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+
+from jobsite.api.errors import WorkspaceRequired
+from jobsite.models import KEY_PREFIX, ApiKey, Membership, Role
+from jobsite.tenancy import SESSION_KEY, tenant_for_key, tenant_for_user
+
+PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate(rate):
+    """"1200/minute" → (1200, 60). Fails loudly on anything else."""
+    try:
+        count, period = rate.split("/", 1)
+        return int(count), PERIODS[period.strip().lower()]
+    except (ValueError, KeyError, AttributeError):
+        raise ValueError(f"bad rate {rate!r}: use N/second, N/minute, N/hour or N/day") from None
+
+
+class FixedWindow:
+    """A counter per identity and time window, kept in the cache.
+
+    Fixed windows are cheap (one add + one incr) and good enough for "slow down"; the
+    `RateLimit-Reset` header tells a client exactly when its window ends."""
+
+    def __init__(self, scope, rate):
+        self.scope = scope
+        self.limit, self.period = parse_rate(rate)
+
+    def _key(self, ident, now):
+        window = int(now // self.period)
+        return f"rl:{self.scope}:{ident}:{window}", (window + 1) * self.period - now
+
+    def peek(self, ident):
+        key, reset = self._key(ident, time.time())
+        return cache.get(key, 0), reset
+
+    def hit(self, ident):
+        """Count one request. Returns (count, seconds until the window resets)."""
+        key, reset = self._key(ident, time.time())
+        # Every request but a window's first finds its counter: increment first, and
+        # create the counter only when it is missing (one cache operation, not two).
+        try:
+            return cache.incr(key), reset
+        except ValueError:
+            pass
+        if cache.add(key, 1, timeout=self.period + 1):
+            return 1, reset
+        try:
+            return cache.incr(key), reset
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=self.period + 1)
+            return 1, reset
+
+
+def client_address(request):
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def bad_key_window():
+    return FixedWindow("badkey", settings.JOBSITE_API_BAD_KEY_LIMIT)
+
+
+def refuse_if_too_many_bad_keys(request):
+    """429 for a client address that sent too many wrong keys in the current window."""
+    window = bad_key_window()
+    count, reset = window.peek(client_address(request))
+    if count >= window.limit:
+        raise exceptions.Throttled(wait=reset, detail="Too many requests with a wrong key; slow down.")
+
+
+def count_bad_key(request):
+    bad_key_window().hit(client_address(request))
+
+
+def touch_last_used(key):
+    """Record that the key was used, writing at most once per JOBSITE_API_KEY_TOUCH_SECONDS
+    (a busy key must not turn every read into a write)."""
+    key.last_used_at = touch_key(key.pk, key.last_used_at)
+
+
+def touch_key(key_id, last_used_at):
+    """touch_last_used for a key known by its id and last_used_at; returns the new
+    last_used_at."""
+    now = timezone.now()
+    horizon = now - timedelta(seconds=settings.JOBSITE_API_KEY_TOUCH_SECONDS)
+    if last_used_at and last_used_at > horizon:
+        return last_used_at
+    ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
+        last_used_at=now
+    )
+    return now
+
+
+class ApiKeyUser:
+    """What `request.user` is when a key authenticated the request."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = id = None
+
+    def __init__(self, api_key):
+        self.api_key = api_key
+        self.username = f"key:{api_key.name}"
+
+    def get_username(self):
+        return self.username
+
+    def __str__(self):
+        return self.username
+
+
+def presented_key(request):
+    """The raw key the request carries, "" for an empty one, None when it carries none."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return credentials.strip()
+    api_key = request.META.get("HTTP_X_API_KEY")
+    if api_key is not None:
+        return api_key.strip()
+    return None
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        raw = presented_key(request)
+        if raw is None:
+            return None
+        refuse_if_too_many_bad_keys(request)
+        key = ApiKey.find(raw) if raw else None
+        if key is None:
+            count_bad_key(request)
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+        touch_last_used(key)
+        return ApiKeyUser(key), key
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="jobsite"'
+
+
+def key_for_fast_path(request):
+    """The raw API key of a request that jobs.api.fast_reads may answer by itself, or None
+    to leave the request to DRF and ApiKeyAuthentication: no key, not a key of ours, or a
+    client address already refused for wrong keys (which must be answered 429 before any
+    key of it is looked up)."""
+    raw = presented_key(request)
+    if not raw or not raw.startswith(KEY_PREFIX):
+        return None
+    window = bad_key_window()
+    count, _ = window.peek(client_address(request))
+    if count >= window.limit:
+        return None
+    return raw
+
+
+def workspace_headers_agree(request, workspace_id, workspace_slug):
+    """True when the request names no workspace, or names exactly this one (by slug, id or
+    both) — what resolve_tenant accepts for a key of that workspace."""
+    slug = request.META.get("HTTP_X_WORKSPACE_SLUG")
+    named_id = request.META.get("HTTP_X_WORKSPACE_ID")
+    if slug is not None and slug.strip() != workspace_slug:
+        return False
+    return named_id is None or _same_uuid(named_id.strip(), workspace_id)
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication (with its CSRF check on unsafe methods)."""
+
+
+FORBIDDEN_WORKSPACE = "You have no access to that workspace."
+
+
+def _named_workspace(request):
+    """(slug, id) from the headers: None when absent. A header sent empty names no
+    workspace at all, which is never the caller's: it is refused like any other."""
+    slug = request.META.get("HTTP_X_WORKSPACE_SLUG")
+    workspace_id = request.META.get("HTTP_X_WORKSPACE_ID")
+    if (slug is not None and not slug.strip()) or (workspace_id is not None and not workspace_id.strip()):
+        raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
+    return (slug or "").strip(), (workspace_id or "").strip()
+
+
+def _same_uuid(value, expected):
+    try:
+        return uuid.UUID(value) == expected
+    except ValueError:
+        return False
+
+
+def resolve_tenant(request):
+    """The caller's Tenant, or an exception: 403 for a workspace that is not theirs (the
+    same answer whether or not it exists), 400 when a user in several workspaces names
+    none."""
+    slug, workspace_id = _named_workspace(request)
+    if isinstance(request.auth, ApiKey):
+        key = request.auth
+        if not workspace_headers_agree(request, key.workspace_id, key.workspace.slug):
+            raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
+        return tenant_for_key(key)
+
+    user = request.user
+    if slug or workspace_id:
+        tenant = tenant_for_user(user, slug=slug or None, workspace_id=None if slug else workspace_id)
+        if tenant is None or (workspace_id and not _same_uuid(workspace_id, tenant.workspace.pk)):
+            raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
+        return tenant
+    chosen = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    tenant = (chosen and tenant_for_user(user, workspace_id=chosen)) or tenant_for_user(user)
+    if tenant is not None:
+        return tenant
+    if Membership.objects.filter(user=user).exists():
+        raise WorkspaceRequired()
+    raise exceptions.PermissionDenied("You are not a member of any workspace.")
+
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class WorkspaceRole(permissions.BasePermission):
+    """Authenticated, in a resolved workspace, with the role the view asks for this
+    method: `view.required_roles` maps methods to roles; reads default to viewer,
+    everything else to admin."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated()
+        request.tenant = resolve_tenant(request)
+        roles = getattr(view, "required_roles", {})
+        required = roles.get(request.method) or (Role.VIEWER if request.method in READ_METHODS else Role.ADMIN)
+        if not request.tenant.can(required):
+            raise exceptions.PermissionDenied(f"This needs the {required} role; yours is {request.tenant.role}.")
+        return True
+
+
+def add_rate_limit_headers(request, response):
+    """`RateLimit-*` (IETF draft) from what the throttle counted for this request."""
+    state = getattr(request, "rate_limit", None)
+    if state is None:
+        return
+    limit, remaining, reset, period = state
+    response.headers["RateLimit-Limit"] = str(limit)
+    response.headers["RateLimit-Remaining"] = str(max(0, remaining))
+    response.headers["RateLimit-Reset"] = str(max(1, int(reset + 0.999)))
+    response.headers["RateLimit-Policy"] = f"{limit};w={period}"
