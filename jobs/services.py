@@ -72,8 +72,6 @@ def create_job(
     trigger=Trigger.API,
     created_by="",
     callback_url="",
-    original_job=None,
-    validated=False,
     job_id=None,
     input_files=None,
 ):
@@ -99,8 +97,7 @@ def create_job(
             definition = load_definition(recipe, recipe=True)
         except DefinitionError as exc:
             raise JobValidationError({f"recipe.{key}": value for key, value in exc.errors.items()}) from None
-    if not validated:
-        variables, params = validate_job_input(definition, variables, params)
+    variables, params = validate_job_input(definition, variables, params)
     # The checks above only read; the transaction (on SQLite, the database's one write
     # lock) starts here, so the workers' claims and finishes wait less for it.
     with transaction.atomic():
@@ -120,8 +117,7 @@ def create_job(
             callback_url=callback_url or "",
             total_steps=len(definition["steps"]),
             timeout_seconds=definition.get("settings", {}).get("timeout"),
-            original_job=original_job,
-            attempt=(original_job.attempt + 1) if original_job else 1,
+            attempt=1,
         )
         steps = StepRun.objects.bulk_create(_steps_for(job, definition))
         job.step_runs = steps  # kept in step with the database by the engine's writers

@@ -60,7 +60,7 @@ def tail_lines(events, last_seq, count):
     the job's last event, so the query touches about `count` rows even while
     PostgreSQL's statistics do not know yet that the job has a million events (right
     after a big step, until autovacuum's next ANALYZE, it would otherwise sort them
-    all: 90 ms instead of 0.1 ms in bench/logs.py)."""
+    all; docs/benchmarks.md has the figures)."""
     window = 2 * count
     while True:
         floor = last_seq - window

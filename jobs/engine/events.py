@@ -95,12 +95,12 @@ def _insert_events(job_id, first_seq, now, events):
     columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
     if connection.vendor == "postgresql" and len(events) > 1:
         # COPY: psycopg re-parses a long multi-row INSERT on every call (it caches only
-        # short statements), which made PostgreSQL 7× slower than SQLite here. The rows
+        # short statements), which made PostgreSQL much slower than SQLite here. The rows
         # go in as one buffer in COPY's text format, built here: psycopg's write_row
         # passed every value through a dumper (the empty `data` through json.dumps),
-        # about 4.5 of the worker's 7.5 µs of CPU per line in a 1M-line step, while the
-        # text format only needs backslash, newline, carriage return and tab escaped in
-        # the text columns, and most log lines have none of them.
+        # most of the worker's CPU per line (docs/benchmarks.md), while the text format
+        # only needs backslash, newline, carriage return and tab escaped in the text
+        # columns, and most log lines have none of them.
         import json
 
         def text(value):

@@ -18,7 +18,7 @@ RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
 def shared_broker():
     """This process's django-q2 broker. async_task() without one builds a new broker for
     every task, and with Redis that is a new connection pool and connection each time
-    (about 5 ms of CPU here, most of it redis-py reading its own package metadata)."""
+    (mostly redis-py reading its own package metadata; the cost is in docs/benchmarks.md)."""
     return get_broker()
 
 

@@ -87,7 +87,3 @@ def job_transition_allowed(old, new):
 def step_transition_allowed(old, new):
     return new in STEP_TRANSITIONS.get(old, ())
 
-
-def sources_of(table, new):
-    """Every status from which `new` may be reached."""
-    return [old for old, targets in table.items() if new in targets]

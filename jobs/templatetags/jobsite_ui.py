@@ -125,11 +125,6 @@ def query(context, **changes):
 
 
 @register.filter
-def get_item(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
-@register.filter
 def value_text(value):
     """A variable's value as a person reads it: true/false, lists joined, None as —."""
     if value is None or value == "":

@@ -39,13 +39,6 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class StrictIntegerField(serializers.IntegerField):
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class StrictURLField(serializers.URLField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
