@@ -62,6 +62,8 @@ class Deployment:
             **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "JOBSITE_", "PYTEST"))},
             "JOBSITE_DATA_DIR": str(self.data_dir),
             "SECRET_KEY": "test-" + uuid.uuid4().hex,
+            # The real settings, not the test ones pytest runs with.
+            "DJANGO_SETTINGS_MODULE": "jobsite.settings",
             "JOBSITE_BROKER": broker,
             "JOBSITE_QUEUE_NAME": "t" + uuid.uuid4().hex[:8],
             "JOBSITE_WORKERS": str(workers),

@@ -65,12 +65,6 @@ steps:
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are created in many API tests; the production hasher takes ~1 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Rate-limit counters live in the cache; each test starts with none."""
     cache.clear()

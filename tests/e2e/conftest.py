@@ -84,11 +84,6 @@ def browser():
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class Visit:
     """One browser context (a fresh cookie jar) with the checks every test wants: no
     JavaScript dialog ever opens, and the console shows no error (a CSP violation is

@@ -50,11 +50,6 @@ steps:
 """
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def client_for(user):
     client = Client()
     client.force_login(user)

@@ -1,0 +1,21 @@
+"""The test settings: jobsite's own, plus what only tests need. pytest points
+DJANGO_SETTINGS_MODULE here (pyproject.toml), so jobsite/settings.py never asks whether
+it runs under a test."""
+
+import os
+
+# Production refuses to start without a key; tests sign nothing that outlives them.
+os.environ.setdefault("SECRET_KEY", "insecure-test-only-key-do-not-use-in-production")
+
+from jobsite.settings import *  # noqa: E402,F403
+from jobsite.settings import ALLOWED_HOSTS, STORAGES  # noqa: E402
+
+# Django's test client sends Host: testserver.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+# No collected static files in a checkout: serve them from the finders.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Many tests create users; the production hasher takes a noticeable time per password.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,65 @@
+"""jobsite/settings.py read from the environment: a bad value stops the start with a
+message naming the variable, and Django's middleware sends the security headers."""
+
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+SETTINGS = Path(__file__).resolve().parent.parent / "jobsite" / "settings.py"
+TYPED = re.compile(r'env_(bool|int|float)\("([A-Z_]+)"')
+
+
+def typed_variables():
+    """Every variable jobsite reads as a boolean or a number, from the settings' source,
+    so a setting added later is covered too."""
+    return sorted(set(TYPED.findall(SETTINGS.read_text())), key=lambda found: found[1])
+
+
+def test_the_settings_read_numbers_and_booleans_only_through_the_helpers():
+    source = SETTINGS.read_text()
+    assert len(typed_variables()) >= 15
+    assert not re.search(r"(?<![\w.])(float|int)\(env_str", source)
+    assert "sys.modules" not in source  # no test-mode sniffing
+
+
+@pytest.mark.parametrize(("kind", "name"), typed_variables())
+def test_a_garbage_value_names_the_variable(kind, name, monkeypatch, tmp_path):
+    monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv(name, "not-a-value")
+    with pytest.raises(ImproperlyConfigured) as raised:
+        runpy.run_path(str(SETTINGS))
+    assert str(raised.value).startswith(f"{name}='not-a-value'")
+
+
+def test_the_settings_load_with_every_variable_left_out(monkeypatch, tmp_path):
+    monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    for _, name in typed_variables():
+        monkeypatch.delenv(name, raising=False)
+    loaded = runpy.run_path(str(SETTINGS))
+    assert loaded["JOBSITE_DISPATCH_INTERVAL"] == 1.0
+    assert loaded["DEBUG"] is False
+
+
+def test_without_a_secret_key_production_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DEBUG", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY is required"):
+        runpy.run_path(str(SETTINGS))
+
+
+def test_every_response_carries_the_security_headers(client, db):
+    response = client.get("/login/")
+    assert response["Content-Security-Policy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
