@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from jobs.worker.hosts import DRAIN_CHECK_SECONDS
 from tests.worker_cluster import Deployment
 
 SHELL = """
@@ -38,8 +39,16 @@ def test_a_draining_worker_finishes_its_running_step_takes_no_new_one_and_exits(
         return out.stdout.strip().splitlines()[-1]
 
     assert deploy.wait_for(lambda: status(first) == "running", timeout=30)
+    running_since = time.monotonic()
     worker.send_signal(signal.SIGUSR1)  # the worker command itself leads its group
-    time.sleep(1.5)
+
+    def drain_seen():
+        # Recorded on the host's row, and old enough that every worker process has
+        # re-read it (each caches the answer for DRAIN_CHECK_SECONDS).
+        out = deploy.manage("shell", "-c", "from jobs.models import WorkerHost; print(WorkerHost.objects.filter(host_id='host-a', drain_requested_at__isnull=False).exists())")
+        return out.stdout.strip().splitlines()[-1] == "True" and time.monotonic() - running_since > DRAIN_CHECK_SECONDS
+
+    assert deploy.wait_for(drain_seen, timeout=30)
     second = deploy.manage("shell", "-c", SHELL.replace("slug: drainable", "slug: drainable2")).stdout.strip().splitlines()[-1]
     assert deploy.wait_for(lambda: worker.poll() is not None, timeout=30), "the drained worker did not exit"
     assert worker.returncode == 0

@@ -13,6 +13,9 @@ from tests.worker_cluster import Deployment, drop_postgres_database, fresh_postg
 PG = os.environ.get("JOBSITE_TEST_DATABASE_URL")
 REDIS = os.environ.get("JOBSITE_TEST_REDIS_URL")
 
+# Real worker subprocesses: `make test-slow` (and `make test-postgres`) run these.
+pytestmark = pytest.mark.slow
+
 DEPLOYMENTS = [
     pytest.param(("sqlite", "orm"), id="sqlite-orm"),
     pytest.param(
