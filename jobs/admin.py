@@ -1,5 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
 
+from jobs.automation.schedules import (
+    ScheduleInvalid,
+    normalize_timezone,
+    save_schedule,
+    validate_schedule,
+)
+from jobs.automation.webhooks import redeliver
 from jobs.engine.transitions import TransitionRefused
 from jobs.models import (
     Artifact,
@@ -13,6 +21,7 @@ from jobs.models import (
     WorkerHost,
 )
 from jobs.services import JobValidationError, cancel_job, rerun_job
+from jobs.views.settings_forms import add_service_errors
 
 
 class StepRunInline(admin.TabularInline):
@@ -152,8 +161,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 @admin.action(description="Redeliver selected deliveries")
 def redeliver_deliveries(modeladmin, request, queryset):
-    from jobs.automation.webhooks import redeliver
-
     for delivery in queryset:
         redeliver(delivery)
     modeladmin.message_user(request, f"Queued {queryset.count()} redelivery(ies).", messages.SUCCESS)
@@ -173,21 +180,42 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
 
+class ScheduleAdminForm(forms.ModelForm):
+    """The admin's door to `save_schedule`: the same checks as the settings form and the
+    API, every problem shown on its field."""
+
+    class Meta:
+        model = Schedule
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["timezone"] = normalize_timezone(cleaned.get("timezone") or "")
+        variables, errors = validate_schedule(
+            self.instance,
+            template=cleaned.get("template"),
+            cron=cleaned.get("cron"),
+            timezone=cleaned["timezone"],
+            enabled=cleaned.get("enabled", False),
+            variables=cleaned.get("variables"),
+        )
+        if errors:
+            add_service_errors(self, errors)
+        elif variables is not None:
+            cleaned["variables"] = variables
+        return cleaned
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleAdminForm
     list_display = ["__str__", "workspace", "template", "cron", "timezone", "enabled", "next_run_at", "last_run_at", "paused_reason"]
     list_filter = ["enabled", "workspace"]
     search_fields = ["name", "template__slug"]
     readonly_fields = ["next_run_at", "last_run_at", "last_job", "paused_reason"]
 
     def save_model(self, request, obj, form, change):
-        from jobs.automation.schedules import ScheduleError, save_schedule
-
         try:
             save_schedule(obj)
-        except ScheduleError as exc:
-            self.message_user(request, f"{exc.field}: {exc}", messages.ERROR)
-            obj.enabled = False
-        if obj.enabled:
-            obj.paused_reason = ""
-        super().save_model(request, obj, form, change)
+        except ScheduleInvalid as exc:  # checked by the form; only a race gets here
+            self.message_user(request, f"Not saved: {exc.errors}", messages.ERROR)

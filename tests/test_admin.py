@@ -4,7 +4,7 @@ and actions call the same services."""
 import pytest
 from django.contrib.auth import get_user_model
 
-from jobs.models import Job
+from jobs.models import Job, Schedule
 from jobs.services import create_job
 from templates_app.models import JobTemplate
 from tests.jobs.helpers import make_template
@@ -78,3 +78,27 @@ def test_the_cluster_page_shows_hosts_running_steps_and_queue_age(admin_client, 
     assert queued.status == "queued"
     client.logout()
     assert client.get("/admin/cluster/").status_code == 302  # staff only
+
+
+NIGHTLY = """slug: nightly
+name: Nightly
+variables:
+  days: {type: integer, default: 1, max: 30}
+steps:
+  - {id: s, type: noop}
+"""
+
+
+def test_saving_a_schedule_in_the_admin_checks_it_as_the_settings_page_and_the_api_do(admin_client, workspace):
+    template = make_template(workspace, NIGHTLY)
+    form = {"workspace": workspace.pk, "template": template.pk, "name": "", "timezone": "Mars/Olympus", "enabled": "on",
+            "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    bad = admin_client.post("/admin/jobs/schedule/add/", {**form, "cron": "0 3 31 2 *", "variables": '{"days": 99}'})
+    page = bad.content.decode()
+    assert bad.status_code == 200
+    assert "unknown timezone" in page and "no date that ever comes" in page and "days: " in page
+    assert not Schedule.objects.exists()
+    good = admin_client.post("/admin/jobs/schedule/add/", {**form, "timezone": "UTC", "cron": "0 3 * * *", "variables": '{"days": 7}'})
+    assert good.status_code == 302
+    schedule = Schedule.objects.get()
+    assert schedule.variables == {"days": 7} and schedule.next_run_at is not None

@@ -1,13 +1,10 @@
 """schedules/ — a template run on a cron expression in a time zone with fixed variables.
 Everyone reads them; operators add and change them; admins delete them.
 
-The same rules as the settings pages (jobs/views/settings_schedules.py and
-jobs/settings_forms.ScheduleForm): a schedule is saved only when the dispatcher could
-run it — its variables pass `templates_app.definition.validate_values` against the
-template's current version (the validator jobs use) and `jobs.automation.schedules` accepts its
-cron expression and time zone (`save_schedule` also sets the next run). Every problem is
-reported at once, keyed `cron`, `timezone`, `template`, `enabled` or
-`variables.<name>`. Saving with variables that validate clears a pause's reason.
+The rules are `jobs.automation.schedules.save_schedule`'s, the same for the settings
+pages and the admin: every problem is reported at once, keyed `cron`, `timezone`,
+`template`, `enabled` or `variables.<name>`; saving with variables that validate clears
+a pause's reason.
 
 Secret variables are never shown ("***"); a secret left out of `variables`, or sent
 back as "***", keeps its stored value, and one sent empty is dropped (the template's
@@ -15,9 +12,7 @@ default applies again). Only what was given is stored: a variable left out takes
 template's default at each run.
 """
 
-from croniter import CroniterError
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,20 +24,24 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from jobs.api.webhooks_views import NO_SUCH_TEMPLATE, TemplateIdSlugSerializer
-from jobs.automation.schedules import ScheduleError, next_run_after, save_schedule, validate_cron
+from jobs.automation.schedules import (
+    ScheduleInvalid,
+    declared_variables,
+    normalize_cron,
+    normalize_timezone,
+    save_schedule,
+    validate_schedule,
+)
 from jobs.engine.events import MASK
 from jobs.models.automation import Schedule
-from jobs.views.settings_forms import declared_variables
-from jobs.views.settings_schedules import EDITED_FIELDS
 from jobsite.api.errors import error_responses, not_found, response_headers
 from jobsite.api.fields import ObjectField, StrictBooleanField, StrictCharField, StrictSerializer
 from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import Role
 from templates_app.api import editor, find_template
-from templates_app.definition import secret_names, validate_values
+from templates_app.definition import secret_names
 
 SCHEDULE_ID = OpenApiParameter("schedule_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The schedule's id.")
-ARCHIVED_CANNOT_RUN = "Its template is archived: it cannot run. Pick another template or leave it off."
 
 
 # --- how they look --------------------------------------------------------------------------
@@ -103,10 +102,10 @@ class ScheduleWriteSerializer(StrictSerializer):
     enabled = StrictBooleanField(required=False, default=True, help_text="Runs only while enabled.")
 
     def validate_cron(self, value):
-        return " ".join(value.split())
+        return normalize_cron(value)
 
     def validate_timezone(self, value):
-        return value.strip() or "UTC"
+        return normalize_timezone(value)
 
 
 class ScheduleUpdateSerializer(ScheduleWriteSerializer):
@@ -125,31 +124,7 @@ class ScheduleUpdateSerializer(ScheduleWriteSerializer):
     enabled = StrictBooleanField(required=False, help_text="true runs it again (and clears paused_reason).")
 
 
-# --- the rules ------------------------------------------------------------------------------
-
-
-def _is_empty(value):
-    return value is None or value == "" or value == []
-
-
-def _check_when(cron, tz_name, errors):
-    """The schedule service's own check, so a bad cron expression and a bad time zone are
-    both reported at once (as the settings form does)."""
-    try:
-        validate_cron(cron, tz_name)
-    except ScheduleError as exc:
-        errors.setdefault(exc.field, []).append(str(exc))
-        if exc.field == "timezone":
-            try:
-                validate_cron(cron, "UTC")
-            except ScheduleError as cron_exc:
-                errors.setdefault(cron_exc.field, []).append(str(cron_exc))
-        return
-    try:
-        # Well-formed is not enough: "0 3 31 2 *" (February 31st) never comes.
-        next_run_after(cron, tz_name, timezone.now())
-    except CroniterError:
-        errors.setdefault("cron", []).append(f"{cron!r} names no date that ever comes (e.g. February 31st)")
+# --- the rules: jobs.automation.schedules ---------------------------------------------------
 
 
 def _template(workspace, ref, schedule):
@@ -163,70 +138,23 @@ def _template(workspace, ref, schedule):
     return template, None
 
 
-def _submitted_variables(schedule, template, data):
-    """The variables to validate, as ScheduleForm builds them: what was sent (or, when
-    nothing was, the stored values a person would see), plus the stored secrets when the
-    template stays the same."""
-    adding = schedule._state.adding
-    stored = {} if adding else (schedule.variables or {})
-    old_secrets = set() if adding else secret_names(declared_variables(schedule.template))
-    kept = {name: value for name, value in stored.items() if name in old_secrets} if template.pk == schedule.template_id else {}
-    if "variables" in data:
-        given = data["variables"]
-    else:
-        given = {name: value for name, value in stored.items() if name not in old_secrets}
-    new_secrets = secret_names(declared_variables(template))
-    submitted = {}
-    for name, value in given.items():
-        if name in new_secrets and value == MASK:
-            # Sent back as the mask it was shown as: keep it (if there is one to keep).
-            if name in kept:
-                submitted[name] = kept[name]
-            continue
-        submitted[name] = value
-    for name, value in kept.items():
-        submitted.setdefault(name, value)  # left out: kept
-    return submitted
-
-
 def apply_changes(workspace, schedule, data):
-    """Check everything `data` changes, all at once, and set it on `schedule` (unsaved);
-    a 400 naming each field otherwise."""
-    errors = {}
-    template = schedule.template if not schedule._state.adding else None
+    """Save what `data` changes with `save_schedule`; a 400 naming every problem at once
+    otherwise."""
+    changes = {name: data[name] for name in ("name", "cron", "timezone", "enabled", "variables") if name in data}
     if "template" in data:
         template, problem = _template(workspace, data["template"], schedule)
         if problem:
-            errors["template"] = [problem]
-    cron = data.get("cron", schedule.cron)
-    tz_name = data.get("timezone", schedule.timezone)
-    enabled = data.get("enabled", schedule.enabled)
-    _check_when(cron, tz_name, errors)
-    variables = None
-    if template is not None:
-        if template.archived_at and enabled:
-            errors["enabled"] = [ARCHIVED_CANNOT_RUN]
-        submitted = _submitted_variables(schedule, template, data)
-        values, problems = validate_values(declared_variables(template), submitted)
-        for name, messages in problems.items():
-            errors["variables" if name == "__all__" else f"variables.{name}"] = messages
-        if not problems:
-            # Keep only what was given: a variable left out takes the template's default
-            # at each run, so a later change of that default reaches the schedule too.
-            variables = {name: values[name] for name, value in submitted.items() if not _is_empty(value)}
-    if errors:
-        raise exceptions.ValidationError(errors)
-    schedule.template = template
-    schedule.name = data.get("name", schedule.name)
-    schedule.cron, schedule.timezone, schedule.enabled, schedule.variables = cron, tz_name, enabled, variables
+            _, errors = validate_schedule(
+                schedule, template=None, cron=data.get("cron", schedule.cron),
+                timezone=data.get("timezone", schedule.timezone), enabled=False, variables=None,
+            )
+            raise exceptions.ValidationError({"template": [problem], **errors})
+        changes["template"] = template
     try:
-        save_schedule(schedule)
-    except ScheduleError as exc:
-        raise exceptions.ValidationError({exc.field: [str(exc)]}) from None
-    if not template.archived_at:
-        # Its variables validate and its template runs: whatever paused it is fixed.
-        schedule.paused_reason = ""
-    return schedule
+        return save_schedule(schedule, **changes)
+    except ScheduleInvalid as exc:
+        raise exceptions.ValidationError(exc.errors) from None
 
 
 # --- the endpoints --------------------------------------------------------------------------
@@ -278,7 +206,6 @@ class ScheduleListView(ScheduleAPIView):
         serializer.is_valid(raise_exception=True)
         schedule = Schedule(workspace=self.workspace, created_by=editor(request))
         apply_changes(self.workspace, schedule, serializer.validated_data)
-        schedule.save()
         location = request.build_absolute_uri(reverse("api-schedule-detail", args=[schedule.pk]))
         return Response(self.shown(schedule), status=201, headers={"Location": location})
 
@@ -312,7 +239,6 @@ class ScheduleDetailView(ScheduleAPIView):
         serializer = ScheduleUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         apply_changes(self.workspace, schedule, serializer.validated_data)
-        schedule.save(update_fields=EDITED_FIELDS)
         return Response(self.shown(schedule))
 
     @extend_schema(

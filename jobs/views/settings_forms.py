@@ -1,10 +1,8 @@
 """The settings pages' forms for webhook endpoints and schedules.
 
-They only parse what was typed. The rules stay in one place each: a schedule's variables
-are checked by `templates_app.definition.validate_values` (the validator jobs use, so a
-schedule saved here will not be paused for its variables at its first run), and its
-cron expression and time zone by `jobs.automation.schedules.validate_cron` here and by
-`save_schedule` (which also sets the next run) in the view.
+They only parse what was typed. The rules stay in one place each, shared with the API
+and the admin: `jobs.automation.schedules.validate_schedule` / `save_schedule` for a
+schedule, `jobs.automation.webhooks.save_webhook_endpoint` for an endpoint.
 """
 
 import json
@@ -12,9 +10,14 @@ import json
 from django import forms
 from django.core.validators import URLValidator
 
-from jobs.automation.schedules import ScheduleError, validate_cron
+from jobs.automation.schedules import (
+    normalize_cron,
+    normalize_timezone,
+    shown_variables,
+    stored_secrets,
+    validate_schedule,
+)
 from jobs.models.automation import WEBHOOK_EVENTS, Schedule, WebhookEndpoint
-from templates_app.definition import secret_names, validate_values
 
 
 class TemplateChoiceField(forms.ModelChoiceField):
@@ -129,13 +132,20 @@ def variables_as_text(values):
     return "\n".join(lines)
 
 
-def declared_variables(template):
-    version = template.current_version
-    return version.definition.get("variables", {}) if version else {}
-
-
-def _is_empty(value):
-    return value is None or value == "" or value == []
+def add_service_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> None:
+    """A service's errors on the form's fields: `variables.<name>` on the variables box as
+    "name: message", a field the form lacks above the form."""
+    variable_messages = []
+    for field, messages in errors.items():
+        if field.startswith("variables."):
+            name = field.removeprefix("variables.")
+            variable_messages += [f"{name}: {message}" for message in messages]
+        elif field == "variables" and "variables" in form.fields:
+            variable_messages += messages
+        else:
+            form.add_error(field if field in form.fields else None, messages)
+    if variable_messages:
+        form.add_error("variables" if "variables" in form.fields else None, variable_messages)
 
 
 class ScheduleForm(forms.ModelForm):
@@ -169,68 +179,37 @@ class ScheduleForm(forms.ModelForm):
         are never shown: the box leaves them out, and leaving them out keeps them."""
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = templates
-        self.kept_secrets = {}
-        stored = self.instance.variables or {}
         self.fields["timezone"].required = False  # empty means UTC
-        if not self.instance._state.adding:
-            secrets = secret_names(declared_variables(self.instance.template))
-            self.kept_secrets = {name: value for name, value in stored.items() if name in secrets}
-            stored = {name: value for name, value in stored.items() if name not in secrets}
-        self.initial["variables"] = variables_as_text(stored)
+        self.kept_secrets = stored_secrets(self.instance)
+        self.initial["variables"] = variables_as_text(shown_variables(self.instance))
 
     def clean_cron(self):
-        return " ".join(self.cleaned_data["cron"].split())
+        return normalize_cron(self.cleaned_data["cron"])
 
     def clean_timezone(self):
-        return self.cleaned_data["timezone"].strip() or "UTC"
+        return normalize_timezone(self.cleaned_data["timezone"])
 
     def clean_variables(self):
         return parse_variables_text(self.cleaned_data["variables"])
 
     def clean(self):
+        """Every problem at once, by the schedule service's own check (the instance is
+        still unchanged here: it compares the new template with the stored one)."""
         cleaned = super().clean()
-        if cleaned.get("cron"):
-            self._check_when(cleaned["cron"], cleaned.get("timezone", "UTC"))
-        template, submitted = cleaned.get("template"), cleaned.get("variables")
-        if template is None or submitted is None:
-            return cleaned
-        if template.archived_at and cleaned.get("enabled"):
-            self.add_error(
-                "enabled",
-                "Its template is archived: it cannot run. Pick another template or leave it off.",
-            )
-        if template.pk == self.instance.template_id:
-            submitted = {**self.kept_secrets, **submitted}
-        values, errors = validate_values(declared_variables(template), submitted)
+        template = cleaned.get("template") if "variables" in cleaned else None
+        variables, errors = validate_schedule(
+            self.instance,
+            template=template,
+            cron=cleaned.get("cron"),
+            timezone=cleaned.get("timezone", "UTC"),
+            enabled=cleaned.get("enabled", False),
+            variables=cleaned.get("variables"),
+        )
         if errors:
-            self.add_error(
-                "variables",
-                [
-                    message if name == "__all__" else f"{name}: {message}"
-                    for name, messages in errors.items()
-                    for message in messages
-                ],
-            )
-            return cleaned
-        # Keep only what was given: a variable left out takes the template's default at
-        # each run, so a later change of that default reaches the schedule too.
-        cleaned["variables"] = {
-            name: values[name] for name, value in submitted.items() if not _is_empty(value)
-        }
+            add_service_errors(self, errors)
+        elif variables is not None:
+            cleaned["variables"] = variables
         return cleaned
-
-    def _check_when(self, cron, tz_name):
-        """The schedule service's own check, so a bad cron expression and a bad time zone
-        are both reported at once, with the variables' problems."""
-        try:
-            validate_cron(cron, tz_name)
-        except ScheduleError as exc:
-            self.add_error(exc.field, str(exc))
-            if exc.field == "timezone":
-                try:
-                    validate_cron(cron, "UTC")
-                except ScheduleError as cron_exc:
-                    self.add_error(cron_exc.field, str(cron_exc))
 
     @property
     def kept_secret_names(self):

@@ -1,9 +1,8 @@
 """Settings: schedules — a template run on a cron expression in a time zone with fixed
 variables. Operators and admins list, add and edit them; only admins delete them.
 
-A schedule is saved only when the dispatcher could run it: its variables pass the
-template's validator (the one jobs use) and `jobs.automation.schedules.save_schedule` accepts its
-cron expression and time zone (and sets the next run). A schedule the dispatcher paused
+A schedule is saved only when the dispatcher could run it: the form parses, and
+`jobs.automation.schedules.save_schedule` (the API's and the admin's too) checks and writes. A schedule the dispatcher paused
 shows why; saving it with variables that validate clears the reason, and ticking
 Enabled runs it again.
 """
@@ -16,25 +15,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs.automation.schedules import ScheduleError, save_schedule
+from jobs.automation.schedules import ScheduleInvalid, save_schedule, stored_secrets
+from jobs.engine.events import MASK
 from jobs.models.automation import Schedule
 from jobs.views.permissions import member_required, require_role, templates_of
-from jobs.views.settings_forms import ScheduleForm, declared_variables
+from jobs.views.settings_forms import ScheduleForm, add_service_errors
 from jobsite.models import Role
-from templates_app.definition import secret_names
-
-# Saving an edit writes only what the form sets, so a run the dispatcher records at the
-# same moment (last_run_at, last_job) is not overwritten.
-EDITED_FIELDS = [
-    "template",
-    "name",
-    "cron",
-    "timezone",
-    "variables",
-    "enabled",
-    "paused_reason",
-    "next_run_at",
-]
 
 
 def _schedule_for(request, schedule_id):
@@ -56,9 +42,9 @@ def _templates_for(request, schedule=None):
 
 def shown_variables(schedule):
     """(name, value) pairs for the list, a secret's value masked."""
-    secrets = secret_names(declared_variables(schedule.template))
+    secrets = stored_secrets(schedule)
     return [
-        (name, "***" if name in secrets else value)
+        (name, MASK if name in secrets else value)
         for name, value in (schedule.variables or {}).items()
     ]
 
@@ -86,20 +72,14 @@ def _next_run_text(schedule):
     return f"Next run {local:%Y-%m-%d %H:%M} {schedule.timezone}."
 
 
-def _save(request, form, fields=None):
-    """Check the cron expression and time zone with the service, then save. Returns the
-    schedule, or None with the problem put on its field."""
-    schedule = form.save(commit=False)
+def _save(request, form):
+    """Save what the form parsed with the schedule service. Returns the schedule, or
+    None with each problem put on its field."""
     try:
-        save_schedule(schedule)
-    except ScheduleError as exc:
-        form.add_error(exc.field, str(exc))
+        return save_schedule(form.instance)
+    except ScheduleInvalid as exc:
+        add_service_errors(form, exc.errors)
         return None
-    if not schedule.template.archived_at:
-        # Its variables validate and its template runs: whatever paused it is fixed.
-        schedule.paused_reason = ""
-    schedule.save(update_fields=fields)
-    return schedule
 
 
 def _submitted(request):
@@ -148,7 +128,7 @@ def settings_schedule_edit(request, schedule_id):
         _submitted(request), instance=schedule, templates=_templates_for(request, schedule)
     )
     if request.method == "POST" and form.is_valid():
-        saved = _save(request, form, fields=EDITED_FIELDS)
+        saved = _save(request, form)
         if saved:
             messages.success(request, f"Schedule “{saved}” saved. {_next_run_text(saved)}")
             return redirect("settings-schedules")

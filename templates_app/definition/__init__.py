@@ -6,6 +6,7 @@ from .parse import DefinitionError
 from .substitute import SubstitutionError, references, render
 from .validate import load_definition
 from .variables import (
+    is_empty,
     json_schema,
     params_json_schema,
     secret_names,
@@ -16,6 +17,7 @@ from .variables import (
 __all__ = [
     "DefinitionError",
     "SubstitutionError",
+    "is_empty",
     "json_schema",
     "load_definition",
     "params_json_schema",

@@ -167,7 +167,8 @@ def check_value(declaration, value):
         return None, str(exc)
 
 
-def _is_empty(value):
+def is_empty(value: object) -> bool:
+    """Whether a submitted value counts as left out (the default then applies)."""
     return value is None or value == "" or value == []
 
 
@@ -182,7 +183,7 @@ def _validate(declared, submitted, noun):
             errors[name] = [f"unknown {noun}"]
     for name, declaration in declared.items():
         value = submitted.get(name)
-        if _is_empty(value):
+        if is_empty(value):
             if "default" in declaration:
                 clean[name] = copy.deepcopy(declaration["default"])
             elif declaration["required"]:
