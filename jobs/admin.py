@@ -7,7 +7,7 @@ from jobs.automation.schedules import (
     save_schedule,
     validate_schedule,
 )
-from jobs.automation.webhooks import redeliver
+from jobs.automation.webhooks import redeliver, save_webhook_endpoint, webhook_endpoint_errors
 from jobs.engine.transitions import TransitionRefused
 from jobs.models import (
     Artifact,
@@ -150,13 +150,36 @@ class DeliveryAttemptInline(admin.TabularInline):
         return False
 
 
+class WebhookEndpointAdminForm(forms.ModelForm):
+    """The admin's door to `save_webhook_endpoint`: the settings form's and the API's checks."""
+
+    class Meta:
+        model = WebhookEndpoint
+        exclude = ["secret", "previous_secret"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if "workspace" in cleaned:
+            self.instance.workspace = cleaned["workspace"]
+        errors = webhook_endpoint_errors(
+            self.instance, url=cleaned.get("url", ""), events=cleaned.get("events") or [], template=cleaned.get("template")
+        )
+        add_service_errors(self, errors)
+        return cleaned
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointAdminForm
     list_display = ["url", "workspace", "events", "template", "is_active", "disabled_reason", "created_at"]
     list_filter = ["is_active", "workspace"]
     search_fields = ["url", "id"]
     exclude = ["secret", "previous_secret"]  # shown once at creation, never listed
     readonly_fields = ["previous_secret_expires_at", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        fields = ["url", "description", "events", "template", "is_active"]
+        save_webhook_endpoint(obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data})
 
 
 @admin.action(description="Redeliver selected deliveries")

@@ -102,3 +102,16 @@ def test_saving_a_schedule_in_the_admin_checks_it_as_the_settings_page_and_the_a
     assert good.status_code == 302
     schedule = Schedule.objects.get()
     assert schedule.variables == {"days": 7} and schedule.next_run_at is not None
+
+
+def test_saving_a_webhook_endpoint_in_the_admin_refuses_what_the_api_refuses(admin_client, workspace):
+    from jobs.models import WebhookEndpoint
+
+    form = {"workspace": workspace.pk, "description": "", "events": "[]", "is_active": "on", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    bad = admin_client.post("/admin/jobs/webhookendpoint/add/", {**form, "url": "ftp://files.example.com/", "events": '["job.exploded"]'})
+    assert bad.status_code == 200
+    assert "Enter a valid URL." in bad.content.decode() and "unknown event" in bad.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+    good = admin_client.post("/admin/jobs/webhookendpoint/add/", {**form, "url": "https://hooks.example.com/in"})
+    assert good.status_code == 302
+    assert WebhookEndpoint.objects.get().url == "https://hooks.example.com/in"

@@ -1,10 +1,11 @@
 """webhooks/ — the workspace's webhook endpoints and their deliveries (SPEC §10). Admins
 only, for reading too.
 
-The same rules as the settings pages (jobs/views/settings_webhooks.py): the URL is http
-or https, the events are WEBHOOK_EVENTS (none: every event), the template filter is a
-live template of this workspace (or the one the endpoint already has, even if archived
-since), and activating an endpoint clears why it was disabled. The signing secret
+The rules are `jobs.automation.webhooks.save_webhook_endpoint`'s, the same for the
+settings pages and the admin: the URL is http or https, the events are WEBHOOK_EVENTS
+(none: every event), the template filter is a live template of this workspace (or the
+one the endpoint already has, even if archived since), and activating an endpoint clears
+why it was disabled. The signing secret
 appears in two responses only: the creation's and each rotation's
 (`jobs.automation.webhooks.rotate_secret`: the old secret keeps signing beside the new one for
 24 h). Redelivery is `jobs.automation.webhooks.redeliver`: a new delivery, sent by a worker.
@@ -49,7 +50,7 @@ WEBHOOK_ID = OpenApiParameter("webhook_id", OpenApiTypes.UUID, OpenApiParameter.
 DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The delivery's id.")
 # Reading too: HEAD and OPTIONS are not left to the viewer default.
 ALL_ADMIN = {method: Role.ADMIN for method in ("GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE")}
-NO_SUCH_TEMPLATE = "no such template in this workspace"
+NO_SUCH_TEMPLATE = webhooks.NO_SUCH_TEMPLATE
 
 
 # --- how they look --------------------------------------------------------------------------
@@ -142,17 +143,17 @@ class DeliveryPageSerializer(serializers.Serializer):
 
 
 class HttpURLField(StrictURLField):
-    """An http or https URL (DRF's URLField also takes ftp)."""
+    """A URL as parsed by DRF, checked by the endpoints' own rule (http or https only), so
+    a bad one is named with the other problems of the request."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)] + [
-            URLValidator(schemes=["http", "https"], message="Enter a valid http or https URL.")
-        ]
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)]
+        self.validators.append(webhooks.WEBHOOK_URL_VALIDATOR)
 
 
 class EventsField(serializers.ListField):
-    """Events to send, in WEBHOOK_EVENTS; every unknown one is named in one message."""
+    """Events to send (the schema's enum), checked by the endpoints' own rule."""
 
     def __init__(self, **kwargs):
         super().__init__(child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), **kwargs)
@@ -160,12 +161,9 @@ class EventsField(serializers.ListField):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("not_a_list", input_type=type(data).__name__)
-        unknown = [event for event in data if not isinstance(event, str) or event not in WEBHOOK_EVENTS]
-        if unknown:
-            names = ", ".join(repr(event) for event in unknown)
-            raise serializers.ValidationError(f"unknown event {names}; use: {', '.join(WEBHOOK_EVENTS)}")
-        chosen = set(data)
-        return [event for event in WEBHOOK_EVENTS if event in chosen]
+        if problem := webhooks.unknown_events_problem(data):
+            raise serializers.ValidationError(problem)
+        return list(data)
 
 
 class WebhookWriteSerializer(StrictSerializer):
@@ -221,18 +219,20 @@ def attempts_prefetch():
     return Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("number"))
 
 
-def template_filter(workspace, ref, endpoint=None):
-    """The template an endpoint may be limited to: a live one of this workspace, or the one
-    it has now even if archived since. Anything else is a 400 on `template`, the same for
-    another workspace's template as for one that never existed."""
-    if ref is None:
-        return None
-    template = find_template(workspace, ref)
-    if template is None or template.current_version_id is None:
-        raise exceptions.ValidationError({"template": [NO_SUCH_TEMPLATE]})
-    if template.archived_at is not None and (endpoint is None or template.pk != endpoint.template_id):
-        raise exceptions.ValidationError({"template": ["this template is archived"]})
-    return template
+def save_endpoint(workspace, endpoint, data):
+    """`save_webhook_endpoint` with the API's names; a 400 naming every problem. A template
+    reference that finds nothing is the same 400 for another workspace's template as for
+    one that never existed."""
+    changes = {("is_active" if name == "active" else name): value for name, value in data.items()}
+    if changes.get("template") is not None:
+        template = find_template(workspace, changes["template"])
+        if template is None:
+            raise exceptions.ValidationError({"template": [NO_SUCH_TEMPLATE]})
+        changes["template"] = template
+    try:
+        return webhooks.save_webhook_endpoint(endpoint, **changes)
+    except webhooks.WebhookEndpointInvalid as exc:
+        raise exceptions.ValidationError(exc.errors) from None
 
 
 def no_body(request):
@@ -283,15 +283,7 @@ class WebhookListView(WebhookAPIView):
     def post(self, request):
         serializer = WebhookWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        endpoint = WebhookEndpoint.objects.create(
-            workspace=self.workspace,
-            url=data["url"],
-            description=data["description"],
-            events=data["events"],
-            template=template_filter(self.workspace, data["template"]),
-            is_active=data["active"],
-        )
+        endpoint = save_endpoint(self.workspace, WebhookEndpoint(workspace=self.workspace), serializer.validated_data)
         location = request.build_absolute_uri(reverse("api-webhook-detail", args=[endpoint.pk]))
         return Response(self.with_secret(endpoint), status=201, headers={"Location": location})
 
@@ -321,20 +313,7 @@ class WebhookDetailView(WebhookAPIView):
         endpoint = self.get_webhook(webhook_id)
         serializer = WebhookUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        fields = []
-        if "template" in data:
-            endpoint.template = template_filter(self.workspace, data["template"], endpoint)
-            fields.append("template")
-        for name, attribute in (("url", "url"), ("description", "description"), ("events", "events"), ("active", "is_active")):
-            if name in data:
-                setattr(endpoint, attribute, data[name])
-                fields.append(attribute)
-        if endpoint.is_active and endpoint.disabled_reason:
-            endpoint.disabled_reason = ""  # turned on again by a person: the reason is old
-            fields.append("disabled_reason")
-        if fields:
-            endpoint.save(update_fields=fields)
+        save_endpoint(self.workspace, endpoint, serializer.validated_data)
         return Response(WebhookSerializer(self.get_webhook(endpoint.pk)).data)
 
     @extend_schema(

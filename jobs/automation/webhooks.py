@@ -17,11 +17,20 @@ import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from jobs.engine.queue import enqueue_task
-from jobs.models.automation import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from jobs.models.automation import (
+    WEBHOOK_EVENTS,
+    DeliveryAttempt,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_webhook_secret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,77 @@ MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 JOB_EVENTS = {"queued": "job.queued", "running": "job.started", "succeeded": "job.succeeded",
               "failed": "job.failed", "partial": "job.partial", "canceled": "job.canceled"}
 FINAL_EVENTS = {"job.succeeded", "job.failed", "job.partial", "job.canceled"}
+
+
+# --- endpoints: the one way to add or change one ------------------------------------------
+
+# http and https only (Django's and DRF's URL fields also take ftp); the help texts say so.
+WEBHOOK_URL_VALIDATOR = URLValidator(schemes=["http", "https"], message="Enter a valid URL.")
+NO_SUCH_TEMPLATE = "no such template in this workspace"
+
+
+class WebhookEndpointInvalid(Exception):
+    """What is wrong with an endpoint: `errors` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("Invalid webhook endpoint.")
+        self.errors = errors
+
+
+def unknown_events_problem(events: list) -> str | None:
+    """Every event that is not one of WEBHOOK_EVENTS, named in one message."""
+    unknown = [event for event in events if not isinstance(event, str) or event not in WEBHOOK_EVENTS]
+    if not unknown:
+        return None
+    names = ", ".join(repr(event) for event in unknown)
+    return f"unknown event {names}; use: {', '.join(WEBHOOK_EVENTS)}"
+
+
+def webhook_endpoint_errors(endpoint: WebhookEndpoint, *, url: str, events: list, template) -> dict[str, list[str]]:
+    """Every problem with an endpoint as it would be: the URL is http or https, the events
+    are WEBHOOK_EVENTS (none: every event), the template filter is a live template of the
+    endpoint's workspace or the one it has now, even if archived since."""
+    errors: dict[str, list[str]] = {}
+    try:
+        WEBHOOK_URL_VALIDATOR(url)
+    except ValidationError as exc:
+        errors["url"] = list(exc.messages)
+    if problem := unknown_events_problem(events):
+        errors["events"] = [problem]
+    if template is not None:
+        if template.workspace_id != endpoint.workspace_id or template.current_version_id is None:
+            errors["template"] = [NO_SUCH_TEMPLATE]
+        elif template.archived_at is not None and template.pk != endpoint.template_id:
+            errors["template"] = ["this template is archived"]
+    return errors
+
+
+def save_webhook_endpoint(endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    """Validate and write an endpoint: the settings form, the API and the admin all call
+    this. `changes` (url, description, events, template, is_active) default to what the
+    endpoint holds. Raises WebhookEndpointInvalid naming every problem. An endpoint that
+    is active afterwards has its disabled_reason cleared: a person turned it on again."""
+    url = changes.get("url", endpoint.url)
+    events = changes.get("events", endpoint.events) or []
+    template = changes.get("template", endpoint.template if endpoint.template_id else None)
+    errors = webhook_endpoint_errors(endpoint, url=url, events=events, template=template)
+    if errors:
+        raise WebhookEndpointInvalid(errors)
+    endpoint.url, endpoint.template = url, template
+    endpoint.events = [event for event in WEBHOOK_EVENTS if event in set(events)]
+    endpoint.description = changes.get("description", endpoint.description)
+    endpoint.is_active = changes.get("is_active", endpoint.is_active)
+    # Only what was given is written, so a worker disabling the endpoint at the same
+    # moment (a 410 from the receiver) is not undone by an unrelated edit.
+    fields = [name for name in ("url", "description", "events", "template", "is_active") if name in changes]
+    if endpoint.is_active and endpoint.disabled_reason:
+        endpoint.disabled_reason = ""
+        fields.append("disabled_reason")
+    if endpoint._state.adding:
+        endpoint.save()
+    elif fields:
+        endpoint.save(update_fields=fields)
+    return endpoint
 
 
 # --- signing -----------------------------------------------------------------------------
@@ -209,7 +289,6 @@ def redeliver(delivery):
 
 def rotate_secret(endpoint, overlap_hours=24):
     """A new secret; the old one keeps signing beside it for `overlap_hours`."""
-    from jobs.models.automation import new_webhook_secret
 
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = timezone.now() + timedelta(hours=overlap_hours)

@@ -8,7 +8,6 @@ schedule, `jobs.automation.webhooks.save_webhook_endpoint` for an endpoint.
 import json
 
 from django import forms
-from django.core.validators import URLValidator
 
 from jobs.automation.schedules import (
     normalize_cron,
@@ -17,6 +16,7 @@ from jobs.automation.schedules import (
     stored_secrets,
     validate_schedule,
 )
+from jobs.automation.webhooks import webhook_endpoint_errors
 from jobs.models.automation import WEBHOOK_EVENTS, Schedule, WebhookEndpoint
 
 
@@ -25,12 +25,8 @@ class TemplateChoiceField(forms.ModelChoiceField):
         return f"{template.name} ({template.slug})"
 
 
-class HttpURLField(forms.URLField):
-    default_validators = [URLValidator(schemes=["http", "https"])]
-
-
 class WebhookEndpointForm(forms.ModelForm):
-    url = HttpURLField(
+    url = forms.URLField(
         label="URL",
         max_length=2000,
         help_text="Where events are POSTed, signed as Standard Webhooks.",
@@ -63,9 +59,22 @@ class WebhookEndpointForm(forms.ModelForm):
             help_text="Only events of this template's jobs.",
         )
 
-    def clean_events(self):
-        chosen = set(self.cleaned_data["events"])
-        return [event for event in WEBHOOK_EVENTS if event in chosen]
+    def clean(self):
+        """The endpoint service's own check (http or https only, a template this endpoint
+        may use), beside what the fields found."""
+        cleaned = super().clean()
+        errors = webhook_endpoint_errors(
+            self.instance,
+            url=cleaned.get("url", ""),
+            events=cleaned.get("events", []),
+            template=cleaned.get("template"),
+        )
+        add_service_errors(self, errors)
+        return cleaned
+
+    def changes(self) -> dict:
+        """What `save_webhook_endpoint` is asked to write."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
 # --- schedules ---------------------------------------------------------------------------
@@ -134,9 +143,12 @@ def variables_as_text(values):
 
 def add_service_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> None:
     """A service's errors on the form's fields: `variables.<name>` on the variables box as
-    "name: message", a field the form lacks above the form."""
+    "name: message", a field the form lacks above the form. A field the form already
+    found wrong keeps its own message only."""
     variable_messages = []
     for field, messages in errors.items():
+        if field in form.errors:
+            continue
         if field.startswith("variables."):
             name = field.removeprefix("variables.")
             variable_messages += [f"{name}: {message}" for message in messages]

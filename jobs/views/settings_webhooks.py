@@ -97,7 +97,7 @@ def settings_webhook_new(request):
         initial={"is_active": True},
     )
     if request.method == "POST" and form.is_valid():
-        endpoint = form.save()
+        endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())
         show_once(request, f"Signing secret of {endpoint.url}", endpoint.secret)
         messages.success(request, f"Endpoint {endpoint.url} added.")
         return redirect("settings-webhooks")
@@ -113,10 +113,7 @@ def settings_webhook_edit(request, endpoint_id):
         _submitted(request), instance=endpoint, templates=_templates_for(request, endpoint)
     )
     if request.method == "POST" and form.is_valid():
-        endpoint = form.save(commit=False)
-        if endpoint.is_active:
-            endpoint.disabled_reason = ""  # turned on again by a person: the reason is old
-        endpoint.save()
+        endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())
         messages.success(request, f"Endpoint {endpoint.url} saved.")
         return redirect("settings-webhooks")
     return _form_page(request, form, endpoint)
