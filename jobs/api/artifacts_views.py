@@ -7,7 +7,8 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from jobs.api.common import JOB_ID, JobAPIView
-from jobs.api.serializers import ArtifactListSerializer, ArtifactSerializer
+from jobs.api.serializers import ArtifactListSerializer
+from jobs.representation import artifact_to_dict
 from jobsite.api.errors import error_responses, not_found, response_headers
 from jobsite.api.parsers import FirstRendererNegotiation
 
@@ -35,7 +36,7 @@ class JobArtifactListView(JobAPIView):
     def get(self, request, job_id):
         job = self.get_job(job_id)
         artifacts = job.artifacts.select_related("job").order_by("name")
-        return Response({"results": ArtifactSerializer(artifacts, many=True, context={"request": request}).data})
+        return Response({"results": [artifact_to_dict(artifact, request) for artifact in artifacts]})
 
 
 class JobArtifactDownloadView(JobAPIView):

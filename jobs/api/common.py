@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 from jobs.models import Job
 from jobsite.api.errors import not_found
@@ -48,6 +49,24 @@ def json_response(data, status=200, headers=None):
 def status_etag(data):
     """The ETag of a status/ answer: changes whenever the answer would."""
     return '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
+
+
+def status_response(request, data: dict, *, drf: bool = True) -> HttpResponse:
+    """The answer of status/: `data` with its ETag, or 304 with no body when the client's
+    If-None-Match already has it. `drf=False` renders plain JSON (jobs/api/lean_reads.py)
+    instead of leaving the rendering to DRF's negotiation."""
+    etag = status_etag(data)
+    if etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
+        if drf:
+            response = Response(status=304)
+        else:
+            response = HttpResponse(status=304)
+            del response["Content-Type"]  # as DRF: an empty body has no type
+    else:
+        response = Response(data) if drf else json_response(data)
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def etag_matches(header, etag):

@@ -15,11 +15,11 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
-from jobs.api.serializers import JobResultSerializer, mask_json
-from jobs.engine.events import mask_secrets
+from jobs.api.serializers import JobResultSerializer
 from jobs.engine.log_format import log_line
 from jobs.engine.states import JOB_TERMINAL
 from jobs.models import EventKind, Job
+from jobs.representation import job_secrets, result_to_dict
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import FirstRendererNegotiation
@@ -201,8 +201,7 @@ class JobResultView(JobAPIView):
         job = self.get_job(job_id)
         if job.status not in JOB_TERMINAL:
             raise Conflict(f"The job has not finished yet (it is {job.status}).", code="not_finished")
-        secrets = job.secret_values()
-        markdown = mask_secrets(job.result_markdown, secrets)
+        result = result_to_dict(job, job_secrets(job))
         if prefers_json(request.META.get("HTTP_ACCEPT")):
-            return json_response({"markdown": markdown, "outputs": mask_json(job.result_outputs or {}, secrets)})
-        return HttpResponse(markdown, content_type="text/markdown; charset=utf-8")
+            return json_response(result)
+        return HttpResponse(result["markdown"], content_type="text/markdown; charset=utf-8")

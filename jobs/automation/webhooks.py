@@ -31,6 +31,7 @@ from jobs.models.automation import (
     WebhookEndpoint,
     new_webhook_secret,
 )
+from jobs.representation import format_datetime, job_event_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -145,23 +146,9 @@ def signed_headers(secrets, message_id, body, timestamp=None):
 
 
 def job_payload(job, event, step=None):
-    data = {
-        "id": str(job.pk),
-        "workspace": job.workspace.slug,
-        "name": job.name,
-        "type": job.type,
-        "status": job.status,
-        "trigger": job.trigger,
-        "template": job.definition.get("slug") if job.template_id else None,
-        "progress": job.progress,
-        "error": job.error or None,
-        "created_at": job.created_at.isoformat(),
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "links": {"self": f"/api/v1/jobs/{job.pk}/", "ui": f"/jobs/{job.pk}/"},
-    }
-    if step is not None:
-        data["step"] = {"id": step.step_id, "status": step.status, "attempt": step.attempt, "error": step.error or None}
-    return {"type": event, "timestamp": timezone.now().isoformat(), "data": data}
+    """What a delivery of `event` sends: the event's type and time, and the job as
+    jobs.representation.job_event_to_dict shows it to webhooks."""
+    return {"type": event, "timestamp": format_datetime(timezone.now()), "data": job_event_to_dict(job, step)}
 
 
 def record_event_deliveries(job, event, step=None):

@@ -9,8 +9,8 @@ follows `after=<last seq>` sees every event exactly once, in order (SPEC §8).
 from django.db import connections, router
 from django.utils import timezone
 
-from jobs.engine.prepared_sql import update_where
 from jobs.models import Job, JobEvent
+from jobs.queries import db_value, execute
 
 MASK = "***"
 # Shorter secrets are not masked inside text: masking every "a" or "12" in a log would
@@ -79,7 +79,13 @@ def flush_events(job):
     now = timezone.now()
     _insert_events(job.pk, job.last_event_seq - len(events) + 1, now, events)
     if job._seq_in_db != job.last_event_seq:
-        update_where(Job, {"pk": job.pk}, {"last_event_seq": job.last_event_seq, "updated_at": now})
+        execute(
+            "save_last_event_seq",
+            Job,
+            job_id=db_value(Job._meta.pk, job.pk),
+            last_event_seq=job.last_event_seq,
+            updated_at=db_value(Job._meta.get_field("updated_at"), now),
+        )
         job._seq_in_db = job.last_event_seq
         job.updated_at = now
 

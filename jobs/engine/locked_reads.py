@@ -1,9 +1,9 @@
 """The engine's hot reads: a job under its row lock, and its steps.
 
-Every claim and every finish of a step starts with these two reads, so they are
-PreparedQuery statements (jobs/engine/prepared_sql.py): compiled once per connection, rows
-turned into instances with Model.from_db. Compiling the querysets each time cost more
-than the database's work: about 1.3 ms of a 2 ms locked section on SQLite.
+Every claim and every finish of a step starts with these two reads. They are named
+statements of jobs/queries.sql, run with a cursor and turned into instances with
+Model.from_db (jobs/queries.py): building them through the QuerySet API on every call
+cost more CPU than the database's work (docs/benchmarks.md).
 
 The job row comes with two extras from the same statement: `has_webhooks` (does its
 workspace have an active webhook endpoint: if not, no delivery query is needed) and its
@@ -11,72 +11,42 @@ workspace's slug (for `{{ workspace.slug }}`), set on the instance as a deferred
 Workspace so that reading it costs no query.
 """
 
-from django.db.models import Exists, F, OuterRef, Subquery
+from uuid import UUID
 
-from jobs.engine.prepared_sql import PreparedQuery
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
+from jobs.queries import db_value, fetch, model_from_row
 from jobsite.models import Workspace
 
-JOB_FIELDS = [field.attname for field in Job._meta.concrete_fields]
-STEP_FIELDS = [field.attname for field in StepRun._meta.concrete_fields]
+JOB_ID = Job._meta.pk
+STEP_RUN_ID = StepRun._meta.pk
 
 
-def _locked_job(**where):
-    active = WebhookEndpoint.objects.filter(workspace_id=OuterRef("workspace_id"), is_active=True)
-    return (
-        Job.objects.select_for_update(of=("self",))
-        .filter(**where)
-        .annotate(has_webhooks=Exists(active), workspace_slug=F("workspace__slug"))
-        .order_by()
-        .values_list(*JOB_FIELDS, "has_webhooks", "workspace_slug")[:1]
-    )
-
-
-job_by_id = PreparedQuery(Job, lambda job_id: _locked_job(pk=job_id), job_id=Job._meta.pk)
-job_by_step = PreparedQuery(
-    Job,
-    # order_by(): without it StepRun's default ordering joins jobs_job into the subquery.
-    lambda step_run_id: _locked_job(pk=Subquery(StepRun.objects.filter(pk=step_run_id).order_by().values("job_id")[:1])),
-    step_run_id=StepRun._meta.pk,
-)
-steps_of_job = PreparedQuery(
-    StepRun,
-    lambda job_id: StepRun.objects.filter(job_id=job_id).order_by("position").values_list(*STEP_FIELDS),
-    job_id=Job._meta.pk,
-)
-active_webhook = PreparedQuery(
-    WebhookEndpoint,
-    lambda workspace_id: WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True).order_by().values_list("pk")[:1],
-    workspace_id=Workspace._meta.pk,
-)
-
-
-def read_locked_job(job_id=None, step_run_id=None):
+def read_locked_job(job_id: UUID | str | None = None, step_run_id: int | None = None) -> Job | None:
     """The job (by its id, or by the id of one of its steps) locked FOR UPDATE in the
     current transaction, or None. The caller holds a transaction."""
     if step_run_id is not None:
-        rows = job_by_step.rows(step_run_id=step_run_id)
+        rows = fetch("job_of_step_for_update", Job, step_run_id=db_value(STEP_RUN_ID, step_run_id))
     else:
-        rows = job_by_id.rows(job_id=Job._meta.pk.to_python(job_id))
+        rows = fetch("job_for_update", Job, job_id=db_value(JOB_ID, job_id))
     if not rows:
         return None
-    *values, has_webhooks, workspace_slug = rows[0]
-    job = Job.from_db(Job.objects.db, JOB_FIELDS, values)
-    job.has_webhooks = bool(has_webhooks)
-    job.workspace = Workspace.from_db(Workspace.objects.db, ["id", "slug"], [job.workspace_id, workspace_slug])
+    row = rows[0]
+    job = model_from_row(Job, row)
+    job.has_webhooks = bool(row["has_webhooks"])
+    job.workspace = Workspace.from_db(job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]])
     return job
 
 
-def read_steps(job):
+def read_steps(job: Job) -> list[StepRun]:
     """The job's steps in their template order."""
-    steps = [StepRun.from_db(StepRun.objects.db, STEP_FIELDS, row) for row in steps_of_job.rows(job_id=job.pk)]
+    steps = [model_from_row(StepRun, row) for row in fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk))]
     for step in steps:
         step.job = job  # the instance we hold, so step.job costs no query
     return steps
 
 
-def has_active_webhooks(workspace_id):
+def has_active_webhooks(workspace_id: UUID) -> bool:
     """Whether the workspace has an active webhook endpoint (for a job created in this
-    transaction, which locked_job's statement has not read)."""
-    return bool(active_webhook.rows(workspace_id=workspace_id))
+    transaction, which job_for_update has not read)."""
+    return bool(fetch("workspace_has_active_webhook", WebhookEndpoint, workspace_id=db_value(Workspace._meta.pk, workspace_id)))

@@ -18,7 +18,6 @@ from django.utils import timezone
 from jobs.automation.webhooks import JOB_EVENTS, record_event_deliveries
 from jobs.engine.events import flush_events, record_events, start_event_buffer
 from jobs.engine.locked_reads import has_active_webhooks, read_locked_job, read_steps
-from jobs.engine.prepared_sql import update_where
 from jobs.engine.states import StepStatus, job_transition_allowed, step_transition_allowed
 from jobs.models import EventKind, Job, StepRun
 
@@ -68,7 +67,7 @@ def change_job_status(job, new, *, message="", **fields):
     # The event's seq is written with the status, in the same UPDATE (one query less on
     # every job transition); the event row follows in this transaction.
     seq = job.last_event_seq + 1
-    updated = update_where(Job, {"pk": job.pk, "status": old}, {"status": new, "updated_at": now, "last_event_seq": seq, **fields})
+    updated = Job.objects.filter(pk=job.pk, status=old).update(status=new, updated_at=now, last_event_seq=seq, **fields)
     if not updated:
         return False
     job.status = new
@@ -97,7 +96,7 @@ def change_step_status(job, step, new, *, attempt=None, attempt_number=None, mes
     fence = step.attempt if attempt is None else attempt
     if attempt_number is not None:
         fields["attempt"] = attempt_number
-    updated = update_where(StepRun, {"pk": step.pk, "status": old, "attempt": fence}, {"status": new, **fields})
+    updated = StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(status=new, **fields)
     if not updated:
         return False
     step.status = new

@@ -24,8 +24,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from jobsite.api.errors import WorkspaceRequired
-from jobsite.models import KEY_PREFIX, ApiKey, Membership, Role
-from jobsite.tenancy import SESSION_KEY, tenant_for_key, tenant_for_user
+from jobsite.models import ApiKey, Membership, Role
+from jobsite.tenancy import SESSION_KEY, Tenant, tenant_for_key, tenant_for_user
 
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -83,11 +83,18 @@ def bad_key_window():
     return FixedWindow("badkey", settings.JOBSITE_API_BAD_KEY_LIMIT)
 
 
-def refuse_if_too_many_bad_keys(request):
-    """429 for a client address that sent too many wrong keys in the current window."""
+def too_many_bad_keys(request) -> tuple[bool, float]:
+    """Whether the client's address sent too many wrong keys in the current window (it is
+    then refused before any key it sends is looked up), and when the window ends."""
     window = bad_key_window()
     count, reset = window.peek(client_address(request))
-    if count >= window.limit:
+    return count >= window.limit, reset
+
+
+def refuse_if_too_many_bad_keys(request):
+    """429 for a client address that sent too many wrong keys in the current window."""
+    refused, reset = too_many_bad_keys(request)
+    if refused:
         raise exceptions.Throttled(wait=reset, detail="Too many requests with a wrong key; slow down.")
 
 
@@ -95,23 +102,17 @@ def count_bad_key(request):
     bad_key_window().hit(client_address(request))
 
 
-def touch_last_used(key):
+def touch_last_used(key: ApiKey) -> None:
     """Record that the key was used, writing at most once per JOBSITE_API_KEY_TOUCH_SECONDS
     (a busy key must not turn every read into a write)."""
-    key.last_used_at = touch_key(key.pk, key.last_used_at)
-
-
-def touch_key(key_id, last_used_at):
-    """touch_last_used for a key known by its id and last_used_at; returns the new
-    last_used_at."""
     now = timezone.now()
     horizon = now - timedelta(seconds=settings.JOBSITE_API_KEY_TOUCH_SECONDS)
-    if last_used_at and last_used_at > horizon:
-        return last_used_at
-    ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
+    if key.last_used_at and key.last_used_at > horizon:
+        return
+    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
         last_used_at=now
     )
-    return now
+    key.last_used_at = now
 
 
 class ApiKeyUser:
@@ -148,6 +149,21 @@ def presented_key(request):
     return None
 
 
+BAD_KEY = "Invalid, expired or revoked API key."
+
+
+def check_api_key(key: ApiKey | None) -> ApiKey:
+    """The one check of the API key a request presents, for every door that takes one
+    (ApiKeyAuthentication below, jobs/api/lean_reads.py): `key` is the key stored under
+    the presented key's hash, or None. 401 unless it is active now (a revoked or expired
+    key stops working at the very next request: nothing about keys is cached); records
+    the key's use."""
+    if key is None or not key.is_active:
+        raise exceptions.AuthenticationFailed(BAD_KEY)
+    touch_last_used(key)
+    return key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -156,30 +172,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if raw is None:
             return None
         refuse_if_too_many_bad_keys(request)
-        key = ApiKey.find(raw) if raw else None
-        if key is None:
+        try:
+            key = check_api_key(ApiKey.find(raw))
+        except exceptions.AuthenticationFailed:
             count_bad_key(request)
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
-        touch_last_used(key)
+            raise
         return ApiKeyUser(key), key
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="jobsite"'
-
-
-def key_for_fast_path(request):
-    """The raw API key of a request that jobs.api.fast_reads may answer by itself, or None
-    to leave the request to DRF and ApiKeyAuthentication: no key, not a key of ours, or a
-    client address already refused for wrong keys (which must be answered 429 before any
-    key of it is looked up)."""
-    raw = presented_key(request)
-    if not raw or not raw.startswith(KEY_PREFIX):
-        return None
-    window = bad_key_window()
-    count, _ = window.peek(client_address(request))
-    if count >= window.limit:
-        return None
-    return raw
 
 
 def workspace_headers_agree(request, workspace_id, workspace_slug):
@@ -190,6 +191,16 @@ def workspace_headers_agree(request, workspace_id, workspace_slug):
     if slug is not None and slug.strip() != workspace_slug:
         return False
     return named_id is None or _same_uuid(named_id.strip(), workspace_id)
+
+
+def tenant_for_api_key(request, key: ApiKey) -> Tenant:
+    """The one tenant resolution of a request authenticated by an API key, for every door
+    (resolve_tenant below, jobs/api/lean_reads.py): the key's workspace and role; 403
+    when the workspace headers name another workspace (or are sent empty)."""
+    _named_workspace(request)
+    if not workspace_headers_agree(request, key.workspace_id, key.workspace.slug):
+        raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
+    return tenant_for_key(key)
 
 
 class SessionAuthentication(authentication.SessionAuthentication):
@@ -220,13 +231,9 @@ def resolve_tenant(request):
     """The caller's Tenant, or an exception: 403 for a workspace that is not theirs (the
     same answer whether or not it exists), 400 when a user in several workspaces names
     none."""
-    slug, workspace_id = _named_workspace(request)
     if isinstance(request.auth, ApiKey):
-        key = request.auth
-        if not workspace_headers_agree(request, key.workspace_id, key.workspace.slug):
-            raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
-        return tenant_for_key(key)
-
+        return tenant_for_api_key(request, request.auth)
+    slug, workspace_id = _named_workspace(request)
     user = request.user
     if slug or workspace_id:
         tenant = tenant_for_user(user, slug=slug or None, workspace_id=None if slug else workspace_id)
@@ -254,11 +261,17 @@ class WorkspaceRole(permissions.BasePermission):
         if not (request.user and request.user.is_authenticated):
             raise exceptions.NotAuthenticated()
         request.tenant = resolve_tenant(request)
-        roles = getattr(view, "required_roles", {})
-        required = roles.get(request.method) or (Role.VIEWER if request.method in READ_METHODS else Role.ADMIN)
-        if not request.tenant.can(required):
-            raise exceptions.PermissionDenied(f"This needs the {required} role; yours is {request.tenant.role}.")
+        check_role(request.tenant, view, request.method)
         return True
+
+
+def check_role(tenant: Tenant, view, method: str) -> None:
+    """403 unless the tenant's role is the one `view` asks for `method`: `view.required_roles`
+    maps methods to roles; reads default to viewer, everything else to admin."""
+    roles = getattr(view, "required_roles", {})
+    required = roles.get(method) or (Role.VIEWER if method in READ_METHODS else Role.ADMIN)
+    if not tenant.can(required):
+        raise exceptions.PermissionDenied(f"This needs the {required} role; yours is {tenant.role}.")
 
 
 def add_rate_limit_headers(request, response):

@@ -138,7 +138,7 @@ def test_a_polled_job_costs_one_query_for_its_status_and_three_for_itself_with_2
     big = add_jobs(chain_template(workspace, 12, "chain-12"), 1)[0]
     get(client, f"/api/v1/jobs/{small.pk}/status/", **api_headers)  # the key's first use writes last_used_at
     for job in (small, big):
-        with django_assert_max_num_queries(1):  # the job with the key (jobs/api/fast_reads.py)
+        with django_assert_max_num_queries(1):  # the job with the key (jobs/api/lean_reads.py)
             get(client, f"/api/v1/jobs/{job.pk}/status/", **api_headers)
         with django_assert_max_num_queries(1):  # the job with the key, its steps and its artifacts
             response = get(client, f"/api/v1/jobs/{job.pk}/", **api_headers)

@@ -1,6 +1,7 @@
 """`GET jobs/{id}/status/` and `GET jobs/{id}/` with an API key are answered by
-jobs/api/fast_reads.py without DRF (issue 7): the same bytes and headers as the DRF
-views, and every refusal still the DRF views' own."""
+jobs/api/lean_reads.py in one statement (issue 7, issue 16): the same representation
+(jobs/representation.py), key check and tenant resolution as the DRF views, so the same
+bytes and headers, and every refusal still the DRF views' own."""
 
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from jobs.api import fast_reads
+from jobs.api import lean_reads
 from jobs.models import Artifact, Job, StepRun
 from jobs.services import create_job
 from jobsite.models import ApiKey, Membership, Role
@@ -23,15 +24,15 @@ VOLATILE_HEADERS = {"RateLimit-Remaining", "RateLimit-Reset"}
 
 def through_drf(monkeypatch):
     """Answer through the DRF views only, as before the lean path existed."""
-    monkeypatch.setattr(fast_reads, "answer", lambda *args: None)
+    monkeypatch.setattr(lean_reads, "answer", lambda *args: None)
 
 
 def lean_and_drf(client, url, monkeypatch, **headers):
     """The answer of the lean path (which must have answered by itself) and of DRF."""
     answered = []
-    lean_answer = fast_reads.answer
+    lean_answer = lean_reads.answer
     with monkeypatch.context() as patched:
-        patched.setattr(fast_reads, "answer", lambda *args: answered.append(lean_answer(*args)) or answered[-1])
+        patched.setattr(lean_reads, "answer", lambda *args: answered.append(lean_answer(*args)) or answered[-1])
         lean = client.get(url, **headers)
     assert answered and answered[0] is not None, "the lean path left this request to DRF"
     with monkeypatch.context() as patched:

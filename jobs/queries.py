@@ -1,0 +1,152 @@
+"""The named statements of jobs/queries.sql, run with public APIs only.
+
+    rows = fetch("steps_of_job", job_id=db_value(Job._meta.pk, job.pk))
+    steps = [model_from_row(StepRun, row) for row in rows]
+
+`fetch` runs a statement with `cursor.execute` and returns its rows as dicts keyed by
+column name; `model_from_row` turns the columns of a model into an instance with
+`Model.from_db`, converted as the ORM converts them (`Field.from_db_value`,
+`Field.to_python`), so the instance is the one a queryset would have given.
+"""
+
+import json
+import re
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections, models, router
+from django.utils import timezone
+
+SQL_FILE = Path(__file__).with_name("queries.sql")
+NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
+
+
+def parse_queries(text: str) -> dict[tuple[str, str], str]:
+    """{(name, vendor or ""): statement} from the text of a queries file. Comment lines
+    are left out of the statements."""
+    queries = {}
+    key = None
+    for line in text.splitlines():
+        match = NAME_LINE.match(line)
+        if match:
+            key = (match.group(1), match.group(2) or "")
+            if key in queries:
+                raise ValueError(f"{SQL_FILE.name}: {key[0]} ({key[1] or 'any database'}) is there twice")
+            queries[key] = ""
+        elif key is not None and line.strip() and not line.lstrip().startswith("--"):
+            queries[key] += line + "\n"
+    return {key: sql.strip() for key, sql in queries.items()}
+
+
+QUERIES = parse_queries(SQL_FILE.read_text())
+NAMES = {name for name, _ in QUERIES}
+
+
+def statement(name: str, vendor: str) -> str:
+    """The statement `name` for a database of `vendor` (its own version if it has one)."""
+    sql = QUERIES.get((name, vendor)) or QUERIES.get((name, ""))
+    if sql is None:
+        raise KeyError(f"no statement {name!r} in {SQL_FILE.name}")
+    return sql
+
+
+def connection_for(model: type[models.Model], *, write: bool = False):
+    return connections[router.db_for_write(model) if write else router.db_for_read(model)]
+
+
+def db_value(field: models.Field, value):
+    """`value` as `field` sends it to the database (a UUID is hex text on SQLite)."""
+    return field.get_db_prep_value(value, connection_for(field.model))
+
+
+def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
+    """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
+    connection = connection_for(model)
+    with connection.cursor() as cursor:
+        cursor.execute(statement(name, connection.vendor), params)
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def execute(name: str, model: type[models.Model], **params) -> int:
+    """Run the statement `name` (on the database `model` is written to); returns the
+    number of rows it changed."""
+    connection = connection_for(model, write=True)
+    with connection.cursor() as cursor:
+        cursor.execute(statement(name, connection.vendor), params)
+        return cursor.rowcount
+
+
+# --- rows into instances -------------------------------------------------------------------
+
+
+def _aware(value):
+    """A datetime column: SQLite returns naive UTC (and text inside JSON)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and settings.USE_TZ and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _converter(field: models.Field, connection):
+    """How a value of `field` read by a plain cursor becomes what the ORM would give, or
+    None when it already is."""
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, models.DateTimeField):
+        return _aware
+    if isinstance(target, models.JSONField):
+        return lambda value: target.from_db_value(value, None, connection)
+    if isinstance(target, models.UUIDField) and connection.vendor != "postgresql":
+        return target.to_python
+    if isinstance(target, models.BooleanField) and connection.vendor != "postgresql":
+        return target.to_python
+    return None
+
+
+@cache
+def _layout(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple[tuple[str, ...], tuple]:
+    """`names` in the order of the model's fields (the order Model.from_db takes values
+    in), and each with its converter."""
+    connection = connections[alias]
+    fields = [field for field in model._meta.concrete_fields if field.attname in names]
+    if len(fields) != len(set(names)):
+        unknown = set(names) - {field.attname for field in fields}
+        raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    return tuple(field.attname for field in fields), tuple(_converter(field, connection) for field in fields)
+
+
+def model_from_row(model: type[models.Model], row: dict, names: tuple[str, ...] | None = None) -> models.Model:
+    """An instance of `model` from the columns of `row` named in `names` (default: all
+    its fields), as the ORM would have read it; the fields not read are deferred."""
+    if names is None:
+        names = tuple(field.attname for field in model._meta.concrete_fields)
+    alias = router.db_for_read(model)
+    ordered, converters = _layout(model, names, alias)
+    values = [row[name] for name in ordered]
+    for i, convert in enumerate(converters):
+        if convert is not None and values[i] is not None:
+            values[i] = convert(values[i])
+    return model.from_db(alias, ordered, values)
+
+
+def models_from_json(model: type[models.Model], text: str) -> list[models.Model]:
+    """The rows a statement packed as a JSON array of objects (one column, in the job's
+    own statement), as instances. JSON fields come embedded as JSON and timestamps as
+    ISO 8601 text."""
+    rows = json.loads(text)
+    if not rows:
+        return []
+    alias = router.db_for_read(model)
+    ordered, converters = _layout(model, tuple(rows[0]), alias)
+    times = [i for i, convert in enumerate(converters) if convert is _aware]
+    instances = []
+    for row in rows:
+        values = [row[name] for name in ordered]
+        for i in times:
+            if values[i] is not None:
+                values[i] = _aware(values[i])
+        instances.append(model.from_db(alias, ordered, values))
+    return instances

@@ -1,0 +1,145 @@
+-- The statements of jobsite's hot paths, by name (read by jobs/queries.py).
+--
+-- Each statement starts with a line `-- name: <name>`; `-- name: <name> (postgresql)` or
+-- `(sqlite)` is that database's own version of the statement of that name. Parameters
+-- are named, `%(job_id)s`, and sent as the model field would send them
+-- (jobs.queries.db_value). A SELECT's column names are the model's attribute names
+-- (`workspace_id`, not `workspace`), so its rows turn into model instances with
+-- Model.from_db; other columns carry an alias saying what they are.
+--
+-- Everything else jobsite asks the database goes through the ORM. A statement lives here
+-- when building it through the QuerySet API on every call cost more CPU than the
+-- database's work for it (docs/benchmarks.md, round 2b).
+
+
+-- The engine: every claim and every finish of a step starts with these.
+
+-- name: job_for_update
+-- A job under its row lock, with two extras: whether its workspace has an active
+-- webhook endpoint (if not, no delivery query is needed at its events) and its
+-- workspace's slug (for `{{ workspace.slug }}`). SQLite has no row locks: its
+-- transactions take the database's write lock up front (transaction_mode IMMEDIATE).
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = %(job_id)s
+
+-- name: job_for_update (postgresql)
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = %(job_id)s
+FOR UPDATE OF job
+
+-- name: job_of_step_for_update
+-- job_for_update, the job found by one of its steps.
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
+
+-- name: job_of_step_for_update (postgresql)
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
+FOR UPDATE OF job
+
+-- name: steps_of_job
+-- A job's steps in their template order.
+SELECT step.* FROM jobs_steprun step WHERE step.job_id = %(job_id)s ORDER BY step.position
+
+-- name: workspace_has_active_webhook
+SELECT 1 FROM jobs_webhookendpoint endpoint
+WHERE endpoint.workspace_id = %(workspace_id)s AND endpoint.is_active
+LIMIT 1
+
+-- name: save_last_event_seq
+-- The seq of a job's newest event, when no status change of the section carried it.
+UPDATE jobs_job SET last_event_seq = %(last_event_seq)s, updated_at = %(updated_at)s WHERE id = %(job_id)s
+
+
+-- The API's lean reads (jobs/api/lean_reads.py): a GET of jobs/{id}/status/ or
+-- jobs/{id}/ with an API key is one statement. The key comes with the job: the key of
+-- that hash among the keys of the job's own workspace, NULL for a job of another
+-- workspace. Scalar subqueries rather than joins: PostgreSQL plans this statement on
+-- every request (no prepared statements by default, for connection poolers), and
+-- planning the job joined to the workspace, the key, the template and its version took
+-- five times as long as running it.
+
+-- name: job_status_with_key
+-- What status/ shows. The secrets of the job (its definition, variables and params)
+-- only when there is an error to mask them in.
+SELECT job.id, job.workspace_id, job.status, job.progress, job.completed_steps, job.total_steps,
+       job.updated_at, job.finished_at, job.error, job.waiting_reason, job.last_event_seq,
+       CASE WHEN job.error <> '' THEN job.definition END AS definition,
+       CASE WHEN job.error <> '' THEN job.variables END AS variables,
+       CASE WHEN job.error <> '' THEN job.params END AS params,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
+       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
+       api_key.last_used_at AS key_last_used_at
+FROM jobs_job job
+LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
+WHERE job.id = %(job_id)s
+
+-- name: job_with_key
+-- The whole job for jobs/{id}/: job_status_with_key's key, the template's slug and
+-- version number, and the job's steps and artifacts as one JSON text column each
+-- (`[{column: value, …}, …]`, in no particular order), so that the job costs one
+-- statement instead of three.
+SELECT job.*,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
+       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
+       api_key.last_used_at AS key_last_used_at,
+       (SELECT template.slug FROM templates_app_jobtemplate template WHERE template.id = job.template_id) AS template_slug,
+       (SELECT version.number FROM templates_app_templateversion version
+        WHERE version.id = job.template_version_id) AS template_version_number,
+       (SELECT JSON_GROUP_ARRAY(JSON_OBJECT(
+                   'position', step.position, 'step_id', step.step_id, 'type', step.type, 'status', step.status,
+                   'attempt', step.attempt, 'needs', JSON(step.needs), 'queued_at', step.queued_at,
+                   'started_at', step.started_at, 'finished_at', step.finished_at, 'exit_code', step.exit_code,
+                   'error', step.error, 'outputs', JSON(step.outputs), 'worker_id', step.worker_id,
+                   'reused_from_id', step.reused_from_id))
+        FROM jobs_steprun step WHERE step.job_id = job.id) AS steps_json,
+       (SELECT JSON_GROUP_ARRAY(JSON_OBJECT(
+                   'name', artifact.name, 'step_id', artifact.step_id, 'size', artifact.size,
+                   'sha256', artifact.sha256, 'content_type', artifact.content_type, 'created_at', artifact.created_at))
+        FROM jobs_artifact artifact WHERE artifact.job_id = job.id) AS artifacts_json
+FROM jobs_job job
+LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
+WHERE job.id = %(job_id)s
+
+-- name: job_with_key (postgresql)
+SELECT job.*,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
+       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
+       api_key.last_used_at AS key_last_used_at,
+       (SELECT template.slug FROM templates_app_jobtemplate template WHERE template.id = job.template_id) AS template_slug,
+       (SELECT version.number FROM templates_app_templateversion version
+        WHERE version.id = job.template_version_id) AS template_version_number,
+       (SELECT COALESCE(JSON_AGG(JSON_BUILD_OBJECT(
+                   'position', step.position, 'step_id', step.step_id, 'type', step.type, 'status', step.status,
+                   'attempt', step.attempt, 'needs', step.needs, 'queued_at', step.queued_at,
+                   'started_at', step.started_at, 'finished_at', step.finished_at, 'exit_code', step.exit_code,
+                   'error', step.error, 'outputs', step.outputs, 'worker_id', step.worker_id,
+                   'reused_from_id', step.reused_from_id)), '[]')::text
+        FROM jobs_steprun step WHERE step.job_id = job.id) AS steps_json,
+       (SELECT COALESCE(JSON_AGG(JSON_BUILD_OBJECT(
+                   'name', artifact.name, 'step_id', artifact.step_id, 'size', artifact.size,
+                   'sha256', artifact.sha256, 'content_type', artifact.content_type,
+                   'created_at', artifact.created_at)), '[]')::text
+        FROM jobs_artifact artifact WHERE artifact.job_id = job.id) AS artifacts_json
+FROM jobs_job job
+LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
+WHERE job.id = %(job_id)s

@@ -1,0 +1,266 @@
+"""How a job looks on the way out: one set of plain functions (healthchecks'
+`Check.to_dict()` is the model) for every API answer that shows a job — the list, the
+job, the 201 of POST jobs/ and rerun/, run/, cancel/, status/, the artifact list — and
+for the `data` of webhook deliveries. The DRF serializers of jobs/api/serializers.py
+only describe these shapes for the OpenAPI schema (tests/api/test_schema.py checks
+that the two agree).
+
+Secrets are masked here: secret variables and params read "***", and their values are
+replaced inside errors, outputs and the result.
+
+Each function takes model instances and reads only what it shows, so a caller may hand
+it instances read any way: the ORM (jobs/api/jobs_views.py), a named statement of
+jobs/queries.sql (jobs/api/lean_reads.py) or the instances create_job just made.
+"""
+
+import uuid
+from datetime import datetime
+from operator import attrgetter
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.utils import timezone
+
+from jobs.engine.events import MASK, mask_secrets
+from jobs.engine.states import JOB_TERMINAL
+from jobs.models import Artifact, Job, StepRun
+
+# --- values --------------------------------------------------------------------------------
+
+
+def format_datetime(value: datetime | None) -> str | None:
+    """A timestamp as the whole API writes it (DRF's DateTimeField with its defaults):
+    ISO 8601 in the current time zone, "Z" for UTC."""
+    if value is None:
+        return None
+    if settings.USE_TZ and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def duration_ms(started_at: datetime | None, finished_at: datetime | None, now: datetime) -> int | None:
+    if not started_at:
+        return None
+    return int(((finished_at or now) - started_at).total_seconds() * 1000)
+
+
+def mask_json(value, secrets: list[str]):
+    """`value` with every secret value replaced by *** inside its strings."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return mask_secrets(value, secrets)
+    if isinstance(value, list):
+        return [mask_json(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: mask_json(item, secrets) for key, item in value.items()}
+    return value
+
+
+def _secret_param_names(job: Job) -> dict[str, list[str]]:
+    return {
+        step["id"]: [name for name, decl in (step.get("params") or {}).items() if decl.get("type") == "secret"]
+        for step in job.definition.get("steps", [])
+    }
+
+
+def masked_params(job: Job) -> dict:
+    """Per-step params with the values of params declared `secret` masked."""
+    secret = _secret_param_names(job)
+    return {
+        step_id: {
+            name: (MASK if name in secret.get(step_id, ()) and value not in (None, "") else value)
+            for name, value in (values or {}).items()
+        }
+        if isinstance(values, dict)
+        else values
+        for step_id, values in (job.params or {}).items()
+    }
+
+
+def job_secrets(job: Job) -> list[str]:
+    """The values to mask in what the job shows: its secret variables and params."""
+    values = list(job.secret_values())
+    for step_id, names in _secret_param_names(job).items():
+        for name in names:
+            value = (job.params.get(step_id) or {}).get(name)
+            if value not in (None, ""):
+                values.append(str(value))
+    return values
+
+
+# --- links -----------------------------------------------------------------------------------
+
+# The job's links are its API path plus a suffix: two reverse() calls per script prefix,
+# then string replacement, instead of ten reverse() calls per answer.
+LINK_SUFFIXES = {
+    "self": "", "status": "status/", "events": "events/", "logs": "logs/", "result": "result/",
+    "artifacts": "artifacts/", "run": "run/", "cancel": "cancel/", "rerun": "rerun/",
+}
+_link_paths = {}
+
+
+def _path_templates() -> tuple[str, str, str]:
+    stand_in = str(uuid.uuid4())
+    try:
+        ui_path = reverse("job-detail", args=[stand_in])
+    except NoReverseMatch:
+        ui_path = f"/jobs/{stand_in}/"
+    return stand_in, reverse("api-job-detail", args=[stand_in]), ui_path
+
+
+def job_links(request: HttpRequest, job_id: uuid.UUID) -> dict[str, str]:
+    """The job's API links and its page in the web UI, as absolute URLs."""
+    prefix = get_script_prefix()
+    paths = _link_paths.get(prefix)
+    if paths is None:
+        paths = _link_paths[prefix] = _path_templates()
+    stand_in, api_path, ui_path = paths
+    job_id = str(job_id)
+    base = request.build_absolute_uri(api_path.replace(stand_in, job_id))
+    links = {name: base + suffix for name, suffix in LINK_SUFFIXES.items()}
+    links["ui"] = request.build_absolute_uri(ui_path.replace(stand_in, job_id))
+    return links
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def progress_to_dict(job: Job) -> dict:
+    return {"percentage": job.progress, "completed_steps": job.completed_steps, "total_steps": job.total_steps}
+
+
+def template_to_dict(job: Job) -> dict | None:
+    """The template the job runs ({id, slug, version}); reads job.template and
+    job.template_version, which the caller has loaded."""
+    if job.template_id is None:
+        return None
+    version = job.template_version.number if job.template_version_id else None
+    return {"id": str(job.template_id), "slug": job.template.slug, "version": version}
+
+
+def job_summary_to_dict(job: Job, request: HttpRequest, *, secrets: list[str] | None = None, now: datetime | None = None) -> dict:
+    """A job in a list: everything but its params, inputs, steps, artifacts and result."""
+    if secrets is None:
+        secrets = job_secrets(job)
+    return {
+        "id": str(job.pk),
+        "workspace_id": str(job.workspace_id),
+        "name": job.name,
+        "type": job.type,
+        "template": template_to_dict(job),
+        "status": job.status,
+        "trigger": job.trigger,
+        "created_by": job.created_by,
+        "variables": job.masked_variables(),
+        "created_at": format_datetime(job.created_at),
+        "updated_at": format_datetime(job.updated_at),
+        "queued_at": format_datetime(job.queued_at),
+        "started_at": format_datetime(job.started_at),
+        "finished_at": format_datetime(job.finished_at),
+        "duration_ms": duration_ms(job.started_at, job.finished_at, now or timezone.now()),
+        "error": mask_secrets(job.error, secrets) or None,
+        "waiting_reason": job.waiting_reason or None,
+        "progress": progress_to_dict(job),
+        "original_job_id": str(job.original_job_id) if job.original_job_id is not None else None,
+        "attempt": job.attempt,
+        "last_event_seq": job.last_event_seq,
+        "links": job_links(request, job.pk),
+    }
+
+
+def job_to_dict(job: Job, request: HttpRequest, *, steps: list[StepRun], artifacts: list[Artifact]) -> dict:
+    """The whole job (SPEC §6.3), with its `steps` (any order: shown in the template's)
+    and its `artifacts` (shown by name)."""
+    secrets = job_secrets(job)
+    now = timezone.now()
+    data = job_summary_to_dict(job, request, secrets=secrets, now=now)
+    data["params"] = masked_params(job)
+    data["inputs"] = None if job.inputs is None else {str(name): value for name, value in job.inputs.items()}
+    data["callback_url"] = job.callback_url or None
+    data["steps"] = [step_to_dict(step, secrets, now) for step in sorted(steps, key=attrgetter("position"))]
+    data["artifacts"] = [artifact_to_dict(artifact, request) for artifact in sorted(artifacts, key=attrgetter("name"))]
+    data["result"] = result_to_dict(job, secrets)
+    return data
+
+
+def result_to_dict(job: Job, secrets: list[str]) -> dict | None:
+    """The job's result once it has finished; None before."""
+    if job.status not in JOB_TERMINAL:
+        return None
+    return {"markdown": mask_secrets(job.result_markdown, secrets), "outputs": mask_json(job.result_outputs or {}, secrets)}
+
+
+def step_to_dict(step: StepRun, secrets: list[str], now: datetime) -> dict:
+    return {
+        "id": step.step_id,
+        "type": step.type,
+        "status": step.status,
+        "attempt": step.attempt,
+        "needs": None if step.needs is None else [str(need) for need in step.needs],
+        "queued_at": format_datetime(step.queued_at),
+        "started_at": format_datetime(step.started_at),
+        "finished_at": format_datetime(step.finished_at),
+        "duration_ms": duration_ms(step.started_at, step.finished_at, now),
+        "exit_code": step.exit_code,
+        "error": mask_secrets(step.error, secrets) or None,
+        "outputs": mask_json(step.outputs or {}, secrets),
+        "worker": step.worker_id or None,
+        "reused": step.reused_from_id is not None,
+    }
+
+
+def artifact_to_dict(artifact: Artifact, request: HttpRequest) -> dict:
+    return {
+        "name": artifact.name,
+        "step": artifact.step_id or None,
+        "size": artifact.size,
+        "sha256": artifact.sha256,
+        "content_type": artifact.content_type,
+        "created_at": format_datetime(artifact.created_at),
+        "url": request.build_absolute_uri(reverse("api-job-artifact", args=[artifact.job_id, artifact.name])),
+    }
+
+
+def job_status_to_dict(job: Job) -> dict:
+    """The cheap poll (SPEC §6.2 status/). Reads the job's definition, variables and
+    params only when it has an error to mask secrets in."""
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "progress": progress_to_dict(job),
+        "updated_at": format_datetime(job.updated_at),
+        "finished_at": format_datetime(job.finished_at),
+        "error": mask_secrets(job.error, job_secrets(job)) if job.error else None,
+        "waiting_reason": job.waiting_reason or None,
+        "last_event_seq": job.last_event_seq,
+    }
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def job_event_to_dict(job: Job, step: StepRun | None = None) -> dict:
+    """The `data` of a webhook delivery (docs/webhooks.md): the job's summary fields a
+    receiver needs, with its workspace's and template's slugs and relative links
+    (deliveries are made by workers, outside any request)."""
+    secrets = job_secrets(job) if job.error or (step is not None and step.error) else []
+    data = {
+        "id": str(job.pk),
+        "workspace": job.workspace.slug,
+        "name": job.name,
+        "type": job.type,
+        "status": job.status,
+        "trigger": job.trigger,
+        "template": job.definition.get("slug") if job.template_id else None,
+        "progress": job.progress,
+        "error": mask_secrets(job.error, secrets) or None,
+        "created_at": format_datetime(job.created_at),
+        "finished_at": format_datetime(job.finished_at),
+        "links": {"self": f"/api/v1/jobs/{job.pk}/", "ui": f"/jobs/{job.pk}/"},
+    }
+    if step is not None:
+        data["step"] = {"id": step.step_id, "status": step.status, "attempt": step.attempt, "error": mask_secrets(step.error, secrets) or None}
+    return data
