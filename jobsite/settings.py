@@ -262,6 +262,11 @@ JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
 JOBSITE_WEBHOOK_TIMEOUT = env_float("JOBSITE_WEBHOOK_TIMEOUT", 10.0)
 JOBSITE_WORK_DIR = Path(env_str("JOBSITE_WORK_DIR", str(DATA_DIR / "work")))
+# Shell steps run in a bubblewrap sandbox (SPEC §13, docs/sandbox.md): auto = when a
+# working bwrap is found, bwrap = always (steps fail when it does not work), off = never.
+JOBSITE_SANDBOX = env_str("JOBSITE_SANDBOX", "auto").strip().lower()
+if JOBSITE_SANDBOX not in {"auto", "bwrap", "off"}:
+    raise ImproperlyConfigured(f"JOBSITE_SANDBOX={JOBSITE_SANDBOX!r}: use 'auto', 'bwrap' or 'off'")
 # Mounts bench/bare_view.py under /bench/ (the benchmarks' baseline view; never in production).
 JOBSITE_BENCH_VIEWS = env_bool("JOBSITE_BENCH_VIEWS", False)
 

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .sandbox import DEFAULT_POLICY
+
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 
@@ -54,6 +56,7 @@ class StepContext:
         inputs_dir=None,
         timeout=None,
         kill_grace=1.0,
+        sandbox=None,
     ):
         self.job_id = str(job_id)
         self.step_id = step_id
@@ -67,6 +70,9 @@ class StepContext:
         self.inputs_dir = Path(inputs_dir) if inputs_dir else None
         self.timeout = timeout  # seconds, or None
         self.kill_grace = kill_grace
+        # How a shell step is confined (network, limits): a SandboxPolicy that the engine
+        # fills from the workspace and the template; without one, the defaults.
+        self.sandbox = sandbox if sandbox is not None else DEFAULT_POLICY
         self.started = time.monotonic()
         self.logs = []  # (level, message) — the engine's subclass writes them out instead
         self.last_progress = None

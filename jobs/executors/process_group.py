@@ -28,12 +28,19 @@ def die_with_parent():
         pass
 
 
-def start_in_new_group(argv, *, env, cwd):
+def start_in_new_group(argv, *, env, cwd, preexec=None):
     """Popen with stdin closed, stdout/stderr piped and a fresh session/process group.
+    `preexec` runs in the child just before exec (the sandbox's rlimits).
 
     Raises OSError (FileNotFoundError, PermissionError, …) when argv[0] cannot be run;
     the caller turns that into a failed outcome.
     """
+
+    def prepare_child():
+        die_with_parent()
+        if preexec is not None:
+            preexec()
+
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -43,7 +50,7 @@ def start_in_new_group(argv, *, env, cwd):
         cwd=cwd,
         start_new_session=True,
         close_fds=True,
-        preexec_fn=die_with_parent,
+        preexec_fn=prepare_child,
     )
 
 

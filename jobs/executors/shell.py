@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import process_group
+from . import process_group, sandbox
 from .base import Executor, Outcome, is_number
 
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -110,18 +110,60 @@ class ShellExecutor(Executor):
         env["JOBSITE_ARTIFACTS"] = str(artifacts)
         env["JOBSITE_OUTPUT"] = str(output_file)
         env["JOBSITE_INPUTS"] = str(inputs)
+        policy = ctx.sandbox
 
+        if sandbox.sandbox_mode() == "off":
+            limits = policy.limits
+            return self._start_and_follow(
+                ctx,
+                env,
+                workdir,
+                output_file,
+                limits,
+                wrap=lambda argv: argv,
+                preexec=lambda: sandbox.apply_rlimits(limits, processes=False),
+            )
+        if problem := sandbox.bwrap_problem():
+            return Outcome.fail(f"the step sandbox is required but {problem}")
+        with sandbox.SandboxedRun(
+            policy, workdir=workdir, artifacts_dir=artifacts, inputs_dir=inputs
+        ) as run:
+            visible = (workdir, artifacts, inputs)
+            return self._start_and_follow(
+                ctx,
+                run.environment(env),
+                workdir,
+                output_file,
+                policy.limits,
+                wrap=run.argv,
+                preexec=run.preexec,
+                visible=visible,
+            )
+
+    def _start_and_follow(
+        self, ctx, env, workdir, output_file, limits, *, wrap, preexec, visible=None
+    ):
+        """Start the step's argv (through `wrap`: the sandbox's bwrap, or as it is), log
+        it until it ends, and turn how it ended into an outcome."""
         if "script" in ctx.with_:
-            bash = shutil.which("bash", path=env["PATH"])
+            bash = shutil.which("bash", path=env.get("PATH", ""))
             if bash is None:
                 return Outcome.fail("bash was not found on PATH; cannot run a script")
             argv = [bash, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c"]
             argv += [ctx.with_["script"], "script"]
         else:
             argv = list(ctx.with_["command"])
+            if visible is not None:
+                # Inside the sandbox bwrap would fail with its own message; say it as
+                # the unsandboxed step does.
+                resolved = resolve_inside(argv[0], env.get("PATH", ""), workdir, visible)
+                if resolved is None:
+                    return Outcome.fail(f"command not found: {argv[0]}")
 
         try:
-            proc = process_group.start_in_new_group(argv, env=env, cwd=workdir)
+            proc = process_group.start_in_new_group(
+                wrap(argv), env=env, cwd=workdir, preexec=preexec
+            )
         except FileNotFoundError:
             return Outcome.fail(f"command not found: {argv[0]}")
         except PermissionError:
@@ -129,13 +171,28 @@ class ShellExecutor(Executor):
         except OSError as exc:
             return Outcome.fail(f"could not start {argv[0]}: {exc.strerror or exc}")
 
-        stop_reason, last_stderr = follow_process(proc, ctx)
+        stop_reason, last_stderr = follow_process(
+            proc, ctx, watch_stderr=lambda line: sandbox.fork_refused(limits, line)
+        )
         returncode = proc.returncode
         if stop_reason:
             return Outcome.fail(stop_reason, exit_code=returncode)
         if returncode != 0:
-            return Outcome.fail(exit_error(returncode, last_stderr), exit_code=returncode)
+            error = sandbox.limit_error(limits, returncode, last_stderr)
+            return Outcome.fail(error or exit_error(returncode, last_stderr), exit_code=returncode)
         return Outcome.ok(read_outputs(output_file, ctx), exit_code=0)
+
+
+def resolve_inside(command, path, workdir, visible_dirs):
+    """argv[0] as the sandbox will find it, or None when it is not there: a bare name on
+    the inside PATH, or a path within the system dirs or the step's own dirs."""
+    if "/" not in command:
+        return shutil.which(command, path=path)
+    full = os.path.normpath(os.path.join(workdir, command))
+    inside = sandbox.is_system_path(full) or any(
+        sandbox.is_within(full, directory) for directory in visible_dirs
+    )
+    return full if inside and os.path.exists(full) else None
 
 
 def env_problems(env):
@@ -170,9 +227,10 @@ def split_level(line, default):
     return default, line
 
 
-def follow_process(proc, ctx):
+def follow_process(proc, ctx, *, watch_stderr=None):
     """Log the process's stdout/stderr line by line until it and its whole group are
-    gone, killing the group when ctx asks the step to stop.
+    gone, killing the group when ctx asks the step to stop or when `watch_stderr`
+    returns a reason for a stderr line (a fork refused at the process cap).
 
     Order of events: poll output and ctx.should_stop() every POLL_SECONDS; on a stop
     reason SIGTERM the group and SIGKILL it after ctx.kill_grace; once the leader has
@@ -183,6 +241,7 @@ def follow_process(proc, ctx):
     streams = {proc.stdout.fileno(): "INFO", proc.stderr.fileno(): "WARN"}
     pending = {fd: b"" for fd in streams}  # the unfinished last line of each stream
     last_stderr = [""]
+    watched_reason = [None]
     selector = selectors.DefaultSelector()
     for fd in streams:
         os.set_blocking(fd, False)
@@ -206,6 +265,8 @@ def follow_process(proc, ctx):
                 level = default
             if default == "WARN" and line.strip():
                 last_stderr[0] = line.strip()
+                if watch_stderr is not None and watched_reason[0] is None:
+                    watched_reason[0] = watch_stderr(line)
             log(level, line)
 
     def read_ready(timeout):
@@ -237,7 +298,9 @@ def follow_process(proc, ctx):
     try:
         while selector.get_map():
             if drain_until is None:
-                if stop_reason is None and (stop_reason := ctx.should_stop()):
+                if stop_reason is None and (
+                    stop_reason := watched_reason[0] or ctx.should_stop()
+                ):
                     process_group.signal_group(proc.pid, signal.SIGTERM)
                     kill_at = time.monotonic() + max(0.0, ctx.kill_grace)
                 if kill_at is not None and time.monotonic() >= kill_at:
