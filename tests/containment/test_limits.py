@@ -8,11 +8,11 @@ from jobs.executors.sandbox import SandboxPolicy, StepLimits, sandbox_mode
 from jobs.services import create_job
 from tests.containment.steps import shell_template
 
-TIGHT = StepLimits(cpu_seconds=2, memory_mb=256, max_file_mb=100, max_processes=64)
+TIGHT = StepLimits(cpu_seconds=1, memory_mb=256, max_file_mb=100, max_processes=64)
 NEIGHBOUR = """
 echo "neighbour started"
 python3 -c "print(sum(range(10**6)))"
-sleep 2
+sleep 0.5
 echo "neighbour done"
 """
 
@@ -22,7 +22,7 @@ echo "neighbour done"
     [
         pytest.param(
             "while :; do :; done",
-            "step exceeded cpu_seconds=2 (killed by SIGXCPU)",
+            "step exceeded cpu_seconds=1 (killed by SIGXCPU)",
             id="busy-loop",
         ),
         pytest.param(
