@@ -71,6 +71,9 @@ class Deployment:
             "JOBSITE_LEASE_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         }
+        if "JOBSITE_SANDBOX" in os.environ:
+            # CI requires the step sandbox (JOBSITE_SANDBOX=bwrap): so do its deployments.
+            self.env["JOBSITE_SANDBOX"] = os.environ["JOBSITE_SANDBOX"]
         if database_url:
             self.env["DATABASE_URL"] = database_url
         if redis_url:

@@ -10,6 +10,7 @@ inside `postgres_stopped()` / `redis_restarted_empty()`, which give them back in
 `finally`.
 """
 
+import http.server
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -210,13 +212,15 @@ class DatabaseView:
 
 # --- a workload of shell steps with countable side effects --------------------------
 
-# Each step writes "$JOBSITE_JOB_ID" to <step>.executions when it starts (every
-# execution, so re-runs are visible) and to <step>.effects as its side effect, then
-# sleeps, so a kill can land before or after the side effect.
+# Each step records "$JOBSITE_JOB_ID" in <step>.executions when it starts (every
+# execution, so re-runs are visible) and in <step>.effects as its side effect, then
+# sleeps, so a kill can land before or after the side effect. A sandboxed step cannot
+# write a file of the host, so it records them as a real step would call an outside
+# service: over HTTP, to the EffectsServer in the test process, which appends the lines.
 #
-# `record` is idempotent for real: under a lock it appends only when the line is not
-# there yet, so a re-run after a lost worker changes nothing. `charge` is not: it appends
-# unconditionally, and the engine must never run it twice.
+# `record` is idempotent for real: the server appends its effect only when the line is
+# not there yet (`?once`), so a re-run after a lost worker changes nothing. `charge` is
+# not: it appends unconditionally, and the engine must never run it twice.
 RECORD_STEP = """
   - id: record
     type: shell
@@ -224,27 +228,54 @@ RECORD_STEP = """
     retries: 5
     retry_backoff: 0.2
     with:
-      env: {{SIDE_EFFECTS: "{effects}", CHAOS_RUN: "{token}"}}
+      env: {{EFFECTS_URL: "{effects_url}", CHAOS_RUN: "{token}"}}
       script: |
-        echo "$JOBSITE_JOB_ID" >> "$SIDE_EFFECTS/record.executions"
+        curl -fsS -X POST "$EFFECTS_URL/record.executions/$JOBSITE_JOB_ID"
         sleep "$VAR_PAUSE"
-        exec 9>>"$SIDE_EFFECTS/record.lock"
-        flock 9
-        grep -qxF "$JOBSITE_JOB_ID" "$SIDE_EFFECTS/record.effects" || echo "$JOBSITE_JOB_ID" >> "$SIDE_EFFECTS/record.effects"
-        flock -u 9
+        curl -fsS -X POST "$EFFECTS_URL/record.effects/$JOBSITE_JOB_ID?once"
         sleep "$VAR_PAUSE"
 """
 CHARGE_STEP = """
   - id: charge
     type: shell{needs}
     with:
-      env: {{SIDE_EFFECTS: "{effects}", CHAOS_RUN: "{token}"}}
+      env: {{EFFECTS_URL: "{effects_url}", CHAOS_RUN: "{token}"}}
       script: |
-        echo "$JOBSITE_JOB_ID" >> "$SIDE_EFFECTS/charge.executions"
+        curl -fsS -X POST "$EFFECTS_URL/charge.executions/$JOBSITE_JOB_ID"
         sleep "$VAR_PAUSE"
-        echo "$JOBSITE_JOB_ID" >> "$SIDE_EFFECTS/charge.effects"
+        curl -fsS -X POST "$EFFECTS_URL/charge.effects/$JOBSITE_JOB_ID"
         sleep "$VAR_PAUSE"
 """
+
+
+class EffectsServer:
+    """Appends the lines the workload's steps POST to `/<file>/<line>` to that file of
+    `directory`; with `?once`, only when the file does not hold the line yet. Runs on
+    127.0.0.1 in a daemon thread of the test process, beside the faults it survives."""
+
+    def __init__(self, directory):
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                path, _, query = self.path.partition("?")
+                name, line = path.strip("/").split("/", 1)
+                with lock:
+                    target = directory / name
+                    if query != "once" or line not in target.read_text().split():
+                        with open(target, "a") as f:
+                            f.write(line + "\n")
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 TEMPLATE_HEAD = """slug: {slug}
 name: {slug}
 variables:
@@ -286,6 +317,7 @@ class Workload:
         for name in ("record", "charge"):
             for suffix in ("executions", "effects"):
                 (self.effects_dir / f"{name}.{suffix}").touch()
+        self.effects_server = EffectsServer(self.effects_dir)
         self.token = deployment.token
         rng = random.Random(seed)
         chosen = rng.choices(kinds, weights=weights, k=jobs)
@@ -293,7 +325,7 @@ class Workload:
         self.kinds = Counter(chosen)
 
     def template_source(self, slug):
-        fill = {"effects": self.effects_dir, "token": self.token}
+        fill = {"effects_url": self.effects_server.url, "token": self.token}
         source = TEMPLATE_HEAD.format(slug=slug)
         if "record" in KINDS[slug]:
             source += RECORD_STEP.format(**fill)
