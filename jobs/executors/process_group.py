@@ -66,6 +66,40 @@ def signal_group(pgid, sig):
     return True
 
 
+def signal_members(pgid, sig, *, sparing):
+    """Send sig to every process of the group except the one `sparing`. The sandbox
+    spares its bwrap: bwrap dies of SIGTERM and takes the whole sandbox with it at once,
+    leaving the step's own TERM handlers no grace period.
+
+    Members are found in /proc and signalled through a pidfd after checking again that
+    the pid still belongs to the group, so a pid reused in between is never hit."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == sparing:
+            continue
+        pid = int(entry.name)
+        if _group_of(pid) != pgid:
+            continue
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if _group_of(pid) == pgid:
+                signal.pidfd_send_signal(pidfd, sig)
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
+
+
+def _group_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def group_alive(pgid):
     return signal_group(pgid, 0)
 
@@ -91,11 +125,14 @@ def kill_group_now(proc):
     return proc.wait()
 
 
-def terminate_group(proc, grace, *, on_tick=None):
-    """SIGTERM the group, wait up to `grace` seconds for the leader, then SIGKILL the
-    group. `on_tick` is called about every 50 ms while waiting (to keep draining pipes).
-    Returns the leader's exit status."""
-    signal_group(proc.pid, signal.SIGTERM)
+def terminate_group(proc, grace, *, on_tick=None, send_sigterm=None):
+    """SIGTERM the group (through `send_sigterm(proc)` when given), wait up to `grace`
+    seconds for the leader, then SIGKILL the group. `on_tick` is called about every 50 ms
+    while waiting (to keep draining pipes). Returns the leader's exit status."""
+    if send_sigterm is not None:
+        send_sigterm(proc)
+    else:
+        signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + max(0.0, grace)
     while time.monotonic() < deadline and not leader_exited(proc):
         if on_tick:

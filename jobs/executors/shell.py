@@ -11,6 +11,12 @@ The environment is built from scratch: a few harmless variables of the worker
 (INHERITED_ENV), then the engine's VAR_*/PARAM_*/JOBSITE_* (`ctx.env`), then the step's
 `env`, then JOBSITE_ARTIFACTS/OUTPUT/INPUTS. Nothing else of the server's environment
 (SECRET_KEY, DATABASE_URL, …) reaches a step.
+
+With the sandbox on (sandbox.sandbox_mode() == "bwrap", the default where bwrap works)
+the command runs inside bubblewrap (sandbox.py, docs/sandbox.md): it cannot read the
+worker's environment through /proc, the data dir or anything else of the host but its
+own directories, and every process it starts dies with it. The limits of
+`ctx.sandbox.limits` apply in both modes (the process cap only in the sandbox).
 """
 
 import json
@@ -172,7 +178,10 @@ class ShellExecutor(Executor):
             return Outcome.fail(f"could not start {argv[0]}: {exc.strerror or exc}")
 
         stop_reason, last_stderr = follow_process(
-            proc, ctx, watch_stderr=lambda line: sandbox.fork_refused(limits, line)
+            proc,
+            ctx,
+            watch_stderr=lambda line: sandbox.fork_refused(limits, line),
+            send_sigterm=None if visible is None else spare_bwrap,
         )
         returncode = proc.returncode
         if stop_reason:
@@ -227,10 +236,16 @@ def split_level(line, default):
     return default, line
 
 
-def follow_process(proc, ctx, *, watch_stderr=None):
+def spare_bwrap(proc):
+    """SIGTERM for a sandboxed step: to its processes, not to bwrap (the leader)."""
+    process_group.signal_members(proc.pid, signal.SIGTERM, sparing=proc.pid)
+
+
+def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None):
     """Log the process's stdout/stderr line by line until it and its whole group are
     gone, killing the group when ctx asks the step to stop or when `watch_stderr`
     returns a reason for a stderr line (a fork refused at the process cap).
+    `send_sigterm(proc)` replaces the group-wide SIGTERM (the sandbox spares bwrap).
 
     Order of events: poll output and ctx.should_stop() every POLL_SECONDS; on a stop
     reason SIGTERM the group and SIGKILL it after ctx.kill_grace; once the leader has
@@ -301,7 +316,10 @@ def follow_process(proc, ctx, *, watch_stderr=None):
                 if stop_reason is None and (
                     stop_reason := watched_reason[0] or ctx.should_stop()
                 ):
-                    process_group.signal_group(proc.pid, signal.SIGTERM)
+                    if send_sigterm is not None:
+                        send_sigterm(proc)
+                    else:
+                        process_group.signal_group(proc.pid, signal.SIGTERM)
                     kill_at = time.monotonic() + max(0.0, ctx.kill_grace)
                 if kill_at is not None and time.monotonic() >= kill_at:
                     process_group.signal_group(proc.pid, signal.SIGKILL)
@@ -321,14 +339,14 @@ def follow_process(proc, ctx, *, watch_stderr=None):
         proc.stderr.close()
     if proc.returncode is None:
         # Both pipes closed before the leader exited (it closed them itself).
-        stop_reason = _wait_for_leader(proc, ctx, stop_reason)
+        stop_reason = _wait_for_leader(proc, ctx, stop_reason, send_sigterm)
     return stop_reason, last_stderr[0]
 
 
-def _wait_for_leader(proc, ctx, stop_reason):
+def _wait_for_leader(proc, ctx, stop_reason, send_sigterm):
     while not process_group.leader_exited(proc):
         if stop_reason is None and (stop_reason := ctx.should_stop()):
-            process_group.terminate_group(proc, ctx.kill_grace)
+            process_group.terminate_group(proc, ctx.kill_grace, send_sigterm=send_sigterm)
             return stop_reason
         time.sleep(POLL_SECONDS)
     process_group.kill_group_now(proc)

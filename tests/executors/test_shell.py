@@ -241,6 +241,25 @@ def test_cancel_kills_the_whole_process_group_even_children_ignoring_sigterm(tmp
     assert wait_until_gone(marker) == []
 
 
+def test_a_canceled_step_gets_the_grace_period_for_its_term_handler(tmp_path):
+    # In the sandbox too: SIGTERM reaches the step's processes, not bwrap, whose death
+    # would end the whole sandbox at once.
+    script = "trap 'echo cleaning up; sleep 0.3; echo cleaned up; exit 0' TERM\necho started\nsleep 30 & wait"
+    ctx = make_ctx(tmp_path, {"script": script}, kill_grace=3)
+
+    def cancel_once_started():
+        deadline = time.monotonic() + 5
+        while ("INFO", "started") not in ctx.logs and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ctx.request_stop("canceled")
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    outcome = ShellExecutor().run(ctx)
+
+    assert outcome.error == "canceled"
+    assert messages(ctx) == ["started", "cleaning up", "cleaned up"]
+
+
 def test_a_step_past_its_timeout_is_killed_and_fails(tmp_path):
     marker = unique_sleep()
     started = time.monotonic()
