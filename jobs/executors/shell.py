@@ -116,7 +116,7 @@ class ShellExecutor(Executor):
         env["JOBSITE_ARTIFACTS"] = str(artifacts)
         env["JOBSITE_OUTPUT"] = str(output_file)
         env["JOBSITE_INPUTS"] = str(inputs)
-        policy = ctx.sandbox
+        policy = ctx.sandbox or sandbox.DEFAULT_POLICY
 
         if sandbox.sandbox_mode() == "off":
             limits = policy.limits
