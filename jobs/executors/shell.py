@@ -344,11 +344,15 @@ def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None):
 
 
 def _wait_for_leader(proc, ctx, stop_reason, send_sigterm):
+    # Usually the leader is exiting at this moment (bwrap closes the pipes on its way
+    # out): look again soon, then back off to POLL_SECONDS.
+    pause = 0.002
     while not process_group.leader_exited(proc):
         if stop_reason is None and (stop_reason := ctx.should_stop()):
             process_group.terminate_group(proc, ctx.kill_grace, send_sigterm=send_sigterm)
             return stop_reason
-        time.sleep(POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, POLL_SECONDS)
     process_group.kill_group_now(proc)
     return stop_reason
 
