@@ -321,12 +321,14 @@ JOBSITE_API_KEY_TOUCH_SECONDS = env_int("JOBSITE_API_KEY_TOUCH_SECONDS", 60)
 # The longest one `logs/?follow=1` stream stays open; the client resumes with ?after=.
 JOBSITE_API_LOG_FOLLOW_SECONDS = env_int("JOBSITE_API_LOG_FOLLOW_SECONDS", 600)
 JOBSITE_API_LOG_POLL_SECONDS = env_float("JOBSITE_API_LOG_POLL_SECONDS", 0.5)
-# Shared counters for rate limits. The default cache is per process: with several web
-# processes set a Redis URL so that every process counts against the same limit.
-JOBSITE_API_CACHE_URL = env_str("JOBSITE_API_CACHE_URL", "")
+# The cache holds the throttles' counters (wrong keys, logins, the per-key rate limit).
+# Default: the memory of each process, so with N web processes each counts alone and a
+# limit is in effect N times higher. A cache URL (redis://host:port/db) makes every
+# process count against the same numbers. JOBSITE_API_CACHE_URL is the older name.
+JOBSITE_CACHE_URL = env_str("JOBSITE_CACHE_URL", "") or env_str("JOBSITE_API_CACHE_URL", "")
 
-if JOBSITE_API_CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_API_CACHE_URL}}
+if JOBSITE_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
 
@@ -339,7 +341,7 @@ REST_FRAMEWORK = {
         "jobsite.api.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["jobsite.api.auth.WorkspaceRole"],
-    "DEFAULT_THROTTLE_CLASSES": ["jobs.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["jobsite.api.throttling.ClientRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["jobsite.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
