@@ -321,6 +321,14 @@ JOBSITE_API_KEY_TOUCH_SECONDS = env_int("JOBSITE_API_KEY_TOUCH_SECONDS", 60)
 # The longest one `logs/?follow=1` stream stays open; the client resumes with ?after=.
 JOBSITE_API_LOG_FOLLOW_SECONDS = env_int("JOBSITE_API_LOG_FOLLOW_SECONDS", 600)
 JOBSITE_API_LOG_POLL_SECONDS = env_float("JOBSITE_API_LOG_POLL_SECONDS", 0.5)
+# The egress policy (SPEC §15, jobsite/egress.py): networks that http steps, webhook
+# deliveries and callback_url may not reach ("default": loopback, private, link-local
+# with the metadata address, and their IPv6 equivalents), and the exceptions (networks,
+# addresses, host names, each with an optional :port). `make run` allows the demo's own
+# server, 127.0.0.1:8000; nothing else is allowed by default.
+JOBSITE_EGRESS_DENY = env_list("JOBSITE_EGRESS_DENY", ["default"])
+JOBSITE_EGRESS_ALLOW = env_list("JOBSITE_EGRESS_ALLOW", [])
+
 # The cache holds the throttles' counters (wrong keys, logins, the per-key rate limit).
 # Default: the memory of each process, so with N web processes each counts alone and a
 # limit is in effect N times higher. A cache URL (redis://host:port/db) makes every

@@ -1,6 +1,8 @@
 import pytest
 from django.core.cache import cache
 
+from tests.api.conftest import admin_client, fast_passwords, greet, operator_client  # noqa: F401 - shared fixtures
+
 
 @pytest.fixture(autouse=True)
 def fresh_counters():
