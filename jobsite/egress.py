@@ -197,6 +197,21 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def literal_address_problem(url: str) -> str | None:
+    """url_problem without a DNS lookup: only a host written as an address is judged
+    (template validation stays fast and the same everywhere; names are judged when the
+    step connects)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        address = _parse_address(parts.hostname or "")
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:
+        return None
+    if current_policy().refuses(parts.hostname, port, address):
+        return refusal_message(address)
+    return None
+
+
 def validate_outbound_url(url: str) -> None:
     """A form and serializer validator: the egress policy's answer as a ValidationError."""
     problem = url_problem(url)

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from jobsite.egress import GuardedRedirectHandler, egress_opener, refusal_of
+from jobsite.egress import GuardedRedirectHandler, egress_opener, literal_address_problem, refusal_of
 
 from .base import Executor, Outcome, has_placeholder, is_number
 
@@ -52,6 +52,8 @@ class HttpExecutor(Executor):
                 "https",
             ):
                 problems.append(("url", "must start with http:// or https://"))
+            elif not has_placeholder(url) and (problem := literal_address_problem(url)):
+                problems.append(("url", problem))
         method = with_.get("method", "GET")
         if not has_placeholder(method) and (
             not isinstance(method, str) or method.upper() not in METHODS

@@ -203,3 +203,10 @@ def test_a_callback_to_a_denied_address_is_a_failed_attempt(workspace, run_tasks
     (error,) = DeliveryAttempt.objects.values_list("error", flat=True)
     assert "is not allowed by the egress policy" in error
     assert internal.requests == []
+
+
+def test_a_template_with_an_http_step_to_a_literal_internal_address_is_refused_at_save(admin_client):
+    source = "slug: peek\nname: Peek\nsteps:\n  - {id: get, type: http, with: {url: 'http://169.254.169.254/latest/'}}\n"
+    response = admin_client.post("/api/v1/templates/", source, content_type="application/yaml")
+    assert response.status_code == 400, response.content
+    assert "destination 169.254.169.254 is not allowed by the egress policy" in json.dumps(response.json()["errors"])
