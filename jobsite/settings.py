@@ -321,6 +321,10 @@ JOBSITE_API_KEY_TOUCH_SECONDS = env_int("JOBSITE_API_KEY_TOUCH_SECONDS", 60)
 # The longest one `logs/?follow=1` stream stays open; the client resumes with ?after=.
 JOBSITE_API_LOG_FOLLOW_SECONDS = env_int("JOBSITE_API_LOG_FOLLOW_SECONDS", 600)
 JOBSITE_API_LOG_POLL_SECONDS = env_float("JOBSITE_API_LOG_POLL_SECONDS", 0.5)
+# Login (SPEC §15): after this many failures for one username from one client address,
+# that client's attempts for that username are answered 429 until the window passes.
+JOBSITE_LOGIN_FAILURE_LIMIT = env_int("JOBSITE_LOGIN_FAILURE_LIMIT", 10)
+JOBSITE_LOGIN_WINDOW_SECONDS = env_int("JOBSITE_LOGIN_WINDOW_SECONDS", 15 * 60)
 # The egress policy (SPEC §15, jobsite/egress.py): networks that http steps, webhook
 # deliveries and callback_url may not reach ("default": loopback, private, link-local
 # with the metadata address, and their IPv6 equivalents), and the exceptions (networks,

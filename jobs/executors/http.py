@@ -16,7 +16,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from jobsite.egress import GuardedRedirectHandler, egress_opener, literal_address_problem, refusal_of
+from jobsite.egress import (
+    GuardedRedirectHandler,
+    egress_opener,
+    literal_address_problem,
+    refusal_of,
+)
 
 from .base import Executor, Outcome, has_placeholder, is_number
 

@@ -7,13 +7,15 @@
   prefix. Only a request that carries a WRONG key is ever refused for them (429 instead
   of 401/403), so an anonymous client guessing keys behind the same load balancer
   address never locks out a valid key.
-- Login failures: per username and client address (jobsite.login).
+- Login failures: per username and client address (`LoginFailures`, used by
+  jobsite.accounts).
 
 The counters live in Django's cache. The default cache is in the memory of each process
 (so with two web processes each counts half); `JOBSITE_CACHE_URL=redis://…` makes every
 process count against the same numbers (docs/deploy.md).
 """
 
+import hashlib
 import time
 
 from django.conf import settings
@@ -150,3 +152,46 @@ def add_rate_limit_headers(request, response) -> None:
     response.headers["RateLimit-Remaining"] = str(max(0, remaining))
     response.headers["RateLimit-Reset"] = str(max(1, int(reset + 0.999)))
     response.headers["RateLimit-Policy"] = f"{limit};w={period}"
+
+
+# --- login failures ------------------------------------------------------------------------
+
+
+class LoginFailures:
+    """Failed logins for one username from one client address (SPEC §15): after
+    JOBSITE_LOGIN_FAILURE_LIMIT failures in JOBSITE_LOGIN_WINDOW_SECONDS, that client's
+    attempts for that username are refused (429) — without checking the password, which
+    is what makes a login expensive — until the window that began with the first failure
+    passes. Other clients, and other usernames from this client, are unaffected."""
+
+    def __init__(self, request, username: str):
+        ident = f"{client_address(request)}:{username.strip().casefold()}"
+        # Hash the username so the cache key is short and safe whatever was typed.
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        self.count_key = f"login:fail:{digest}"
+        self.started_key = f"login:start:{digest}"
+        self.limit = settings.JOBSITE_LOGIN_FAILURE_LIMIT
+        self.window = settings.JOBSITE_LOGIN_WINDOW_SECONDS
+
+    def seconds_refused(self) -> int:
+        """0 when an attempt may be made, else the seconds until the window passes."""
+        if cache.get(self.count_key, 0) < self.limit:
+            return 0
+        started = cache.get(self.started_key) or time.time()
+        return max(1, int(started + self.window - time.time() + 0.999))
+
+    def count(self) -> None:
+        # The counter and its start share one timeout set at the first failure, so the
+        # window is fixed from then on: failing again while refused does not extend it.
+        now = time.time()
+        cache.add(self.started_key, now, timeout=self.window)
+        if cache.add(self.count_key, 1, timeout=self.window):
+            return
+        try:
+            cache.incr(self.count_key)
+        except ValueError:  # expired in between: a new window
+            cache.set(self.started_key, now, timeout=self.window)
+            cache.set(self.count_key, 1, timeout=self.window)
+
+    def clear(self) -> None:
+        cache.delete_many([self.count_key, self.started_key])
