@@ -395,7 +395,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # An expected refusal (4xx) is one line in the log, never a traceback.
+    "filters": {"no_traceback_for_refusals": {"()": "jobsite.log_filters.NoTracebackForRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django-q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")},
+        "django.request": {"filters": ["no_traceback_for_refusals"]},
+        # Django logs each suspicious request (a 400) to django.security.<its exception>;
+        # a logger's filters do not apply to its children, so each is named.
+        **{
+            f"django.security.{name}": {"filters": ["no_traceback_for_refusals"]}
+            for name in (
+                "DisallowedHost", "DisallowedRedirect", "SuspiciousOperation", "SuspiciousFileOperation",
+                "SuspiciousMultipartForm", "SuspiciousSession", "RequestDataTooBig", "TooManyFieldsSent",
+                "TooManyFilesSent", "DisallowedModelAdminLookup", "DisallowedModelAdminToField", "csrf",
+            )
+        },
+    },
 }
