@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from tests.api.conftest import admin_client, fast_passwords, greet, operator_client  # noqa: F401 - shared fixtures
+from tests.api.conftest import admin_client, greet, operator_client  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture(autouse=True)

@@ -46,7 +46,7 @@ def test_two_processes_with_a_cache_url_count_wrong_keys_together(workspace, api
     address = f"198.51.100.{secrets.randbelow(250) + 1}-{secrets.token_hex(4)}"
     prefix = "jsk_" + secrets.token_hex(2)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsite.settings", "JOBSITE_CACHE_URL": REDIS_URL,
-           "JOBSITE_API_BAD_KEY_LIMIT": "20/hour", "JOBSITE_TESTING": "1"}
+           "JOBSITE_API_BAD_KEY_LIMIT": "20/hour", "SECRET_KEY": "throttle-test-" + "x" * 40}
     other = subprocess.run(
         [sys.executable, "-c", OTHER_PROCESS, address, prefix, "15"], env=env, capture_output=True, text=True, timeout=60
     )
