@@ -345,6 +345,8 @@ JOBSITE_API_LOG_POLL_SECONDS = env_float("JOBSITE_API_LOG_POLL_SECONDS", 0.5)
 # that client's attempts for that username are answered 429 until the window passes.
 JOBSITE_LOGIN_FAILURE_LIMIT = env_int("JOBSITE_LOGIN_FAILURE_LIMIT", 10)
 JOBSITE_LOGIN_WINDOW_SECONDS = env_int("JOBSITE_LOGIN_WINDOW_SECONDS", 15 * 60)
+# How long a workspace invitation link stays valid (docs/workspaces.md).
+JOBSITE_INVITATION_DAYS = env_int("JOBSITE_INVITATION_DAYS", 7)
 # The egress policy (SPEC §15, jobsite/egress.py): networks that http steps, webhook
 # deliveries and callback_url may not reach ("default": loopback, private, link-local
 # with the metadata address, and their IPv6 equivalents), and the exceptions (networks,

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.views import cluster, health
-from jobsite.accounts import PasswordChangeView, ThrottledLoginView
+from jobsite.accounts import PasswordChangeView, ThrottledLoginView, invitation_accept
 
 urlpatterns = [
     path("admin/cluster/", cluster.cluster_page, name="admin-cluster"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", include("jobsite.api.urls")),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("account/password/", PasswordChangeView.as_view(), name="password-change"),
+    path("invitations/accept/", invitation_accept, name="invitation-accept"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("templates_app.urls")),
     path("", include("jobs.urls")),
