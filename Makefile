@@ -36,8 +36,11 @@ $(DATA)/secret_key:
 	@$(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 	@chmod 600 $@
 
+# The demo's host-report template checks this server's own /healthz: the egress policy
+# refuses loopback unless allowed, so the demo allows exactly this address and port.
 run: venv $(DATA)/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA)/secret_key)}"; \
+	export JOBSITE_EGRESS_ALLOW="$${JOBSITE_EGRESS_ALLOW-127.0.0.1:8000}"; \
 	$(PY) manage.py migrate --noinput -v 0 && \
 	$(PY) manage.py demo && \
 	exec $(PY) manage.py serve

@@ -36,6 +36,12 @@ urlpatterns = [
     path("settings/", settings_pages.settings_members, name="settings"),
     path("settings/members/", settings_pages.settings_members, name="settings-members"),
     path("settings/members/add/", settings_pages.settings_member_add, name="settings-member-add"),
+    path("settings/members/invite/", settings_pages.settings_member_invite, name="settings-member-invite"),
+    path(
+        "settings/invitations/<int:invitation_id>/cancel/",
+        settings_pages.settings_invitation_cancel,
+        name="settings-invitation-cancel",
+    ),
     path(
         "settings/members/<int:membership_id>/",
         settings_pages.settings_member_change,

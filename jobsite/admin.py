@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from jobsite.models import ApiKey, Membership, Workspace
+from jobsite.models import ApiKey, Invitation, Membership, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -40,3 +40,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # a raw key must be shown once: create keys in the API or the settings page
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "workspace", "role", "created_by", "created_at", "expires_at", "accepted_by", "accepted_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["email", "workspace__slug"]
+    readonly_fields = ["token_hash", "created_at", "accepted_at", "accepted_by"]

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -135,3 +136,57 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+INVITATION_PREFIX = "jinv_"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An invitation to join a workspace with a role, made by one of its admins for an
+    email address (docs/workspaces.md). The link carries a random token, shown once to
+    the admin who made it; only the token's SHA-256 is stored. Whoever opens the link
+    while it is pending may accept it, once."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} to {self.workspace} ({self.role})"
+
+    @classmethod
+    def issue(cls, workspace, email, role, created_by=None):
+        """Create an invitation and return (invitation, raw token)."""
+        raw = INVITATION_PREFIX + secrets.token_urlsafe(32)
+        invitation = cls.objects.create(
+            workspace=workspace,
+            email=email,
+            role=role,
+            token_hash=hash_key(raw),
+            created_by=created_by,
+            expires_at=timezone.now() + timedelta(days=settings.JOBSITE_INVITATION_DAYS),
+        )
+        return invitation, raw
+
+    @classmethod
+    def find_pending(cls, raw):
+        """The pending invitation of this token, or None (used, expired or unknown alike)."""
+        if not raw or not isinstance(raw, str) or not raw.startswith(INVITATION_PREFIX):
+            return None
+        return cls.objects.pending().select_related("workspace").filter(token_hash=hash_key(raw)).first()

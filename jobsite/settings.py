@@ -137,6 +137,26 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# HTTPS deployments (SPEC §15, docs/deploy.md): TLS ends at a proxy or load balancer that
+# sets X-Forwarded-Proto (and strips a client's own). Cookies are then sent over HTTPS
+# only, plain HTTP is redirected (but for the load balancer's /healthz and /readyz), and
+# browsers are told to use HTTPS only (HSTS) for JOBSITE_HSTS_SECONDS.
+JOBSITE_HTTPS = env_bool("JOBSITE_HTTPS", False)
+if JOBSITE_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("JOBSITE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("JOBSITE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("JOBSITE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload HSTS for a whole domain is its owner's decision, not
+        # a default (anyone may submit a domain that sends `preload`); the check that
+        # suggests it stays silent unless JOBSITE_HSTS_PRELOAD=1.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -321,12 +341,28 @@ JOBSITE_API_KEY_TOUCH_SECONDS = env_int("JOBSITE_API_KEY_TOUCH_SECONDS", 60)
 # The longest one `logs/?follow=1` stream stays open; the client resumes with ?after=.
 JOBSITE_API_LOG_FOLLOW_SECONDS = env_int("JOBSITE_API_LOG_FOLLOW_SECONDS", 600)
 JOBSITE_API_LOG_POLL_SECONDS = env_float("JOBSITE_API_LOG_POLL_SECONDS", 0.5)
-# Shared counters for rate limits. The default cache is per process: with several web
-# processes set a Redis URL so that every process counts against the same limit.
-JOBSITE_API_CACHE_URL = env_str("JOBSITE_API_CACHE_URL", "")
+# Login (SPEC §15): after this many failures for one username from one client address,
+# that client's attempts for that username are answered 429 until the window passes.
+JOBSITE_LOGIN_FAILURE_LIMIT = env_int("JOBSITE_LOGIN_FAILURE_LIMIT", 10)
+JOBSITE_LOGIN_WINDOW_SECONDS = env_int("JOBSITE_LOGIN_WINDOW_SECONDS", 15 * 60)
+# How long a workspace invitation link stays valid (docs/workspaces.md).
+JOBSITE_INVITATION_DAYS = env_int("JOBSITE_INVITATION_DAYS", 7)
+# The egress policy (SPEC §15, jobsite/egress.py): networks that http steps, webhook
+# deliveries and callback_url may not reach ("default": loopback, private, link-local
+# with the metadata address, and their IPv6 equivalents), and the exceptions (networks,
+# addresses, host names, each with an optional :port). `make run` allows the demo's own
+# server, 127.0.0.1:8000; nothing else is allowed by default.
+JOBSITE_EGRESS_DENY = env_list("JOBSITE_EGRESS_DENY", ["default"])
+JOBSITE_EGRESS_ALLOW = env_list("JOBSITE_EGRESS_ALLOW", [])
 
-if JOBSITE_API_CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_API_CACHE_URL}}
+# The cache holds the throttles' counters (wrong keys, logins, the per-key rate limit).
+# Default: the memory of each process, so with N web processes each counts alone and a
+# limit is in effect N times higher. A cache URL (redis://host:port/db) makes every
+# process count against the same numbers. JOBSITE_API_CACHE_URL is the older name.
+JOBSITE_CACHE_URL = env_str("JOBSITE_CACHE_URL", "") or env_str("JOBSITE_API_CACHE_URL", "")
+
+if JOBSITE_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
 
@@ -339,7 +375,7 @@ REST_FRAMEWORK = {
         "jobsite.api.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["jobsite.api.auth.WorkspaceRole"],
-    "DEFAULT_THROTTLE_CLASSES": ["jobs.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["jobsite.api.throttling.ClientRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["jobsite.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -381,7 +417,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # An expected refusal (4xx) is one line in the log, never a traceback.
+    "filters": {"no_traceback_for_refusals": {"()": "jobsite.log_filters.NoTracebackForRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django-q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")},
+        "django.request": {"filters": ["no_traceback_for_refusals"]},
+        # Django logs each suspicious request (a 400) to django.security.<its exception>;
+        # a logger's filters do not apply to its children, so each is named.
+        **{
+            f"django.security.{name}": {"filters": ["no_traceback_for_refusals"]}
+            for name in (
+                "DisallowedHost", "DisallowedRedirect", "SuspiciousOperation", "SuspiciousFileOperation",
+                "SuspiciousMultipartForm", "SuspiciousSession", "RequestDataTooBig", "TooManyFieldsSent",
+                "TooManyFilesSent", "DisallowedModelAdminLookup", "DisallowedModelAdminToField", "csrf",
+            )
+        },
+    },
 }

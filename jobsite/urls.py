@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.views import cluster, health
+from jobsite.accounts import PasswordChangeView, ThrottledLoginView, invitation_accept
 
 urlpatterns = [
     path("admin/cluster/", cluster.cluster_page, name="admin-cluster"),
@@ -11,7 +12,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/", include("jobsite.api.urls")),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
+    path("account/password/", PasswordChangeView.as_view(), name="password-change"),
+    path("invitations/accept/", invitation_accept, name="invitation-accept"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("templates_app.urls")),
     path("", include("jobs.urls")),

@@ -147,8 +147,8 @@ class WorkspaceSerializer(serializers.Serializer):
     actor = serializers.CharField(help_text='Who you are, as recorded in jobs\' created_by ("key:…" or "user:…").')
     callback_secret = serializers.CharField(
         required=False,
-        help_text="Admins only: the secret that signs job callback_url deliveries (the workspace's oldest active "
-        "webhook endpoint's secret, or a key of its own when it has none). See docs/webhooks.md.",
+        help_text="Admins only: the secret that signs job callback_url deliveries, the workspace's own "
+        "(never a webhook endpoint's). See docs/webhooks.md.",
     )
 
 

@@ -10,7 +10,7 @@ functions:
 - the key is checked by jobsite.api.auth.check_api_key and the workspace resolved by
   tenant_for_api_key and check_role — the resolver of every API door; nothing about keys
   is cached, so a revoked or expired key is refused by the very next request;
-- the request is counted by the same rate limiter (jobs.api.throttling.count_request);
+- the request is counted by the same rate limiter (jobsite.api.throttling.count_request);
 - the answer is jobs.representation's job_to_dict / job_status_to_dict, rendered by DRF's
   JSONRenderer, with the headers DRF adds.
 
@@ -29,18 +29,11 @@ from django.utils.cache import patch_vary_headers
 from rest_framework.exceptions import APIException
 
 from jobs.api.common import json_response, status_response
-from jobs.api.throttling import count_request, key_identity
 from jobs.models import Artifact, Job, StepRun
 from jobs.queries import db_value, fetch, model_from_row, models_from_json
 from jobs.representation import job_status_to_dict, job_to_dict
-from jobsite.api.auth import (
-    add_rate_limit_headers,
-    check_api_key,
-    check_role,
-    presented_key,
-    tenant_for_api_key,
-    too_many_bad_keys,
-)
+from jobsite.api.auth import check_api_key, check_role, presented_key, tenant_for_api_key
+from jobsite.api.throttling import add_rate_limit_headers, count_request, key_identity
 from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key
 from templates_app.models import JobTemplate, TemplateVersion
 
@@ -63,7 +56,7 @@ def answer(view, request: HttpRequest, job_id: UUID, build: Callable) -> HttpRes
     if request.method != "GET" or request.META.get("HTTP_ACCEPT", "").strip() not in JSON_ACCEPTS:
         return None
     raw = presented_key(request)
-    if not raw or not raw.startswith(KEY_PREFIX) or too_many_bad_keys(request)[0]:
+    if not raw or not raw.startswith(KEY_PREFIX):
         return None
     found = build(request, job_id, hash_key(raw))
     if found is None:

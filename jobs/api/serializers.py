@@ -12,10 +12,10 @@ from jobs.engine.states import JobStatus, StepStatus
 from jobs.models import Trigger
 from jobsite.api.fields import (
     ObjectField,
+    OutboundURLField,
     StrictBooleanField,
     StrictCharField,
     StrictSerializer,
-    StrictURLField,
 )
 
 # --- responses: jobs/representation.py builds them ---------------------------------------
@@ -199,8 +199,11 @@ class JobCreateSerializer(StrictSerializer):
     )
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
     start = StrictBooleanField(required=False, default=True, help_text="false creates a draft (start it with run/).")
-    callback_url = StrictURLField(
-        required=False, allow_blank=True, max_length=2000, help_text="Receives the job's final event."
+    callback_url = OutboundURLField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Receives the job's final event: http or https, to a destination the egress policy allows.",
     )
 
     def validate(self, data):

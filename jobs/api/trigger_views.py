@@ -20,9 +20,9 @@ from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
 from jobs.models import EventKind, Job, Trigger
 from jobs.services import JobValidationError, create_job
-from jobsite.api.auth import add_rate_limit_headers, count_bad_key, refuse_if_too_many_bad_keys
 from jobsite.api.errors import Conflict
 from jobsite.api.parsers import FirstRendererNegotiation, LimitedFormParser, LimitedJSONParser
+from jobsite.api.throttling import add_rate_limit_headers, refuse_wrong_key
 from jobsite.models import hash_key
 from templates_app.models import JobTemplate
 from templates_app.serializers import trigger_enabled
@@ -90,12 +90,10 @@ class HookView(APIView):
         )
         if template is None or not trigger_enabled(template.definition):
             raise exceptions.NotFound("No such template, or it does not allow triggering by URL.")
-        refuse_if_too_many_bad_keys(self.request)
         raw = self.request.META.get("HTTP_X_TRIGGER_KEY") or self.request.query_params.get("key") or ""
         expected = template.trigger_key_hash
         if not expected or not hmac.compare_digest(hash_key(raw), expected):
-            count_bad_key(self.request)
-            raise exceptions.PermissionDenied("Wrong or missing trigger key.")
+            refuse_wrong_key(self.request, raw, exceptions.PermissionDenied("Wrong or missing trigger key."))
         return template
 
     def get_job(self, template, job_id):

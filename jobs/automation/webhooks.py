@@ -32,6 +32,7 @@ from jobs.models.automation import (
     new_webhook_secret,
 )
 from jobs.representation import format_datetime, job_event_to_dict
+from jobsite.egress import egress_opener, refusal_of, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,20 @@ def unknown_events_problem(events: list) -> str | None:
 
 
 def webhook_endpoint_errors(endpoint: WebhookEndpoint, *, url: str, events: list, template) -> dict[str, list[str]]:
-    """Every problem with an endpoint as it would be: the URL is http or https, the events
-    are WEBHOOK_EVENTS (none: every event), the template filter is a live template of the
-    endpoint's workspace or the one it has now, even if archived since."""
+    """Every problem with an endpoint as it would be: the URL is http or https, to a
+    destination the egress policy allows; the events are WEBHOOK_EVENTS (none: every
+    event); the template filter is a live template of the endpoint's workspace or the one
+    it has now, even if archived since."""
     errors: dict[str, list[str]] = {}
     try:
         WEBHOOK_URL_VALIDATOR(url)
     except ValidationError as exc:
         errors["url"] = list(exc.messages)
+    else:
+        # The egress policy (jobsite.egress), as far as it can be known now; each
+        # delivery is checked again on the address it connects to.
+        if problem := url_problem(url):
+            errors["url"] = [problem]
     if problem := unknown_events_problem(events):
         errors["events"] = [problem]
     if template is not None:
@@ -182,13 +189,17 @@ def enqueue_delivery(delivery_id):
 
 
 def _post(url, body, headers):
+    """One POST through the egress policy (jobsite.egress): a refused destination is a
+    failed attempt whose error says so, like a refused connection."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=settings.JOBSITE_WEBHOOK_TIMEOUT) as response:
+        with egress_opener().open(request, timeout=settings.JOBSITE_WEBHOOK_TIMEOUT) as response:
             return response.status, response.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        if refused := refusal_of(exc):
+            return None, "", str(refused)
         reason = getattr(exc, "reason", exc)
         return None, "", f"{reason.__class__.__name__}: {reason}"[:500]
 
@@ -239,12 +250,11 @@ def callback_secret(delivery):
 
 
 def callback_secret_for(workspace_id):
-    """A job's callback_url is signed with the workspace's oldest active endpoint secret
-    if it has one, else with a key derived from SECRET_KEY and the workspace id. Admins
-    read it from GET /api/v1/workspace/ (`callback_secret`; docs/webhooks.md)."""
-    endpoint = WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True).order_by("created_at").first()
-    if endpoint:
-        return endpoint.secret
+    """The secret that signs a workspace's job callbacks: its own, derived from SECRET_KEY
+    and the workspace id, never an endpoint's. Operators choose callback_url, so a
+    callback is a message any operator can obtain; signed with an endpoint's secret it
+    would verify at the admin's endpoint too. Admins read it from GET /api/v1/workspace/
+    (`callback_secret`; docs/webhooks.md)."""
     return workspace_callback_secret(workspace_id)
 
 

@@ -2,7 +2,8 @@
 
 Header values are never logged or put in an error message: they often carry tokens.
 Redirects are followed (as browsers and `requests` do), but Authorization, Cookie and
-Proxy-Authorization are dropped when a redirect leaves the original host.
+Proxy-Authorization are dropped when a redirect leaves the original host. Every
+connection, the redirects' too, goes through the egress policy (jobsite.egress).
 """
 
 import http.client
@@ -14,6 +15,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from jobsite.egress import (
+    GuardedRedirectHandler,
+    egress_opener,
+    literal_address_problem,
+    refusal_of,
+)
 
 from .base import Executor, Outcome, has_placeholder, is_number
 
@@ -49,6 +57,8 @@ class HttpExecutor(Executor):
                 "https",
             ):
                 problems.append(("url", "must start with http:// or https://"))
+            elif not has_placeholder(url) and (problem := literal_address_problem(url)):
+                problems.append(("url", problem))
         method = with_.get("method", "GET")
         if not has_placeholder(method) and (
             not isinstance(method, str) or method.upper() not in METHODS
@@ -165,7 +175,7 @@ class HttpExecutor(Executor):
         return Outcome.ok(outputs)
 
 
-class _RedirectKeepingCredentialsOnHost(urllib.request.HTTPRedirectHandler):
+class _RedirectKeepingCredentialsOnHost(GuardedRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if (
@@ -178,7 +188,7 @@ class _RedirectKeepingCredentialsOnHost(urllib.request.HTTPRedirectHandler):
 
 
 def _opener():
-    return urllib.request.build_opener(_RedirectKeepingCredentialsOnHost)
+    return egress_opener(_RedirectKeepingCredentialsOnHost())
 
 
 def normalize_url(url):
@@ -249,6 +259,8 @@ def _parse_json(body):
 
 
 def describe_error(exc, timeout):
+    if refused := refusal_of(exc):
+        return str(refused)
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError | socket.timeout):
         return f"no response within {timeout:g} s"

@@ -3,16 +3,25 @@ once), and the templates' trigger URLs (SPEC §9). Everything here needs the adm
 checked on every request."""
 
 import secrets
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.views.permissions import member_required, require_role, template_for, templates_of
-from jobsite.models import ApiKey, Membership, Role, hash_key
+from jobsite.memberships import (
+    MembershipRefused,
+    add_member,
+    can_add_by_username,
+    colleagues_of,
+    invite,
+)
+from jobsite.models import ApiKey, Invitation, Membership, Role, hash_key
 from templates_app.api import TRIGGER_KEY_PREFIX
 from templates_app.serializers import trigger_enabled
 
@@ -46,11 +55,16 @@ def settings_members(request):
         .select_related("user")
         .order_by("user__username")
     )
-    return render(
-        request,
-        "jobs/settings_members.html",
-        {"members": members, "roles": Role.choices, "section": "members"},
-    )
+    context = {
+        "members": members,
+        "roles": Role.choices,
+        "section": "members",
+        "by_username": can_add_by_username(request.user),
+        "colleagues": colleagues_of(request.user, workspace),
+        "invitations": Invitation.objects.pending().filter(workspace=workspace),
+        "shown_once": pop_shown_once(request),
+    }
+    return render(request, "jobs/settings_members.html", context)
 
 
 def _admins_left_without(workspace, membership):
@@ -64,24 +78,54 @@ def _admins_left_without(workspace, membership):
 @require_POST
 @member_required
 def settings_member_add(request):
+    """Staff add by username; a workspace admin picks from colleagues_of (jobsite.memberships)."""
     workspace = _admin(request)
-    username = request.POST.get("username", "").strip()
-    role = request.POST.get("role", Role.VIEWER)
-    user = get_user_model().objects.filter(username=username).first() if username else None
-    if role not in Role.values:
-        messages.error(request, "Pick a role.")
-    elif user is None:
-        messages.error(
-            request, f"No user named “{username}”. Users are created in the Django admin."
+    try:
+        membership, created = add_member(
+            workspace,
+            request.user,
+            role=request.POST.get("role", Role.VIEWER),
+            username=request.POST.get("username", "").strip(),
+            user_id=request.POST.get("user"),
         )
+    except MembershipRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("settings-members")
+    name = membership.user.get_username()
+    if created:
+        messages.success(request, f"{name} is now a {membership.role} of {workspace.name}.")
     else:
-        _, created = Membership.objects.get_or_create(
-            workspace=workspace, user=user, defaults={"role": role}
-        )
-        if created:
-            messages.success(request, f"{username} is now a {role} of {workspace.name}.")
-        else:
-            messages.info(request, f"{username} is already a member; change their role below.")
+        messages.info(request, f"{name} is already a member; change their role below.")
+    return redirect("settings-members")
+
+
+@require_POST
+@member_required
+def settings_member_invite(request):
+    """An invitation link for an email address, shown once (docs/workspaces.md)."""
+    workspace = _admin(request)
+    email = request.POST.get("email", "").strip()
+    try:
+        validate_email(email)
+        invitation, raw = invite(workspace, request.user, email=email, role=request.POST.get("role", Role.VIEWER))
+    except ValidationError:
+        messages.error(request, "Enter a valid email address.")
+        return redirect("settings-members")
+    except MembershipRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("settings-members")
+    link = request.build_absolute_uri(reverse("invitation-accept")) + "?" + urlencode({"token": raw})
+    show_once(request, f"Invitation link for {invitation.email} ({invitation.role})", link)
+    return redirect("settings-members")
+
+
+@require_POST
+@member_required
+def settings_invitation_cancel(request, invitation_id):
+    workspace = _admin(request)
+    invitation = get_object_or_404(Invitation.objects.pending(), pk=invitation_id, workspace=workspace)
+    invitation.delete()
+    messages.success(request, f"The invitation for {invitation.email} was withdrawn; its link no longer works.")
     return redirect("settings-members")
 
 

@@ -2,104 +2,27 @@
 
 - `ApiKeyAuthentication` reads `Authorization: Bearer jsk_…` or `X-API-Key: jsk_…`. No
   header: it steps aside (None); a wrong, expired or revoked key: 401 with
-  `WWW-Authenticate: Bearer`. A client that keeps sending wrong keys is answered 429
-  before its keys are even looked up.
+  `WWW-Authenticate: Bearer`. A client that keeps sending wrong keys gets 429 for them
+  (jobsite.api.throttling); a valid key is never refused for what others sent.
 - `SessionAuthentication` is DRF's (with its CSRF check) for the browsable API and the
   UI's own calls.
 - `WorkspaceRole` resolves the tenant once per request (`request.tenant`) from the key, or
   from the session user and the `X-Workspace-Slug` / `X-Workspace-Id` headers, and checks
   the role the view asks for the request's method.
-- `add_rate_limit_headers` turns what the throttle counted into `RateLimit-*` headers
-  (jobsite.api.views.WorkspaceAPIView, the base of every v1 view, calls it).
 """
 
-import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from jobsite.api.errors import WorkspaceRequired
+from jobsite.api.throttling import refuse_wrong_key
 from jobsite.models import ApiKey, Membership, Role
 from jobsite.tenancy import SESSION_KEY, Tenant, tenant_for_key, tenant_for_user
-
-PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-
-
-def parse_rate(rate):
-    """"1200/minute" → (1200, 60). Fails loudly on anything else."""
-    try:
-        count, period = rate.split("/", 1)
-        return int(count), PERIODS[period.strip().lower()]
-    except (ValueError, KeyError, AttributeError):
-        raise ValueError(f"bad rate {rate!r}: use N/second, N/minute, N/hour or N/day") from None
-
-
-class FixedWindow:
-    """A counter per identity and time window, kept in the cache.
-
-    Fixed windows are cheap (one add + one incr) and good enough for "slow down"; the
-    `RateLimit-Reset` header tells a client exactly when its window ends."""
-
-    def __init__(self, scope, rate):
-        self.scope = scope
-        self.limit, self.period = parse_rate(rate)
-
-    def _key(self, ident, now):
-        window = int(now // self.period)
-        return f"rl:{self.scope}:{ident}:{window}", (window + 1) * self.period - now
-
-    def peek(self, ident):
-        key, reset = self._key(ident, time.time())
-        return cache.get(key, 0), reset
-
-    def hit(self, ident):
-        """Count one request. Returns (count, seconds until the window resets)."""
-        key, reset = self._key(ident, time.time())
-        # Every request but a window's first finds its counter: increment first, and
-        # create the counter only when it is missing (one cache operation, not two).
-        try:
-            return cache.incr(key), reset
-        except ValueError:
-            pass
-        if cache.add(key, 1, timeout=self.period + 1):
-            return 1, reset
-        try:
-            return cache.incr(key), reset
-        except ValueError:  # evicted between add and incr
-            cache.set(key, 1, timeout=self.period + 1)
-            return 1, reset
-
-
-def client_address(request):
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
-def bad_key_window():
-    return FixedWindow("badkey", settings.JOBSITE_API_BAD_KEY_LIMIT)
-
-
-def too_many_bad_keys(request) -> tuple[bool, float]:
-    """Whether the client's address sent too many wrong keys in the current window (it is
-    then refused before any key it sends is looked up), and when the window ends."""
-    window = bad_key_window()
-    count, reset = window.peek(client_address(request))
-    return count >= window.limit, reset
-
-
-def refuse_if_too_many_bad_keys(request):
-    """429 for a client address that sent too many wrong keys in the current window."""
-    refused, reset = too_many_bad_keys(request)
-    if refused:
-        raise exceptions.Throttled(wait=reset, detail="Too many requests with a wrong key; slow down.")
-
-
-def count_bad_key(request):
-    bad_key_window().hit(client_address(request))
 
 
 def touch_last_used(key: ApiKey) -> None:
@@ -171,12 +94,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = presented_key(request)
         if raw is None:
             return None
-        refuse_if_too_many_bad_keys(request)
         try:
             key = check_api_key(ApiKey.find(raw))
-        except exceptions.AuthenticationFailed:
-            count_bad_key(request)
-            raise
+        except exceptions.AuthenticationFailed as refusal:
+            refuse_wrong_key(request, raw, refusal)
         return ApiKeyUser(key), key
 
     def authenticate_header(self, request):
@@ -272,15 +193,3 @@ def check_role(tenant: Tenant, view, method: str) -> None:
     required = roles.get(method) or (Role.VIEWER if method in READ_METHODS else Role.ADMIN)
     if not tenant.can(required):
         raise exceptions.PermissionDenied(f"This needs the {required} role; yours is {tenant.role}.")
-
-
-def add_rate_limit_headers(request, response):
-    """`RateLimit-*` (IETF draft) from what the throttle counted for this request."""
-    state = getattr(request, "rate_limit", None)
-    if state is None:
-        return
-    limit, remaining, reset, period = state
-    response.headers["RateLimit-Limit"] = str(limit)
-    response.headers["RateLimit-Remaining"] = str(max(0, remaining))
-    response.headers["RateLimit-Reset"] = str(max(1, int(reset + 0.999)))
-    response.headers["RateLimit-Policy"] = f"{limit};w={period}"

@@ -6,7 +6,10 @@ than silently dropped (SPEC §2: "unknown ... are rejected, never silently dropp
 
 from collections.abc import Mapping
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
+
+from jobsite.egress import url_problem
 
 
 class StrictSerializer(serializers.Serializer):
@@ -44,6 +47,24 @@ class StrictURLField(serializers.URLField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class OutboundURLField(StrictURLField):
+    """A URL the server will send to for a user (webhook endpoint, callback_url): http or
+    https only (DRF's URLField also takes ftp), and a destination the egress policy
+    allows (jobsite.egress), checked once the URL itself is valid."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, URLValidator)] + [
+            URLValidator(schemes=["http", "https"], message="Enter a valid http or https URL.")
+        ]
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        if value and (problem := url_problem(value)):
+            raise serializers.ValidationError(problem, code="egress")
+        return value
 
 
 class ObjectField(serializers.DictField):

@@ -2,7 +2,7 @@
 
 from rest_framework.views import APIView
 
-from jobsite.api.auth import add_rate_limit_headers
+from jobsite.api.throttling import add_rate_limit_headers
 
 
 class WorkspaceAPIView(APIView):

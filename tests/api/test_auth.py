@@ -156,13 +156,31 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_heade
 
 @override_settings(JOBSITE_API_BAD_KEY_LIMIT="5/hour")
 def test_a_client_sending_wrong_keys_is_slowed_down(workspace, api_key):
+    answers = [client_for(f"jsk_guess{i}").get(WORKSPACE_URL) for i in range(7)]
+    assert [a.status_code for a in answers[:5]] == [401] * 5
+    assert [a.status_code for a in answers[5:]] == [429, 429]
+    assert int(answers[5]["Retry-After"]) >= 1
+
+
+def test_wrong_keys_from_one_address_never_lock_out_a_valid_key_from_it(workspace, api_key):
+    # The attack of issue 12: 20+ wrong keys a minute from the load balancer's address
+    # used to answer every request from that address 429, valid keys included.
     good = api_key(Role.VIEWER)
-    answers = [client_for(f"jsk_guess{i}").get(WORKSPACE_URL).status_code for i in range(7)]
-    assert answers[:5] == [401] * 5
-    assert answers[5:] == [429, 429]
-    refused = client_for(good).get(WORKSPACE_URL)
-    assert refused.status_code == 429
-    assert int(refused["Retry-After"]) >= 1
+    wrong = [client_for(f"jsk_guess{i}").get(WORKSPACE_URL).status_code for i in range(25)]
+    assert wrong.count(401) == 20 and wrong[20:] == [429] * 5
+    for _ in range(3):
+        answer = client_for(good).get(WORKSPACE_URL)
+        assert answer.status_code == 200, answer.content
+    # The guesser stays refused.
+    assert client_for("jsk_guess-again").get(WORKSPACE_URL).status_code == 429
+
+
+@override_settings(JOBSITE_API_BAD_KEY_LIMIT="5/hour")
+def test_wrong_keys_with_one_prefix_are_counted_across_addresses(workspace):
+    answers = [
+        client_for(f"jsk_AAAA{i}", REMOTE_ADDR=f"203.0.113.{i}").get(WORKSPACE_URL).status_code for i in range(7)
+    ]
+    assert answers == [401] * 5 + [429] * 2
 
 
 @pytest.mark.parametrize("role,status", [(Role.VIEWER, 403), (Role.OPERATOR, 403), (Role.ADMIN, 200)])

@@ -86,6 +86,12 @@ def no_proxies(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def egress_allows_the_test_servers(settings):
+    """The test servers listen on 127.0.0.1, which the egress policy refuses by default."""
+    settings.JOBSITE_EGRESS_ALLOW = ["127.0.0.1"]
+
+
 @pytest.fixture(scope="module")
 def running_server():
     server = start_server()

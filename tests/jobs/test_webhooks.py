@@ -50,7 +50,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receivers listen on 127.0.0.1, which the egress policy refuses by default.
+    settings.JOBSITE_EGRESS_ALLOW = ["127.0.0.1"]
     made = []
 
     def make(**kwargs):

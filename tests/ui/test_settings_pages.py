@@ -39,6 +39,10 @@ def test_keys_of_another_workspace_are_out_of_reach(admin_client, other_workspac
 def test_members_can_be_added_changed_and_removed_but_the_last_admin_stays(
     admin_client, admin_user, workspace
 ):
+    # By username: staff only (docs/workspaces.md; a workspace admin picks colleagues or
+    # invites by email, tests/security/test_memberships.py).
+    admin_user.is_staff = True
+    admin_user.save(update_fields=["is_staff"])
     get_user_model().objects.create_user("newbie", password="pw")
     admin_client.post("/settings/members/add/", {"username": "newbie", "role": "operator"})
     membership = Membership.objects.get(user__username="newbie")

@@ -5,6 +5,22 @@ from django.core.management.base import BaseCommand
 from jobs.worker.supervisor import manage_command, supervise
 
 
+def web_command(bind: str, workers: int) -> list[str]:
+    """The gunicorn command line of the web server. Its access log redacts query string
+    values and credential headers (jobsite.access_log)."""
+    import sys
+
+    return [
+        sys.executable, "-m", "gunicorn", "jobsite.wsgi",
+        "--bind", bind,
+        "--workers", str(workers),
+        "--threads", "4",
+        "--access-logfile", "-",
+        "--logger-class", "jobsite.access_log.RedactingAccessLogger",
+        "--graceful-timeout", "5",
+    ]
+
+
 class Command(BaseCommand):
     help = "Run everything for one machine: the web server, a worker cluster and the dispatcher."
 
@@ -13,17 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args, **options):
-        import sys
-
         call_command("collectstatic", interactive=False, verbosity=0)
-        web = [
-            sys.executable, "-m", "gunicorn", "jobsite.wsgi",
-            "--bind", options["bind"],
-            "--workers", str(options["web_workers"]),
-            "--threads", "4",
-            "--access-logfile", "-",
-            "--graceful-timeout", "5",
-        ]
+        web = web_command(options["bind"], options["web_workers"])
         self.stdout.write(
             f"jobsite serving on http://{options['bind']}  "
             f"(database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
