@@ -19,6 +19,7 @@ colours as classes.
 """
 
 import bisect
+import time
 
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
@@ -32,6 +33,7 @@ LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 # One answer holds at most this many lines; a live tail further behind than this jumps.
 ANSWER_LINES = 2000
 SEARCH_LINES = 200
+SEARCH_SECONDS = 0.4
 # Wildly large numbers in a query are clamped, not refused: this is the page's own fetch.
 MAX_SEQ = 2**62
 
@@ -144,6 +146,29 @@ def newest_lines(events, last_seq, count):
         window *= 8
 
 
+def search(events, query, after, last_seq):
+    """The lines after `after` that contain `query`, oldest first, read in widening
+    windows of seq for at most about SEARCH_SECONDS: the first answer comes quickly
+    even when the text is rare in a million lines (a LIKE over all of them takes ~2 s on
+    SQLite), and `searched_to` tells where to go on."""
+    deadline = time.monotonic() + SEARCH_SECONDS
+    found, position, window = [], after, 20_000
+    while position < last_seq and len(found) <= SEARCH_LINES:
+        upper = min(position + window, last_seq)
+        found += list(
+            events.filter(seq__gt=position, seq__lte=upper, message__icontains=query).order_by("seq")[
+                : SEARCH_LINES + 1 - len(found)
+            ]
+        )
+        position, window = upper, window * 2
+        if time.monotonic() > deadline:
+            break
+    if len(found) > SEARCH_LINES:
+        found = found[:SEARCH_LINES]
+        position = found[-1][0]
+    return {"lines": found, "query": query, "searched_to": position, "more": position < last_seq}
+
+
 @require_GET
 @member_required
 def job_log(request, job_id):
@@ -163,9 +188,7 @@ def job_log(request, job_id):
     answer = {"skipped": 0}
     query = request.GET.get("q", "").strip()
     if query:
-        after = int_param(request, "after", 0)
-        found = list(events.filter(seq__gt=after, message__icontains=query).order_by("seq")[: SEARCH_LINES + 1])
-        answer.update(lines=found[:SEARCH_LINES], more=len(found) > SEARCH_LINES, query=query)
+        answer.update(search(events, query, int_param(request, "after", 0), last_seq))
     elif "around" in request.GET:
         around = int_param(request, "around", 0)
         half = limit // 2

@@ -78,7 +78,7 @@
       const key = step + "#" + attempt;
       let group = this.groups.get(key);
       if (!group) {
-        group = { key, step, attempt, lines: [], info: null, top: 0, rows: 0 };
+        group = { key, step, attempt, lines: [], info: null, top: 0, rows: 0, count: 0 };
         this.groups.set(key, group);
       }
       return group;
@@ -117,6 +117,8 @@
       for (const line of lines) {
         const group = this.groupFor(line[STEP], line[ATTEMPT]);
         group.lines.push(line);
+        group.count++;
+        if (this.term && lineText(line).includes(this.term)) this.hits.push(line);
         if (group.lines.length > GROUP_KEEP + 2000) this.trim(group);
       }
     }
@@ -124,6 +126,7 @@
     trim(group) {
       const drop = group.lines.length - GROUP_KEEP;
       const removed = group.lines.splice(0, drop);
+      group.count -= removed.filter((l) => !l.gap).length;
       const lastRemoved = removed.filter((l) => !l.gap).pop();
       if (group.lines[0] && group.lines[0].gap) group.lines[0].before = Math.max(group.lines[0].before, lastRemoved ? lastRemoved[SEQ] + 1 : 0);
       else group.lines.unshift({ gap: true, after: 0, before: lastRemoved ? lastRemoved[SEQ] + 1 : this.firstSeq(group) });
@@ -150,6 +153,7 @@
         const all = group.lines.concat(fresh.filter((l) => !seen.has(l[SEQ])));
         all.sort((a, b) => (a.gap ? a.before - 0.5 : a[SEQ]) - (b.gap ? b.before - 0.5 : b[SEQ]));
         group.lines = all;
+        group.count = all.filter((l) => !l.gap).length;
       }
       if (gap) this.order();
     }
@@ -199,6 +203,7 @@
         this.schedule();
         return;
       }
+      const began = performance.now();
       this.connected();
       this.setSteps(data.steps);
       if (data.skipped > 0) {
@@ -214,6 +219,7 @@
       this.lastSeq = data.last_seq;
       this.refresh();
       if (this.following) this.toBottom();
+      this.slowestPollMs = Math.max(this.slowestPollMs || 0, performance.now() - began);
       document.dispatchEvent(new CustomEvent("joblog:tail", { detail: { after: this.after, terminal: data.terminal } }));
       if (!data.terminal || this.after < data.last_seq) this.schedule();
       else this.live = false;
@@ -308,7 +314,7 @@
         const name = group.step ? escapeHtml(group.step) : "Job";
         const attempt = info.max > 1 || info.attempt > 1 ? `<span class="lv-attempt">attempt ${info.attempt}${info.max > 1 ? " of " + info.max : ""}</span>` : "";
         const status = info.status ? `<span class="badge status-${escapeHtml(info.status)}">${escapeHtml(info.status)}</span>` : "";
-        const count = group.lines.filter((l) => !l.gap).length;
+        const count = group.count;
         return `<div class="lv-row lv-head"><button type="button" class="lv-toggle" data-key="${escapeHtml(group.key)}" aria-expanded="${group.open}">` +
           `<span class="lv-caret" aria-hidden="true">${group.open ? "▾" : "▸"}</span>${status}<code>${name}</code>${attempt}` +
           `<span class="lv-dur">${formatDuration(info.duration_ms)}</span><span class="lv-count">${count.toLocaleString()} line${count === 1 ? "" : "s"} loaded</span></button></div>`;
@@ -367,20 +373,30 @@
       this.draw();
     }
 
+    // The loaded lines are searched in slices of a few thousand, yielding between them,
+    // so a search over 100,000 lines never blocks the page for long.
     searchLoaded(term) {
       this.term = term.toLowerCase();
       this.hits = [];
       this.hitIndex = -1;
-      if (this.term) {
-        for (const group of this.groups.values()) {
-          for (const line of group.lines) if (!line.gap && lineText(line).includes(this.term)) this.hits.push(line);
-        }
-      }
-      this.searchStatus.textContent = this.term
-        ? `${this.hits.length.toLocaleString()} match${this.hits.length === 1 ? "" : "es"} in the loaded lines`
-        : "";
-      this.drawn = "";
-      this.draw();
+      const run = this.searchRun = {};
+      const lines = [];
+      if (this.term) for (const group of this.groups.values()) for (const line of group.lines) if (!line.gap) lines.push(line);
+      let index = 0;
+      const slice = () => {
+        if (run !== this.searchRun) return;
+        const end = Math.min(index + 4000, lines.length);
+        for (; index < end; index++) if (lineText(lines[index]).includes(this.term)) this.hits.push(lines[index]);
+        if (index < lines.length) { setTimeout(slice, 0); return; }
+        this.searchStatus.textContent = this.term
+          ? `${this.hits.length.toLocaleString()} match${this.hits.length === 1 ? "" : "es"} in the loaded lines`
+          : "";
+        this.drawn = "";
+        this.draw();
+        if (run.then) run.then();
+      };
+      slice();
+      return new Promise((resolve) => { run.then = resolve; });
     }
 
     nextHit(step) {
@@ -391,14 +407,14 @@
       this.goTo(line[SEQ]);
     }
 
-    async searchServer(term) {
+    async searchServer(term, after) {
       if (!term) return;
       this.results.hidden = false;
-      this.results.innerHTML = '<p class="muted">Searching the whole log…</p>';
+      if (!after) this.results.innerHTML = '<p class="muted">Searching the whole log…</p>';
       const started = performance.now();
       let data;
       try {
-        data = await this.fetchJSON("q=" + encodeURIComponent(term));
+        data = await this.fetchJSON("q=" + encodeURIComponent(term) + (after ? "&after=" + after : ""));
       } catch (error) {
         this.disconnected();
         this.results.innerHTML = '<p class="muted">The search failed: the server could not be reached.</p>';
@@ -408,8 +424,20 @@
       const items = data.lines.map((line) =>
         `<li><button type="button" class="link lv-result" data-seq="${line[SEQ]}"><span class="lv-num">${line[SEQ]}</span>` +
         `${line[STEP] ? `<code>${escapeHtml(line[STEP])}</code> ` : ""}<span class="lv-msg">${line[HTML]}</span></button></li>`).join("");
-      this.results.innerHTML = `<p class="lv-results-head">${data.lines.length}${data.more ? "+" : ""} line${data.lines.length === 1 ? "" : "s"} ` +
-        `in the whole log contain “${escapeHtml(term)}” (${ms} ms)</p>${items ? "<ol>" + items + "</ol>" : ""}`;
+      const where = data.more ? ` up to line ${data.searched_to.toLocaleString()}` : "";
+      const further = data.more
+        ? ` <button type="button" class="link lv-further" data-after="${data.searched_to}">Search further</button>` : "";
+      const list = this.results.querySelector("ol");
+      const found = (list ? list.children.length : 0) + data.lines.length;
+      const head = `<p class="lv-results-head">${found} line${found === 1 ? "" : "s"} contain “${escapeHtml(term)}”` +
+        `${where} (${ms} ms)${further}</p>`;
+      if (after && list) {
+        this.results.querySelector(".lv-results-head").outerHTML = head;
+        list.insertAdjacentHTML("beforeend", items);
+      } else {
+        this.results.innerHTML = head + (items ? "<ol>" + items + "</ol>" : "");
+      }
+      this.searchedTerm = term;
       this.root.dispatchEvent(new CustomEvent("joblog:searched", { detail: { ms, count: data.lines.length } }));
     }
 
@@ -477,11 +505,14 @@
         const submitter = event.submitter;
         if (submitter && submitter.value === "server") this.searchServer(this.searchInput.value.trim());
         else {
-          if (this.term !== this.searchInput.value.trim().toLowerCase()) this.searchLoaded(this.searchInput.value.trim());
-          this.nextHit(submitter && submitter.value === "prev" ? -1 : 1);
+          const step = submitter && submitter.value === "prev" ? -1 : 1;
+          if (this.term !== this.searchInput.value.trim().toLowerCase()) this.searchLoaded(this.searchInput.value.trim()).then(() => this.nextHit(step));
+          else this.nextHit(step);
         }
       });
       this.results.addEventListener("click", (event) => {
+        const further = event.target.closest(".lv-further");
+        if (further) { this.searchServer(this.searchedTerm, Number(further.dataset.after)); return; }
         const result = event.target.closest(".lv-result");
         if (result) {
           history.replaceState(null, "", "#L" + result.dataset.seq);

@@ -67,7 +67,8 @@ document.addEventListener("DOMContentLoaded", () => {
 
 def figures_of(page):
     return page.evaluate(
-        "() => ({longtasks: window.__longtasks, maxLines: window.__maxLines, badge: window.__badge})"
+        "() => ({longtasks: window.__longtasks, maxLines: window.__maxLines, badge: window.__badge,"
+        " slowestPollMs: Math.round(window.jobLog.slowestPollMs || 0)})"
     )
 
 
@@ -126,6 +127,8 @@ def test_a_million_line_job_followed_live_and_opened_cold(visit, site):
         "live_longest_task_ms": max(live["longtasks"], default=0),
         "live_tasks_over_50ms": len(live["longtasks"]),
         "live_max_dom_lines": live["maxLines"],
+        "live_slowest_poll_handling_ms": live["slowestPollMs"],
+        "live_tasks_ms": live["longtasks"],
         "live_search_ms": live_search_ms,
         "badge_terminal_with_log_at": live["badge"]["after"],
         "last_event_seq": job.last_event_seq,
