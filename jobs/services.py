@@ -156,13 +156,22 @@ def cancel_job(job, *, force=False):
 
 
 @transaction.atomic
-def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, created_by="", job_id=None):
+def rerun_job(
+    job, *, variables=None, from_failed=False, from_step=None, trigger=Trigger.RERUN, created_by="", job_id=None
+):
     """A new job from the same definition and variables (optionally overridden).
 
     With from_failed, steps that succeeded in `job` are carried over — their outputs and
-    artifacts reused — and only the rest run again. `job_id`: as for create_job."""
+    artifacts reused — and only the rest run again. With from_step, that step and every
+    step downstream of it run again; the others that succeeded are carried over.
+    `job_id`: as for create_job."""
     if job.status not in JOB_CAN_RERUN:
         raise TransitionRefused(f"job is {job.status}; only a finished job can be rerun")
+    rerun_ids = None
+    if from_step is not None:
+        rerun_ids = downstream_of(job.definition, from_step)
+        if rerun_ids is None:
+            raise JobValidationError({"from": [f'no step "{from_step}" in this job; use "start", "failed" or a step id']})
     merged = dict(job.variables)
     if variables:
         merged.update(variables)
@@ -188,19 +197,36 @@ def rerun_job(job, *, variables=None, from_failed=False, trigger=Trigger.RERUN, 
     )
     steps = StepRun.objects.bulk_create(_steps_for(new, job.definition))
     with new_job_section(new, steps):
-        if from_failed:
-            _reuse_succeeded_steps(job, new)
+        if from_failed or rerun_ids is not None:
+            _reuse_succeeded_steps(job, new, rerun=rerun_ids or set())
         start_locked_job(new)
     new.refresh_from_db()
     return new
 
 
-def _reuse_succeeded_steps(old_job, new_job):
+def downstream_of(definition, step_id):
+    """`step_id` and every step that needs it, directly or not; None when there is no
+    such step."""
+    specs = definition.get("steps", [])
+    if step_id not in {spec["id"] for spec in specs}:
+        return None
+    found = {step_id}
+    changed = True
+    while changed:
+        changed = False
+        for spec in specs:
+            if spec["id"] not in found and found & set(spec.get("needs", [])):
+                found.add(spec["id"])
+                changed = True
+    return found
+
+
+def _reuse_succeeded_steps(old_job, new_job, rerun=frozenset()):
     old_steps = {step.step_id: step for step in old_job.steps.filter(status=StepStatus.SUCCEEDED)}
     now = timezone.now()
     for step in steps_of(new_job):
         previous = old_steps.get(step.step_id)
-        if previous is None:
+        if previous is None or step.step_id in rerun:
             continue
         change_step_status(
             new_job,

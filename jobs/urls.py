@@ -6,6 +6,7 @@ from jobs.views import (
     dashboard,
     job_actions,
     job_detail,
+    job_log,
     job_list,
     settings_pages,
     settings_schedules,
@@ -23,6 +24,7 @@ urlpatterns = [
     path("jobs/", job_list.job_list, name="job-list"),
     path("jobs/rows/", job_list.job_list_rows, name="job-list-rows"),
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job-detail"),
+    path("jobs/<uuid:job_id>/log.json", job_log.job_log, name="job-log"),
     path("jobs/<uuid:job_id>/log.txt", job_detail.job_log_download, name="job-log-download"),
     path(
         "jobs/<uuid:job_id>/artifacts/<path:name>",

@@ -177,6 +177,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # HTML and JSON go out gzipped (static files come precompressed from whitenoise).
+    # CSRF tokens are masked per response, which is Django's answer to BREACH.
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -226,9 +229,12 @@ MEDIA_ROOT = Path(env_str("JOBSITE_STORAGE_DIR", str(DATA_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Hashed names (cached for a year by whitenoise) and gzip copies made by
+        # collectstatic, which `serve` runs; DEBUG (and tests/settings.py) read the
+        # source files.
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedStaticFilesStorage"
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
 WHITENOISE_USE_FINDERS = True

@@ -336,7 +336,8 @@ class JobRerunView(JobAPIView):
         summary="Rerun a finished job",
         description="A new job from the same template version and variables, pointing at this one "
         '(`original_job_id`). `variables` overrides some; `"from": "failed"` reuses the steps that '
-        "succeeded. 409 unless the job has finished. Honors `Idempotency-Key`.",
+        'succeeded; `"from": "<step id>"` runs that step and everything downstream of it, reusing the '
+        "others. 409 unless the job has finished. Honors `Idempotency-Key`.",
         request=JobRerunSerializer,
         parameters=[JOB_ID, IDEMPOTENCY_KEY] + response_headers(**LOCATION, **REPLAYED),
         responses={201: JobSerializer, **ACTION_ERRORS},
@@ -358,7 +359,11 @@ class JobRerunView(JobAPIView):
         def rerun():
             try:
                 new = rerun_job(
-                    job, variables=overrides, from_failed=data["from"] == "failed", created_by=self.tenant.actor
+                    job,
+                    variables=overrides,
+                    from_failed=data["from"] == "failed",
+                    from_step=None if data["from"] in ("start", "failed") else data["from"],
+                    created_by=self.tenant.actor,
                 )
             except JobValidationError as exc:
                 raise exceptions.ValidationError(exc.errors) from None

@@ -38,6 +38,7 @@ class LogQuery(QuerySerializer):
     tail = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LINES)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LINES, default=PAGE_LINES)
     follow = serializers.BooleanField(required=False, default=False)
+    q = serializers.CharField(required=False, max_length=200, trim_whitespace=True)
 
     def validate_level(self, value):
         level = LEVEL_ALIASES.get(value.strip().upper(), value.strip().upper())
@@ -52,6 +53,8 @@ def log_queryset(job, query):
         events = events.filter(step_id=query["step"])
     if query.get("level"):
         events = events.filter(level__in=query["level"])
+    if query.get("q"):
+        events = events.filter(message__icontains=query["q"])
     return events.only("seq", "step_id", "level", "message")
 
 
@@ -113,6 +116,7 @@ class JobLogsView(JobAPIView):
             OpenApiParameter("tail", OpenApiTypes.INT, description=f"Only the last N lines (1–{MAX_LINES})."),
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most N lines (1–{MAX_LINES}, default {PAGE_LINES})."),
             OpenApiParameter("follow", OpenApiTypes.BOOL, description="Stream until the job has finished."),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Only lines containing this text (case-insensitive)."),
         ]
         + response_headers(
             X_Next_After=((200,), "The seq to pass as ?after= for what comes next (not sent when following)."),

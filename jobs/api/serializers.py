@@ -226,11 +226,13 @@ class JobRerunSerializer(StrictSerializer):
     variables = ObjectField(
         required=False, help_text='Overrides; a secret sent back as "***" keeps its value.'
     )
-    from_ = serializers.ChoiceField(
-        choices=[("start", "start"), ("failed", "failed")],
+    from_ = serializers.CharField(
         required=False,
         default="start",
-        help_text="failed: reuse the outputs and artifacts of the steps that succeeded and run the rest.",
+        max_length=100,
+        help_text='"start" (the default) runs every step again; "failed" reuses the outputs and artifacts '
+        "of the steps that succeeded and runs the rest; a step id runs that step and everything "
+        "downstream of it, reusing the others.",
     )
 
     def get_fields(self):

@@ -171,6 +171,15 @@ class JobEvent(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="jobevent_unique_seq")]
+        indexes = [
+            # The few events that are not log lines (status changes, progress), found
+            # without reading a step's million lines: the job page reads each step's
+            # attempts from them on every poll. Log rows get no entry, so writing them
+            # costs nothing more.
+            models.Index(
+                fields=["job", "seq"], condition=~models.Q(kind="log"), name="jobevent_not_log"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.job_id}#{self.seq} {self.kind}"

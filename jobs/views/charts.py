@@ -180,17 +180,20 @@ def step_timeline(job, steps, now=None):
     rows = [
         TimelineRow(step=step, y=TIMELINE_AXIS + i * TIMELINE_ROW) for i, step in enumerate(steps)
     ]
-    started = [step.started_at for step in steps if step.started_at]
+    # A reused step ran in an earlier job: its times belong to that job's axis, not this
+    # one's, so it gets no bar (the table says "reused").
+    ran = [step for step in steps if step.started_at and not step.reused_from_id]
+    started = [step.started_at for step in ran]
     if not started and not job.started_at:
         return Timeline(rows=rows, height=height, ticks=[])
     origin = min([*started, *([job.started_at] if job.started_at else [])])
-    ends = [step.finished_at or now for step in steps if step.started_at]
+    ends = [step.finished_at or now for step in ran]
     end = max([*ends, job.finished_at or now, origin])
     span = max((end - origin).total_seconds(), 1.0)
     usable = 98.0  # percent; a little room at the right for the last tick's label
     for row in rows:
         step = row.step
-        if step.started_at:
+        if step.started_at and not step.reused_from_id:
             finish = step.finished_at or now
             left = (step.started_at - origin).total_seconds() / span * usable
             # A step that took a few milliseconds still gets a visible sliver.
@@ -270,3 +273,15 @@ def step_graph(step_specs):
         "node_width": NODE_WIDTH,
         "node_height": NODE_HEIGHT,
     }
+
+
+def run_graph(job, steps):
+    """The job's step graph (the template page's layout) with each node coloured by its
+    step's status: the same step rows the timeline draws."""
+    graph = step_graph(job.definition.get("steps", []))
+    by_id = {step.step_id: step for step in steps}
+    for node in graph["nodes"]:
+        step = by_id.get(node["spec"]["id"])
+        node["status"] = step.status if step else "pending"
+        node["step"] = step
+    return graph

@@ -68,12 +68,19 @@ def create_once(request, submission, create):
 def job_rerun(request, job_id):
     require_role(request, Role.OPERATOR)
     job = job_for(request, job_id)
-    from_failed = request.POST.get("from") == "failed"
+    start_from = request.POST.get("from", "")
+    from_failed = start_from == "failed"
+    from_step = start_from if start_from not in ("", "start", "failed") else None
+
+    if from_step and services.downstream_of(job.definition, from_step) is None:
+        messages.error(request, f"Not rerun: this job has no step {from_step}.")
+        return redirect("job-detail", job_id=job.pk)
 
     def create(new_id):
         return services.rerun_job(
             job,
             from_failed=from_failed,
+            from_step=from_step,
             trigger=Trigger.RERUN,
             created_by=request.tenant.actor,
             job_id=new_id,
@@ -95,6 +102,11 @@ def job_rerun(request, job_id):
     if new is None:
         return redirect("job-detail", job_id=job.pk)
     messages.success(
-        request, "Rerun of the failed steps started." if from_failed else "Rerun started."
+        request,
+        "Rerun of the failed steps started."
+        if from_failed
+        else f"Rerun from step {from_step} started."
+        if from_step
+        else "Rerun started."
     )
     return redirect("job-detail", job_id=new.pk)

@@ -16,9 +16,10 @@ from django.views.decorators.http import require_GET
 from jobs.engine.log_format import log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
 from jobs.models import EventKind
-from jobs.views.charts import step_timeline
+from jobs.views.charts import run_graph, step_timeline
 from jobs.views.common import why_waiting, workers_seen
 from jobs.views.forms import submission_token
+from jobs.views.job_log import step_attempts
 from jobs.views.permissions import job_for, member_required
 from jobsite.models import Role
 
@@ -63,14 +64,24 @@ def actions_for(request, job):
     return {name: True for name, allowed in actions.items() if allowed}
 
 
-def summary_context(request, job):
+def summary_context(request, job, shown_status=None):
     steps = list(job.steps.all())
+    attempts = step_attempts(job, steps)
+    for step in steps:
+        # Earlier attempts of a retried step, each with its own error (the step row
+        # holds only the newest).
+        step.earlier_attempts = [
+            run for run in attempts.get(step.step_id, []) if run["attempt"] != step.attempt
+        ]
     job.why_waiting = why_waiting(job, workers_seen()) if job.status == JobStatus.QUEUED else ""
+    shown_status = shown_status or job.status
     return {
         "job": job,
+        "shown_status": shown_status,
         "steps": steps,
         "timeline": step_timeline(job, steps),
-        "is_active": job.status in JOB_ACTIVE,
+        "graph": run_graph(job, steps),
+        "is_active": shown_status in JOB_ACTIVE,
         "actions": actions_for(request, job),
         "submission": submission_token(request),
         "step_statuses": StepStatus,
@@ -82,8 +93,8 @@ def summary_context(request, job):
 def job_detail(request, job_id):
     job = job_for(request, job_id)
     filters = log_filters(request, job)
-    if request.htmx and "after" in request.GET:
-        return job_live(request, job, filters)
+    if request.htmx and "live" in request.GET:
+        return job_live(request, job)
     # Everything up to the seq read with the job row is committed (seq is allocated
     # under the job's lock), so `after` = that seq leaves no gap for the poller.
     after = job.last_event_seq
@@ -110,31 +121,36 @@ def job_detail(request, job_id):
         artifacts=list(job.artifacts.all()),
         variables=variables_shown(job),
         polling=job.status in JOB_ACTIVE,
+        log_query=log_query(filters),
     )
     return render(request, "jobs/job_detail.html", context)
 
 
-def job_live(request, job, filters):
-    """The poll: new log lines to append, plus the live regions out of band."""
+def log_query(filters):
+    return "".join(f"&{name}={value}" for name, value in filters.items() if value)
+
+
+def job_live(request, job):
+    """The summary poll: status, progress, steps, graph, lineage, actions and — once
+    finished — the result, out of band. The log viewer fetches its lines itself
+    (jobs/views/job_log.py) and sends the seq its tail has reached as `shown`: while that
+    is older than the job's last event, a finished job is still shown as running, so the
+    badge never says "succeeded" above a log that has not caught up (SPEC §9)."""
     try:
-        after = max(int(request.GET.get("after", "0")), 0)
+        shown = int(request.GET.get("shown", ""))
     except ValueError:
-        after = 0
-    # The job row first, then the events: if the row says "finished", every event up
-    # to the final one is already committed and this response carries them.
-    events = list(job.events.filter(seq__gt=after).order_by("seq")[:POLL_EVENTS])
-    more = len(events) == POLL_EVENTS
-    new_after = events[-1].seq if events else after
+        shown = job.last_event_seq
+    behind = job.is_terminal and shown < job.last_event_seq
+    shown_status = JobStatus.RUNNING if behind else job.status
     previous_status = request.GET.get("status", "")
-    context = summary_context(request, job)
+    context = summary_context(request, job, shown_status=shown_status)
     context.update(
-        log_lines=filter_log(events, filters),
-        after=new_after,
-        filters=filters,
-        polling=job.status in JOB_ACTIVE or more,
-        status_changed=previous_status != job.status,
-        finished_now=previous_status != job.status and job.is_terminal,
+        polling=shown_status in JOB_ACTIVE,
+        status_changed=previous_status != shown_status,
+        finished_now=previous_status != shown_status and job.is_terminal and not behind,
         artifacts=list(job.artifacts.all()) if job.is_terminal else [],
+        lineage=lineage_of(job),
+        reruns=list(job.reruns.order_by("created_at")),
     )
     return render(request, "jobs/job_detail.html#job-live", context)
 

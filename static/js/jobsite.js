@@ -4,41 +4,73 @@
   "use strict";
   document.documentElement.classList.add("js");
 
-  // --- log tail: follow new lines while the reader is at the bottom -------------------
-  let following = true;
-  const nearBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight < 24;
-  const logBox = () => document.getElementById("log");
-  const followButton = () => document.getElementById("log-follow");
+  // --- connection lost: a banner while requests fail, gone with the first success ----
+  const banner = () => document.getElementById("offline-banner");
+  function offline() { const b = banner(); if (b) b.hidden = false; }
+  function online() { const b = banner(); if (b) b.hidden = true; }
+  document.addEventListener("htmx:sendError", offline);
+  document.addEventListener("htmx:timeout", offline);
+  document.addEventListener("htmx:responseError", function (event) {
+    // A 5xx or a gateway error means the server is not answering; a 4xx is an answer.
+    if (event.detail.xhr && event.detail.xhr.status >= 500) offline();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) online();
+  });
+  document.addEventListener("jobsite:offline", offline);
+  document.addEventListener("jobsite:online", online);
 
-  function showFollowState() {
-    const button = followButton();
-    if (button) button.hidden = following;
-  }
-
-  function follow() {
-    const box = logBox();
-    if (!box) return;
-    box.scrollTop = box.scrollHeight;
-    following = true;
-    showFollowState();
-  }
-
+  // --- copy buttons -------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", function () {
-    const box = logBox();
-    if (!box) return;
-    const poller = document.getElementById("job-poller");
-    if (poller && poller.dataset.polling === "yes") follow();
-    box.addEventListener("scroll", function () {
-      following = nearBottom(box);
-      showFollowState();
-    }, { passive: true });
-    const button = followButton();
-    if (button) button.addEventListener("click", follow);
+    document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+      if (!navigator.clipboard) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        const source = document.getElementById(button.dataset.copyTarget);
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+          const label = button.textContent;
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = label; }, 1500);
+        });
+      });
+    });
+    // A form that came back with errors: the first invalid field gets the focus.
+    const invalid = document.querySelector("main [aria-invalid='true'], main .field-error input, main .errorlist + input");
+    if (invalid) invalid.focus();
   });
 
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "log-lines" && following) follow();
-  });
+  // --- confirmation for destructive actions: <form data-confirm="…"> ------------------
+  // Without JavaScript the form simply posts; with it, a <dialog> asks first (a modal
+  // element, not window.confirm, so it can be styled and read by screen readers).
+  let confirmDialog = null;
+  function askToConfirm(form, submitter) {
+    if (!confirmDialog) {
+      confirmDialog = document.createElement("dialog");
+      confirmDialog.className = "confirm-dialog";
+      confirmDialog.setAttribute("aria-labelledby", "confirm-text");
+      confirmDialog.innerHTML = '<form method="dialog"><p id="confirm-text"></p><div class="actions">' +
+        '<button value="cancel" type="submit">Keep it</button> <button value="ok" type="submit" class="danger">Yes</button></div></form>';
+      document.body.appendChild(confirmDialog);
+    }
+    confirmDialog.querySelector("#confirm-text").textContent = form.dataset.confirm;
+    confirmDialog.querySelector("button[value=ok]").textContent = form.dataset.confirmButton || "Yes";
+    confirmDialog.returnValue = "";
+    confirmDialog.onclose = function () {
+      if (confirmDialog.returnValue === "ok") {
+        form.dataset.confirmed = "yes";
+        form.requestSubmit(submitter || undefined);
+      }
+    };
+    confirmDialog.showModal();
+    confirmDialog.querySelector("button[value=cancel]").focus();
+  }
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.matches("form[data-confirm]")) return;
+    if (form.dataset.confirmed === "yes") { delete form.dataset.confirmed; return; }
+    event.preventDefault();
+    askToConfirm(form, event.submitter);
+  }, true);
 
   // --- ticking durations between two polls ---------------------------------------------
   function formatDuration(ms) {

@@ -307,3 +307,59 @@ def test_inputs_reference_another_jobs_artifact(operator_client, greet, run_task
     bad = operator_client.post(JOBS, {"template": "greet", "inputs": {"x.txt": f"{source['id']}/nope"}}, format="json")
     assert bad.status_code == 400
     assert list(bad.json()["errors"]) == ["inputs.x.txt"]
+
+
+CHAIN = """
+slug: chain
+name: Chain
+steps:
+  - id: fetch
+    type: shell
+    with: {script: "echo fetched"}
+  - id: transform
+    type: shell
+    needs: [fetch]
+    with: {script: "echo transformed"}
+  - id: publish
+    type: shell
+    needs: [transform]
+    with: {script: "echo published"}
+  - id: audit
+    type: shell
+    with: {script: "echo audited"}
+"""
+
+
+def test_rerun_from_a_step_runs_it_and_what_follows_and_reuses_the_rest(operator_client, workspace, run_tasks):
+    from tests.jobs.helpers import make_template
+
+    make_template(workspace, CHAIN)
+    job = create(operator_client, template="chain")
+    run_tasks()
+    assert operator_client.get(job["links"]["status"]).json()["status"] == "succeeded"
+    response = operator_client.post(job["links"]["rerun"], {"from": "transform"}, format="json")
+    assert response.status_code == 201, response.content
+    steps = {step["id"]: step for step in response.json()["steps"]}
+    assert steps["fetch"]["reused"] and steps["audit"]["reused"]  # upstream and unrelated
+    assert not steps["transform"]["reused"] and not steps["publish"]["reused"]
+    run_tasks()
+    rerun = operator_client.get(response.json()["links"]["self"]).json()
+    assert rerun["status"] == "succeeded" and rerun["original_job_id"] == job["id"]
+    logs = operator_client.get(rerun["links"]["logs"]).content.decode()
+    assert "transformed" in logs and "published" in logs and "fetched" not in logs
+
+    unknown = operator_client.post(job["links"]["rerun"], {"from": "nowhere"}, format="json")
+    assert unknown.status_code == 400 and "from" in unknown.json()["errors"]
+
+
+def test_logs_q_returns_only_the_lines_that_contain_the_text(operator_client, workspace, run_tasks):
+    from tests.jobs.helpers import make_template
+
+    make_template(workspace, CHAIN)
+    job = create(operator_client, template="chain")
+    run_tasks()
+    found = operator_client.get(f"{job['links']['logs']}?q=TRANSFORM")
+    assert found.status_code == 200
+    assert found.content.decode() == "INFO: [transform] transformed\n"
+    assert operator_client.get(f"{job['links']['logs']}?q=nothing-like-it").content == b""
+    assert operator_client.get(f"{job['links']['logs']}?q={'x' * 201}").status_code == 400

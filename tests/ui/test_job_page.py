@@ -14,23 +14,30 @@ from tests.ui.conftest import add_log, finish_job, running_job, submission_of
 pytestmark = pytest.mark.django_db
 
 
-def seqs_in(html):
-    return [int(seq) for seq in re.findall(r'class="log-line[^"]*" data-seq="(\d+)"', html)]
-
-
 def poller_of(html):
-    """(after, polls) of the page's poller element."""
+    """Whether the page's summary poller polls."""
     tag = re.search(r'<div id="job-poller"[^>]*>', html).group(0)
-    after = int(re.search(r'data-after="(\d+)"', tag).group(1))
-    return after, 'hx-trigger="every 1s"' in tag
+    return 'hx-trigger="every 1s"' in tag
 
 
-def poll(client, job, after, **params):
-    query = "&".join(
-        [f"after={after}", f"status={params.pop('status', '')}"]
-        + [f"{k}={v}" for k, v in params.items()]
+def log_after(html):
+    return int(re.search(r'id="log-view"[^>]* data-after="(\d+)"', html).group(1))
+
+
+def fetch_log(client, job, **params):
+    response = client.get(f"/jobs/{job.pk}/log.json", params)
+    assert response.status_code == 200
+    return response.json()
+
+
+def job_badge(html):
+    return re.search(r'class="live-status".*?badge status-(\w+)', html, re.S).group(1)
+
+
+def summary_poll(client, job, shown, status):
+    response = client.get(
+        f"/jobs/{job.pk}/", {"live": 1, "shown": shown, "status": status}, HTTP_HX_REQUEST="true"
     )
-    response = client.get(f"/jobs/{job.pk}/?{query}", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     return response.content.decode()
 
@@ -40,11 +47,12 @@ def test_job_page_shows_status_steps_variables_and_masks_secrets(operator_client
     add_log(job, "hello from first")
     html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "status-running" in html and "<progress" in html
-    assert "hello from first" in html and 'id="log-lines"' in html
+    assert "hello from first" in html and 'id="log-view"' in html
     assert "<code>first</code>" in html and "<code>second</code>" in html
-    assert "tl-chart" in html  # the step timeline
+    assert "tl-chart" in html and 'class="graph"' in html  # the timeline and the run graph
     assert "ada" in html and "pa55word-xyz" not in html and "***" in html
     assert "data-tick-ms" in html  # the duration ticks while the job runs
+    assert str(job.pk) in html  # the job id, to copy
 
 
 def test_a_page_opened_mid_run_and_followed_to_the_end_shows_every_line_once_in_order(
@@ -53,31 +61,49 @@ def test_a_page_opened_mid_run_and_followed_to_the_end_shows_every_line_once_in_
     job = running_job(two_steps)
     add_log(job, "line 1", "line 2")
     page = operator_client.get(f"/jobs/{job.pk}/").content.decode()
-    shown = seqs_in(page)
-    after, polling = poller_of(page)
-    assert polling
+    assert poller_of(page)
+    opened = fetch_log(operator_client, job, tail=2000)
+    shown = [line[0] for line in opened["lines"]]
+    after = opened["next_after"]
     add_log(job, "line 3")
     add_log(job, "line 4", "line 5", step_id="second", level="WARN")
     for _ in range(3):  # a poll with nothing new changes nothing
-        live = poll(operator_client, job, after, status=job.status)
-        shown += seqs_in(live)
-        after, polling = poller_of(live)
-    finish_job(job)  # the job ends between two polls: the next one takes the rest and stops
-    live = poll(operator_client, job, after, status="running")
-    shown += seqs_in(live)
-    after, polling = poller_of(live)
-    assert not polling
+        live = fetch_log(operator_client, job, after=after)
+        shown += [line[0] for line in live["lines"]]
+        after = live["next_after"]
+    finish_job(job)  # the job ends between two polls: the next one takes the rest
+    live = fetch_log(operator_client, job, after=after)
+    shown += [line[0] for line in live["lines"]]
+    assert live["terminal"] and live["next_after"] == live["last_seq"] == job.last_event_seq
     expected = list(job.events.filter(kind="log").order_by("seq").values_list("seq", flat=True))
     assert shown == expected and len(expected) == 5
-    assert 'id="job-outcome" hx-swap-oob="true"' in live  # result and artifacts arrive
-    assert 'id="job-actions" class="actions" hx-swap-oob="true"' in live  # Cancel turns into Rerun
+    summary = summary_poll(operator_client, job, live["next_after"], "running")
+    assert not poller_of(summary)  # caught up and finished: the polling stops
+    assert 'id="job-outcome" hx-swap-oob="true"' in summary  # result and artifacts arrive
+    assert 'id="job-actions" class="actions" hx-swap-oob="true"' in summary  # Cancel → Rerun
 
 
-def test_the_live_poll_swaps_status_and_steps_out_of_band(operator_client, two_steps):
+def test_the_badge_stays_running_while_the_log_shown_is_older_than_the_last_event(
+    operator_client, two_steps
+):
     job = running_job(two_steps)
-    live = poll(operator_client, job, job.last_event_seq, status="running")
+    add_log(job, "early line")
+    shown = job.last_event_seq
+    add_log(job, "late line")
+    job = finish_job(job)
+    behind = summary_poll(operator_client, job, shown, "running")
+    assert job_badge(behind) == "running"
+    assert poller_of(behind) and 'id="job-outcome"' not in behind
+    caught_up = summary_poll(operator_client, job, job.last_event_seq, "running")
+    assert job_badge(caught_up) == "succeeded" and not poller_of(caught_up)
+
+
+def test_the_live_poll_swaps_status_steps_and_lineage_out_of_band(operator_client, two_steps):
+    job = running_job(two_steps)
+    live = summary_poll(operator_client, job, job.last_event_seq, "running")
     assert 'id="job-summary" class="card summary" aria-label="Status" hx-swap-oob="true"' in live
     assert 'id="job-steps"' in live and 'id="job-poller" hx-swap-oob="true"' in live
+    assert 'id="job-lineage" class="card" aria-labelledby="lineage-title" hx-swap-oob="true"' in live
     assert 'id="job-actions"' not in live  # unchanged status: the buttons stay put
     assert "<html" not in live
 
@@ -85,26 +111,25 @@ def test_the_live_poll_swaps_status_and_steps_out_of_band(operator_client, two_s
 def test_a_finished_jobs_page_does_not_poll(operator_client, two_steps):
     job = finish_job(running_job(two_steps))
     html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
-    _, polling = poller_of(html)
-    assert not polling and 'hx-trigger="every 1s"' not in html
+    assert not poller_of(html) and 'hx-trigger="every 1s"' not in html
     assert "data-tick-ms" not in html
 
 
-def test_log_filters_by_level_and_step_on_the_page_and_in_the_poll(operator_client, two_steps):
+def test_log_filters_by_level_and_step_on_the_page_and_in_the_log_fetch(operator_client, two_steps):
     job = running_job(two_steps)
     add_log(job, "debug noise", level="DEBUG")
     add_log(job, "careful", level="WARN")
     add_log(job, "second says hi", step_id="second")
     html = operator_client.get(f"/jobs/{job.pk}/?level=WARN").content.decode()
     assert "careful" in html and "debug noise" not in html and "second says hi" not in html
-    assert "level=WARN" in html  # the poller keeps the filter
+    assert "&amp;level=WARN" in html  # the log viewer keeps the filter
     html = operator_client.get(f"/jobs/{job.pk}/?step=second").content.decode()
     assert "second says hi" in html and "careful" not in html
     add_log(job, "late warning", level="ERROR", step_id="first")
     add_log(job, "late info", level="INFO", step_id="first")
-    live = poll(operator_client, job, job.last_event_seq - 2, level="WARN")
-    assert "late warning" in live and "late info" not in live
-    assert poller_of(live)[0] == job.last_event_seq  # filtered-out lines are not asked for again
+    live = fetch_log(operator_client, job, after=job.last_event_seq - 2, level="WARN")
+    assert [line[5] for line in live["lines"]] == ["late warning"]
+    assert live["next_after"] == job.last_event_seq  # filtered-out lines are not asked for again
 
 
 def test_log_download_is_the_apis_text_format(operator_client, two_steps):

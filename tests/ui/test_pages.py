@@ -185,3 +185,16 @@ def test_a_poll_after_the_session_ended_sends_the_page_to_the_login_form(
     )
     assert response["HX-Redirect"] == f"/login/?next=/jobs/{job.pk}/"
     assert b"<html" not in response.content
+
+
+def test_html_pages_are_sent_gzipped_to_a_browser_that_accepts_it(operator_client):
+    response = operator_client.get("/jobs/", HTTP_ACCEPT_ENCODING="gzip, br")
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+
+
+def test_every_destructive_settings_action_asks_for_confirmation(admin_client, workspace, admin_user):
+    admin_client.post("/settings/keys/new/", {"name": "to-revoke", "role": "viewer"})
+    keys = admin_client.get("/settings/keys/").content.decode()
+    assert 'data-confirm="Revoke the key to-revoke?' in keys
+    members = admin_client.get("/settings/members/").content.decode()
+    assert "data-confirm=\"Remove " in members
