@@ -142,15 +142,18 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # only, plain HTTP is redirected (but for the load balancer's /healthz and /readyz), and
 # browsers are told to use HTTPS only (HSTS) for JOBSITE_HSTS_SECONDS.
 JOBSITE_HTTPS = env_bool("JOBSITE_HTTPS", False)
+JOBSITE_HSTS_SECONDS = env_int("JOBSITE_HSTS_SECONDS", 365 * 24 * 3600)
+JOBSITE_HSTS_INCLUDE_SUBDOMAINS = env_bool("JOBSITE_HSTS_INCLUDE_SUBDOMAINS", True)
+JOBSITE_HSTS_PRELOAD = env_bool("JOBSITE_HSTS_PRELOAD", False)
 if JOBSITE_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("JOBSITE_HSTS_SECONDS", 365 * 24 * 3600)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("JOBSITE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("JOBSITE_HSTS_PRELOAD", False)
+    SECURE_HSTS_SECONDS = JOBSITE_HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = JOBSITE_HSTS_INCLUDE_SUBDOMAINS
+    SECURE_HSTS_PRELOAD = JOBSITE_HSTS_PRELOAD
     if not SECURE_HSTS_PRELOAD:
         # Asking browsers to preload HSTS for a whole domain is its owner's decision, not
         # a default (anyone may submit a domain that sends `preload`); the check that

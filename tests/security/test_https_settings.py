@@ -54,7 +54,9 @@ print("csrf-cookie-secure", bool(secure.cookies["csrftoken"]["secure"]))
 
 
 def test_an_https_deployment_redirects_plain_http_and_sends_hsts_and_secure_cookies(tmp_path):
-    result = run_in_fresh_process(["-c", SERVED], tmp_path, DJANGO_SETTINGS_MODULE="jobsite.settings")
+    # tests.settings: jobsite's settings from this environment, with static files served
+    # from the finders (a checkout has no collected manifest).
+    result = run_in_fresh_process(["-c", SERVED], tmp_path, DJANGO_SETTINGS_MODULE="tests.settings")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "plain 301 https://jobs.example.com/login/" in lines
