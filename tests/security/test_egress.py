@@ -4,6 +4,9 @@ unless JOBSITE_EGRESS_ALLOW lets them. Every receiver here is a real HTTP server
 127.0.0.1."""
 
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -210,3 +213,48 @@ def test_a_template_with_an_http_step_to_a_literal_internal_address_is_refused_a
     response = admin_client.post("/api/v1/templates/", source, content_type="application/yaml")
     assert response.status_code == 400, response.content
     assert "destination 169.254.169.254 is not allowed by the egress policy" in json.dumps(response.json()["errors"])
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_keeps_the_host_name_for_sni_the_certificate_and_the_host_header(tmp_path, settings, monkeypatch):
+    # The socket goes to the checked address (127.0.0.1), but TLS and HTTP still speak to
+    # "localhost": the server sees it as SNI and Host, and the certificate is verified
+    # for that name.
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    seen = {}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def record_sni(sock, server_name, ctx):
+        seen["sni"] = server_name  # returns None: go on with the handshake
+
+    context.sni_callback = record_sni
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen["host"] = self.headers["Host"]
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        settings.JOBSITE_EGRESS_ALLOW = [f"localhost:{port}"]
+        outcome = run_http({"url": f"https://localhost:{port}/"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.status == SUCCEEDED, outcome.error
+    assert seen == {"sni": "localhost", "host": f"localhost:{port}"}
