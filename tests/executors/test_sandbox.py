@@ -107,9 +107,10 @@ if problem is None:
 """
 
 
-def test_an_ordinary_user_gets_the_sandbox_and_a_per_step_process_cap(tmp_path):
-    # The worker as an unprivileged user: bwrap makes a user namespace, and the process
-    # cap counts only the step's processes, not the user's others.
+@pytest.fixture
+def as_nobody():
+    """(argv prefix that runs a command as nobody with the system python3, bwrap) — the
+    worker as an ordinary user. Skips where this cannot be arranged."""
     system_python = "/usr/bin/python3"
     if os.geteuid() != 0 or not os.access(system_python, os.X_OK) or not shutil.which("setpriv"):
         pytest.skip("needs root (to become nobody), /usr/bin/python3 and setpriv")
@@ -118,13 +119,31 @@ def test_an_ordinary_user_gets_the_sandbox_and_a_per_step_process_cap(tmp_path):
     readable = subprocess.run([*nobody, "test", "-r", str(ROOT / "jobs" / "executors" / "sandbox.py"), "-a", "-x", bwrap])
     if readable.returncode != 0:
         pytest.skip(f"nobody cannot read {ROOT} or run {bwrap}")
-    result = subprocess.run(
-        [*nobody, system_python, "-c", AS_AN_ORDINARY_USER, str(ROOT), bwrap],
-        capture_output=True, text=True, timeout=120, env={"PATH": sandbox.SYSTEM_PATH, "TMPDIR": "/tmp"},
-    )
-    lines = result.stdout.splitlines()
+    return nobody, system_python, bwrap
+
+
+def run_as(argv):
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": sandbox.SYSTEM_PATH, "TMPDIR": "/tmp"})
     assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_an_ordinary_user_gets_the_sandbox_and_a_per_step_process_cap(as_nobody):
+    # The worker as an unprivileged user: bwrap makes a user namespace, and the process
+    # cap counts only the step's processes, not the user's others.
+    nobody, python, bwrap = as_nobody
+    lines = run_as([*nobody, python, "-c", AS_AN_ORDINARY_USER, str(ROOT), bwrap])
     if lines[0] != "problem None":
         pytest.skip(f"no unprivileged sandbox on this kernel: {lines[0]}")
     assert lines[1].startswith("forty succeeded None ['65534'"), lines
     assert lines[2].startswith("bomb failed step exceeded max_processes=64 ("), lines
+
+
+def test_without_user_namespaces_an_ordinary_user_is_told_why(as_nobody):
+    # A user namespace that may not nest stands in for a kernel without unprivileged
+    # user namespaces.
+    nobody, python, bwrap = as_nobody
+    no_userns = [bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--"]
+    lines = run_as([*nobody, *no_userns, python, "-c", AS_AN_ORDINARY_USER, str(ROOT), bwrap])
+    assert lines[0].startswith(f"problem bwrap at {bwrap} does not work here: bwrap: "), lines
+    assert "(bwrap needs unprivileged user namespaces: see sysctl user.max_user_namespaces" in lines[0]
