@@ -61,7 +61,7 @@ def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(
     print(f"\n[limits] {step.error!r} after {ran_for:.1f} s")
     assert step.status == "failed"
     assert step.error.startswith(error), step.error
-    assert ran_for < 15
+    assert ran_for < 20  # wall seconds: on a busy machine one CPU second takes several
     assert neighbour.status == "succeeded", neighbour.steps.get().error
     assert offender.events.filter(message__startswith="neighbour").count() == 0
 
