@@ -24,6 +24,7 @@ echo "neighbour done"
             "while :; do :; done",
             "step exceeded cpu_seconds=1 (killed by SIGXCPU)",
             id="busy-loop",
+            marks=pytest.mark.slow,  # one CPU second is 3-7 wall seconds on a shared machine
         ),
         pytest.param(
             'head -c 2G /dev/zero > "$JOBSITE_ARTIFACTS/big"',
@@ -59,10 +60,11 @@ def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(
     step = offender.steps.get()
     ran_for = (step.finished_at - step.started_at).total_seconds()
     print(f"\n[limits] {step.error!r} after {ran_for:.1f} s")
-    assert step.status == "failed"
-    assert step.error.startswith(error), step.error
-    assert ran_for < 20  # wall seconds: on a busy machine one CPU second takes several
-    assert neighbour.status == "succeeded", neighbour.steps.get().error
+    seen = (step.status, step.error, f"{ran_for:.1f} s", neighbour.status, neighbour.steps.get().error)
+    assert step.status == "failed", seen
+    assert step.error.startswith(error), seen
+    assert ran_for < 20, seen  # wall seconds: on a busy machine one CPU second takes several
+    assert neighbour.status == "succeeded", seen
     assert offender.events.filter(message__startswith="neighbour").count() == 0
 
 
