@@ -87,6 +87,7 @@ bench: venv
 	$(PY) bench/api_load.py --quick
 	$(PY) bench/scale.py --quick
 	$(PY) bench/logs.py --quick
+	$(PY) bench/sandbox.py --rounds 50
 
 clean:
 	rm -rf $(VENV) .pytest_cache
