@@ -221,16 +221,20 @@ class SandboxedRun:
         self._scratch = None
 
     def __enter__(self):
-        if self.as_root:
-            self.uid, self._lease = lease_step_uid()
-        # The private /tmp, $HOME and /dev/shm sit beside the work dir: on disk (not in
-        # memory like a tmpfs), and removed with the step.
-        self._scratch = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=self.workdir.parent))
-        for name in ("tmp", "home", "shm"):
-            (self._scratch / name).mkdir()
-        if self.as_root:
-            for path in (self.workdir, self.artifacts_dir, *self._scratch.iterdir()):
-                give_tree_to(path, self.uid)
+        try:
+            if self.as_root:
+                self.uid, self._lease = lease_step_uid()
+            # The private /tmp, $HOME and /dev/shm sit beside the work dir: on disk (not
+            # in memory like a tmpfs), and removed with the step.
+            self._scratch = Path(tempfile.mkdtemp(prefix=".sandbox-", dir=self.workdir.parent))
+            for name in ("tmp", "home", "shm"):
+                (self._scratch / name).mkdir()
+            if self.as_root:
+                for path in (self.workdir, self.artifacts_dir, *self._scratch.iterdir()):
+                    give_tree_to(path, self.uid)
+        except BaseException:
+            self.__exit__(None, None, None)  # no lease or scratch dir left behind
+            raise
         return self
 
     def __exit__(self, *exc_info):
