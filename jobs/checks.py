@@ -5,7 +5,7 @@ from django.db import DatabaseError
 
 from jobs.executors.sandbox import bwrap_problem, sandbox_mode
 
-ADVICE = "Install bubblewrap (docs/sandbox.md) or set JOBSITE_SANDBOX=bwrap to refuse to start without it; docs/security.md says what a step can reach without it."
+ADVICE = "Turn it on: JOBSITE_SANDBOX=bwrap with a working bwrap (docs/sandbox.md). docs/security.md says what a step can reach without it."
 
 
 def sandbox_off_message() -> str:
