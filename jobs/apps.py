@@ -4,12 +4,31 @@ import sys
 from django.apps import AppConfig
 
 
+def refuse_to_start_without_a_required_sandbox():
+    """JOBSITE_SANDBOX=bwrap where bwrap does not work: the processes that run steps stop
+    before they start, with one line (manage.py prints ImproperlyConfigured that way)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    if settings.JOBSITE_SANDBOX != "bwrap":
+        return
+    from jobs.executors.sandbox import bwrap_problem
+
+    problem = bwrap_problem()
+    if problem:
+        raise ImproperlyConfigured(f"JOBSITE_SANDBOX=bwrap but bwrap does not work here: {problem}")
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Jobs"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from jobs import checks  # noqa: F401 - registers the containment checks
+
+        if sys.argv[1:2] in (["serve"], ["worker"], ["qcluster"]):
+            refuse_to_start_without_a_required_sandbox()
         if sys.argv[1:2] == ["qcluster"]:
             from jobs.executors.process_group import die_with_parent
 

@@ -19,6 +19,7 @@ from templates_app.definition import (
     validate_step_params,
     validate_values,
 )
+from templates_app.policy import definition_rules, forbidden_steps_problem
 
 
 class JobValidationError(Exception):
@@ -94,9 +95,14 @@ def create_job(
         definition = version.definition
     else:
         try:
-            definition = load_definition(recipe, recipe=True)
+            definition = load_definition(recipe, recipe=True, rules=definition_rules(workspace))
         except DefinitionError as exc:
             raise JobValidationError({f"recipe.{key}": value for key, value in exc.errors.items()}) from None
+    forbidden = forbidden_steps_problem(workspace, definition)
+    if forbidden:
+        # Staff forbade a type after the template was saved: no new job of it starts
+        # (jobs created before keep running).
+        raise JobValidationError({"template": [forbidden]})
     variables, params = validate_job_input(definition, variables, params)
     # The checks above only read; the transaction (on SQLite, the database's one write
     # lock) starts here, so the workers' claims and finishes wait less for it.

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from jobsite.models import ApiKey, Invitation, Membership, Workspace
@@ -9,11 +10,58 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+def known_step_types():
+    # The registry is a leaf (no models); asked lazily so that this app still imports
+    # before `jobs` does.
+    from jobs.executors.registry import executor_names
+
+    return [(name, name) for name in executor_names()]
+
+
+class WorkspaceForm(forms.ModelForm):
+    """The staff-only containment settings (SPEC §13): allowed step types as checkboxes,
+    so a misspelt type cannot silently forbid the one meant."""
+
+    allowed_step_types = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Step types this workspace's templates may use. None ticked: all types.",
+    )
+
+    class Meta:
+        model = Workspace
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_step_types"].choices = known_step_types()
+
+    def clean_allowed_step_types(self):
+        return sorted(self.cleaned_data.get("allowed_step_types") or [])
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "id", "retention_days", "created_at"]
+    form = WorkspaceForm
+    list_display = ["name", "slug", "id", "step_network", "retention_days", "created_at"]
+    list_filter = ["step_network"]
     search_fields = ["name", "slug", "id"]
     inlines = [MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "retention_days", "created_at"]}),
+        (
+            "Step containment (server staff only; docs/security.md)",
+            {
+                "fields": [
+                    "step_network",
+                    "allowed_step_types",
+                    ("cpu_seconds", "memory_mb", "max_file_mb", "max_processes"),
+                    "max_artifacts_mb",
+                    "storage_quota_mb",
+                ]
+            },
+        ),
+    ]
 
 
 @admin.register(Membership)

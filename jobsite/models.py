@@ -27,6 +27,13 @@ def role_at_least(role, required):
     return ROLE_RANK.get(role, 0) >= ROLE_RANK[required]
 
 
+class StepNetwork(models.TextChoices):
+    # The sandbox shares the host's network (DNS, the internet, and 127.0.0.1 too).
+    HOST = "host", "Host network"
+    # The sandbox has its own empty network namespace: no connection leaves the step.
+    NONE = "none", "No network"
+
+
 class Workspace(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=64, unique=True)
@@ -35,6 +42,38 @@ class Workspace(models.Model):
         null=True, blank=True, help_text="Delete finished jobs older than this many days (empty: keep forever)."
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Step containment (SPEC §13, docs/security.md). Staff only: set in the Django admin,
+    # never in the workspace's own settings pages or API.
+    step_network = models.CharField(
+        max_length=8,
+        choices=StepNetwork.choices,
+        default=StepNetwork.HOST,
+        help_text="What the sandbox of this workspace's shell steps may reach: the host's network, or none.",
+    )
+    allowed_step_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Step types this workspace\'s templates may use, e.g. ["shell", "http"]; empty: all.',
+    )
+    cpu_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per step: CPU seconds (default and ceiling; empty: the server default)."
+    )
+    memory_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per step: memory in MB (default and ceiling; empty: the server default)."
+    )
+    max_file_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per step: largest file in MB (default and ceiling; empty: the server default)."
+    )
+    max_processes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per step: processes (default and ceiling; empty: the server default)."
+    )
+    max_artifacts_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per job: artifacts in MB (default and ceiling; empty: the server default)."
+    )
+    storage_quota_mb = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stored artifacts and uploads of the whole workspace, in MB (empty: no quota)."
+    )
 
     class Meta:
         ordering = ["name"]

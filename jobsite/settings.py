@@ -59,6 +59,14 @@ def env_float(name: str, default: float) -> float:
     return value
 
 
+def env_positive_int(name: str, default: int) -> int:
+    """A whole number greater than 0 (a limit or a cap); anything else names the variable."""
+    value = env_int(name, default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a whole number greater than 0")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -291,11 +299,25 @@ JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
 JOBSITE_WEBHOOK_TIMEOUT = env_float("JOBSITE_WEBHOOK_TIMEOUT", 10.0)
 JOBSITE_WORK_DIR = Path(env_str("JOBSITE_WORK_DIR", str(DATA_DIR / "work")))
-# Shell steps run in a bubblewrap sandbox (SPEC §13, docs/sandbox.md): auto = when a
-# working bwrap is found, bwrap = always (steps fail when it does not work), off = never.
+# How long `serve` and `worker` wait for running steps after SIGTERM (SPEC §13) before
+# they kill what is left; systemd's TimeoutStopSec must sit above it (docs/deploy.md).
+JOBSITE_STOP_GRACE_SECONDS = env_positive_int("JOBSITE_STOP_GRACE_SECONDS", 60)
+
+# --- step containment (SPEC §13, docs/sandbox.md, docs/security.md) --------------------
+
+# Shell steps run in a bubblewrap sandbox: auto = when a working bwrap is found, else off
+# (loudly: a system check, /readyz, a banner for staff); bwrap = always (serve, worker
+# and qcluster refuse to start when it does not work); off = never.
 JOBSITE_SANDBOX = env_str("JOBSITE_SANDBOX", "auto").strip().lower()
 if JOBSITE_SANDBOX not in {"auto", "bwrap", "off"}:
     raise ImproperlyConfigured(f"JOBSITE_SANDBOX={JOBSITE_SANDBOX!r}: use 'auto', 'bwrap' or 'off'")
+# Server caps on the per-step limits and the per-job artifacts total: a workspace's
+# defaults and a template's settings.limits stay within these (docs/security.md).
+JOBSITE_MAX_CPU_SECONDS = env_positive_int("JOBSITE_MAX_CPU_SECONDS", 6 * 3600)
+JOBSITE_MAX_MEMORY_MB = env_positive_int("JOBSITE_MAX_MEMORY_MB", 16384)
+JOBSITE_MAX_FILE_MB = env_positive_int("JOBSITE_MAX_FILE_MB", 10240)
+JOBSITE_MAX_PROCESSES = env_positive_int("JOBSITE_MAX_PROCESSES", 1024)
+JOBSITE_MAX_ARTIFACTS_MB = env_positive_int("JOBSITE_MAX_ARTIFACTS_MB", 10240)
 # Mounts bench/bare_view.py under /bench/ (the benchmarks' baseline view; never in production).
 JOBSITE_BENCH_VIEWS = env_bool("JOBSITE_BENCH_VIEWS", False)
 

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 
 from templates_app.definition import DefinitionError, load_definition
 from templates_app.models import JobTemplate, TemplateVersion, save_template_version
+from templates_app.policy import definition_rules
 
 
 class TemplateSourceForm(forms.ModelForm):
@@ -23,8 +24,11 @@ class TemplateSourceForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        if workspace is None:
+            return cleaned  # "workspace: this field is required" says it already
         try:
-            self.definition = load_definition(cleaned.get("source", ""))
+            self.definition = load_definition(cleaned.get("source", ""), rules=definition_rules(workspace))
         except DefinitionError as exc:
             raise forms.ValidationError([f"{path}: {message}" for path, items in exc.errors.items() for message in items]) from None
         if not self.instance._state.adding and self.definition["slug"] != self.instance.slug:

@@ -30,6 +30,7 @@ from templates_app.definition import (
     validate_values,
 )
 from templates_app.models import JobTemplate, save_template_version
+from templates_app.policy import definition_rules
 from templates_app.serializers import (
     MASK,
     TemplateListSerializer,
@@ -65,7 +66,7 @@ def find_template(workspace, ref):
     return found[0]
 
 
-def parse_definition(data, *, slug=None):
+def parse_definition(data, workspace, *, slug=None):
     """The validated definition from a write request, or a 400 with DefinitionError's
     field paths. (YAML alias bombs and sources nested past the parser's recursion are
     refused by the definition reader itself, for the UI and the admin too.)"""
@@ -74,7 +75,7 @@ def parse_definition(data, *, slug=None):
     if slug is not None and isinstance(document, dict):
         document.setdefault("slug", slug)
     try:
-        definition = load_definition(document)
+        definition = load_definition(document, rules=definition_rules(workspace))
     except DefinitionError as exc:
         raise exceptions.ValidationError(exc.errors) from None
     except RecursionError:
@@ -151,7 +152,7 @@ class TemplateListView(TemplateAPIView):
     def post(self, request):
         serializer = TemplateWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        definition, source = parse_definition(serializer.validated_data)
+        definition, source = parse_definition(serializer.validated_data, self.workspace)
         with transaction.atomic():
             existing = JobTemplate.objects.filter(workspace=self.workspace, slug=definition["slug"]).first()
             if existing is not None and existing.archived_at is None:
@@ -195,7 +196,7 @@ class TemplateDetailView(TemplateAPIView):
         template = self.get_template(template_ref)
         serializer = TemplateWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        definition, source = parse_definition(serializer.validated_data, slug=template.slug)
+        definition, source = parse_definition(serializer.validated_data, self.workspace, slug=template.slug)
         if definition["slug"] != template.slug:
             raise exceptions.ValidationError(
                 {"slug": [f"must stay '{template.slug}': a template's slug cannot change"]}

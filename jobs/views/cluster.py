@@ -9,8 +9,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from jobs.checks import sandbox_off_message
 from jobs.engine.queue import broker_queue_size
 from jobs.engine.states import StepStatus
+from jobs.executors.sandbox import sandbox_mode
 from jobs.models import StepRun, WorkerHost
 
 STALE_AFTER = timedelta(seconds=30)
@@ -42,5 +44,11 @@ def cluster_health():
 @staff_member_required
 @require_GET
 def cluster_page(request):
-    context = {"title": "Worker cluster", "site_header": "jobsite administration", **cluster_health()}
+    context = {
+        "title": "Worker cluster",
+        "site_header": "jobsite administration",
+        "sandbox": sandbox_mode(),
+        "sandbox_off": sandbox_off_message() if sandbox_mode() == "off" else "",
+        **cluster_health(),
+    }
     return render(request, "admin/jobsite_cluster.html", context)

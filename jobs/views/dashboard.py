@@ -7,7 +7,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from jobs.checks import sandbox_off_message
 from jobs.engine.states import JOB_ACTIVE, JOB_TERMINAL, JobStatus
+from jobs.executors.sandbox import sandbox_mode
 from jobs.views.charts import finished_per_hour
 from jobs.views.common import why_waiting, workers_seen
 from jobs.views.permissions import jobs_of, member_required
@@ -55,6 +57,13 @@ def live_context(request):
     }
 
 
+def sandbox_warning_for(user):
+    """For server staff, the one line saying the step sandbox is off (SPEC §13); else ""."""
+    if not user.is_staff or sandbox_mode() != "off":
+        return ""
+    return sandbox_off_message()
+
+
 @require_GET
 @member_required
 def dashboard(request):
@@ -68,5 +77,6 @@ def dashboard(request):
         ),
         chart=finished_per_hour(jobs),
         has_templates=request.tenant.workspace.templates.filter(archived_at__isnull=True).exists(),
+        sandbox_off=sandbox_warning_for(request.user),
     )
     return render(request, "jobs/dashboard.html", context)

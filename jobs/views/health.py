@@ -9,6 +9,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from jobs.executors.sandbox import sandbox_mode
+
 WORKER_SEEN_SECONDS = 30
 
 
@@ -46,5 +48,11 @@ def readyz(request):
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks[name] = f"error: {exc.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks, "broker": settings.JOBSITE_BROKER}
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": checks,
+        "broker": settings.JOBSITE_BROKER,
+        # Reported, not judged: a server may run without the sandbox on purpose (SPEC §13).
+        "sandbox": sandbox_mode(),
+    }
     return JsonResponse(body, status=200 if ready else 503)

@@ -1,15 +1,19 @@
 """Worker hosts: who is alive (a heartbeat written by each host's dispatcher) and who
 is draining (finishing its running steps, claiming no new ones)."""
 
+import logging
 import os
 import socket
 import time
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from jobs.engine.states import StepStatus
 from jobs.models import StepRun, WorkerHost
+
+log = logging.getLogger(__name__)
 
 _drain_cache = {"checked": 0.0, "draining": False}
 DRAIN_CHECK_SECONDS = 1.0
@@ -40,6 +44,16 @@ def host_started(host_id=None):
 
 def request_drain(host_id=None):
     return WorkerHost.objects.filter(host_id=host_id or this_host()).update(drain_requested_at=timezone.now())
+
+
+def drain_quietly(host_id=None):
+    """request_drain for a host that is stopping: a database that does not answer only
+    costs the drain flag (running steps still get their grace), never the stop itself."""
+    try:
+        close_old_connections()
+        request_drain(host_id)
+    except Exception:  # noqa: BLE001 - stopping must not fail on the database
+        log.warning("could not mark host %s as draining; stopping anyway", host_id or this_host(), exc_info=True)
 
 
 def is_draining():

@@ -15,7 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from jobs.engine.artifacts import collect_step_artifacts, stage_step_inputs
+from jobs.engine.artifacts import ArtifactLimitExceeded, collect_step_artifacts, stage_step_inputs
+from jobs.engine.containment import step_sandbox_policy
 from jobs.engine.lifecycle import step_definition, steps_of
 from jobs.engine.queue import enqueue_step
 from jobs.engine.steps import claim_step, finish_step
@@ -87,7 +88,11 @@ def run_step(step_run_id, attempt):
             heartbeats().release(beat)
         stop_reason = ctx.should_stop()
         if outcome.status == "succeeded" and stop_reason is None and executor.uses_files:
-            collect_step_artifacts(job, step, ctx.artifacts_dir)
+            try:
+                collect_step_artifacts(job, step, ctx.artifacts_dir)
+            except ArtifactLimitExceeded as exc:
+                log_writer.add("ERROR", str(exc))
+                outcome = Outcome.fail(str(exc), outputs=outcome.outputs, exit_code=outcome.exit_code)
     except SubstitutionError as exc:
         outcome = Outcome.fail(f"substitution failed: {exc}")
     except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
@@ -106,8 +111,9 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     upstream_steps = steps_of(job)  # as read under the claim's lock
     context = substitution_context(job, upstream_steps, step.step_id)
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
-    directories = {}
+    directories, sandbox = {}, None
     if executor.uses_files:
+        sandbox = step_sandbox_policy(job)
         directories = {"workdir": workdir / "work", "artifacts_dir": workdir / "artifacts"}
         for directory in directories.values():
             directory.mkdir(parents=True, exist_ok=True)
@@ -123,6 +129,7 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
         env=step_environment(job, step, context["params"]),
         timeout=step.timeout_seconds,
         kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
+        sandbox=sandbox,
         **directories,
     )
 

@@ -1,5 +1,6 @@
 """Running a few child processes as one: `serve` and `worker` start their parts as
-children, each in its own process group, and stop all of them on Ctrl-C or SIGTERM.
+children, each in its own process group, and stop all of them on Ctrl-C or SIGTERM,
+draining first: running steps get JOBSITE_STOP_GRACE_SECONDS to finish (SPEC §13).
 
 Children also get SIGKILL from the kernel if this process dies without cleaning up
 (PR_SET_PDEATHSIG), so nothing is left behind."""
@@ -29,15 +30,20 @@ def _signal_group(child, sig):
         pass
 
 
-def supervise(children, out=sys.stdout, grace=10.0, should_stop=None):
+def supervise(children, out=sys.stdout, grace=10.0, should_stop=None, on_stop=None):
     """Start `children` ({name: argv}), wait until one exits, we are told to stop, or
-    `should_stop()` (asked about once a second) says so; then stop them all (SIGTERM to
-    each, SIGKILL to what is left of their groups after `grace` seconds).
-    Returns the exit code to use."""
-    stopping = {"signal": None}
+    `should_stop()` (asked about once a second) says so; then stop them all.
+
+    Stopping: `on_stop()` first (serve and worker mark their host as draining there, so
+    no new step is claimed), then SIGTERM to each child's main process, which lets
+    django-q2 finish the tasks its workers are running; whatever is left of their groups
+    after `grace` seconds is killed. A second SIGINT/SIGTERM during the grace kills at
+    once. Returns the exit code to use."""
+    stopping = {"signal": None, "count": 0}
 
     def request_stop(signum, _frame):
         stopping["signal"] = signum
+        stopping["count"] += 1
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     procs = {}
@@ -58,15 +64,30 @@ def supervise(children, out=sys.stdout, grace=10.0, should_stop=None):
                 exit_code = code or 1
                 break
             time.sleep(0.2)
+        if stopping["signal"] is not None:
+            name = signal.Signals(stopping["signal"]).name
+            out.write(
+                f"{name}: stopping; running steps get up to {grace:g} s to finish and no new ones start "
+                f"({name} again stops at once)\n"
+            )
+            out.flush()
+        if on_stop:
+            on_stop()
         # SIGTERM to each child's main process only: gunicorn and django-q2 then stop
-        # their own children in order. Whatever is left after the grace period is killed
-        # group by group.
+        # their own children in order (django-q2's sentinel stops fetching tasks and
+        # waits for its workers' running ones). Whatever is left after the grace period
+        # is killed group by group.
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+        signals_before = stopping["count"]
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(proc.poll() is None for proc in procs.values()):
+            if stopping["count"] > signals_before:
+                break
             time.sleep(0.1)
+        if any(proc.poll() is None for proc in procs.values()):
+            out.write("stopping now: killing what is left\n")
         for proc in procs.values():
             _signal_group(proc, signal.SIGKILL)
             proc.wait()

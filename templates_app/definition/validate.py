@@ -11,6 +11,7 @@ from django.conf import settings
 
 from jobs.executors.registry import executor_names, get_executor
 
+from .limits import DefinitionRules, forbidden_type_message, normalize_limits
 from .parse import (
     DefinitionError,
     add_error,
@@ -28,7 +29,7 @@ STEP_KEYS = (
     "idempotent", "continue_on_failure",
 )  # fmt: skip
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}")
-SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes")
+SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes", "limits")
 CONCURRENCY_KEYS = ("limit", "key", "when_full")
 WHEN_FULL = ("queue", "reject", "cancel_previous")
 DEFAULT_LOG_LIMIT_BYTES = 10 * 1024 * 1024
@@ -42,12 +43,15 @@ MAX_STEPS = 500
 IDEMPOTENT_BY_DEFAULT = frozenset({"noop", "sleep", "report"})
 
 
-def load_definition(source, *, recipe=False):
+def load_definition(source, *, recipe=False, rules=None):
     """YAML text, JSON text or a mapping → the normalized definition (plain JSON data).
 
     With `recipe=True` (an inline recipe submitted with a job) `slug` and `name` may be
-    left out. Raises DefinitionError listing every problem found.
+    left out. `rules` (a DefinitionRules: templates_app.policy.definition_rules of the
+    workspace) forbid step types and cap `settings.limits`; without them only the shape
+    is checked. Raises DefinitionError listing every problem found.
     """
+    rules = rules or DefinitionRules()
     errors = {}
     document = read_source(source, errors)
     if document is None:
@@ -61,9 +65,9 @@ def load_definition(source, *, recipe=False):
         "type": normalize_text(document, "type", errors, default="", limit=100),
         "description": normalize_text(document, "description", errors, default=""),
         "variables": normalize_declarations(document.get("variables"), "variables", errors),
-        "steps": _normalize_steps(document.get("steps"), errors),
+        "steps": _normalize_steps(document.get("steps"), errors, rules),
         "result": _result(document.get("result"), errors),
-        "settings": _settings(document.get("settings"), errors),
+        "settings": _settings(document.get("settings"), errors, rules),
     }
     _check_needs(definition["steps"], errors)
     _check_references(definition, errors)
@@ -85,12 +89,13 @@ def _positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _settings(raw, errors):
+def _settings(raw, errors, rules):
     normalized = {
         "timeout": None,
         "concurrency": None,
         "trigger_url": {"enabled": False},
         "log_limit_bytes": getattr(settings, "JOBSITE_LOG_LIMIT_BYTES", DEFAULT_LOG_LIMIT_BYTES),
+        "limits": {},
     }
     if raw is None:
         return normalized
@@ -113,6 +118,7 @@ def _settings(raw, errors):
         normalized["trigger_url"] = {"enabled": enabled is True}
     if raw.get("concurrency") is not None:
         normalized["concurrency"] = _concurrency(raw["concurrency"], errors)
+    normalized["limits"] = normalize_limits(raw.get("limits"), errors, rules)
     return normalized
 
 
@@ -140,7 +146,7 @@ def _concurrency(raw, errors):
 # --- steps --------------------------------------------------------------------------------
 
 
-def _normalize_steps(raw, errors):
+def _normalize_steps(raw, errors, rules):
     """The steps that have a usable, unique id; the others only add errors."""
     if raw is None or raw == []:
         add_error(errors, "steps", "at least one step is required")
@@ -155,7 +161,7 @@ def _normalize_steps(raw, errors):
         return []
     steps, seen = [], set()
     for index, item in enumerate(raw):
-        step = _normalize_step(item, f"steps[{index}]", seen, errors)
+        step = _normalize_step(item, f"steps[{index}]", seen, errors, rules)
         if step is not None:
             seen.add(step["id"])
             steps.append(step)
@@ -200,8 +206,9 @@ def _bool_field(raw, key, where, errors, default):
     return value
 
 
-def _step_type(raw, where, errors):
-    """The step's type and its executor (None when the type is missing or unknown)."""
+def _step_type(raw, where, errors, rules):
+    """The step's type and its executor (None when the type is missing, unknown, or not
+    allowed in the workspace)."""
     step_type = raw.get("type")
     if step_type is None:
         add_error(errors, f"{where}.type", "is required")
@@ -210,10 +217,12 @@ def _step_type(raw, where, errors):
     if executor is None:
         known = ", ".join(executor_names())
         add_error(errors, f"{where}.type", f"unknown step type {step_type!r}; known types: {known}")
+    elif not rules.allows_type(step_type):
+        add_error(errors, f"{where}.type", forbidden_type_message(step_type, rules))
     return (step_type if isinstance(step_type, str) else None), executor
 
 
-def _normalize_step(raw, where, seen, errors):
+def _normalize_step(raw, where, seen, errors, rules):
     if not isinstance(raw, dict):
         add_error(errors, where, "must be a mapping with at least an id and a type")
         return None
@@ -221,7 +230,7 @@ def _normalize_step(raw, where, seen, errors):
     if step_id is not None:
         where = f"steps.{step_id}"  # from here on the step is named by its id
     reject_unknown_keys(raw, STEP_KEYS, where, errors)
-    step_type, executor = _step_type(raw, where, errors)
+    step_type, executor = _step_type(raw, where, errors, rules)
 
     with_ = {} if raw.get("with") is None else raw["with"]
     if not isinstance(with_, dict):

@@ -93,6 +93,7 @@ def test_the_spec_example_in_yaml_loads_into_the_normalized_form():
         "concurrency": {"limit": 1, "key": "{{ vars.region }}", "when_full": "queue"},
         "trigger_url": {"enabled": True},
         "log_limit_bytes": 10485760,
+        "limits": {},
     }
 
 
@@ -130,6 +131,7 @@ def test_a_minimal_template_gets_every_default():
         "settings": {
             "timeout": None, "concurrency": None, "trigger_url": {"enabled": False},
             "log_limit_bytes": 10485760,
+            "limits": {},
         },
     }  # fmt: skip
 

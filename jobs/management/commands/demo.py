@@ -10,6 +10,7 @@ from django.db import transaction
 from jobsite.models import ApiKey, Membership, Role, Workspace
 from templates_app.definition import load_definition
 from templates_app.models import JobTemplate, save_template_version
+from templates_app.policy import definition_rules
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         created_templates = []
         for path in sorted(DEMO_DIR.glob("*.yaml")):
             source = path.read_text()
-            definition = load_definition(source)
+            definition = load_definition(source, rules=definition_rules(workspace))
             current = JobTemplate.objects.filter(workspace=workspace, slug=definition["slug"]).first()
             if current is None or current.definition != definition:
                 save_template_version(workspace, definition, source=source, user=user)

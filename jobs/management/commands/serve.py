@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from jobs.worker import hosts as worker_hosts
 from jobs.worker.supervisor import manage_command, supervise
 
 
@@ -37,5 +38,14 @@ class Command(BaseCommand):
             f"broker: {settings.JOBSITE_BROKER}, workers: {settings.JOBSITE_WORKERS}). Ctrl-C stops everything."
         )
         self.stdout.flush()
+        host = worker_hosts.this_host()
+        worker_hosts.host_started(host)  # a restarted host is not draining any more
         children = {"web": web, "workers": manage_command("qcluster"), "dispatcher": manage_command("dispatcher")}
-        raise SystemExit(supervise(children, out=self.stdout))
+        raise SystemExit(
+            supervise(
+                children,
+                out=self.stdout,
+                grace=settings.JOBSITE_STOP_GRACE_SECONDS,
+                on_stop=lambda: worker_hosts.drain_quietly(host),
+            )
+        )

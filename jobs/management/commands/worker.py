@@ -11,7 +11,8 @@ from jobs.worker.supervisor import manage_command, supervise
 class Command(BaseCommand):
     help = (
         "Run one worker host: a django-q2 cluster and the dispatcher loop beside it. "
-        "SIGUSR1 (or `manage.py drain`) drains it: running steps finish, no new ones start, then it exits."
+        "SIGUSR1 (or `manage.py drain`) drains it: running steps finish, no new ones start, then it exits. "
+        "SIGTERM drains too, within JOBSITE_STOP_GRACE_SECONDS."
     )
 
     def add_arguments(self, parser):
@@ -26,7 +27,15 @@ class Command(BaseCommand):
             children["dispatcher"] = manage_command("dispatcher")
         self.stdout.write(f"worker host {host}: {settings.JOBSITE_WORKERS} workers, broker={settings.JOBSITE_BROKER}")
         self.stdout.flush()
-        raise SystemExit(supervise(children, out=self.stdout, should_stop=lambda: self.drained(host)))
+        raise SystemExit(
+            supervise(
+                children,
+                out=self.stdout,
+                grace=settings.JOBSITE_STOP_GRACE_SECONDS,
+                should_stop=lambda: self.drained(host),
+                on_stop=lambda: worker_hosts.drain_quietly(host),
+            )
+        )
 
     def drained(self, host):
         try:
