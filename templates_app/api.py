@@ -3,7 +3,6 @@ input; admins create, update (a new version each time), archive and issue trigge
 
 A template is named by its id or its slug everywhere."""
 
-import secrets
 import uuid
 
 from django.db import transaction
@@ -19,7 +18,7 @@ from jobsite.api.errors import Conflict, error_responses, not_found, response_he
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
 from jobsite.api.views import WorkspaceAPIView
-from jobsite.models import Role, hash_key
+from jobsite.models import Role
 from templates_app.definition import (
     DefinitionError,
     json_schema,
@@ -29,7 +28,12 @@ from templates_app.definition import (
     validate_step_params,
     validate_values,
 )
-from templates_app.models import JobTemplate, save_template_version
+from templates_app.models import (
+    JobTemplate,
+    TriggerUrlDisabled,
+    issue_trigger_key,
+    save_template_version,
+)
 from templates_app.serializers import (
     MASK,
     TemplateListSerializer,
@@ -40,10 +44,8 @@ from templates_app.serializers import (
     TemplateValidationSerializer,
     TemplateWriteSerializer,
     TriggerKeySerializer,
-    trigger_enabled,
 )
 
-TRIGGER_KEY_PREFIX = "jtk_"
 TEMPLATE_REF = OpenApiParameter(
     "template_ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The template's id or slug."
 )
@@ -285,16 +287,11 @@ class TemplateTriggerKeyView(TemplateAPIView):
     )
     def post(self, request, template_ref):
         template = self.get_template(template_ref)
-        if not trigger_enabled(template.definition):
-            raise Conflict(
-                "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
-                code="trigger_url_disabled",
-            )
         if request.data is None or request.data:
             raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
-        raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
-        template.trigger_key_hash = hash_key(raw)
-        template.updated_at = timezone.now()
-        template.save(update_fields=["trigger_key_hash", "updated_at"])
+        try:
+            raw = issue_trigger_key(template)
+        except TriggerUrlDisabled as exc:
+            raise Conflict(str(exc), code="trigger_url_disabled") from None
         url = request.build_absolute_uri(reverse("api-hook-trigger", args=[self.workspace.slug, template.slug]))
         return Response({"key": raw, "trigger_url": url}, status=201)

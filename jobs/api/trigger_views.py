@@ -24,8 +24,7 @@ from jobsite.api.errors import Conflict
 from jobsite.api.parsers import FirstRendererNegotiation, LimitedFormParser, LimitedJSONParser
 from jobsite.api.throttling import add_rate_limit_headers, refuse_wrong_key
 from jobsite.models import hash_key
-from templates_app.models import JobTemplate
-from templates_app.serializers import trigger_enabled
+from templates_app.models import JobTemplate, trigger_enabled
 
 ONE_WORD = {
     JobStatus.DRAFT: "Pending",
