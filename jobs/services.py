@@ -13,12 +13,7 @@ from jobs.engine.transitions import (
     new_job_section,
 )
 from jobs.models import Artifact, Job, StepRun, Trigger
-from templates_app.definition import (
-    DefinitionError,
-    load_definition,
-    validate_step_params,
-    validate_values,
-)
+from templates_app.definition import DefinitionError, check_job_input, load_definition
 
 
 class JobValidationError(Exception):
@@ -30,13 +25,10 @@ class JobValidationError(Exception):
         self.detail = detail
 
 
-def validate_job_input(definition, variables=None, params=None):
+def validate_job_input(definition: dict, variables: dict | None = None, params: dict | None = None) -> tuple[dict, dict]:
     """Validate and coerce submitted variables and per-step params against a definition.
     Returns (variables, params); raises JobValidationError with one entry per field."""
-    clean_vars, var_errors = validate_values(definition.get("variables", {}), variables or {})
-    clean_params, param_errors = validate_step_params(definition.get("steps", []), params or {})
-    errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
-    errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+    clean_vars, clean_params, errors = check_job_input(definition, variables or {}, params or {})
     if errors:
         raise JobValidationError(errors)
     return clean_vars, clean_params

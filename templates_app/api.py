@@ -21,12 +21,11 @@ from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import Role
 from templates_app.definition import (
     DefinitionError,
+    check_job_input,
     json_schema,
     load_definition,
     params_json_schema,
     secret_names,
-    validate_step_params,
-    validate_values,
 )
 from templates_app.models import (
     JobTemplate,
@@ -264,10 +263,8 @@ class TemplateValidateView(TemplateAPIView):
         serializer = TemplateValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         definition = template.definition
-        variables, var_errors = validate_values(definition.get("variables", {}), serializer.validated_data.get("variables"))
-        params, param_errors = validate_step_params(definition.get("steps", []), serializer.validated_data.get("params"))
-        errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
-        errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+        data = serializer.validated_data
+        variables, params, errors = check_job_input(definition, data.get("variables"), data.get("params"))
         secrets_ = secret_names(definition.get("variables", {}))
         shown = {name: (MASK if name in secrets_ and value not in (None, "") else value) for name, value in variables.items()}
         return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": params if not errors else {}})
