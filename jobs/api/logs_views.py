@@ -18,13 +18,13 @@ from jobs.api.common import JOB_ID, JobAPIView, json_response
 from jobs.api.serializers import JobResultSerializer
 from jobs.engine.log_format import log_line
 from jobs.engine.states import JOB_TERMINAL
+from jobs.executors.base import LEVELS
 from jobs.models import EventKind, Job
 from jobs.representation import job_secrets, result_to_dict
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import FirstRendererNegotiation
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR"}
 PAGE_LINES, MAX_LINES = 10_000, 100_000
 FOLLOW_BATCH = 500

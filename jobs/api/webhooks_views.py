@@ -12,7 +12,7 @@ appears in two responses only: the creation's and each rotation's
 """
 
 from django.core.validators import URLValidator
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, decode_cursor, encode_cursor
+from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, page_response
 from jobs.automation import webhooks
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
@@ -366,20 +366,8 @@ class WebhookDeliveryListView(WebhookAPIView):
         deliveries = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint)
         if "status" in params:
             deliveries = deliveries.filter(status=params["status"])
-        if "cursor" in params:
-            created_at, delivery_id = decode_cursor(params["cursor"])
-            deliveries = deliveries.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=delivery_id))
-        limit = params["limit"]
-        page = list(deliveries.prefetch_related(attempts_prefetch()).order_by("-created_at", "-pk")[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_cursor = encode_cursor(page[-1]) if more else None
-        next_url = None
-        if next_cursor:
-            query_string = request.query_params.copy()
-            query_string["cursor"] = next_cursor
-            next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
-        return Response({"results": DeliverySerializer(page, many=True).data, "next_cursor": next_cursor, "next": next_url})
+        deliveries = deliveries.prefetch_related(attempts_prefetch())
+        return page_response(request, deliveries, params, lambda page: DeliverySerializer(page, many=True).data)
 
 
 class WebhookRedeliverView(WebhookAPIView):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from jobs.engine.log_format import log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
+from jobs.executors.base import LEVELS
 from jobs.models import EventKind
 from jobs.views.charts import run_graph, step_timeline
 from jobs.views.common import why_waiting, workers_seen
@@ -23,7 +24,6 @@ from jobs.views.job_log import step_attempts
 from jobs.views.permissions import job_for, member_required
 from jobsite.models import Role
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 # The page shows at most this many log lines when it is first drawn (the download has
 # them all); a poll returns at most this many events, the next poll takes the rest.
 PAGE_LOG_LINES = 2000
