@@ -6,6 +6,7 @@ embedded setup work: SQLite in ./data, the django-q2 ORM broker, DEBUG off unles
 for. The test settings (tests/settings.py) import these and override what tests need.
 """
 
+import importlib.util
 import os
 import socket
 from pathlib import Path
@@ -66,6 +67,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def require_extra(module: str, extra: str, needed_for: str) -> None:
+    """Stop with one line naming the extra to install when an optional client is missing
+    (PostgreSQL's psycopg and the Redis client are extras, not installed for everyone)."""
+    if importlib.util.find_spec(module) is None:
+        raise ImproperlyConfigured(
+            f"{needed_for} needs the {module} package, which is not installed: "
+            f"pip install 'jobsite[{extra}]' (in a checkout: make venv EXTRAS={extra})"
+        )
+
+
 def database_from_url(url, data_dir):
     """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
     a Django DATABASES entry. Fails with a one-line message on anything else."""
@@ -99,6 +110,7 @@ def database_from_url(url, data_dir):
             "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
         }
     if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
+        require_extra("psycopg", "postgres", "DATABASE_URL (PostgreSQL)")
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
@@ -305,6 +317,8 @@ JOBSITE_BROKER = env_str("JOBSITE_BROKER", "orm")
 if JOBSITE_BROKER not in {"orm", "redis"}:
     raise ImproperlyConfigured(f"JOBSITE_BROKER={JOBSITE_BROKER!r}: use 'orm' or 'redis'")
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if JOBSITE_BROKER == "redis":
+    require_extra("redis", "redis", "JOBSITE_BROKER=redis")
 JOBSITE_WORKERS = env_int("JOBSITE_WORKERS", 2)
 
 _Q_TIMEOUT = JOBSITE_MAX_STEP_TIMEOUT + 300
@@ -371,6 +385,7 @@ JOBSITE_EGRESS_ALLOW = env_list("JOBSITE_EGRESS_ALLOW", [])
 JOBSITE_CACHE_URL = env_str("JOBSITE_CACHE_URL", "") or env_str("JOBSITE_API_CACHE_URL", "")
 
 if JOBSITE_CACHE_URL:
+    require_extra("redis", "redis", "JOBSITE_CACHE_URL")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
