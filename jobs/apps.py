@@ -3,6 +3,8 @@ import sys
 
 from django.apps import AppConfig
 
+from jobs.executors.process_group import die_with_parent
+
 
 class JobsConfig(AppConfig):
     name = "jobs"
@@ -11,8 +13,6 @@ class JobsConfig(AppConfig):
 
     def ready(self):
         if sys.argv[1:2] == ["qcluster"]:
-            from jobs.executors.process_group import die_with_parent
-
             # django-q2's cluster forks a sentinel, which forks the workers, the pusher and
             # the monitor; none of them notices when its parent is SIGKILLed. A killed
             # worker host would leave a headless cluster behind that keeps taking tasks and

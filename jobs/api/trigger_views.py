@@ -8,6 +8,7 @@ the problem in a sentence."""
 import hmac
 import uuid
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -112,8 +113,6 @@ class HookView(APIView):
 
 
 def text_response(text, status=200):
-    from django.http import HttpResponse
-
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 

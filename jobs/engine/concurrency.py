@@ -8,7 +8,10 @@ the job's variables, so `key: "{{ vars.region }}"` limits each region separately
 
 from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
+from jobs.models import Job
+from jobsite.models import Workspace
 from templates_app.definition import SubstitutionError, render
+from templates_app.models import JobTemplate
 
 WAITING_FOR_WORKER = "waiting for a free worker"
 
@@ -38,9 +41,6 @@ def concurrency_key(job):
 
 def lock_scope(job):
     """Serialize slot decisions for one template: lock its row (or the workspace's)."""
-    from jobsite.models import Workspace
-    from templates_app.models import JobTemplate
-
     if job.template_id:
         JobTemplate.objects.select_for_update().filter(pk=job.template_id).first()
     else:
@@ -48,8 +48,6 @@ def lock_scope(job):
 
 
 def slot_holders(job):
-    from jobs.models import Job
-
     return Job.objects.filter(
         workspace_id=job.workspace_id,
         concurrency_key=job.concurrency_key,

@@ -6,6 +6,8 @@ so the events a reader can see are always a gap-free prefix of the stream: a rea
 follows `after=<last seq>` sees every event exactly once, in order (SPEC §8).
 """
 
+import json
+
 from django.db import connections, router
 from django.utils import timezone
 
@@ -107,8 +109,6 @@ def _insert_events(job_id, first_seq, now, events):
         # most of the worker's CPU per line (docs/benchmarks.md), while the text format
         # only needs backslash, newline, carriage return and tab escaped in the text
         # columns, and most log lines have none of them.
-        import json
-
         def text(value):
             if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
                 return (

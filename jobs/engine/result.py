@@ -4,6 +4,8 @@ text, or an automatic summary of steps, durations and outputs."""
 import json
 
 from jobs.engine.states import StepStatus
+from jobs.engine.substitution import substitution_context
+from templates_app.definition import SubstitutionError, render
 
 
 def _cell(value):
@@ -39,9 +41,6 @@ def build_result(job, steps):
             return step.outputs["markdown"], outputs
     template = job.definition.get("result")
     if template:
-        from jobs.engine.substitution import substitution_context
-        from templates_app.definition import SubstitutionError, render
-
         try:
             return render(template, substitution_context(job, steps)), outputs
         except SubstitutionError:
