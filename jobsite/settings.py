@@ -10,10 +10,11 @@ import importlib.util
 import os
 import socket
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from jobsite.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -75,60 +76,6 @@ def require_extra(module: str, extra: str, needed_for: str) -> None:
             f"{needed_for} needs the {module} package, which is not installed: "
             f"pip install 'jobsite[{extra}]' (in a checkout: make venv EXTRAS={extra})"
         )
-
-
-def database_from_url(url, data_dir):
-    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
-    a Django DATABASES entry. Fails with a one-line message on anything else."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if scheme == "sqlite":
-        # sqlite:///relative/to/project.db or sqlite:////absolute/path.db
-        path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
-        path = path.split("?", 1)[0]
-        if not path or path == ":memory:":
-            raise ImproperlyConfigured("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db")
-        db_path = Path(path)
-        if not db_path.is_absolute():
-            db_path = BASE_DIR / db_path
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(db_path),
-            "OPTIONS": {
-                # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE
-                # transactions take the write lock up front so two writers queue instead
-                # of failing with "database is locked" on lock upgrade.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
-            },
-            # Connections persist here too: opening one (and its PRAGMAs) on every
-            # request or task cost more than the work itself (docs/benchmarks.md).
-            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
-            # One file per test process: several test runs may share a checkout.
-            "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
-        }
-    if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
-        require_extra("psycopg", "postgres", "DATABASE_URL (PostgreSQL)")
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-            "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {scheme or '(none)'!r} is not supported; use sqlite:///path or postgres://user:pass@host:port/name"
-    )
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -225,7 +172,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"), DATA_DIR)}
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"),
+        base_dir=BASE_DIR,
+        data_dir=DATA_DIR,
+        # Connections persist: opening one (and SQLite's PRAGMAs) on every request or
+        # task cost more than the work itself (docs/benchmarks.md).
+        conn_max_age=env_int("JOBSITE_CONN_MAX_AGE", 600),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    require_extra("psycopg", "postgres", "DATABASE_URL (PostgreSQL)")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
