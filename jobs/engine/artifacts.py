@@ -13,10 +13,10 @@ from pathlib import Path
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
-from jobs.models import Artifact
+from jobs.models import Artifact, Job, StepRun
 
 
-def artifact_name(step_id, relative_path):
+def artifact_name(step_id: str, relative_path: str) -> str:
     return f"step:{step_id}.{relative_path}"
 
 
@@ -28,7 +28,7 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def collect_step_artifacts(job, step, directory):
+def collect_step_artifacts(job: Job, step: StepRun, directory: Path) -> list[Artifact]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -54,7 +54,7 @@ def collect_step_artifacts(job, step, directory):
     return saved
 
 
-def stage_step_inputs(job, step, directory):
+def stage_step_inputs(job: Job, step: StepRun, directory: Path) -> Path:
     """Copy the job's inputs and the artifacts of the steps `step` needs into directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,16 @@
 """How a job's log reads as text: one line per log event, `LEVEL: [step] message`.
 Shared by the API's logs endpoint, the log download on the job page and `runjob`."""
 
-from jobs.models import EventKind
+from django.db.models import QuerySet
+
+from jobs.models import EventKind, Job, JobEvent
 
 
-def log_line(event, with_step=True):
+def log_line(event: JobEvent, with_step: bool = True) -> str:
     if with_step and event.step_id:
         return f"{event.level}: [{event.step_id}] {event.message}"
     return f"{event.level}: {event.message}"
 
 
-def log_events(job):
+def log_events(job: Job) -> QuerySet[JobEvent]:
     return job.events.filter(kind=EventKind.LOG).order_by("seq")

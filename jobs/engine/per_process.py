@@ -6,9 +6,10 @@ threads kept for a process's lifetime are therefore keyed by its pid."""
 
 import functools
 import os
+from collections.abc import Callable
 
 
-def per_process(factory):
+def per_process[T](factory: Callable[[], T]) -> Callable[[], T]:
     """`factory()` once per process; the decorated function returns that value."""
     made = {"pid": None, "value": None}
 
