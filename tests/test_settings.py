@@ -30,6 +30,7 @@ def test_the_settings_read_numbers_and_booleans_only_through_the_helpers():
 def test_a_garbage_value_names_the_variable(kind, name, monkeypatch, tmp_path):
     monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv("JOBSITE_HTTPS", "1")  # so the HSTS settings are read too
     monkeypatch.setenv(name, "not-a-value")
     with pytest.raises(ImproperlyConfigured) as raised:
         runpy.run_path(str(SETTINGS))
