@@ -16,9 +16,8 @@ from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
 from jobs.api.serializers import JobResultSerializer
-from jobs.engine.log_format import log_line
+from jobs.engine.log_format import LEVELS, levels_at_least, log_line
 from jobs.engine.states import JOB_TERMINAL
-from jobs.executors.base import LEVELS
 from jobs.models import EventKind, Job
 from jobs.representation import job_secrets, result_to_dict
 from jobsite.api.errors import Conflict, error_responses, response_headers
@@ -44,7 +43,7 @@ class LogQuery(QuerySerializer):
         level = LEVEL_ALIASES.get(value.strip().upper(), value.strip().upper())
         if level not in LEVELS:
             raise serializers.ValidationError(f"use one of: {', '.join(LEVELS)}")
-        return LEVELS[LEVELS.index(level):]
+        return levels_at_least(level)
 
 
 def log_queryset(job, query):

@@ -24,12 +24,12 @@ import time
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from jobs.engine.log_format import LEVELS, levels_at_least
 from jobs.engine.states import JOB_TERMINAL, StepStatus
 from jobs.models import EventKind
 from jobs.templatetags.jobsite_ui import ansi
 from jobs.views.permissions import job_for, member_required
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 # One answer holds at most this many lines; a live tail further behind than this jumps.
 ANSWER_LINES = 2000
 SEARCH_LINES = 200
@@ -180,7 +180,7 @@ def job_log(request, job_id):
     events = job.events.filter(kind=EventKind.LOG, seq__lte=last_seq)
     level = request.GET.get("level", "").upper()
     if level in LEVELS:
-        events = events.filter(level__in=LEVELS[LEVELS.index(level) :])
+        events = events.filter(level__in=levels_at_least(level))
     if request.GET.get("step"):
         events = events.filter(step_id=request.GET["step"])
     events = events.values_list("seq", "step_id", "level", "message", "created_at")
