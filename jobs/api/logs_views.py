@@ -16,7 +16,7 @@ from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
 from jobs.api.serializers import JobResultSerializer
-from jobs.engine.log_format import LEVELS, levels_at_least, log_line
+from jobs.engine.log_format import LEVELS, levels_at_least, log_line, tail_lines
 from jobs.engine.states import JOB_TERMINAL
 from jobs.models import EventKind, Job
 from jobs.representation import job_secrets, result_to_dict
@@ -55,23 +55,6 @@ def log_queryset(job, query):
     if query.get("q"):
         events = events.filter(message__icontains=query["q"])
     return events.only("seq", "step_id", "level", "message")
-
-
-def tail_lines(events, last_seq, count):
-    """The last `count` of `events`, oldest first. Read in widening windows of seq below
-    the job's last event, so the query touches about `count` rows even while
-    PostgreSQL's statistics do not know yet that the job has a million events (right
-    after a big step, until autovacuum's next ANALYZE, it would otherwise sort them
-    all; docs/benchmarks.md has the figures)."""
-    window = 2 * count
-    while True:
-        floor = last_seq - window
-        if floor <= 0:
-            return list(events.order_by("-seq")[:count])[::-1]
-        lines = list(events.filter(seq__gt=floor).order_by("-seq")[:count])
-        if len(lines) == count:
-            return lines[::-1]
-        window *= 8
 
 
 def follow_log(job_id, query, first_lines, after):
