@@ -17,7 +17,7 @@ from jobsite.api.auth import ApiKeyUser
 from jobsite.api.errors import Conflict, error_responses, not_found, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
-from jobsite.api.views import WorkspaceAPIView
+from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
 from templates_app.definition import (
     DefinitionError,
@@ -284,8 +284,7 @@ class TemplateTriggerKeyView(TemplateAPIView):
     )
     def post(self, request, template_ref):
         template = self.get_template(template_ref)
-        if request.data is None or request.data:
-            raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
+        require_no_body(request)
         try:
             raw = issue_trigger_key(template)
         except TriggerUrlDisabled as exc:

@@ -34,6 +34,7 @@ from jobs.representation import job_status_to_dict, job_summary_to_dict, job_to_
 from jobs.services import JobValidationError, cancel_job, create_job, rerun_job, start_job
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
+from jobsite.api.views import require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -280,17 +281,12 @@ class JobRunView(JobAPIView):
     )
     def post(self, request, job_id):
         job = self.get_job(job_id)
-        _no_body(request)
+        require_no_body(request)
         try:
             start_job(job)
         except TransitionRefused as exc:
             raise refused(exc) from None
         return job_response(request, job, 202)
-
-
-def _no_body(request):
-    if request.data is None or request.data:
-        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
 
 
 class JobCancelView(JobAPIView):

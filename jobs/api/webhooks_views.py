@@ -42,7 +42,7 @@ from jobsite.api.fields import (
     StrictSerializer,
     StrictURLField,
 )
-from jobsite.api.views import WorkspaceAPIView
+from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -235,11 +235,6 @@ def save_endpoint(workspace, endpoint, data):
         raise exceptions.ValidationError(exc.errors) from None
 
 
-def no_body(request):
-    if request.data is None or request.data:
-        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
-
-
 class WebhookAPIView(WorkspaceAPIView):
     required_roles = ALL_ADMIN
 
@@ -344,7 +339,7 @@ class WebhookRotateSecretView(WebhookAPIView):
     )
     def post(self, request, webhook_id):
         endpoint = self.get_webhook(webhook_id)
-        no_body(request)
+        require_no_body(request)
         webhooks.rotate_secret(endpoint)
         return Response(self.with_secret(endpoint))
 
@@ -387,7 +382,7 @@ class WebhookRedeliverView(WebhookAPIView):
         delivery = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint, pk=delivery_id).first()
         if delivery is None:
             raise not_found()
-        no_body(request)
+        require_no_body(request)
         copy = webhooks.redeliver(delivery)
         copy = WebhookDelivery.objects.prefetch_related(attempts_prefetch()).get(pk=copy.pk)
         return Response(DeliverySerializer(copy).data, status=202)
