@@ -175,10 +175,11 @@ def vacuum():
 
 def pages(fixtures):
     """{name: (path, headers)}: the pages and API lists, with cursors taken from the data."""
-    from jobs.api.jobs_views import encode_cursor as api_cursor
+    from jobs.keyset import encode_cursor
     from jobs.models import Job
     from jobs.views.job_list import PAGE_SIZE
-    from jobs.views.job_list import encode_cursor as page_cursor
+
+    api_cursor = page_cursor = encode_cursor  # one cursor format for the pages and the API
 
     jobs = Job.objects.filter(workspace=fixtures["workspace"]).order_by("-created_at", "-id")
     newest_finished = jobs.filter(finished_at__isnull=False).first()

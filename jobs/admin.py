@@ -5,7 +5,6 @@ from jobs.automation.schedules import (
     ScheduleInvalid,
     normalize_timezone,
     save_schedule,
-    validate_schedule,
 )
 from jobs.automation.webhooks import redeliver, save_webhook_endpoint, webhook_endpoint_errors
 from jobs.engine.transitions import TransitionRefused
@@ -21,7 +20,7 @@ from jobs.models import (
     WorkerHost,
 )
 from jobs.services import JobValidationError, cancel_job, rerun_job
-from jobs.views.settings_forms import add_service_errors
+from jobs.views.settings_forms import add_service_errors, check_schedule_form
 
 
 class StepRunInline(admin.TabularInline):
@@ -214,19 +213,7 @@ class ScheduleAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         cleaned["timezone"] = normalize_timezone(cleaned.get("timezone") or "")
-        variables, errors = validate_schedule(
-            self.instance,
-            template=cleaned.get("template"),
-            cron=cleaned.get("cron"),
-            timezone=cleaned["timezone"],
-            enabled=cleaned.get("enabled", False),
-            variables=cleaned.get("variables"),
-        )
-        if errors:
-            add_service_errors(self, errors)
-        elif variables is not None:
-            cleaned["variables"] = variables
-        return cleaned
+        return check_schedule_form(self, cleaned)
 
 
 @admin.register(Schedule)

@@ -3,6 +3,8 @@ import sys
 
 from django.apps import AppConfig
 
+from jobs.executors.process_group import die_with_parent
+
 
 def refuse_to_start_without_a_required_sandbox():
     """JOBSITE_SANDBOX=bwrap where bwrap does not work: the processes that run steps stop
@@ -30,8 +32,6 @@ class JobsConfig(AppConfig):
         if sys.argv[1:2] in (["serve"], ["worker"], ["qcluster"]):
             refuse_to_start_without_a_required_sandbox()
         if sys.argv[1:2] == ["qcluster"]:
-            from jobs.executors.process_group import die_with_parent
-
             # django-q2's cluster forks a sentinel, which forks the workers, the pusher and
             # the monitor; none of them notices when its parent is SIGKILLed. A killed
             # worker host would leave a headless cluster behind that keeps taking tasks and

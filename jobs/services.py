@@ -1,6 +1,8 @@
 """The verbs of jobsite. API views, pages, admin actions, the trigger URL and commands
 all call these; none of them assigns a status itself."""
 
+from uuid import UUID
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,31 +15,29 @@ from jobs.engine.transitions import (
     new_job_section,
 )
 from jobs.models import Artifact, Job, StepRun, Trigger
+from jobsite.models import Workspace
 from templates_app.definition import (
     DefinitionError,
+    check_job_input,
     load_definition,
-    validate_step_params,
-    validate_values,
 )
+from templates_app.models import JobTemplate
 from templates_app.policy import definition_rules, forbidden_steps_problem
 
 
 class JobValidationError(Exception):
     """Bad input for a job: `errors` maps each field to its messages."""
 
-    def __init__(self, errors, detail="Invalid job request."):
+    def __init__(self, errors: dict[str, list[str]], detail: str = "Invalid job request.") -> None:
         super().__init__(detail)
         self.errors = errors
         self.detail = detail
 
 
-def validate_job_input(definition, variables=None, params=None):
+def validate_job_input(definition: dict, variables: dict | None = None, params: dict | None = None) -> tuple[dict, dict]:
     """Validate and coerce submitted variables and per-step params against a definition.
     Returns (variables, params); raises JobValidationError with one entry per field."""
-    clean_vars, var_errors = validate_values(definition.get("variables", {}), variables or {})
-    clean_params, param_errors = validate_step_params(definition.get("steps", []), params or {})
-    errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
-    errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+    clean_vars, clean_params, errors = check_job_input(definition, variables or {}, params or {})
     if errors:
         raise JobValidationError(errors)
     return clean_vars, clean_params
@@ -61,21 +61,21 @@ def _steps_for(job, definition):
 
 
 def create_job(
-    workspace,
+    workspace: Workspace,
     *,
-    template=None,
-    recipe=None,
-    variables=None,
-    params=None,
-    inputs=None,
-    name="",
-    start=True,
-    trigger=Trigger.API,
-    created_by="",
-    callback_url="",
-    job_id=None,
-    input_files=None,
-):
+    template: JobTemplate | None = None,
+    recipe: dict | None = None,
+    variables: dict | None = None,
+    params: dict | None = None,
+    inputs: dict | None = None,
+    name: str = "",
+    start: bool = True,
+    trigger: str = Trigger.API,
+    created_by: str = "",
+    callback_url: str = "",
+    job_id: UUID | None = None,
+    input_files: dict[str, Artifact] | None = None,
+) -> Job:
     """Create a job from a template (its current version) or an inline recipe, as a
     draft or started at once. Raises JobValidationError for bad input; nothing is
     created then.
@@ -135,7 +135,7 @@ def create_job(
     return job
 
 
-def share_artifact(artifact, job, *, step_id, name):
+def share_artifact(artifact: Artifact, job: Job, *, step_id: str, name: str) -> Artifact:
     """A new Artifact row of `job` pointing at `artifact`'s stored file (not a copy)."""
     return Artifact.objects.create(
         job=job, step_id=step_id, name=name, file=artifact.file.name, size=artifact.size,
@@ -143,7 +143,7 @@ def share_artifact(artifact, job, *, step_id, name):
     )
 
 
-def start_job(job):
+def start_job(job: Job) -> Job:
     """draft → queued; ready steps are queued and handed to the workers."""
     with locked_job(job.pk, engine=True) as locked:
         if locked.status != JobStatus.DRAFT:
@@ -152,7 +152,7 @@ def start_job(job):
     return locked
 
 
-def cancel_job(job, *, force=False):
+def cancel_job(job: Job, *, force: bool = False) -> Job:
     """Cancel a job. Refused (TransitionRefused) when it has already finished."""
     with locked_job(job.pk, engine=True) as locked:
         if locked.status in JOB_TERMINAL:
@@ -163,8 +163,15 @@ def cancel_job(job, *, force=False):
 
 @transaction.atomic
 def rerun_job(
-    job, *, variables=None, from_failed=False, from_step=None, trigger=Trigger.RERUN, created_by="", job_id=None
-):
+    job: Job,
+    *,
+    variables: dict | None = None,
+    from_failed: bool = False,
+    from_step: str | None = None,
+    trigger: str = Trigger.RERUN,
+    created_by: str = "",
+    job_id: UUID | None = None,
+) -> Job:
     """A new job from the same definition and variables (optionally overridden).
 
     With from_failed, steps that succeeded in `job` are carried over — their outputs and
@@ -210,7 +217,7 @@ def rerun_job(
     return new
 
 
-def downstream_of(definition, step_id):
+def downstream_of(definition: dict, step_id: str) -> set[str] | None:
     """`step_id` and every step that needs it, directly or not; None when there is no
     such step."""
     specs = definition.get("steps", [])

@@ -6,13 +6,16 @@ embedded setup work: SQLite in ./data, the django-q2 ORM broker, DEBUG off unles
 for. The test settings (tests/settings.py) import these and override what tests need.
 """
 
+import importlib.util
 import os
 import socket
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from jobsite.api.conf import API_REST_FRAMEWORK, API_SPECTACULAR_SETTINGS
+from jobsite.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,57 +77,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def database_from_url(url, data_dir):
-    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
-    a Django DATABASES entry. Fails with a one-line message on anything else."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    if scheme == "sqlite":
-        # sqlite:///relative/to/project.db or sqlite:////absolute/path.db
-        path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
-        path = path.split("?", 1)[0]
-        if not path or path == ":memory:":
-            raise ImproperlyConfigured("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db")
-        db_path = Path(path)
-        if not db_path.is_absolute():
-            db_path = BASE_DIR / db_path
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(db_path),
-            "OPTIONS": {
-                # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE
-                # transactions take the write lock up front so two writers queue instead
-                # of failing with "database is locked" on lock upgrade.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
-            },
-            # Connections persist here too: opening one (and its PRAGMAs) on every
-            # request or task cost more than the work itself (docs/benchmarks.md).
-            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
-            # One file per test process: several test runs may share a checkout.
-            "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
-        }
-    if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
-        name = unquote(parts.path.lstrip("/"))
-        if not name:
-            raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": env_int("JOBSITE_CONN_MAX_AGE", 600),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-            "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {scheme or '(none)'!r} is not supported; use sqlite:///path or postgres://user:pass@host:port/name"
-    )
+def require_extra(module: str, extra: str, needed_for: str) -> None:
+    """Stop with one line naming the extra to install when an optional client is missing
+    (PostgreSQL's psycopg and the Redis client are extras, not installed for everyone)."""
+    if importlib.util.find_spec(module) is None:
+        raise ImproperlyConfigured(
+            f"{needed_for} needs the {module} package, which is not installed: "
+            f"pip install 'jobsite[{extra}]' (in a checkout: make venv EXTRAS={extra})"
+        )
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -221,7 +181,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"), DATA_DIR)}
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"),
+        base_dir=BASE_DIR,
+        data_dir=DATA_DIR,
+        # Connections persist: opening one (and SQLite's PRAGMAs) on every request or
+        # task cost more than the work itself (docs/benchmarks.md).
+        conn_max_age=env_int("JOBSITE_CONN_MAX_AGE", 600),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    require_extra("psycopg", "postgres", "DATABASE_URL (PostgreSQL)")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -327,6 +298,8 @@ JOBSITE_BROKER = env_str("JOBSITE_BROKER", "orm")
 if JOBSITE_BROKER not in {"orm", "redis"}:
     raise ImproperlyConfigured(f"JOBSITE_BROKER={JOBSITE_BROKER!r}: use 'orm' or 'redis'")
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if JOBSITE_BROKER == "redis":
+    require_extra("redis", "redis", "JOBSITE_BROKER=redis")
 JOBSITE_WORKERS = env_int("JOBSITE_WORKERS", 2)
 
 _Q_TIMEOUT = JOBSITE_MAX_STEP_TIMEOUT + 300
@@ -393,56 +366,14 @@ JOBSITE_EGRESS_ALLOW = env_list("JOBSITE_EGRESS_ALLOW", [])
 JOBSITE_CACHE_URL = env_str("JOBSITE_CACHE_URL", "") or env_str("JOBSITE_API_CACHE_URL", "")
 
 if JOBSITE_CACHE_URL:
+    require_extra("redis", "redis", "JOBSITE_CACHE_URL")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
 
-REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Bearer / X-API-Key first, so a request without credentials is told
-    # `WWW-Authenticate: Bearer` (401) rather than 403.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "jobsite.api.auth.ApiKeyAuthentication",
-        "jobsite.api.auth.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["jobsite.api.auth.WorkspaceRole"],
-    "DEFAULT_THROTTLE_CLASSES": ["jobsite.api.throttling.ClientRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["jobsite.api.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "jobsite.api.parsers.LenientContentNegotiation",
-    "EXCEPTION_HANDLER": "jobsite.api.errors.api_exception_handler",
-    "URL_FORMAT_OVERRIDE": None,
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "jobsite API",
-    "DESCRIPTION": (
-        "REST API v1 of jobsite. Authenticate with `Authorization: Bearer jsk_…` or "
-        "`X-API-Key: jsk_…`; every error has the shape `{detail, code, errors?}`. "
-        "See docs/api.md for a walkthrough."
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "SCHEMA_PATH_PREFIX": r"/api(/v1)?",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "jobs.engine.states.JobStatus",
-        "StepStatusEnum": "jobs.engine.states.StepStatus",
-        "RoleEnum": "jobsite.models.Role",
-        "TriggerEnum": "jobs.models.Trigger",
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "jobs.api.schema.add_workspace_headers_and_strict_bodies",
-    ],
-}
+# DRF and drf-spectacular: fixed, not read from the environment (jobsite/api/conf.py).
+REST_FRAMEWORK = API_REST_FRAMEWORK
+SPECTACULAR_SETTINGS = API_SPECTACULAR_SETTINGS
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,12 @@ the same way for the API and the pages (SPEC §6.1)."""
 
 import uuid
 from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect
 
 from jobsite.models import Membership, Role, Workspace, role_at_least
 
@@ -75,13 +81,6 @@ def tenant_for_session(request):
 def member_required(view):
     """For page views: log in first, then put the user's Tenant on `request.tenant`. A
     user who belongs to no workspace gets a page saying so instead of empty pages."""
-    from functools import wraps
-
-    from django.contrib.auth.decorators import login_required
-    from django.contrib.auth.views import redirect_to_login
-    from django.shortcuts import render
-    from django_htmx.http import HttpResponseClientRedirect
-
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated and getattr(request, "htmx", False):

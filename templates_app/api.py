@@ -3,7 +3,6 @@ input; admins create, update (a new version each time), archive and issue trigge
 
 A template is named by its id or its slug everywhere."""
 
-import secrets
 import uuid
 
 from django.db import transaction
@@ -18,18 +17,22 @@ from jobsite.api.auth import ApiKeyUser
 from jobsite.api.errors import Conflict, error_responses, not_found, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
-from jobsite.api.views import WorkspaceAPIView
-from jobsite.models import Role, hash_key
+from jobsite.api.views import WorkspaceAPIView, require_no_body
+from jobsite.models import Role
 from templates_app.definition import (
     DefinitionError,
+    check_job_input,
     json_schema,
     load_definition,
     params_json_schema,
     secret_names,
-    validate_step_params,
-    validate_values,
 )
-from templates_app.models import JobTemplate, save_template_version
+from templates_app.models import (
+    JobTemplate,
+    TriggerUrlDisabled,
+    issue_trigger_key,
+    save_template_version,
+)
 from templates_app.policy import definition_rules
 from templates_app.serializers import (
     MASK,
@@ -41,10 +44,8 @@ from templates_app.serializers import (
     TemplateValidationSerializer,
     TemplateWriteSerializer,
     TriggerKeySerializer,
-    trigger_enabled,
 )
 
-TRIGGER_KEY_PREFIX = "jtk_"
 TEMPLATE_REF = OpenApiParameter(
     "template_ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The template's id or slug."
 )
@@ -263,10 +264,8 @@ class TemplateValidateView(TemplateAPIView):
         serializer = TemplateValidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         definition = template.definition
-        variables, var_errors = validate_values(definition.get("variables", {}), serializer.validated_data.get("variables"))
-        params, param_errors = validate_step_params(definition.get("steps", []), serializer.validated_data.get("params"))
-        errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
-        errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+        data = serializer.validated_data
+        variables, params, errors = check_job_input(definition, data.get("variables"), data.get("params"))
         secrets_ = secret_names(definition.get("variables", {}))
         shown = {name: (MASK if name in secrets_ and value not in (None, "") else value) for name, value in variables.items()}
         return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": params if not errors else {}})
@@ -286,16 +285,10 @@ class TemplateTriggerKeyView(TemplateAPIView):
     )
     def post(self, request, template_ref):
         template = self.get_template(template_ref)
-        if not trigger_enabled(template.definition):
-            raise Conflict(
-                "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
-                code="trigger_url_disabled",
-            )
-        if request.data is None or request.data:
-            raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
-        raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
-        template.trigger_key_hash = hash_key(raw)
-        template.updated_at = timezone.now()
-        template.save(update_fields=["trigger_key_hash", "updated_at"])
+        require_no_body(request)
+        try:
+            raw = issue_trigger_key(template)
+        except TriggerUrlDisabled as exc:
+            raise Conflict(str(exc), code="trigger_url_disabled") from None
         url = request.build_absolute_uri(reverse("api-hook-trigger", args=[self.workspace.slug, template.slug]))
         return Response({"key": raw, "trigger_url": url}, status=201)

@@ -1,12 +1,20 @@
 """Job templates and their immutable versions."""
 
+import secrets
 import uuid
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from jobsite.models import Workspace
+from jobsite.models import Workspace, hash_key
+
+TRIGGER_KEY_PREFIX = "jtk_"
+TRIGGER_URL_DISABLED = "This template does not allow triggering by URL: set settings.trigger_url.enabled first."
+
+
+class TriggerUrlDisabled(Exception):
+    """The template's definition does not enable `settings.trigger_url`."""
 
 
 class JobTemplate(models.Model):
@@ -84,3 +92,20 @@ def save_template_version(workspace, definition, source="", user=None):
     template.updated_at = timezone.now()
     template.save(update_fields=["name", "type", "description", "current_version", "archived_at", "updated_at"])
     return template
+
+
+def trigger_enabled(definition: dict) -> bool:
+    return bool(((definition.get("settings") or {}).get("trigger_url") or {}).get("enabled"))
+
+
+def issue_trigger_key(template: "JobTemplate") -> str:
+    """A new trigger key for `template`: the raw key, to be shown once. Only its hash is
+    kept, and the previous key stops working. The settings page and the API both call
+    this; raises TriggerUrlDisabled when the template does not allow triggering by URL."""
+    if not trigger_enabled(template.definition):
+        raise TriggerUrlDisabled(TRIGGER_URL_DISABLED)
+    raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
+    template.trigger_key_hash = hash_key(raw)
+    template.updated_at = timezone.now()
+    template.save(update_fields=["trigger_key_hash", "updated_at"])
+    return raw

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobsite.api.fields import ObjectField, StrictCharField, StrictSerializer
+from templates_app.models import trigger_enabled
 
 MASK = "***"
 
@@ -20,10 +21,6 @@ def masked_declarations(declarations):
             declaration["default"] = MASK
         masked[name] = declaration
     return masked
-
-
-def trigger_enabled(definition):
-    return bool(((definition.get("settings") or {}).get("trigger_url") or {}).get("enabled"))
 
 
 def _absolute(request, name, *args):

@@ -1,6 +1,7 @@
 """jobsite/settings.py read from the environment: a bad value stops the start with a
 message naming the variable, and Django's middleware sends the security headers."""
 
+import importlib.util
 import re
 import runpy
 from pathlib import Path
@@ -29,6 +30,7 @@ def test_the_settings_read_numbers_and_booleans_only_through_the_helpers():
 def test_a_garbage_value_names_the_variable(kind, name, monkeypatch, tmp_path):
     monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.setenv("JOBSITE_HTTPS", "1")  # so the HSTS settings are read too
     monkeypatch.setenv(name, "not-a-value")
     with pytest.raises(ImproperlyConfigured) as raised:
         runpy.run_path(str(SETTINGS))
@@ -63,3 +65,24 @@ def test_every_response_carries_the_security_headers(client, db):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    ("env", "module", "extra"),
+    [
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/jobsite"}, "psycopg", "postgres"),
+        ({"JOBSITE_BROKER": "redis"}, "redis", "redis"),
+        ({"JOBSITE_API_CACHE_URL": "redis://127.0.0.1:6379/3"}, "redis", "redis"),
+    ],
+)
+def test_a_missing_database_or_redis_client_is_one_line_naming_the_extra(env, module, extra, monkeypatch, tmp_path):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == module else real_find_spec(name, *args))
+    monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        runpy.run_path(str(SETTINGS))
+    message = str(raised.value)
+    assert "\n" not in message and f"pip install 'jobsite[{extra}]'" in message and module in message

@@ -1,12 +1,6 @@
 """jobs/ — create, list, read, poll, start, cancel and rerun jobs (SPEC §6.2)."""
 
-import base64
-import binascii
-import json
-import uuid
-from datetime import datetime
 
-from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -34,11 +28,13 @@ from jobs.api.serializers import (
 from jobs.engine.events import MASK
 from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
+from jobs.keyset import decode_cursor, first_page
 from jobs.models import Trigger
 from jobs.representation import job_status_to_dict, job_summary_to_dict, job_to_dict
 from jobs.services import JobValidationError, cancel_job, create_job, rerun_job, start_job
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
+from jobsite.api.views import require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -79,17 +75,25 @@ def job_response(request, job, status, data=None):
 # --- the list and creation ----------------------------------------------------------------
 
 
-def encode_cursor(job):
-    raw = json.dumps([job.created_at.isoformat(), str(job.pk)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def cursor_key(cursor):
+    """The key a `?cursor=` names, or a 400 on `cursor`."""
+    key = decode_cursor(cursor)
+    if key is None:
+        raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]})
+    return key
 
 
-def decode_cursor(cursor):
-    try:
-        created_at, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]}) from None
+def page_response(request, rows, params, serialize):
+    """One keyset page of `rows` as the list endpoints answer it: results, the next
+    cursor and the next page's URL (null on the last page)."""
+    after = cursor_key(params["cursor"]) if "cursor" in params else None
+    page, next_cursor = first_page(rows, after, params["limit"])
+    next_url = None
+    if next_cursor:
+        query_string = request.query_params.copy()
+        query_string["cursor"] = next_cursor
+        next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
+    return Response({"results": serialize(page), "next_cursor": next_cursor, "next": next_url})
 
 
 class JobListQuery(QuerySerializer):
@@ -155,21 +159,7 @@ class JobListView(JobAPIView):
             jobs = jobs.filter(created_at__lt=params["created_before"])
         if params.get("q"):
             jobs = jobs.filter(name__icontains=params["q"])
-        if "cursor" in params:
-            created_at, job_id = decode_cursor(params["cursor"])
-            jobs = jobs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=job_id))
-        limit = params["limit"]
-        page = list(jobs.order_by("-created_at", "-pk")[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_cursor = encode_cursor(page[-1]) if more else None
-        next_url = None
-        if next_cursor:
-            query_string = request.query_params.copy()
-            query_string["cursor"] = next_cursor
-            next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
-        results = [job_summary_to_dict(job, request) for job in page]
-        return Response({"results": results, "next_cursor": next_cursor, "next": next_url})
+        return page_response(request, jobs, params, lambda page: [job_summary_to_dict(job, request) for job in page])
 
     @extend_schema(
         operation_id="jobs_create",
@@ -291,17 +281,12 @@ class JobRunView(JobAPIView):
     )
     def post(self, request, job_id):
         job = self.get_job(job_id)
-        _no_body(request)
+        require_no_body(request)
         try:
             start_job(job)
         except TransitionRefused as exc:
             raise refused(exc) from None
         return job_response(request, job, 202)
-
-
-def _no_body(request):
-    if request.data is None or request.data:
-        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
 
 
 class JobCancelView(JobAPIView):

@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from jobs.automation.webhooks import callback_secret_for
 from jobsite.api.auth import ApiKeyUser
 from jobsite.api.errors import error_responses, not_found, response_headers
 from jobsite.api.fields import StrictCharField, StrictSerializer
@@ -134,8 +135,6 @@ class KeyDetailView(WorkspaceAPIView):
 
 
 def workspace_signing_secret(workspace_id):
-    from jobs.automation.webhooks import callback_secret_for
-
     return callback_secret_for(workspace_id)
 
 

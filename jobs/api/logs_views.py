@@ -16,7 +16,7 @@ from rest_framework.renderers import JSONRenderer
 
 from jobs.api.common import JOB_ID, JobAPIView, json_response
 from jobs.api.serializers import JobResultSerializer
-from jobs.engine.log_format import log_line
+from jobs.engine.log_format import LEVELS, levels_at_least, log_line, tail_lines
 from jobs.engine.states import JOB_TERMINAL
 from jobs.models import EventKind, Job
 from jobs.representation import job_secrets, result_to_dict
@@ -24,7 +24,6 @@ from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import FirstRendererNegotiation
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR"}
 PAGE_LINES, MAX_LINES = 10_000, 100_000
 FOLLOW_BATCH = 500
@@ -44,7 +43,7 @@ class LogQuery(QuerySerializer):
         level = LEVEL_ALIASES.get(value.strip().upper(), value.strip().upper())
         if level not in LEVELS:
             raise serializers.ValidationError(f"use one of: {', '.join(LEVELS)}")
-        return LEVELS[LEVELS.index(level):]
+        return levels_at_least(level)
 
 
 def log_queryset(job, query):
@@ -56,23 +55,6 @@ def log_queryset(job, query):
     if query.get("q"):
         events = events.filter(message__icontains=query["q"])
     return events.only("seq", "step_id", "level", "message")
-
-
-def tail_lines(events, last_seq, count):
-    """The last `count` of `events`, oldest first. Read in widening windows of seq below
-    the job's last event, so the query touches about `count` rows even while
-    PostgreSQL's statistics do not know yet that the job has a million events (right
-    after a big step, until autovacuum's next ANALYZE, it would otherwise sort them
-    all; docs/benchmarks.md has the figures)."""
-    window = 2 * count
-    while True:
-        floor = last_seq - window
-        if floor <= 0:
-            return list(events.order_by("-seq")[:count])[::-1]
-        lines = list(events.filter(seq__gt=floor).order_by("-seq")[:count])
-        if len(lines) == count:
-            return lines[::-1]
-        window *= 8
 
 
 def follow_log(job_id, query, first_lines, after):

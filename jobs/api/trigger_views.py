@@ -8,6 +8,7 @@ the problem in a sentence."""
 import hmac
 import uuid
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -24,8 +25,7 @@ from jobsite.api.errors import Conflict
 from jobsite.api.parsers import FirstRendererNegotiation, LimitedFormParser, LimitedJSONParser
 from jobsite.api.throttling import add_rate_limit_headers, refuse_wrong_key
 from jobsite.models import hash_key
-from templates_app.models import JobTemplate
-from templates_app.serializers import trigger_enabled
+from templates_app.models import JobTemplate, trigger_enabled
 
 ONE_WORD = {
     JobStatus.DRAFT: "Pending",
@@ -113,8 +113,6 @@ class HookView(APIView):
 
 
 def text_response(text, status=200):
-    from django.http import HttpResponse
-
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 

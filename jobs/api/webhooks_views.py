@@ -12,7 +12,7 @@ appears in two responses only: the creation's and each rotation's
 """
 
 from django.core.validators import URLValidator
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, decode_cursor, encode_cursor
+from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, page_response
 from jobs.automation import webhooks
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
@@ -42,7 +42,7 @@ from jobsite.api.fields import (
     StrictSerializer,
     StrictURLField,
 )
-from jobsite.api.views import WorkspaceAPIView
+from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -235,11 +235,6 @@ def save_endpoint(workspace, endpoint, data):
         raise exceptions.ValidationError(exc.errors) from None
 
 
-def no_body(request):
-    if request.data is None or request.data:
-        raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
-
-
 class WebhookAPIView(WorkspaceAPIView):
     required_roles = ALL_ADMIN
 
@@ -344,7 +339,7 @@ class WebhookRotateSecretView(WebhookAPIView):
     )
     def post(self, request, webhook_id):
         endpoint = self.get_webhook(webhook_id)
-        no_body(request)
+        require_no_body(request)
         webhooks.rotate_secret(endpoint)
         return Response(self.with_secret(endpoint))
 
@@ -366,20 +361,8 @@ class WebhookDeliveryListView(WebhookAPIView):
         deliveries = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint)
         if "status" in params:
             deliveries = deliveries.filter(status=params["status"])
-        if "cursor" in params:
-            created_at, delivery_id = decode_cursor(params["cursor"])
-            deliveries = deliveries.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=delivery_id))
-        limit = params["limit"]
-        page = list(deliveries.prefetch_related(attempts_prefetch()).order_by("-created_at", "-pk")[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        next_cursor = encode_cursor(page[-1]) if more else None
-        next_url = None
-        if next_cursor:
-            query_string = request.query_params.copy()
-            query_string["cursor"] = next_cursor
-            next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
-        return Response({"results": DeliverySerializer(page, many=True).data, "next_cursor": next_cursor, "next": next_url})
+        deliveries = deliveries.prefetch_related(attempts_prefetch())
+        return page_response(request, deliveries, params, lambda page: DeliverySerializer(page, many=True).data)
 
 
 class WebhookRedeliverView(WebhookAPIView):
@@ -399,7 +382,7 @@ class WebhookRedeliverView(WebhookAPIView):
         delivery = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint, pk=delivery_id).first()
         if delivery is None:
             raise not_found()
-        no_body(request)
+        require_no_body(request)
         copy = webhooks.redeliver(delivery)
         copy = WebhookDelivery.objects.prefetch_related(attempts_prefetch()).get(pk=copy.pk)
         return Response(DeliverySerializer(copy).data, status=202)

@@ -3,6 +3,7 @@ than that, with their step runs, events and artifact files."""
 
 from datetime import timedelta
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,7 +36,6 @@ def prune_workspace(workspace, now=None):
 def _delete_unshared_files(names):
     """A rerun that reused a step's artifacts points at the same file: keep files that
     surviving artifacts still use."""
-    from django.core.files.storage import default_storage
 
     still_used = set(Artifact.objects.filter(file__in=names).values_list("file", flat=True))
     for name in set(names) - still_used:

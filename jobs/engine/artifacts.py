@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Sum
 
 from jobs.engine.containment import job_storage_limits
-from jobs.models import Artifact
+from jobs.models import Artifact, Job, StepRun
 
 
-def artifact_name(step_id, relative_path):
+def artifact_name(step_id: str, relative_path: str) -> str:
     return f"step:{step_id}.{relative_path}"
 
 
@@ -70,7 +70,7 @@ def check_storage_limits(job, step, files):
             )
 
 
-def collect_step_artifacts(job, step, directory):
+def collect_step_artifacts(job: Job, step: StepRun, directory: Path) -> list[Artifact]:
     """Store every file of `directory` as an artifact of the step, all or none: over a
     limit (ArtifactLimitExceeded) or on any error nothing of this call stays stored."""
     directory = Path(directory)
@@ -116,7 +116,7 @@ def _store(job, step, name, relative, path):
     return artifact
 
 
-def stage_step_inputs(job, step, directory):
+def stage_step_inputs(job: Job, step: StepRun, directory: Path) -> Path:
     """Copy the job's inputs and the artifacts of the steps `step` needs into directory."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,14 @@ Jobs over the limit either wait (`queue`, with a human waiting_reason), are refu
 the job's variables, so `key: "{{ vars.region }}"` limits each region separately.
 """
 
+from django.db.models import QuerySet
+
 from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
+from jobs.models import Job
+from jobsite.models import Workspace
 from templates_app.definition import SubstitutionError, render
+from templates_app.models import JobTemplate
 
 WAITING_FOR_WORKER = "waiting for a free worker"
 
@@ -17,11 +22,11 @@ class ConcurrencyRejected(TransitionRefused):
     """The template's limit is reached and it says `when_full: reject`."""
 
 
-def concurrency_settings(job):
+def concurrency_settings(job: Job) -> dict | None:
     return (job.definition.get("settings") or {}).get("concurrency") or None
 
 
-def concurrency_key(job):
+def concurrency_key(job: Job) -> str:
     """The job's slot key, or "" when its template sets no limit."""
     settings = concurrency_settings(job)
     if not settings:
@@ -36,20 +41,15 @@ def concurrency_key(job):
     return f"{scope}:{rendered}"
 
 
-def lock_scope(job):
+def lock_scope(job: Job) -> None:
     """Serialize slot decisions for one template: lock its row (or the workspace's)."""
-    from jobsite.models import Workspace
-    from templates_app.models import JobTemplate
-
     if job.template_id:
         JobTemplate.objects.select_for_update().filter(pk=job.template_id).first()
     else:
         Workspace.objects.select_for_update().filter(pk=job.workspace_id).first()
 
 
-def slot_holders(job):
-    from jobs.models import Job
-
+def slot_holders(job: Job) -> QuerySet[Job]:
     return Job.objects.filter(
         workspace_id=job.workspace_id,
         concurrency_key=job.concurrency_key,
@@ -58,7 +58,7 @@ def slot_holders(job):
     ).exclude(pk=job.pk)
 
 
-def describe_wait(job, holders):
+def describe_wait(job: Job, holders: list[Job]) -> str:
     settings = concurrency_settings(job)
     shown_key = job.concurrency_key.split(":", 2)[-1]
     running = len(holders)

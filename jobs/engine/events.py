@@ -6,6 +6,9 @@ so the events a reader can see are always a gap-free prefix of the stream: a rea
 follows `after=<last seq>` sees every event exactly once, in order (SPEC §8).
 """
 
+import json
+from collections.abc import Iterable
+
 from django.db import connections, router
 from django.utils import timezone
 
@@ -18,7 +21,7 @@ MASK = "***"
 MIN_MASKED_SECRET_LENGTH = 3
 
 
-def mask_secrets(text, secret_values):
+def mask_secrets(text: str, secret_values: Iterable[str]) -> str:
     if not text or not secret_values:
         return text
     for value in sorted(secret_values, key=len, reverse=True):
@@ -32,7 +35,7 @@ INSERT_CHUNK = 1000
 _COLUMNS = ("job", "seq", "kind", "step_id", "level", "message", "data", "created_at")
 
 
-def record_events(job, events, *, seq_saved=False):
+def record_events(job: Job, events: list[dict], *, seq_saved: bool = False) -> int:
     """Insert `events` (dicts of JobEvent fields) for a locked `job`; returns how many.
 
     `job` must be the instance read under the lock: its last_event_seq is the truth.
@@ -64,13 +67,13 @@ def record_events(job, events, *, seq_saved=False):
     return len(events)
 
 
-def start_event_buffer(job):
+def start_event_buffer(job: Job) -> None:
     """From now on record_events(job, …) collects instead of writing; see flush_events."""
     job._event_buffer = []
     job._seq_in_db = job.last_event_seq
 
 
-def flush_events(job):
+def flush_events(job: Job) -> None:
     """Write the events collected since start_event_buffer in one INSERT, and the job's
     last_event_seq if no status UPDATE of the section already carried it."""
     events = job.__dict__.pop("_event_buffer")
@@ -107,8 +110,6 @@ def _insert_events(job_id, first_seq, now, events):
         # most of the worker's CPU per line (docs/benchmarks.md), while the text format
         # only needs backslash, newline, carriage return and tab escaped in the text
         # columns, and most log lines have none of them.
-        import json
-
         def text(value):
             if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
                 return (

@@ -3,7 +3,7 @@ requeue steps the broker lost, cancel jobs past their timeout.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ J, S = JobStatus, StepStatus
 # --- the dispatcher's duties -----------------------------------------------------------
 
 
-def reap_expired_leases(now=None):
+def reap_expired_leases(now: datetime | None = None) -> int:
     """Running steps whose worker stopped renewing: retry an idempotent step that has
     attempts left, else mark it lost. Returns how many steps were reaped."""
     now = now or timezone.now()
@@ -73,7 +73,7 @@ def reap_expired_leases(now=None):
     return reaped
 
 
-def enqueue_due_retries(now=None):
+def enqueue_due_retries(now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     due = StepRun.objects.filter(status=S.RETRYING, next_attempt_at__lte=now).values_list(
@@ -93,7 +93,7 @@ def enqueue_due_retries(now=None):
     return count
 
 
-def requeue_vanished_steps(queue_size, older_than_seconds=10, now=None):
+def requeue_vanished_steps(queue_size: int | None, older_than_seconds: float = 10, now: datetime | None = None) -> int:
     """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
     holds nothing but steps have been waiting, ring again. Duplicates are harmless —
     only one claim can win."""
@@ -111,7 +111,7 @@ def requeue_vanished_steps(queue_size, older_than_seconds=10, now=None):
     return count
 
 
-def cancel_timed_out_jobs(now=None):
+def cancel_timed_out_jobs(now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     running = Job.objects.filter(

@@ -20,26 +20,26 @@ from jobs.engine.queue import enqueue_step
 from jobs.engine.result import build_result
 from jobs.engine.states import STEP_BROKEN, STEP_TERMINAL, JobStatus, StepStatus
 from jobs.engine.transitions import change_job_status, change_step_status, locked_job
-from jobs.models import Job
+from jobs.models import Job, StepRun
 
 log = logging.getLogger(__name__)
 
 J, S = JobStatus, StepStatus
 
 
-def steps_of(job):
+def steps_of(job: Job) -> list[StepRun]:
     """The job's steps, in order: the list the engine's lock query brought, if it did."""
     steps = getattr(job, "step_runs", None)
     return steps if steps is not None else list(job.steps.all())
 
 
-def step_of(job, step_run_id):
+def step_of(job: Job, step_run_id: int) -> StepRun | None:
     return next((step for step in steps_of(job) if step.pk == step_run_id), None)
 
 
 
 
-def step_definition(job, step_id):
+def step_definition(job: Job, step_id: str) -> dict:
     for spec in job.definition.get("steps", []):
         if spec["id"] == step_id:
             return spec
@@ -59,7 +59,7 @@ def _need_blocks(need):
     return need.status == S.SKIPPED or (need.status in STEP_BROKEN and not need.continue_on_failure)
 
 
-def queue_step(job, step, *, message=""):
+def queue_step(job: Job, step: StepRun, *, message: str = "") -> bool:
     """pending/retrying → queued with the next attempt number, and ring the doorbell."""
     next_attempt = step.attempt + 1
     # One compare-and-set, fenced on the old status and attempt, moves both the status
@@ -80,7 +80,7 @@ def queue_step(job, step, *, message=""):
     return queued
 
 
-def advance_job(job):
+def advance_job(job: Job) -> None:
     """Under the job's lock: queue steps whose needs are met, skip steps below a failure,
     and finalize the job when nothing is left to run."""
     steps = steps_of(job)
@@ -122,7 +122,7 @@ def _waiting_for_slot(job):
     return job.waiting_reason not in ("", WAITING_FOR_WORKER)
 
 
-def progress_of(job, steps):
+def progress_of(job: Job, steps: list[StepRun]) -> tuple[float, int]:
     """(percent, completed steps) of a job; the percentage never goes backwards."""
     total = len(steps) or 1
     completed = sum(1 for step in steps if step.status in STEP_TERMINAL)
@@ -131,14 +131,14 @@ def progress_of(job, steps):
     return max(pct, job.progress), completed
 
 
-def update_progress(job, steps):
+def update_progress(job: Job, steps: list[StepRun]) -> None:
     pct, completed = progress_of(job, steps)
     if pct != job.progress or completed != job.completed_steps:
         Job.objects.filter(pk=job.pk).update(progress=pct, completed_steps=completed)
         job.progress, job.completed_steps = pct, completed
 
 
-def final_status(job, steps):
+def final_status(job: Job, steps: list[StepRun]) -> str:
     if job.cancel_requested_at or any(step.status == S.CANCELED for step in steps):
         return J.CANCELED
     broken = [step for step in steps if step.status in STEP_BROKEN]
@@ -154,7 +154,7 @@ def final_status(job, steps):
     return J.FAILED
 
 
-def finalize_job(job, steps):
+def finalize_job(job: Job, steps: list[StepRun]) -> bool:
     status = final_status(job, steps)
     error = job.error
     if status == J.FAILED and not error:
@@ -187,7 +187,7 @@ def finalize_job(job, steps):
 # --- starting and canceling --------------------------------------------------------------
 
 
-def start_locked_job(job):
+def start_locked_job(job: Job) -> bool:
     """draft → queued, then take a concurrency slot and queue the ready steps — or wait
     for a slot, or refuse (ConcurrencyRejected). The caller holds the job's lock."""
 
@@ -220,7 +220,7 @@ def start_locked_job(job):
     return True
 
 
-def claim_slot(job):
+def claim_slot(job: Job) -> str:
     """'go', 'wait' or 'reject' for a job whose template limits concurrency. Sets
     job.waiting_reason when it must wait. With cancel_previous, the holders are told to
     stop and the job waits for them to end."""
@@ -246,7 +246,7 @@ def claim_slot(job):
     return "wait"
 
 
-def start_waiting_jobs():
+def start_waiting_jobs() -> int:
     """Dispatcher duty: jobs queued behind a concurrency limit take a freed slot, oldest
     first. Returns how many started."""
     started = 0
@@ -278,7 +278,7 @@ def start_waiting_jobs():
     return started
 
 
-def cancel_locked_job(job, *, force=False, reason="canceled"):
+def cancel_locked_job(job: Job, *, force: bool = False, reason: str = "canceled") -> bool:
     """Cancel a locked job. Draft and queued jobs end at once; running steps are told at
     their next heartbeat, or marked canceled right away with `force`."""
     now = timezone.now()

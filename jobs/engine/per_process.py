@@ -7,9 +7,10 @@ threads kept for a process's lifetime are therefore keyed by its pid."""
 import functools
 import os
 import threading
+from collections.abc import Callable
 
 
-def per_process(factory):
+def per_process[T](factory: Callable[[], T]) -> Callable[[], T]:
     """`factory()` once per process; the decorated function returns that value. Safe when
     two threads ask first at the same time (tests run two steps in threads): both get
     the one value, not one each."""

@@ -7,7 +7,7 @@ and the dispatcher re-enqueues steps whose task vanished.
 
 from django.conf import settings
 from django.db import transaction
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 from django_q.tasks import async_task
 
 from jobs.engine.per_process import per_process
@@ -15,14 +15,14 @@ from jobs.engine.per_process import per_process
 RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
 
 @per_process
-def shared_broker():
+def shared_broker() -> Broker:
     """This process's django-q2 broker. async_task() without one builds a new broker for
     every task, and with Redis that is a new connection pool and connection each time
     (mostly redis-py reading its own package metadata; the cost is in docs/benchmarks.md)."""
     return get_broker()
 
 
-def enqueue_task(func, *args, **kwargs):
+def enqueue_task(func: str, *args: object, **kwargs: object) -> str:
     return async_task(func, *args, broker=shared_broker(), **kwargs)
 
 
@@ -30,7 +30,7 @@ def _enqueue_now(step_run_id, attempt):
     enqueue_task(RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None)
 
 
-def enqueue_step(step_run_id, attempt):
+def enqueue_step(step_run_id: int, attempt: int) -> None:
     """Enqueue a step's task as part of the current transaction's outcome.
 
     With the ORM broker the task row is written in the same transaction as the status
@@ -45,7 +45,7 @@ def enqueue_step(step_run_id, attempt):
         transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt), robust=True)
 
 
-def broker_queue_size():
+def broker_queue_size() -> int | None:
     try:
         return shared_broker().queue_size()
     except Exception:  # noqa: BLE001 - an unreachable broker is reported as unknown

@@ -1,9 +1,17 @@
 """A finished job's result: the last report step's markdown, the template's `result`
 text, or an automatic summary of steps, durations and outputs."""
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 from jobs.engine.states import StepStatus
+from jobs.engine.substitution import substitution_context
+from templates_app.definition import SubstitutionError, render
+
+if TYPE_CHECKING:
+    from jobs.models import Job, StepRun
 
 
 def _cell(value):
@@ -19,7 +27,7 @@ def _duration(step):
     return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms} ms"
 
 
-def summary_markdown(job, steps):
+def summary_markdown(job: Job, steps: list[StepRun]) -> str:
     lines = [f"# {job.name}", "", "| step | status | duration | outputs |", "|---|---|---|---|"]
     for step in steps:
         outputs = ", ".join(f"{key}={_cell(value)}" for key, value in (step.outputs or {}).items()) or "—"
@@ -28,7 +36,7 @@ def summary_markdown(job, steps):
     return "\n".join(lines) + "\n"
 
 
-def build_result(job, steps):
+def build_result(job: Job, steps: list[StepRun]) -> tuple[str, dict]:
     """(markdown, outputs) for a job whose steps are all finished."""
     outputs = {step.step_id: step.outputs for step in steps if step.outputs}
     report_ids = [spec["id"] for spec in job.definition.get("steps", []) if spec.get("type") == "report"]
@@ -39,9 +47,6 @@ def build_result(job, steps):
             return step.outputs["markdown"], outputs
     template = job.definition.get("result")
     if template:
-        from jobs.engine.substitution import substitution_context
-        from templates_app.definition import SubstitutionError, render
-
         try:
             return render(template, substitution_context(job, steps)), outputs
         except SubstitutionError:

@@ -80,10 +80,10 @@ STEP_UNFINISHED = frozenset({S.PENDING, S.QUEUED, S.RUNNING, S.RETRYING})
 STEP_BROKEN = frozenset({S.FAILED, S.LOST, S.CANCELED})
 
 
-def job_transition_allowed(old, new):
+def job_transition_allowed(old: str, new: str) -> bool:
     return new in JOB_TRANSITIONS.get(old, ())
 
 
-def step_transition_allowed(old, new):
+def step_transition_allowed(old: str, new: str) -> bool:
     return new in STEP_TRANSITIONS.get(old, ())
 

@@ -4,9 +4,13 @@ Worker entry points (jobs/worker/step_runner.py) call these; each is fenced on t
 attempt number, so a late or duplicate delivery changes nothing.
 """
 
+from __future__ import annotations
+
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,16 +20,19 @@ from jobs.engine.states import JobStatus, StepStatus
 from jobs.engine.transitions import change_job_status, change_step_status, locked_job
 from jobs.models import Job, StepRun
 
+if TYPE_CHECKING:
+    from jobs.executors.base import Outcome
+
 log = logging.getLogger(__name__)
 
 J, S = JobStatus, StepStatus
 
 
-def lease_expiry():
+def lease_expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.JOBSITE_LEASE_SECONDS)
 
 
-def claim_step(step_run_id, attempt, worker_id):
+def claim_step(step_run_id: int, attempt: int, worker_id: str) -> tuple[Job, StepRun] | None:
     """Claim a queued step for this worker: queued → running, fenced on the attempt.
 
     Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
@@ -56,7 +63,7 @@ def claim_step(step_run_id, attempt, worker_id):
         return job, step
 
 
-def renew_lease(step_run_id, attempt):
+def renew_lease(step_run_id: int, attempt: int) -> bool:
     """Extend a running step's lease. False when the step is no longer this attempt's
     (it was reaped, canceled by force, or finished by someone else)."""
     now = timezone.now()
@@ -67,17 +74,17 @@ def renew_lease(step_run_id, attempt):
     )
 
 
-def cancel_requested(job_id):
+def cancel_requested(job_id: UUID) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
-def retry_delay(step, definition_step):
+def retry_delay(step: StepRun, definition_step: dict) -> float:
     """Exponential backoff with jitter: backoff × 2^(attempt-1), ±20 %."""
     base = float(definition_step.get("retry_backoff", 2.0)) * (2 ** max(step.attempt - 1, 0))
     return base * random.uniform(0.8, 1.2)
 
 
-def finish_step(step_run_id, attempt, outcome, *, stop_reason=None):
+def finish_step(step_run_id: int, attempt: int, outcome: Outcome, *, stop_reason: str | None = None) -> bool:
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
     changes nothing. Returns True when the outcome was recorded."""
     with locked_job(step_run_id=step_run_id, engine=True) as job:

@@ -1,9 +1,16 @@
 """What `{{ ... }}` can see when a job's step runs (SPEC §3)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from jobs.engine.states import StepStatus
 
+if TYPE_CHECKING:
+    from jobs.models import Job, StepRun
 
-def substitution_context(job, steps, step_id=None):
+
+def substitution_context(job: Job, steps: list[StepRun], step_id: str | None = None) -> dict:
     """vars, params (of `step_id`), steps.<id>.outputs of finished steps, job, workspace."""
     return {
         "vars": job.variables,

@@ -10,7 +10,9 @@ All writers of one job take that job's row lock first (locked_job), so changes t
 and its steps are serialized and always acquire locks in the same order.
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +29,7 @@ class TransitionRefused(Exception):
 
 
 @contextmanager
-def locked_job(job_id=None, *, step_run_id=None, engine=False):
+def locked_job(job_id: UUID | None = None, *, step_run_id: int | None = None, engine: bool = False) -> Iterator[Job | None]:
     """A transaction holding the job's row lock; yields the freshly read job (or None).
 
     `step_run_id` finds the job by one of its steps, in the same query. `engine=True`
@@ -46,7 +48,7 @@ def locked_job(job_id=None, *, step_run_id=None, engine=False):
 
 
 @contextmanager
-def new_job_section(job, steps):
+def new_job_section(job: Job, steps: list[StepRun]) -> Iterator[Job]:
     """For a job created in the current transaction with `steps`: the same as
     locked_job(engine=True) without reading back what the caller just wrote (no other transaction can see the
     new row, so there is nothing to lock against)."""
@@ -57,7 +59,7 @@ def new_job_section(job, steps):
     flush_events(job)
 
 
-def change_job_status(job, new, *, message="", **fields):
+def change_job_status(job: Job, new: str, *, message: str = "", **fields: object) -> bool:
     """Move a locked job to `new`. Returns False when the table forbids it or the row
     has moved on."""
     old = job.status
@@ -84,7 +86,17 @@ def change_job_status(job, new, *, message="", **fields):
     return True
 
 
-def change_step_status(job, step, new, *, attempt=None, attempt_number=None, message="", level="", **fields):
+def change_step_status(
+    job: Job,
+    step: StepRun,
+    new: str,
+    *,
+    attempt: int | None = None,
+    attempt_number: int | None = None,
+    message: str = "",
+    level: str = "",
+    **fields: object,
+) -> bool:
     """Move a step of a locked job to `new`, fenced on its current status and attempt.
 
     `attempt` is the attempt the caller believes it holds; a worker whose attempt was

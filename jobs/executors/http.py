@@ -23,7 +23,7 @@ from jobsite.egress import (
     refusal_of,
 )
 
-from .base import Executor, Outcome, has_placeholder, is_number
+from .base import Executor, Outcome, StepContext, has_placeholder, is_number
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_BODY_BYTES = 64 * 1024
@@ -44,7 +44,7 @@ class HttpExecutor(Executor):
         "succeeds unless `expected_status` lists the accepted codes."
     )
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if not isinstance(with_, dict):
             return problems
@@ -95,7 +95,7 @@ class HttpExecutor(Executor):
                 problems.append(("timeout", "must be a number of seconds greater than 0"))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         with_ = dict(ctx.with_)
         # Substitution may have turned `timeout: "{{ vars.t }}"` into the string "10".
         if isinstance(with_.get("timeout"), str):
@@ -191,7 +191,7 @@ def _opener():
     return egress_opener(_RedirectKeepingCredentialsOnHost())
 
 
-def normalize_url(url):
+def normalize_url(url: str) -> str:
     """Percent-encode what may not appear raw in a URL (a space or an accent that came
     in through substitution); existing %-escapes and reserved characters stay."""
     parts = urllib.parse.urlsplit(url.strip())
@@ -211,7 +211,7 @@ def normalize_url(url):
     )
 
 
-def url_for_log(url):
+def url_for_log(url: str) -> str:
     """The URL without user:password@ — the log is shown to every workspace viewer."""
     parts = urllib.parse.urlsplit(url)
     if "@" not in parts.netloc:
@@ -219,7 +219,7 @@ def url_for_log(url):
     return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-def read_capped(response, ctx, deadline):
+def read_capped(response: http.client.HTTPResponse, ctx: StepContext, deadline: float) -> tuple[bytes, bool]:
     """Up to MAX_BODY_BYTES of the body, read in chunks so a stop request or the
     deadline ends a slow download. Returns (bytes, truncated)."""
     chunks, size = [], 0
@@ -239,7 +239,7 @@ def read_capped(response, ctx, deadline):
     return body, False
 
 
-def lowered_headers(message):
+def lowered_headers(message: http.client.HTTPMessage) -> dict[str, str]:
     headers = {}
     for name, value in message.items():
         name = name.lower()
@@ -247,7 +247,7 @@ def lowered_headers(message):
     return headers
 
 
-def is_json_type(content_type):
+def is_json_type(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
@@ -258,7 +258,7 @@ def _parse_json(body):
         return None
 
 
-def describe_error(exc, timeout):
+def describe_error(exc: Exception, timeout: float) -> str:
     if refused := refusal_of(exc):
         return str(refused)
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc

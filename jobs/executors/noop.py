@@ -1,6 +1,6 @@
 """`noop` steps: finish at once with the given outputs, or fail on purpose."""
 
-from .base import Executor, Outcome
+from .base import Executor, Outcome, StepContext
 
 
 class NoopExecutor(Executor):
@@ -12,7 +12,7 @@ class NoopExecutor(Executor):
         "For tests and benchmarks."
     )
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if not isinstance(with_, dict):
             return problems
@@ -22,7 +22,7 @@ class NoopExecutor(Executor):
             problems.append(("fail", "must be true or false"))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         outputs = ctx.with_.get("outputs") or {}
         if not isinstance(outputs, dict):
             return Outcome.fail("outputs must be a mapping")

@@ -14,11 +14,13 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     """preexec_fn: have the kernel SIGKILL this child when the process that started it
     dies. A worker killed with SIGKILL then takes its step's shell with it instead of
     leaving it running beside the retry the reaper starts."""
@@ -28,7 +30,9 @@ def die_with_parent():
         pass
 
 
-def start_in_new_group(argv, *, env, cwd, preexec=None):
+def start_in_new_group(
+    argv: list[str], *, env: dict[str, str], cwd: str | Path, preexec: Callable[[], None] | None = None
+) -> subprocess.Popen:
     """Popen with stdin closed, stdout/stderr piped and a fresh session/process group.
     `preexec` runs in the child just before exec (the sandbox's rlimits).
 
@@ -54,7 +58,7 @@ def start_in_new_group(argv, *, env, cwd, preexec=None):
     )
 
 
-def signal_group(pgid, sig):
+def signal_group(pgid: int, sig: int) -> bool:
     """Send sig to every process of the group. False when no process of it is left."""
     try:
         os.killpg(pgid, sig)
@@ -66,7 +70,7 @@ def signal_group(pgid, sig):
     return True
 
 
-def signal_members(pgid, sig, *, sparing):
+def signal_members(pgid: int, sig: int, *, sparing: int) -> None:
     """Send sig to every process of the group except the one `sparing`. The sandbox
     spares its bwrap: bwrap dies of SIGTERM and takes the whole sandbox with it at once,
     leaving the step's own TERM handlers no grace period.
@@ -100,11 +104,11 @@ def _group_of(pid):
         return None
 
 
-def group_alive(pgid):
+def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
 
 
-def leader_exited(proc):
+def leader_exited(proc: subprocess.Popen) -> bool:
     """True once the group leader has exited, without reaping it (see the module doc)."""
     if proc.returncode is not None:
         return True
@@ -118,14 +122,20 @@ def leader_exited(proc):
     return result is not None
 
 
-def kill_group_now(proc):
+def kill_group_now(proc: subprocess.Popen) -> int:
     """SIGKILL whatever is left of the group (background children of a finished
     command), then reap the leader. Returns the leader's exit status."""
     signal_group(proc.pid, signal.SIGKILL)
     return proc.wait()
 
 
-def terminate_group(proc, grace, *, on_tick=None, send_sigterm=None):
+def terminate_group(
+    proc: subprocess.Popen,
+    grace: float,
+    *,
+    on_tick: Callable[[], None] | None = None,
+    send_sigterm: Callable[[subprocess.Popen], None] | None = None,
+) -> int:
     """SIGTERM the group (through `send_sigterm(proc)` when given), wait up to `grace`
     seconds for the leader, then SIGKILL the group. `on_tick` is called about every 50 ms
     while waiting (to keep draining pipes). Returns the leader's exit status."""

@@ -12,14 +12,14 @@ import traceback
 
 from django.conf import settings
 
-from .base import Executor, Outcome
+from .base import Executor, Outcome, StepContext
 
 
-def allowed_callables():
+def allowed_callables() -> set[str]:
     return set(getattr(settings, "JOBSITE_PYTHON_STEPS", ()))
 
 
-def not_allowed_message(path):
+def not_allowed_message(path: str) -> str:
     return f"callable '{path}' is not allowed; add it to JOBSITE_PYTHON_STEPS"
 
 
@@ -33,7 +33,7 @@ class PythonExecutor(Executor):
         "ctx.with_; the returned dict becomes the step's outputs."
     )
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if not isinstance(with_, dict):
             return problems
@@ -47,7 +47,7 @@ class PythonExecutor(Executor):
             problems.append(("args", "must be a mapping"))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         path = ctx.with_.get("callable")
         # Checked again here: the setting may have changed since the template was saved.
         if isinstance(path, str) and path not in allowed_callables():

@@ -5,6 +5,8 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from jobs.executors.base import Executor
+
 BUILTIN_EXECUTORS = {
     "shell": "jobs.executors.shell.ShellExecutor",
     "http": "jobs.executors.http.HttpExecutor",
@@ -21,10 +23,10 @@ def _registry():
     return {name: import_string(path)() for name, path in paths.items()}
 
 
-def executor_names():
+def executor_names() -> list[str]:
     return sorted(_registry())
 
 
-def get_executor(name):
+def get_executor(name: str) -> Executor | None:
     """The executor for a step type, or None when no such type exists."""
     return _registry().get(name)

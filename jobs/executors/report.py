@@ -4,7 +4,7 @@ The job's result markdown is the last report step's output (SPEC §4); rendering
 and sanitizing happen where it is shown, not here.
 """
 
-from .base import Executor, Outcome
+from .base import Executor, Outcome, StepContext
 
 
 class ReportExecutor(Executor):
@@ -16,7 +16,7 @@ class ReportExecutor(Executor):
         "report step's markdown is the job's result."
     )
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if (
             isinstance(with_, dict)
@@ -26,7 +26,7 @@ class ReportExecutor(Executor):
             problems.append(("markdown", "must be text"))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         markdown = ctx.with_.get("markdown")
         if not isinstance(markdown, str):
             return Outcome.fail("markdown must be text")

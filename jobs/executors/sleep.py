@@ -2,7 +2,7 @@
 
 import time
 
-from .base import Executor, Outcome, has_placeholder, is_number
+from .base import Executor, Outcome, StepContext, has_placeholder, is_number
 
 SLICE_SECONDS = 0.1
 
@@ -13,7 +13,7 @@ class SleepExecutor(Executor):
     required = frozenset({"seconds"})
     description = "Waits `seconds` (reporting progress); stops at once when canceled."
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if isinstance(with_, dict) and "seconds" in with_:
             seconds = with_["seconds"]
@@ -21,7 +21,7 @@ class SleepExecutor(Executor):
                 problems.append(("seconds", "must be a number ≥ 0"))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         seconds = ctx.with_.get("seconds")
         try:
             # Substitution may have made a string of it ("{{ vars.delay }}" → "2").

@@ -9,7 +9,9 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from jobs.engine.queue import shared_broker
 from jobs.executors.sandbox import sandbox_mode
+from jobs.models import WorkerHost
 
 WORKER_SEEN_SECONDS = 30
 
@@ -26,14 +28,10 @@ def _check_database():
 
 
 def _check_broker():
-    from django_q.brokers import get_broker
-
-    return "ok" if get_broker().ping() else "not answering"
+    return "ok" if shared_broker().ping() else "not answering"
 
 
 def _check_workers():
-    from jobs.models import WorkerHost
-
     since = timezone.now() - timedelta(seconds=WORKER_SEEN_SECONDS)
     seen = WorkerHost.objects.filter(last_seen_at__gte=since).count()
     return "ok" if seen else f"no worker host seen in the last {WORKER_SEEN_SECONDS} s"

@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from jobs.engine.log_format import log_events, log_line
+from jobs.engine.log_format import LEVELS, levels_at_least, log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
 from jobs.models import EventKind
 from jobs.views.charts import run_graph, step_timeline
@@ -23,7 +23,6 @@ from jobs.views.job_log import step_attempts
 from jobs.views.permissions import job_for, member_required
 from jobsite.models import Role
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 # The page shows at most this many log lines when it is first drawn (the download has
 # them all); a poll returns at most this many events, the next poll takes the rest.
 PAGE_LOG_LINES = 2000
@@ -40,7 +39,7 @@ def log_filters(request, job):
 
 
 def filter_log(events, filters):
-    levels = set(LEVELS[LEVELS.index(filters["level"]) :]) if filters["level"] else None
+    levels = set(levels_at_least(filters["level"])) if filters["level"] else None
     return [
         event
         for event in events
@@ -100,7 +99,7 @@ def job_detail(request, job_id):
     after = job.last_event_seq
     lines = log_events(job).filter(seq__lte=after)
     if filters["level"]:
-        lines = lines.filter(level__in=LEVELS[LEVELS.index(filters["level"]) :])
+        lines = lines.filter(level__in=levels_at_least(filters["level"]))
     if filters["step"]:
         lines = lines.filter(step_id=filters["step"])
     # One row more than the page tells whether earlier lines exist, without counting a
@@ -186,7 +185,7 @@ def job_log_download(request, job_id):
     filters = log_filters(request, job)
     events = log_events(job)
     if filters["level"]:
-        events = events.filter(level__in=LEVELS[LEVELS.index(filters["level"]) :])
+        events = events.filter(level__in=levels_at_least(filters["level"]))
     if filters["step"]:
         events = events.filter(step_id=filters["step"])
     lines = (log_line(event) + "\n" for event in events.iterator(chunk_size=2000))

@@ -6,8 +6,6 @@ the rows out of band and carries a new poller naming the jobs still active. When
 left that poller has no trigger, so the page stops asking.
 """
 
-import base64
-import datetime
 import uuid
 
 from django.http import QueryDict
@@ -15,25 +13,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from jobs.engine.states import JOB_ACTIVE, JobStatus
+from jobs.keyset import decode_cursor, encode_cursor, newer_than, older_than
 from jobs.models import Trigger
 from jobs.views.permissions import jobs_of, member_required, templates_of
 
 PAGE_SIZE = 25
-
-
-def encode_cursor(job):
-    raw = f"{job.created_at.isoformat()}|{job.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(token):
-    """(created_at, id) of the row a page starts after, or None for a bad token."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        created, pk = raw.split("|")
-        return datetime.datetime.fromisoformat(created), uuid.UUID(pk)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def filtered_jobs(request):
@@ -59,25 +43,17 @@ def filtered_jobs(request):
 
 def keyset_page(jobs, older=None, newer=None, size=PAGE_SIZE):
     """One page of jobs, newest first, starting after the `older` cursor (going back in
-    time) or before the `newer` one (coming forward). Returns (jobs, has_older, has_newer).
-
-    Keyset paging stays fast at any depth and never shows a row twice or skips one when
-    new jobs arrive while someone pages."""
+    time) or before the `newer` one (coming forward), by jobs.keyset's cursors. Returns
+    (jobs, has_older, has_newer)."""
     older_key = decode_cursor(older) if older else None
     newer_key = decode_cursor(newer) if newer else None
     if newer_key:
-        created, pk = newer_key
-        rows = list(
-            jobs.filter(created_at__gte=created)
-            .exclude(created_at=created, id__lte=pk)
-            .order_by("created_at", "id")[: size + 1]
-        )
+        rows = list(newer_than(jobs, newer_key).order_by("created_at", "id")[: size + 1])
         has_newer = len(rows) > size
         rows = list(reversed(rows[:size]))
         return rows, True, has_newer
     if older_key:
-        created, pk = older_key
-        jobs = jobs.filter(created_at__lte=created).exclude(created_at=created, id__gte=pk)
+        jobs = older_than(jobs, older_key)
     rows = list(jobs.order_by("-created_at", "-id")[: size + 1])
     return rows[:size], len(rows) > size, older_key is not None
 

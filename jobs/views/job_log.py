@@ -24,12 +24,12 @@ import time
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from jobs.engine.log_format import LEVELS, levels_at_least, tail_lines
 from jobs.engine.states import JOB_TERMINAL, StepStatus
 from jobs.models import EventKind
 from jobs.templatetags.jobsite_ui import ansi
 from jobs.views.permissions import job_for, member_required
 
-LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
 # One answer holds at most this many lines; a live tail further behind than this jumps.
 ANSWER_LINES = 2000
 SEARCH_LINES = 200
@@ -132,20 +132,6 @@ def lines_json(events, attempts):
     return out
 
 
-def newest_lines(events, last_seq, count):
-    """The last `count` of `events`, oldest first, read in widening windows of seq below
-    the last event (see jobs.api.logs_views.tail_lines: the same reason)."""
-    window = 2 * count
-    while True:
-        floor = last_seq - window
-        if floor <= 0:
-            return list(events.order_by("-seq")[:count])[::-1]
-        lines = list(events.filter(seq__gt=floor).order_by("-seq")[:count])
-        if len(lines) == count:
-            return lines[::-1]
-        window *= 8
-
-
 def search(events, query, after, last_seq):
     """The lines after `after` that contain `query`, oldest first, read in widening
     windows of seq for at most about SEARCH_SECONDS: the first answer comes quickly
@@ -180,7 +166,7 @@ def job_log(request, job_id):
     events = job.events.filter(kind=EventKind.LOG, seq__lte=last_seq)
     level = request.GET.get("level", "").upper()
     if level in LEVELS:
-        events = events.filter(level__in=LEVELS[LEVELS.index(level) :])
+        events = events.filter(level__in=levels_at_least(level))
     if request.GET.get("step"):
         events = events.filter(step_id=request.GET["step"])
     events = events.values_list("seq", "step_id", "level", "message", "created_at")
@@ -206,14 +192,14 @@ def job_log(request, job_id):
         # Further behind than one answer carries (by seq, which counts every event):
         # jump to the newest lines and say how many were skipped.
         if last_seq - after > limit:
-            lines = newest_lines(events.filter(seq__gt=after), last_seq, limit)
+            lines = tail_lines(events.filter(seq__gt=after), last_seq, limit)
             skipped = (lines[0][0] - after - 1) if lines else 0
             answer.update(lines=lines, skipped=max(skipped, 0))
         else:
             answer.update(lines=list(events.filter(seq__gt=after).order_by("seq")[:limit]))
         answer["next_after"] = last_seq
     else:
-        lines = newest_lines(events, last_seq, limit)
+        lines = tail_lines(events, last_seq, limit)
         answer.update(lines=lines, more=bool(lines) and events.filter(seq__lt=lines[0][0]).exists())
         answer["next_after"] = last_seq
     answer["lines"] = lines_json(answer["lines"], attempts)

@@ -8,6 +8,7 @@ the same 404 for an object of another workspace as for one that does not exist.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from jobs.models import Job
@@ -35,6 +36,22 @@ def templates_of(request):
     return JobTemplate.objects.filter(
         workspace=request.tenant.workspace, current_version__isnull=False
     )
+
+
+def choosable_templates(request, keep=None):
+    """The templates a schedule may run or a webhook endpoint be limited to: this
+    workspace's live ones, and `keep` (the object's own template id) even if archived
+    since, so saving the object unchanged stays possible."""
+    live = Q(archived_at__isnull=True)
+    if keep:
+        live |= Q(pk=keep)
+    return templates_of(request).filter(live).select_related("current_version").order_by("name")
+
+
+def form_data(request):
+    """The POST data for a bound form, or None on GET. Not `request.POST or None`: an
+    empty POST must be a bound form that shows its errors."""
+    return request.POST if request.method == "POST" else None
 
 
 def job_for(request, job_id):

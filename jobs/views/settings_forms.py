@@ -160,6 +160,25 @@ def add_service_errors(form: forms.BaseForm, errors: dict[str, list[str]]) -> No
         form.add_error("variables" if "variables" in form.fields else None, variable_messages)
 
 
+def check_schedule_form(form: forms.ModelForm, cleaned: dict) -> dict:
+    """A schedule form's clean(): `validate_schedule` on what the fields parsed, its
+    problems put on the fields, the variables to store in `cleaned`. Shared by the
+    settings form and the admin's."""
+    variables, errors = validate_schedule(
+        form.instance,
+        template=cleaned.get("template") if "variables" in cleaned else None,
+        cron=cleaned.get("cron"),
+        timezone=cleaned.get("timezone", "UTC"),
+        enabled=cleaned.get("enabled", False),
+        variables=cleaned.get("variables"),
+    )
+    if errors:
+        add_service_errors(form, errors)
+    elif variables is not None:
+        cleaned["variables"] = variables
+    return cleaned
+
+
 class ScheduleForm(forms.ModelForm):
     template = TemplateChoiceField(queryset=None)
     variables = forms.CharField(
@@ -207,21 +226,7 @@ class ScheduleForm(forms.ModelForm):
     def clean(self):
         """Every problem at once, by the schedule service's own check (the instance is
         still unchanged here: it compares the new template with the stored one)."""
-        cleaned = super().clean()
-        template = cleaned.get("template") if "variables" in cleaned else None
-        variables, errors = validate_schedule(
-            self.instance,
-            template=template,
-            cron=cleaned.get("cron"),
-            timezone=cleaned.get("timezone", "UTC"),
-            enabled=cleaned.get("enabled", False),
-            variables=cleaned.get("variables"),
-        )
-        if errors:
-            add_service_errors(self, errors)
-        elif variables is not None:
-            cleaned["variables"] = variables
-        return cleaned
+        return check_schedule_form(self, super().clean())
 
     @property
     def kept_secret_names(self):

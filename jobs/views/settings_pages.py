@@ -2,7 +2,6 @@
 once), and the templates' trigger URLs (SPEC §9). Everything here needs the admin role,
 checked on every request."""
 
-import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -10,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.views.permissions import member_required, require_role, template_for, templates_of
@@ -21,9 +19,8 @@ from jobsite.memberships import (
     colleagues_of,
     invite,
 )
-from jobsite.models import ApiKey, Invitation, Membership, Role, hash_key
-from templates_app.api import TRIGGER_KEY_PREFIX
-from templates_app.serializers import trigger_enabled
+from jobsite.models import ApiKey, Invitation, Membership, Role
+from templates_app.models import TriggerUrlDisabled, issue_trigger_key
 
 SHOWN_ONCE_KEY = "jobsite_shown_once"
 
@@ -239,19 +236,14 @@ def settings_triggers(request):
 @require_POST
 @member_required
 def settings_trigger_key(request, slug):
-    """Issue a new trigger key for a template (the old one stops working). Same key
-    format and hash as the API's `templates/{id}/trigger-key/`."""
+    """Issue a new trigger key for a template (the old one stops working), as the API's
+    `templates/{id}/trigger-key/` does: both call `issue_trigger_key`."""
     _admin(request)
     template = template_for(request, slug)
-    if not trigger_enabled(template.definition):
-        messages.error(
-            request,
-            "This template does not allow triggering by URL: set settings.trigger_url.enabled first.",
-        )
+    try:
+        raw = issue_trigger_key(template)
+    except TriggerUrlDisabled as exc:
+        messages.error(request, str(exc))
         return redirect("settings-triggers")
-    raw = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(24)
-    template.trigger_key_hash = hash_key(raw)
-    template.updated_at = timezone.now()
-    template.save(update_fields=["trigger_key_hash", "updated_at"])
     show_once(request, f"Trigger key of “{template.name}”", raw)
     return redirect("settings-triggers")

@@ -10,7 +10,6 @@ Enabled runs it again.
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from jobs.automation.schedules import ScheduleInvalid, save_schedule, stored_secrets
 from jobs.engine.events import MASK
 from jobs.models.automation import Schedule
-from jobs.views.permissions import member_required, require_role, templates_of
+from jobs.views.permissions import choosable_templates, form_data, member_required, require_role
 from jobs.views.settings_forms import ScheduleForm, add_service_errors
 from jobsite.models import Role
 
@@ -29,15 +28,6 @@ def _schedule_for(request, schedule_id):
         pk=schedule_id,
         workspace=request.tenant.workspace,
     )
-
-
-def _templates_for(request, schedule=None):
-    """The templates a schedule may run: this workspace's live ones, and its own even if
-    that was archived since (it then cannot be enabled)."""
-    live = Q(archived_at__isnull=True)
-    if schedule is not None and schedule.template_id:
-        live |= Q(pk=schedule.template_id)
-    return templates_of(request).filter(live).select_related("current_version").order_by("name")
 
 
 def shown_variables(schedule):
@@ -82,11 +72,6 @@ def _save(request, form):
         return None
 
 
-def _submitted(request):
-    # Not `request.POST or None`: an empty POST must be a bound form that shows errors.
-    return request.POST if request.method == "POST" else None
-
-
 def _form_page(request, form, schedule=None):
     context = {
         "form": form,
@@ -102,14 +87,14 @@ def _form_page(request, form, schedule=None):
 @member_required
 def settings_schedule_new(request):
     require_role(request, Role.OPERATOR)
-    templates = _templates_for(request)
+    templates = choosable_templates(request)
     schedule = Schedule(workspace=request.tenant.workspace, created_by=request.user)
     initial = {"enabled": True, "timezone": "UTC"}
     chosen = templates.filter(slug=request.GET.get("template", "")).first()
     if chosen:
         initial["template"] = chosen.pk  # "Schedule it" on a template's page
     form = ScheduleForm(
-        _submitted(request), instance=schedule, templates=templates, initial=initial
+        form_data(request), instance=schedule, templates=templates, initial=initial
     )
     if request.method == "POST" and form.is_valid():
         schedule = _save(request, form)
@@ -125,7 +110,7 @@ def settings_schedule_edit(request, schedule_id):
     require_role(request, Role.OPERATOR)
     schedule = _schedule_for(request, schedule_id)
     form = ScheduleForm(
-        _submitted(request), instance=schedule, templates=_templates_for(request, schedule)
+        form_data(request), instance=schedule, templates=choosable_templates(request, keep=schedule.template_id)
     )
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form)

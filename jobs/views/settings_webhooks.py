@@ -6,7 +6,7 @@ on the next page only (the same way as API keys, `settings_pages.show_once`).
 """
 
 from django.contrib import messages
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs.automation import webhooks
 from jobs.models.automation import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from jobs.views.permissions import member_required, require_role, templates_of
+from jobs.views.permissions import choosable_templates, form_data, member_required, require_role
 from jobs.views.settings_forms import WebhookEndpointForm
 from jobs.views.settings_pages import pop_shown_once, show_once
 from jobsite.models import Role
@@ -33,15 +33,6 @@ def _endpoint_for(request, endpoint_id):
         pk=endpoint_id,
         workspace=request.tenant.workspace,
     )
-
-
-def _templates_for(request, endpoint=None):
-    """The templates an endpoint may be limited to: this workspace's live ones, and the
-    one it is limited to now even if that was archived since."""
-    live = Q(archived_at__isnull=True)
-    if endpoint is not None and endpoint.template_id:
-        live |= Q(pk=endpoint.template_id)
-    return templates_of(request).filter(live).order_by("name")
 
 
 @require_GET
@@ -70,11 +61,6 @@ def settings_webhooks(request):
     return render(request, "jobs/settings_webhooks.html", context)
 
 
-def _submitted(request):
-    # Not `request.POST or None`: an empty POST must be a bound form that shows errors.
-    return request.POST if request.method == "POST" else None
-
-
 def _form_page(request, form, endpoint=None):
     context = {"form": form, "endpoint": endpoint, "section": "webhooks", "now": timezone.now()}
     return render(
@@ -91,9 +77,9 @@ def settings_webhook_new(request):
     workspace = _admin(request)
     endpoint = WebhookEndpoint(workspace=workspace)
     form = WebhookEndpointForm(
-        _submitted(request),
+        form_data(request),
         instance=endpoint,
-        templates=_templates_for(request),
+        templates=choosable_templates(request),
         initial={"is_active": True},
     )
     if request.method == "POST" and form.is_valid():
@@ -110,7 +96,7 @@ def settings_webhook_edit(request, endpoint_id):
     _admin(request)
     endpoint = _endpoint_for(request, endpoint_id)
     form = WebhookEndpointForm(
-        _submitted(request), instance=endpoint, templates=_templates_for(request, endpoint)
+        form_data(request), instance=endpoint, templates=choosable_templates(request, keep=endpoint.template_id)
     )
     if request.method == "POST" and form.is_valid():
         endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())

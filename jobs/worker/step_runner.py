@@ -5,6 +5,7 @@ executor with a heartbeat beside it, and hands the outcome to the engine. It nev
 changes status itself.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -165,7 +166,6 @@ def _env_name(name):
 
 
 def _env_value(value):
-    import json
 
     if isinstance(value, bool):
         return "true" if value else "false"

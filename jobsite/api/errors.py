@@ -14,10 +14,14 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+
+from jobsite.api.fields import ErrorSerializer
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +106,9 @@ def _is_database_outage(exc):
 
 
 def api_exception_handler(exc, context):
-    from rest_framework.views import (
-        set_rollback,  # rest_framework.views imports this module's users
-    )
+    # A real cycle: rest_framework.views reads the API settings, which import the
+    # authentication classes, which import this module.
+    from rest_framework.views import set_rollback
 
     api_exc = _as_api_exception(exc)
     if api_exc is None:
@@ -163,10 +167,6 @@ COMMON_ERRORS = (400, 401, 403, 429)
 
 def error_responses(*codes, common=True):
     """`responses=` entries of extend_schema for these error statuses, in the error shape."""
-    from drf_spectacular.utils import OpenApiResponse
-
-    from jobsite.api.fields import ErrorSerializer
-
     wanted = sorted(set(codes) | (set(COMMON_ERRORS) if common else set()))
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in wanted}
 
@@ -174,9 +174,6 @@ def error_responses(*codes, common=True):
 def response_headers(**extra):
     """`parameters=` entries documenting response headers: Retry-After on 429 and the
     RateLimit-* headers, plus `extra` (name → (status codes, description))."""
-    from drf_spectacular.types import OpenApiTypes
-    from drf_spectacular.utils import OpenApiParameter
-
     headers = [
         OpenApiParameter("Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
                          description="Seconds to wait before the next request."),

@@ -4,6 +4,7 @@ depth limit for nested JSON, and content negotiation that never fails with 406."
 import json
 
 from django.conf import settings
+from django.http import QueryDict
 from rest_framework import exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
@@ -116,7 +117,6 @@ class LimitedFormParser(BaseParser):
     media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        from django.http import QueryDict
 
         request = (parser_context or {}).get("request")
         return QueryDict(decode_utf8(read_limited(stream, request)))

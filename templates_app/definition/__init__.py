@@ -6,6 +6,7 @@ from .parse import DefinitionError
 from .substitute import SubstitutionError, references, render
 from .validate import load_definition
 from .variables import (
+    check_job_input,
     is_empty,
     json_schema,
     params_json_schema,
@@ -17,6 +18,7 @@ from .variables import (
 __all__ = [
     "DefinitionError",
     "SubstitutionError",
+    "check_job_input",
     "is_empty",
     "json_schema",
     "load_definition",

@@ -233,6 +233,17 @@ def validate_step_params(steps, submitted):
     return clean, errors
 
 
+def check_job_input(definition: dict, variables: dict | None, params: dict | None) -> tuple[dict, dict, dict]:
+    """A job's variables and per-step params checked and coerced against its definition,
+    as creating a job and the templates' dry run both do. Returns (variables, params,
+    errors), errors keyed `variables.<name>` and `params.<step>.<name>`."""
+    clean_vars, var_errors = validate_values(definition.get("variables", {}), variables)
+    clean_params, param_errors = validate_step_params(definition.get("steps", []), params)
+    errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
+    errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+    return clean_vars, clean_params, errors
+
+
 def secret_names(variables):
     return {name for name, declaration in variables.items() if declaration["type"] == "secret"}
 

@@ -1,3 +1,5 @@
+import sys
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -9,7 +11,6 @@ from jobs.worker.supervisor import manage_command, supervise
 def web_command(bind: str, workers: int) -> list[str]:
     """The gunicorn command line of the web server. Its access log redacts query string
     values and credential headers (jobsite.access_log)."""
-    import sys
 
     return [
         sys.executable, "-m", "gunicorn", "jobsite.wsgi",

@@ -1,0 +1,58 @@
+"""DATABASE_URL → a Django DATABASES entry (SQLite or PostgreSQL), for jobsite/settings.py."""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age: int) -> dict:
+    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
+    a Django DATABASES entry. Fails with a one-line message on anything else."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if scheme == "sqlite":
+        # sqlite:///relative/to/project.db or sqlite:////absolute/path.db
+        path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ImproperlyConfigured("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db")
+        db_path = Path(path)
+        if not db_path.is_absolute():
+            db_path = base_dir / db_path
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(db_path),
+            "OPTIONS": {
+                # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE
+                # transactions take the write lock up front so two writers queue instead
+                # of failing with "database is locked" on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+            },
+            "CONN_MAX_AGE": conn_max_age,
+            # One file per test process: several test runs may share a checkout.
+            "TEST": {"NAME": str(data_dir / f"test-jobsite-{os.getpid()}.db")},
+        }
+    if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": conn_max_age,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+            "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {scheme or '(none)'!r} is not supported; use sqlite:///path or postgres://user:pass@host:port/name"
+    )
