@@ -12,29 +12,12 @@ from django.conf import settings
 
 from jobs.executors import sandbox
 from jobs.models import EventKind
-from jobs.worker import step_runner
 
 
 @pytest.fixture(autouse=True)
 def needs_the_sandbox():
     if settings.JOBSITE_SANDBOX == "auto" and (problem := sandbox.bwrap_problem()):
         pytest.skip(f"no working bwrap here: {problem}")
-
-
-@pytest.fixture
-def step_policy(monkeypatch):
-    """step_policy(SandboxPolicy(...)): the policy the engine hands every step from now
-    on, as it will from the workspace's and the template's settings."""
-
-    def use(policy):
-        class ContextWithPolicy(step_runner.EngineContext):
-            def __init__(self, **kwargs):
-                kwargs["sandbox"] = policy
-                super().__init__(**kwargs)
-
-        monkeypatch.setattr(step_runner, "EngineContext", ContextWithPolicy)
-
-    return use
 
 
 def log_lines(job):

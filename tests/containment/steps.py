@@ -7,12 +7,16 @@ from tests.containment.conftest import log_lines
 from tests.jobs.helpers import make_template
 
 
-def shell_template(workspace, script, slug="probe", timeout=None):
+def shell_template(workspace, script, slug="probe", timeout=None, limits=None):
+    """A template of one shell step `probe` running `script`; `limits` ({name: value})
+    become its `settings.limits`."""
     timeout_line = f"    timeout: {timeout}\n" if timeout else ""
     source = (
         f"slug: {slug}\nname: {slug}\nsteps:\n  - id: probe\n    type: shell\n{timeout_line}"
         "    with:\n      script: |\n" + textwrap.indent(textwrap.dedent(script).strip() + "\n", " " * 8)
     )
+    if limits:
+        source += "settings:\n  limits:\n" + "".join(f"    {key}: {value}\n" for key, value in limits.items())
     return make_template(workspace, source)
 
 

@@ -4,11 +4,13 @@ and succeeds."""
 
 import pytest
 
-from jobs.executors.sandbox import SandboxPolicy, StepLimits, sandbox_mode
+from jobs.executors.sandbox import sandbox_mode
 from jobs.services import create_job
 from tests.containment.steps import shell_template
 
-TIGHT = StepLimits(cpu_seconds=1, memory_mb=256, max_file_mb=100, max_processes=64)
+# The offender's template asks for these in its settings.limits; the neighbour runs with
+# the workspace's defaults.
+TIGHT = {"cpu_seconds": 1, "memory_mb": 256, "max_file_mb": 100, "max_processes": 64}
 NEIGHBOUR = """
 echo "neighbour started"
 python3 -c "print(sum(range(10**6)))"
@@ -43,14 +45,11 @@ echo "neighbour done"
         ),
     ],
 )
-def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(
-    workspace, run_tasks, step_policy, script, error
-):
+def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(workspace, run_tasks, script, error):
     if "bomb" in script and sandbox_mode() == "off":
         # Unsandboxed, the process cap cannot be per step: never fork-bomb the host.
         pytest.skip("max_processes is enforced only inside the sandbox")
-    step_policy(SandboxPolicy(limits=TIGHT))
-    offender = create_job(workspace, template=shell_template(workspace, script, slug="offender"))
+    offender = create_job(workspace, template=shell_template(workspace, script, slug="offender", limits=TIGHT))
     neighbour = create_job(workspace, template=shell_template(workspace, NEIGHBOUR, slug="neighbour"))
 
     run_tasks(parallel=2)

@@ -5,7 +5,6 @@ import socket
 
 import pytest
 
-from jobs.executors.sandbox import SandboxPolicy
 from tests.containment.steps import run_shell_step
 
 
@@ -26,8 +25,9 @@ def probe_script(ports):
     )
 
 
-def test_with_network_none_a_step_reaches_nothing_on_the_host(workspace, run_tasks, step_policy, web_server_port):
-    step_policy(SandboxPolicy(network="none"))
+def test_with_network_none_a_step_reaches_nothing_on_the_host(workspace, run_tasks, web_server_port):
+    workspace.step_network = "none"  # what server staff set in the admin
+    workspace.save(update_fields=["step_network"])
     ports = [5432, 6379, web_server_port]
 
     job, lines, _ = run_shell_step(workspace, run_tasks, probe_script(ports))
@@ -35,9 +35,8 @@ def test_with_network_none_a_step_reaches_nothing_on_the_host(workspace, run_tas
     assert [line for line in lines if line.startswith(("OPEN", "CLOSED"))] == [f"CLOSED {port}" for port in ports]
 
 
-def test_with_network_host_the_same_probe_reaches_the_web_server(workspace, run_tasks, step_policy, web_server_port):
-    step_policy(SandboxPolicy(network="host"))
-
+def test_with_network_host_the_same_probe_reaches_the_web_server(workspace, run_tasks, web_server_port):
+    assert workspace.step_network == "host"  # the default
     job, lines, _ = run_shell_step(workspace, run_tasks, probe_script([web_server_port]))
 
     assert f"OPEN {web_server_port}" in lines, lines
