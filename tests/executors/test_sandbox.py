@@ -71,7 +71,7 @@ def test_a_policy_refuses_an_unknown_network():
         sandbox.SandboxPolicy(network="bridge")
 
 
-def test_limits_apply_with_the_sandbox_off_too_but_for_the_process_cap(tmp_path, settings):
+def test_with_the_sandbox_off_the_rlimits_still_apply(tmp_path, settings):
     settings.JOBSITE_SANDBOX = "off"
     limits = sandbox.StepLimits(cpu_seconds=1, memory_mb=256, max_file_mb=1, max_processes=8)
     ctx = StepContext(
