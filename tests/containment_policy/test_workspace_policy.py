@@ -202,3 +202,22 @@ def test_a_misspelt_step_type_cannot_be_saved_as_allowed(staff_client, workspace
     }  # fmt: skip
     response = staff_client.post(f"/admin/jobsite/workspace/{workspace.pk}/change/", form)
     assert response.status_code == 200 and b"Select a valid choice. shel is not one of the available choices" in response.content
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("lots", "JOBSITE_MAX_MEMORY_MB='lots' is not an integer"),
+        ("0", "JOBSITE_MAX_MEMORY_MB=0 must be a whole number greater than 0"),
+        ("-5", "JOBSITE_MAX_MEMORY_MB=-5 must be a whole number greater than 0"),
+    ],
+)
+def test_a_bad_server_cap_names_the_variable(monkeypatch, raw, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from jobsite.settings import env_positive_int
+
+    monkeypatch.setenv("JOBSITE_MAX_MEMORY_MB", raw)
+    with pytest.raises(ImproperlyConfigured) as bad:
+        env_positive_int("JOBSITE_MAX_MEMORY_MB", 16384)
+    assert str(bad.value) == message
