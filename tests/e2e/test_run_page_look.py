@@ -1,0 +1,134 @@
+"""How the run page looks and reads: screenshots (desktop light and dark, phone) of a
+job running and of a job that failed after retries, and axe-core over every main page in
+both colour schemes (0 critical, 0 serious).
+
+axe-core is vendored under tests/e2e/vendor/ (from its npm package; MPL-2.0) and run
+through page.evaluate, which the pages' Content-Security-Policy does not apply to."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import PHONE
+
+pytestmark = pytest.mark.e2e
+expect = pytest.importorskip("playwright.sync_api").expect
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+SCREENS = Path(os.environ.get("JOBSITE_SCREENS_DIR", "/tmp/screens"))
+WIDE = {"width": 1440, "height": 900}
+
+RETRYING = """
+slug: e2e-retrying
+name: Nightly sync
+steps:
+  - id: fetch
+    type: shell
+    with: {script: "for i in $(seq 1 30); do echo \\"fetched page $i\\"; done"}
+  - id: upload
+    type: shell
+    needs: [fetch]
+    retries: 2
+    retry_backoff: 0
+    with:
+      script: |
+        echo "connecting to the bucket"
+        echo "ERROR: bucket refused the upload (503)" >&2
+        exit 4
+  - id: notify
+    type: noop
+    needs: [upload]
+"""
+
+LONG = """
+slug: e2e-long
+name: Long build
+steps:
+  - id: checkout
+    type: shell
+    with: {script: "for i in $(seq 1 40); do echo \\"checkout file $i\\"; done"}
+  - id: build
+    type: shell
+    needs: [checkout]
+    with:
+      script: |
+        for i in $(seq 1 400); do printf '\\033[32mok\\033[0m compiling unit %s\\n' "$i"; sleep 0.05; done
+  - id: test
+    type: shell
+    needs: [build]
+    with: {script: "echo tested"}
+"""
+
+
+def axe_violations(page):
+    page.evaluate(AXE)
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,"
+        " target: v.nodes[0] && v.nodes[0].target.join(' ')}))"
+    )
+    return [v for v in result if v["impact"] in ("critical", "serious")]
+
+
+def shoot(page, name):
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / f"{name}.png"))
+
+
+def test_screenshots_of_the_run_page_running_and_after_failed_retries(visit, site):
+    from tests.jobs.helpers import make_template
+
+    site.templates["retrying"] = make_template(site.workspace, RETRYING)
+    site.templates["long"] = make_template(site.workspace, LONG)
+    failed = site.start("retrying")
+    running = site.start("long")
+    site.wait_for_status(failed, "failed", timeout=60)
+    for scheme, viewport, suffix in (
+        ("light", WIDE, "desktop-light"),
+        ("dark", WIDE, "desktop-dark"),
+        ("light", PHONE, "phone"),
+    ):
+        page = visit(viewport=viewport, color_scheme=scheme).login("otto")
+        page.goto(f"/jobs/{running.pk}/")
+        expect(page.locator("#log")).to_contain_text("compiling unit", timeout=30_000)
+        shoot(page, f"running-{suffix}")
+        page.goto(f"/jobs/{failed.pk}/")
+        expect(page.locator("#log")).to_contain_text("bucket refused the upload")
+        shoot(page, f"failed-retries-{suffix}")
+    # Each attempt has its own group and its own error.
+    expect(page.locator(".lv-toggle", has_text="attempt 1 of 3")).to_be_attached()
+    expect(page.locator("#job-steps .attempt-row")).to_have_count(2)
+
+
+def test_every_main_page_has_no_serious_accessibility_violation_in_light_and_dark(visit, site):
+    from tests.jobs.helpers import make_template
+
+    site.templates["retrying"] = make_template(site.workspace, RETRYING)
+    failed = site.start("retrying")
+    site.wait_for_status(failed, "failed", timeout=60)
+    pages = [
+        "/",
+        "/templates/",
+        "/templates/e2e-greet/",
+        "/jobs/",
+        f"/jobs/{failed.pk}/",
+        f"/jobs/{failed.pk}/rerun/edit/",
+        "/settings/members/",
+        "/settings/keys/",
+        "/settings/triggers/",
+        "/settings/webhooks/",
+        "/settings/webhooks/new/",
+        "/settings/schedules/",
+        "/settings/schedules/new/",
+    ]
+    found = {}
+    for scheme in ("light", "dark"):
+        page = visit(color_scheme=scheme).login("ada")
+        for url in pages:
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            violations = axe_violations(page)
+            if violations:
+                found[f"{scheme} {url}"] = violations
+    assert found == {}
