@@ -262,6 +262,9 @@
       }
       this.total = top;
       this.spacer.style.height = this.total * ROW + "px";
+      // A finished job's short log gets a box its size, not an empty fixed-height one.
+      this.box.classList.toggle("lv-fit", !this.live);
+      this.box.style.setProperty("--lv-rows", String(this.total));
     }
 
     rowAt(index) {
