@@ -87,7 +87,7 @@ def step_attempts(job, steps):
     # without leaving the running state through an event we read, e.g. a force cancel).
     for step in steps:
         runs = attempts.get(step.step_id)
-        if runs and runs[-1]["attempt"] == step.attempt:
+        if runs and runs[-1]["attempt"] == step.attempt and step.status != StepStatus.RETRYING:
             runs[-1]["status"] = step.status
             runs[-1]["error"] = step.error or runs[-1]["error"]
     return attempts

@@ -132,3 +132,25 @@ def test_every_main_page_has_no_serious_accessibility_violation_in_light_and_dar
             if violations:
                 found[f"{scheme} {url}"] = violations
     assert found == {}
+
+
+def test_a_banner_says_the_server_cannot_be_reached_and_goes_away_by_itself(visit, site):
+    job = site.start("slow")
+    browsing = visit()
+    page = browsing.login("otto")
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.locator("#job-summary .live-status .badge")).to_have_text("running", timeout=30_000)
+    banner = page.locator("#offline-banner")
+    expect(banner).to_be_hidden()
+    page.route(f"**/jobs/{job.pk}/**", lambda route: route.abort())
+    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner).to_contain_text("The server cannot be reached")
+    page.unroute(f"**/jobs/{job.pk}/**")
+    expect(banner).to_be_hidden(timeout=10_000)
+    # htmx reports each failed poll on the console: expected here, and only here.
+    browsing.console_errors = [
+        e for e in browsing.console_errors if not e.startswith(("htmx:sendError", "htmx:afterRequest"))
+    ]
+    from jobs.services import cancel_job
+
+    cancel_job(job, force=True)
