@@ -121,6 +121,9 @@ def test_every_main_page_has_no_serious_accessibility_violation_in_light_and_dar
         "/settings/webhooks/new/",
         "/settings/schedules/",
         "/settings/schedules/new/",
+        "/templates/new/",
+        "/templates/e2e-greet/edit/",
+        "/templates/e2e-greet/versions/",
     ]
     found = {}
     for scheme in ("light", "dark"):
@@ -154,3 +157,34 @@ def test_a_banner_says_the_server_cannot_be_reached_and_goes_away_by_itself(visi
     from jobs.services import cancel_job
 
     cancel_job(job, force=True)
+
+
+def test_the_editor_shows_problems_at_their_lines_as_you_type_and_saves_a_version(visit, site):
+    for scheme, viewport, suffix in (
+        ("light", WIDE, "desktop-light"),
+        ("dark", WIDE, "desktop-dark"),
+        ("light", PHONE, "phone"),
+    ):
+        page = visit(viewport=viewport, color_scheme=scheme).login("ada")
+        page.goto("/templates/e2e-greet/edit/")
+        expect(page.locator("#editor-check")).to_contain_text("Valid")
+        source = page.locator("#id_source")
+        text = source.input_value()
+        source.fill(text.replace("type: report", "type: reprot").replace("default: 4", "default: 40"))
+        problems = page.locator("#editor-problems li")
+        expect(problems).to_have_count(2, timeout=5_000)
+        expect(problems.first).to_contain_text("Line 6")  # count's default above its max
+        expect(page.locator(".editor-gutter .bad-line")).to_have_count(2)
+        shoot(page, f"editor-problems-{suffix}")
+        page.locator(".goto-line").first.click()
+        assert page.evaluate("document.activeElement.id") == "id_source"
+    source.fill(text.replace("Greeting", "Greeting, edited"))
+    expect(page.locator("#editor-check")).to_contain_text("Valid", timeout=5_000)
+    expect(page.locator("#editor-check input[name=var-count]")).to_have_value("4")  # the preview
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.locator(".message-success")).to_contain_text("Saved version 2 of Greeting, edited")
+    page.goto("/templates/e2e-greet/versions/")
+    expect(page.locator(".diff-add")).to_contain_text("Greeting, edited")
+    page.get_by_role("button", name="Restore v1").click()
+    page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    expect(page.locator(".message-success")).to_contain_text("Version 1 restored as version 3")
