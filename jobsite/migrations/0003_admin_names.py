@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobsite', '0001_initial'),
+        ('jobsite', '0002_invitation'),
     ]
 
     operations = [
