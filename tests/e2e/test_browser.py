@@ -266,7 +266,7 @@ def test_screenshots_of_every_main_page(visit, site):
                 page.goto(url)
                 expect(page.locator("main h1").first).to_be_visible()
                 if name == "job-running":
-                    expect(log_lines(page).first.locator(".log-msg")).to_be_visible(
+                    expect(log_lines(page).first.locator(".lv-msg")).to_be_visible(
                         timeout=LIVE_WAIT
                     )
                 width = page.evaluate("document.documentElement.scrollWidth")
