@@ -2,8 +2,8 @@
 typing, a preview of the start form and the step graph, save → a new version, a diff of
 any two versions, and restore.
 
-Validation is the API's: `templates_app.definition.load_definition` (the same
-DefinitionError paths), and saving goes through `save_template_version` like the API's
+Validation is the API's: `templates_app.definition.load_definition` with the
+workspace's rules (allowed step types, limit ceilings; the same DefinitionError paths), and saving goes through `save_template_version` like the API's
 POST/PUT and the admin. The preview is built by the start form's own class and the
 template page's graph, so what it shows is what the template page will show.
 """
@@ -23,6 +23,7 @@ from jobsite.models import Role
 from templates_app.definition import DefinitionError, load_definition
 from templates_app.definition.lines import line_of, problems_at_lines
 from templates_app.models import save_template_version
+from templates_app.policy import definition_rules
 
 NEW_TEMPLATE = """slug: my-template
 name: My template
@@ -44,7 +45,7 @@ def check_source(request, source, template=None):
     if len(source) > MAX_SOURCE:
         return None, [{"path": "source", "message": f"is longer than {MAX_SOURCE} characters", "line": None}]
     try:
-        definition = load_definition(source)
+        definition = load_definition(source, rules=definition_rules(request.tenant.workspace))
     except DefinitionError as exc:
         return None, problems_at_lines(source, exc.errors)
     except RecursionError:

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobsite', '0002_invitation'),
+        ('jobsite', '0003_workspace_containment'),
     ]
 
     operations = [
