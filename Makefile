@@ -55,7 +55,8 @@ $(DATA)/secret_key:
 # refuses loopback unless allowed, so the demo allows exactly this address and port.
 run: venv $(DATA)/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA)/secret_key)}"; \
-	export JOBSITE_EGRESS_ALLOW="$${JOBSITE_EGRESS_ALLOW-127.0.0.1:8000}"; \
+	export JOBSITE_BIND="$${JOBSITE_BIND:-127.0.0.1:$${PORT:-8000}}"; \
+	export JOBSITE_EGRESS_ALLOW="$${JOBSITE_EGRESS_ALLOW-$$JOBSITE_BIND}"; \
 	$(PY) manage.py migrate --noinput -v 0 && \
 	$(PY) manage.py demo && \
 	exec $(PY) manage.py serve

@@ -1,5 +1,10 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
 
 from jobs.automation.schedules import (
     ScheduleInvalid,
@@ -21,6 +26,10 @@ from jobs.models import (
 )
 from jobs.services import JobValidationError, cancel_job, rerun_job
 from jobs.views.settings_forms import add_service_errors, check_schedule_form
+
+
+def pretty_json(value):
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 class StepRunInline(admin.TabularInline):
@@ -87,7 +96,12 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger", "workspace", "template"]
     search_fields = ["id", "name"]
     exclude = ["variables"]  # secrets: shown masked below
-    readonly_fields = ["masked_variables"] + [f.name for f in Job._meta.fields if f.name != "variables"]
+    # JSON fields read as JSON (their *_json displays below), not as Python reprs.
+    readonly_fields = ["ui_link", "masked_variables"] + [
+        f"{f.name}_json" if isinstance(f, models.JSONField) else f.name
+        for f in Job._meta.fields
+        if f.name != "variables"
+    ]
     inlines = [StepRunInline, ArtifactInline]
     actions = [cancel_jobs, force_cancel_jobs, rerun_jobs, rerun_failed_steps]
     list_select_related = ["workspace", "template"]
@@ -95,10 +109,27 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="variables")
     def masked_variables(self, obj):
-        return obj.masked_variables()
+        return pretty_json(obj.masked_variables())
+
+    @admin.display(description="page")
+    def ui_link(self, obj):
+        return format_html('<a href="{}">Open the job page</a>', reverse("job-detail", args=[obj.pk]))
 
     def has_add_permission(self, request):
         return False  # jobs are created by the UI, the API, schedules and triggers
+
+
+def json_display(field):
+    @admin.display(description=field.replace("_", " "))
+    def show(self, obj):
+        return pretty_json(getattr(obj, field))
+
+    return show
+
+
+for _field in Job._meta.fields:
+    if isinstance(_field, models.JSONField) and _field.name != "variables":
+        setattr(JobAdmin, f"{_field.name}_json", json_display(_field.name))
 
 
 @admin.register(StepRun)

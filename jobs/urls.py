@@ -12,6 +12,7 @@ from jobs.views import (
     settings_schedules,
     settings_webhooks,
     start,
+    template_editor,
     workspace,
 )
 
@@ -19,7 +20,16 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("workspace/", workspace.workspace_switch, name="workspace-switch"),
     # A template's page shows its runs and hosts the start form, so it lives here.
+    path("templates/new/", template_editor.template_new, name="template-new"),
+    path("templates/check/", template_editor.template_check, name="template-check"),
     path("templates/<slug:slug>/", start.template_detail, name="template-detail"),
+    path("templates/<slug:slug>/edit/", template_editor.template_edit, name="template-edit"),
+    path("templates/<slug:slug>/versions/", template_editor.template_versions, name="template-versions"),
+    path(
+        "templates/<slug:slug>/versions/<int:number>/restore/",
+        template_editor.template_restore,
+        name="template-restore",
+    ),
     path("templates/<slug:slug>/start/", start.template_start, name="template-start"),
     path("jobs/", job_list.job_list, name="job-list"),
     path("jobs/rows/", job_list.job_list_rows, name="job-list-rows"),

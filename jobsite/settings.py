@@ -295,6 +295,9 @@ JOBSITE_BENCH_VIEWS = env_bool("JOBSITE_BENCH_VIEWS", False)
 # --- django-q2: the doorbell and the process pool (SPEC §7) ------------------------
 
 JOBSITE_BROKER = env_str("JOBSITE_BROKER", "orm")
+# Where `serve` answers (host:port); `demo` prints this address and points the demo
+# templates that call the server itself (host-report) at it.
+JOBSITE_BIND = env_str("JOBSITE_BIND", "127.0.0.1:8000")
 if JOBSITE_BROKER not in {"orm", "redis"}:
     raise ImproperlyConfigured(f"JOBSITE_BROKER={JOBSITE_BROKER!r}: use 'orm' or 'redis'")
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

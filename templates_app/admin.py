@@ -54,6 +54,9 @@ class JobTemplateAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         template = save_template_version(form.cleaned_data["workspace"], form.definition, source=form.cleaned_data["source"], user=request.user)
         form.instance = template
+        # The admin's "was added" message and redirect read `obj`: make it the saved row.
+        obj.__dict__.update({k: v for k, v in template.__dict__.items() if k != "_state"})
+        obj._state.adding = False
         messages.info(request, f"Saved version {template.current_version.number} of {template.slug}.")
 
     def save_related(self, request, form, formsets, change):

@@ -115,3 +115,24 @@ def test_saving_a_webhook_endpoint_in_the_admin_refuses_what_the_api_refuses(adm
     good = admin_client.post("/admin/jobs/webhookendpoint/add/", {**form, "url": "https://hooks.example.com/in"})
     assert good.status_code == 302
     assert WebhookEndpoint.objects.get().url == "https://hooks.example.com/in"
+
+
+def test_the_admin_names_what_it_added_and_its_models_properly(admin_client, workspace):
+    added = admin_client.post(
+        "/admin/templates_app/jobtemplate/add/", {"workspace": workspace.pk, "source": SOURCE}, follow=True
+    ).content.decode()
+    assert "Hello" in added and "“-”" not in added and '"-"' not in added
+    index = admin_client.get("/admin/").content.decode()
+    assert "Webhook deliveries" in index and "API keys" in index
+    assert 'href="/admin/cluster/"' in index  # the cluster page is linked
+    cluster = admin_client.get("/admin/cluster/").content.decode()
+    assert 'id="header"' in cluster and "Log out" in cluster  # with the admin's header
+
+
+def test_an_admin_job_page_shows_json_and_links_to_the_ui(admin_client, workspace):
+    template = make_template(workspace, SOURCE)
+    job = create_job(workspace, template=template, start=False)
+    html = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert f'href="/jobs/{job.pk}/"' in html
+    assert "<pre>{\n  &quot;slug&quot;: &quot;hello&quot;," in html  # the definition as JSON
+    assert "{&#x27;slug&#x27;" not in html  # not as a Python repr

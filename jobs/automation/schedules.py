@@ -16,6 +16,7 @@ mask it was shown as, keeps its stored value while the template stays the same.
 """
 
 import logging
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,8 +60,10 @@ def validate_cron(cron: str, tz_name: str) -> ZoneInfo:
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ScheduleError("timezone", f"unknown timezone {tz_name!r} (use an IANA name such as Europe/Paris)") from None
-    if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
+    if not isinstance(cron, str) or len(cron.split()) != 5:
         raise ScheduleError("cron", f"{cron!r} is not a five-field cron expression (minute hour day month weekday)")
+    if not croniter.is_valid(cron):
+        raise ScheduleError("cron", cron_field_problem(cron))
     try:
         croniter(cron, datetime.now(zone)).get_next(datetime)
     except (CroniterError, ValueError):
@@ -233,3 +236,20 @@ def run_due_schedules(now: datetime | None = None) -> int:
                     fields += ["enabled", "paused_reason"]
             schedule.save(update_fields=fields)
     return started
+
+
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+
+
+def cron_field_problem(cron: str) -> str:
+    """Which field of a five-field expression is wrong, e.g. "minute: 61 is out of range
+    (0-59)" for `61 * * * *`."""
+    for text, (name, low, high) in zip(cron.split(), CRON_FIELDS, strict=True):
+        for number in re.findall(r"\d+", text):
+            if not low <= int(number) <= high:
+                return f"{name}: {number} is out of range ({low}-{high}) in {cron!r}"
+    for index, (text, (name, low, high)) in enumerate(zip(cron.split(), CRON_FIELDS, strict=True)):
+        probe = " ".join(text if i == index else "*" for i in range(5))
+        if not croniter.is_valid(probe):
+            return f"{name}: {text!r} is not valid (use numbers {low}-{high}, *, ranges, lists or steps)"
+    return f"{cron!r} is not a valid cron expression (minute hour day month weekday)"

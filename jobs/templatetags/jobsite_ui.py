@@ -157,3 +157,19 @@ def when(moment):
     if local.date() == timezone.localdate():
         return local.strftime("%H:%M:%S")
     return f"{local.strftime('%b')} {local.day}, {local.strftime('%H:%M')}"
+
+
+ACTOR_KINDS = {"user": "{}", "admin": "{} (admin)", "key": "API key {}", "schedule": "schedule {}"}
+
+
+@register.filter
+def actor(value):
+    """Who started a job, for people: "user:ada" → "ada", "key:ci-bot" → "API key ci-bot",
+    "trigger_url" → "trigger URL"."""
+    value = str(value or "")
+    if not value:
+        return "—"
+    kind, _, name = value.partition(":")
+    if name and kind in ACTOR_KINDS:
+        return ACTOR_KINDS[kind].format(name)
+    return value.replace("_url", " URL").replace("_", " ")

@@ -3,6 +3,7 @@ steps, queue depth and the age of the oldest queued step."""
 
 from datetime import timedelta
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Min
 from django.shortcuts import render
@@ -44,9 +45,10 @@ def cluster_health():
 @staff_member_required
 @require_GET
 def cluster_page(request):
+    # The admin's own context (header, user tools, nav), so the page looks like the admin.
     context = {
+        **admin.site.each_context(request),
         "title": "Worker cluster",
-        "site_header": "jobsite administration",
         "sandbox": sandbox_mode(),
         "sandbox_off": sandbox_off_message() if sandbox_mode() == "off" else "",
         **cluster_health(),

@@ -1,12 +1,13 @@
-"""The job page: status, progress, step timeline, live log tail, result, artifacts,
-variables and lineage — read from the job's event stream (SPEC §8, §9).
+"""The job page: status, progress, the run graph, step timeline and attempts, the log,
+result, artifacts, variables and lineage — read from the job's event stream (SPEC §8, §9).
 
-The page is rendered with the last event `seq` it shows; while the job is active a
-poller asks for the events after it once a second and appends the new log lines, so a
-page opened mid-run and followed to the end shows every line exactly once, in order. The
-same response swaps the status, progress and steps out of band and carries the poller
-with the new `after`; once the job is finished the poller comes back without a trigger
-and the polling stops by itself.
+The page is rendered with the last event `seq` it read with the job row. The log viewer
+(static/js/joblog.js) reads the log from jobs/views/job_log.py starting there, so a page
+opened mid-run and followed to the end shows every line exactly once, in order (unless
+it jumps ahead, which it says). A hidden htmx poller asks for the summary every second
+(`?live=1&shown=<the log's seq>`): status, progress, steps and lineage come out of band,
+and a finished job is drawn as finished only once the log has caught up; then the poller
+comes back without a trigger and the polling stops by itself.
 """
 
 from django.http import FileResponse, Http404, StreamingHttpResponse
@@ -15,7 +16,6 @@ from django.views.decorators.http import require_GET
 
 from jobs.engine.log_format import LEVELS, levels_at_least, log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
-from jobs.models import EventKind
 from jobs.views.charts import run_graph, step_timeline
 from jobs.views.common import why_waiting, workers_seen
 from jobs.views.forms import submission_token
@@ -23,10 +23,9 @@ from jobs.views.job_log import step_attempts
 from jobs.views.permissions import job_for, member_required
 from jobsite.models import Role
 
-# The page shows at most this many log lines when it is first drawn (the download has
-# them all); a poll returns at most this many events, the next poll takes the rest.
+# Without JavaScript the page shows at most this many log lines (the download has them
+# all); with it, the log viewer reads them from log.json.
 PAGE_LOG_LINES = 2000
-POLL_EVENTS = 1000
 
 
 def log_filters(request, job):
@@ -36,17 +35,6 @@ def log_filters(request, job):
         "level": level if level in LEVELS else "",
         "step": step if step in {s["id"] for s in job.definition.get("steps", [])} else "",
     }
-
-
-def filter_log(events, filters):
-    levels = set(levels_at_least(filters["level"])) if filters["level"] else None
-    return [
-        event
-        for event in events
-        if event.kind == EventKind.LOG
-        and (levels is None or event.level in levels)
-        and (not filters["step"] or event.step_id == filters["step"])
-    ]
 
 
 def actions_for(request, job):

@@ -70,16 +70,24 @@ def step_attempts(job, steps):
                     "status": StepStatus.RUNNING,
                     "started_at": created_at,
                     "finished_at": None,
+                    "duration_ms": None,
                     "error": "",
                 }
             )
         elif runs and runs[-1]["finished_at"] is None and data.get("from") == StepStatus.RUNNING:
-            runs[-1].update(status=data.get("to", ""), finished_at=created_at, error=data.get("error", ""))
+            # An attempt that ended in "retrying" failed; the step is the one retrying.
+            ended = data.get("to", "")
+            runs[-1].update(
+                status=StepStatus.FAILED if ended == StepStatus.RETRYING else ended,
+                finished_at=created_at,
+                error=data.get("error", ""),
+                duration_ms=int((created_at - runs[-1]["started_at"]).total_seconds() * 1000),
+            )
     # The step row is the truth for the newest attempt (its status may have moved on
     # without leaving the running state through an event we read, e.g. a force cancel).
     for step in steps:
         runs = attempts.get(step.step_id)
-        if runs and runs[-1]["attempt"] == step.attempt:
+        if runs and runs[-1]["attempt"] == step.attempt and step.status != StepStatus.RETRYING:
             runs[-1]["status"] = step.status
             runs[-1]["error"] = step.error or runs[-1]["error"]
     return attempts
@@ -94,9 +102,7 @@ def attempts_json(attempts):
                 "first_seq": run["first_seq"],
                 "status": run["status"],
                 "error": run["error"],
-                "duration_ms": int((run["finished_at"] - run["started_at"]).total_seconds() * 1000)
-                if run["finished_at"]
-                else None,
+                "duration_ms": run["duration_ms"],
             }
             for run in runs
         ]

@@ -6,9 +6,11 @@
 (function () {
   "use strict";
   const ROW = 20; // px: every row has this height (.lv-row in jobsite.css)
-  const OVERSCAN = 30; // rows drawn above and below the visible ones
+  const OVERSCAN = 20; // rows drawn above and below the visible ones
   const GROUP_KEEP = 20000; // lines a step keeps in memory; older ones become a gap
   const POLL_MS = 1000;
+  const LIVE_LINES = 1000; // lines a live answer carries at most (further behind: a jump)
+  const SLICE = 250; // lines handled per task; the page yields between slices
   const OPEN_STATUSES = ["running", "failed", "lost", "canceled", "retrying"];
 
   const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => (
@@ -197,7 +199,7 @@
     async poll() {
       let data;
       try {
-        data = await this.fetchJSON("after=" + this.after);
+        data = await this.fetchJSON("after=" + this.after + "&limit=" + LIVE_LINES);
       } catch (error) {
         this.disconnected();
         this.schedule();
@@ -214,12 +216,23 @@
         this.say(`Jumped to the newest lines: about ${this.skipped.toLocaleString()} lines skipped so far. ` +
           "Open a gap to load them, search the whole log, or download it.");
       }
-      this.append(data.lines);
+      // In slices, each its own task: a burst of lines never holds the main thread.
+      let slowest = performance.now() - began;
+      for (let start = 0; start < data.lines.length; start += SLICE) {
+        if (start > 0) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        const sliceBegan = performance.now();
+        this.append(data.lines.slice(start, start + SLICE));
+        slowest = Math.max(slowest, performance.now() - sliceBegan);
+      }
       this.after = data.next_after;
       this.lastSeq = data.last_seq;
+      const drawBegan = performance.now();
       this.refresh();
       if (this.following) this.toBottom();
-      this.slowestPollMs = Math.max(this.slowestPollMs || 0, performance.now() - began);
+      slowest = Math.max(slowest, performance.now() - drawBegan);
+      this.slowestPollMs = Math.max(this.slowestPollMs || 0, slowest);
       document.dispatchEvent(new CustomEvent("joblog:tail", { detail: { after: this.after, terminal: data.terminal } }));
       if (!data.terminal || this.after < data.last_seq) this.schedule();
       else this.live = false;
@@ -262,6 +275,9 @@
       }
       this.total = top;
       this.spacer.style.height = this.total * ROW + "px";
+      // A finished job's short log gets a box its size, not an empty fixed-height one.
+      this.box.classList.toggle("lv-fit", !this.live);
+      this.box.style.setProperty("--lv-rows", String(this.total));
     }
 
     rowAt(index) {

@@ -35,7 +35,8 @@
       });
     });
     // A form that came back with errors: the first invalid field gets the focus.
-    const invalid = document.querySelector("main [aria-invalid='true'], main .field-error input, main .errorlist + input");
+    const invalid = document.querySelector(
+      "main .has-error :is(input, select, textarea):not([type=hidden]), main [aria-invalid='true']");
     if (invalid) invalid.focus();
   });
 

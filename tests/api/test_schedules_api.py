@@ -102,10 +102,19 @@ def test_a_secret_variable_is_stored_but_always_reads_as_a_mask(operator_client,
 # --- what is refused ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cron", ["every day", "0 3 * *", "61 * * * *", "0 3 * * * *", "0 3 31 2 mon-"])
-def test_a_bad_cron_expression_is_a_400_naming_cron(operator_client, nightly, cron):
+@pytest.mark.parametrize(
+    "cron, message",
+    [
+        ("every day", "is not a five-field cron expression"),
+        ("0 3 * *", "is not a five-field cron expression"),
+        ("61 * * * *", "minute: 61 is out of range (0-59)"),
+        ("0 3 * * * *", "is not a five-field cron expression"),
+        ("0 3 31 2 mon-", "weekday: 'mon-' is not valid"),
+    ],
+)
+def test_a_bad_cron_expression_is_a_400_naming_cron_and_the_field(operator_client, nightly, cron, message):
     errors = errors_of(create(operator_client, cron=cron))
-    assert list(errors) == ["cron"] and "is not a five-field cron expression" in errors["cron"][0]
+    assert list(errors) == ["cron"] and message in errors["cron"][0]
     assert not Schedule.objects.exists()
 
 

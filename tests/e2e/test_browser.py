@@ -266,7 +266,7 @@ def test_screenshots_of_every_main_page(visit, site):
                 page.goto(url)
                 expect(page.locator("main h1").first).to_be_visible()
                 if name == "job-running":
-                    expect(log_lines(page).first.locator(".log-msg")).to_be_visible(
+                    expect(log_lines(page).first.locator(".lv-msg")).to_be_visible(
                         timeout=LIVE_WAIT
                     )
                 width = page.evaluate("document.documentElement.scrollWidth")
@@ -277,3 +277,16 @@ def test_screenshots_of_every_main_page(visit, site):
     from jobs.services import cancel_job
 
     cancel_job(running)
+
+
+def test_the_jobs_list_shows_a_new_job_without_a_reload(visit, site):
+    finish = site.start("greet", name="An earlier job", variables={"count": 1})
+    site.wait_for_status(finish, "succeeded")
+    page = visit().login("otto")
+    page.goto("/jobs/")
+    expect(page.locator("#job-rows tr")).to_have_count(1)
+    fresh = site.start("chatty", name="A job started elsewhere")
+    row = page.locator(f"#job-row-{fresh.pk}")
+    expect(row).to_contain_text("A job started elsewhere", timeout=LIVE_WAIT)
+    expect(page.locator("#job-rows tr").first).to_have_id(f"job-row-{fresh.pk}")  # on top
+    expect(row.locator(".badge")).to_have_text("succeeded", timeout=LIVE_WAIT)  # and followed

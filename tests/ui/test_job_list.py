@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs.models import Job, Trigger
 from jobs.services import create_job
-from jobs.views.job_list import PAGE_SIZE
+from jobs.views.job_list import PAGE_SIZE, encode_cursor
 from tests.ui.conftest import finish_job, running_job
 
 pytestmark = pytest.mark.django_db
@@ -76,10 +76,11 @@ def test_paging_keeps_the_filters(operator_client, workspace, two_steps):
     assert re.search(r'href="\?older=[^"]+&amp;status=draft"', html)
 
 
-def poller_of(html):
-    """The hx-get URL of the list's one poller, or None when it does not poll."""
+def poller_of(html, every="1s"):
+    """The hx-get URL of the list's one poller, or None when it does not poll (that
+    often: every 1s while rows are active, every 3s when it only watches for new jobs)."""
     match = re.search(
-        r'<div id="job-list-poller"[^>]*?hx-get="([^"]+)" hx-trigger="every 1s"', html
+        rf'<div id="job-list-poller"[^>]*?hx-get="([^"]+)" hx-trigger="every {every}"', html
     )
     return match.group(1).replace("&amp;", "&") if match else None
 
@@ -138,15 +139,52 @@ def test_a_finished_row_is_polled_once_more_and_the_polling_stops_with_the_last(
     finish_job(second, fail=["second"])
     html = operator_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "status-failed" in html and f'<tr id="job-row-{second.pk}"' in html
-    assert poller_of(html) is None and "hx-trigger" not in html
+    # No active row left: the first page only watches for new jobs, every 3 s.
+    assert poller_of(html) is None and polled_ids(poller_of(html, "3s")) == set()
     assert 'id="job-list-poller" hx-swap-oob="true"' in html
 
 
-def test_a_page_without_active_rows_does_not_poll(operator_client, workspace, two_steps):
+def test_a_page_without_active_rows_polls_only_for_new_jobs_and_an_older_page_not_at_all(
+    operator_client, workspace, two_steps
+):
     create_job(workspace, template=two_steps, name="a draft", start=False)
     finish_job(running_job(two_steps, name="done"))
     html = operator_client.get("/jobs/").content.decode()
-    assert poller_of(html) is None and "hx-trigger" not in html
+    assert poller_of(html) is None and "since=" in poller_of(html, "3s")
+    older = operator_client.get(f"/jobs/?older={encode_cursor(Job.objects.order_by('created_at').last())}")
+    assert "hx-trigger" not in older.content.decode()
+
+
+def test_new_jobs_appear_on_top_of_the_first_page_without_a_reload(operator_client, workspace, two_steps):
+    finish_job(running_job(two_steps, name="old one"))
+    url = poller_of(operator_client.get("/jobs/").content.decode(), "3s")
+    fresh = running_job(two_steps, name="fresh one")
+    create_job(workspace, template=two_steps, name="a new draft", start=False)
+    html = operator_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert '<tbody hx-swap-oob="afterbegin:#job-rows">' in html
+    new_rows = html.split('afterbegin:#job-rows">')[1]
+    assert new_rows.index("a new draft") < new_rows.index("fresh one")  # newest first
+    assert "old one" not in html
+    assert polled_ids(poller_of(html)) == {str(fresh.pk)}  # the new running row is followed
+    again = operator_client.get(poller_of(html), HTTP_HX_REQUEST="true").content.decode()
+    assert "afterbegin" not in again  # each new job arrives once
+
+
+def test_new_jobs_that_do_not_pass_the_filters_do_not_appear(operator_client, workspace, two_steps):
+    finish_job(running_job(two_steps, name="old one"))
+    url = poller_of(operator_client.get("/jobs/?status=draft").content.decode(), "3s")
+    assert "status=draft" in url
+    running_job(two_steps, name="not a draft")
+    html = operator_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "not a draft" not in html
+
+
+def test_an_empty_list_reloads_once_when_its_first_job_arrives(operator_client, two_steps):
+    url = poller_of(operator_client.get("/jobs/").content.decode(), "3s")
+    assert operator_client.get(url, HTTP_HX_REQUEST="true").status_code == 200
+    running_job(two_steps, name="the first")
+    response = operator_client.get(url, HTTP_HX_REQUEST="true")
+    assert response["HX-Refresh"] == "true"
 
 
 def test_the_poll_never_answers_rows_of_another_workspace(

@@ -310,3 +310,86 @@ def test_a_long_log_shows_its_last_lines_and_points_to_the_download(operator_cli
     html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "line 2<" not in html and "line 3<" in html and "line 7<" in html
     assert "Only the last 5 lines are shown" in html and f"/jobs/{job.pk}/log.txt" in html
+
+
+def test_rerun_from_a_step_in_the_page_reruns_it_and_reuses_the_steps_before(operator_client, two_steps):
+    done = finish_job(running_job(two_steps))
+    page = operator_client.get(f"/jobs/{done.pk}/")
+    html = page.content.decode()
+    assert 'name="from" value="second"' in html and "Rerun from here" in html
+    response = operator_client.post(
+        f"/jobs/{done.pk}/rerun/", {"submission": submission_of(page), "from": "second"}, follow=True
+    )
+    assert b"Rerun from step second started." in response.content
+    rerun = Job.objects.get(original_job=done)
+    assert rerun.steps.get(step_id="first").reused_from_id is not None
+    assert rerun.steps.get(step_id="second").status == "queued"
+    refused = operator_client.post(
+        f"/jobs/{done.pk}/rerun/", {"submission": submission_of(page), "from": "nope"}, follow=True
+    )
+    assert b"this job has no step nope" in refused.content
+
+
+def test_a_reused_step_has_no_bar_and_no_attempt_zero(operator_client, two_steps):
+    from jobs.views.charts import step_timeline
+
+    failed = finish_job(running_job(two_steps), fail={"second"})
+    page = operator_client.get(f"/jobs/{failed.pk}/")
+    operator_client.post(f"/jobs/{failed.pk}/rerun/", {"submission": submission_of(page), "from": "failed"})
+    rerun = finish_job(Job.objects.get(original_job=failed))
+    steps = list(rerun.steps.all())
+    rows = {row.step.step_id: row for row in step_timeline(rerun, steps).rows}
+    assert not rows["first"].drawn and rows["second"].drawn  # first ran in the earlier job
+    html = operator_client.get(f"/jobs/{rerun.pk}/").content.decode()
+    table = html[html.index('<table class="steps">') : html.index("</table>", html.index('<table class="steps">'))]
+    assert ">0<" not in table.replace(" ", "") and "(reused)" in table
+
+
+def test_earlier_attempts_of_a_retried_step_keep_their_own_error(operator_client, workspace):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.engine.faults import enqueue_due_retries
+    from jobs.engine.steps import claim_step, finish_step
+    from jobs.executors.base import Outcome
+    from jobs.views.job_log import step_attempts
+    from tests.jobs.helpers import make_template
+
+    template = make_template(
+        workspace,
+        "slug: retried\nname: Retried\nsteps:\n  - id: ping\n    type: noop\n    retries: 2\n    retry_backoff: 0\n",
+    )
+    job = create_job(workspace, template=template, created_by="user:test")
+    step = job.steps.get()
+    claim_step(step.pk, step.attempt, "w")
+    step.refresh_from_db()
+    add_log(job, "first try", step_id="ping")
+    finish_step(step.pk, step.attempt, Outcome.fail("connection refused", exit_code=1))
+    step.refresh_from_db()
+    assert step.status == "retrying"
+    enqueue_due_retries(now=timezone.now() + timedelta(seconds=5))
+    step.refresh_from_db()
+    assert claim_step(step.pk, step.attempt, "w") and step.attempt == 2
+    add_log(job, "second try", step_id="ping")
+    step.refresh_from_db()
+    attempts = step_attempts(job, [step])["ping"]
+    assert [run["attempt"] for run in attempts] == [1, 2]
+    assert attempts[0]["status"] == "failed" and attempts[0]["error"].startswith("connection refused")
+    assert attempts[1]["status"] == "running"
+    log = fetch_log(operator_client, job, tail=100)
+    assert [(line[5], line[4]) for line in log["lines"]] == [("first try", 1), ("second try", 2)]
+    html = operator_client.get(f"/jobs/{job.pk}/").content.decode()
+    earlier = html[html.index('class="attempt-row"') :].split("</tr>")[0]
+    assert "connection refused" in earlier and "1/3" in earlier
+
+
+def test_a_canceled_job_shows_neither_cancel_requested_nor_cancel(operator_client, two_steps):
+    from jobs.services import cancel_job
+
+    job = running_job(two_steps)
+    operator_client.post(f"/jobs/{job.pk}/cancel/")
+    cancel_job(Job.objects.get(pk=job.pk), force=True)
+    live = summary_poll(operator_client, Job.objects.get(pk=job.pk), 10**9, "running")
+    assert job_badge(live) == "canceled"
+    assert "Cancel requested" not in live and ">Cancel<" not in live and "Rerun" in live

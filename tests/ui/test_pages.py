@@ -198,3 +198,30 @@ def test_every_destructive_settings_action_asks_for_confirmation(admin_client, w
     assert 'data-confirm="Revoke the key to-revoke?' in keys
     members = admin_client.get("/settings/members/").content.decode()
     assert "data-confirm=\"Remove " in members
+
+
+@pytest.mark.slow  # collectstatic over every app's files: ~25 s here
+def test_static_files_are_hashed_precompressed_and_cached_for_a_year(settings, tmp_path):
+    """What `serve` (collectstatic + whitenoise) sends outside DEBUG; tests/settings.py
+    reads the source files instead, so it is switched on here."""
+    import re
+
+    from django.core.management import call_command
+    from django.http import HttpResponse
+    from django.templatetags.static import static
+    from django.test import RequestFactory
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = tmp_path
+    settings.WHITENOISE_USE_FINDERS = False
+    call_command("collectstatic", interactive=False, verbosity=0)
+    url = static("js/joblog.js")
+    assert re.search(r"/joblog\.[0-9a-f]{12}\.js$", url)
+    middleware = WhiteNoiseMiddleware(lambda request: HttpResponse(status=404))
+    response = middleware(RequestFactory().get(url, HTTP_ACCEPT_ENCODING="gzip"))
+    assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
+    assert "max-age=315360000" in response["Cache-Control"] and "immutable" in response["Cache-Control"]

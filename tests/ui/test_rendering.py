@@ -84,3 +84,13 @@ def test_step_graph_puts_each_step_right_of_what_it_needs():
 def test_result_headings_move_below_the_pages_own():
     assert render_markdown("# a\n\n## b\n\n##### e") == "<h3>a</h3>\n<h4>b</h4>\n<h6>e</h6>"
     assert render_markdown("# a", heading_shift=0) == "<h1>a</h1>"
+
+
+def test_who_started_a_job_reads_as_a_name_not_a_code():
+    from jobs.templatetags.jobsite_ui import actor
+
+    assert actor("user:admin") == "admin"
+    assert actor("key:ci-bot") == "API key ci-bot"
+    assert actor("schedule:nightly") == "schedule nightly"
+    assert actor("trigger_url") == "trigger URL"
+    assert actor("") == "—"

@@ -151,7 +151,7 @@ def test_variables_that_cannot_be_read_say_where(operator_client, nightly, typed
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("cron", "61 * * * *", "is not a five-field cron expression"),
+        ("cron", "61 * * * *", "minute: 61 is out of range (0-59)"),
         ("cron", "every night", "is not a five-field cron expression"),
         ("cron", "", "This field is required."),
         ("timezone", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),

@@ -247,3 +247,22 @@ def test_an_empty_post_shows_what_is_missing_instead_of_a_fresh_form(admin_clien
     response = admin_client.post("/settings/webhooks/new/", {})
     assert response.status_code == 400
     assert field_error(response.content.decode(), "url") == "This field is required."
+
+
+def test_a_delivery_row_has_no_link_in_its_summary_and_shows_a_500_as_a_failure(
+    admin_client, endpoint, workspace, two_steps
+):
+    import re
+
+    from tests.ui.conftest import running_job
+
+    job = running_job(two_steps, name="The job")
+    WebhookDelivery.objects.create(
+        workspace=workspace, endpoint=endpoint, job=job, url=endpoint.url, event="job.failed",
+        payload={}, status="retrying", attempts=2, last_status_code=500,
+    )  # fmt: skip
+    html = admin_client.get("/settings/webhooks/").content.decode()
+    summary = re.search(r"<summary>(.*?)</summary>", html, re.S).group(1)
+    assert "<a " not in summary  # a link inside a clickable summary is two controls in one
+    assert '<span class="badge status-failed">HTTP 500</span>' in summary
+    assert f'href="/jobs/{job.pk}/"' in html  # the job is still one click away, below

@@ -3,6 +3,7 @@
 import secrets
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -15,13 +16,20 @@ from templates_app.policy import definition_rules
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 
 
+DEMO_SERVER = "http://127.0.0.1:8000"  # as written in jobs/demo/*.yaml
+
+
 class Command(BaseCommand):
     help = "Create the demo workspace, an admin user, an API key and example templates."
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", default=None, help="default: a new random password on first run")
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the server will answer")
+        parser.add_argument(
+            "--url",
+            default=f"http://{settings.JOBSITE_BIND}",
+            help="where the server will answer (default: http:// + JOBSITE_BIND)",
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -39,7 +47,8 @@ class Command(BaseCommand):
 
         created_templates = []
         for path in sorted(DEMO_DIR.glob("*.yaml")):
-            source = path.read_text()
+            # Templates that call this server (host-report's ping) call it where it runs.
+            source = path.read_text().replace(DEMO_SERVER, options["url"].rstrip("/"))
             definition = load_definition(source, rules=definition_rules(workspace))
             current = JobTemplate.objects.filter(workspace=workspace, slug=definition["slug"]).first()
             if current is None or current.definition != definition:

@@ -27,7 +27,9 @@ class Command(BaseCommand):
     help = "Run everything for one machine: the web server, a worker cluster and the dispatcher."
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="host:port for the web server")
+        parser.add_argument(
+            "--bind", default=settings.JOBSITE_BIND, help="host:port for the web server (default: JOBSITE_BIND)"
+        )
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args, **options):
