@@ -1,10 +1,12 @@
 import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from jobs.worker import hosts as worker_hosts
+from jobs.worker.step_runner import retrying_while_database_away
 from jobs.worker.supervisor import manage_command, supervise
 
 
@@ -42,7 +44,10 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         host = worker_hosts.this_host()
-        worker_hosts.host_started(host)  # a restarted host is not draining any more
+        # A restarted host is not draining any more (SIGTERM marked it). Until that is
+        # written its workers would hand every task back, so a database still starting
+        # is waited for (a minute) rather than skipped.
+        retrying_while_database_away(lambda: worker_hosts.host_started(host), until=time.monotonic() + 60)
         children = {"web": web, "workers": manage_command("qcluster"), "dispatcher": manage_command("dispatcher")}
         raise SystemExit(
             supervise(
