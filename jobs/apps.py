@@ -6,7 +6,7 @@ from django.apps import AppConfig
 from jobs.executors.process_group import die_with_parent
 
 
-def refuse_to_start_without_a_required_sandbox():
+def refuse_to_start_without_a_required_sandbox() -> None:
     """JOBSITE_SANDBOX=bwrap where bwrap does not work: the processes that run steps stop
     before they start, with one line (manage.py prints ImproperlyConfigured that way)."""
     from django.conf import settings

@@ -21,13 +21,13 @@ def sandbox_off_message() -> str:
 
 
 @checks.register(checks.Tags.security)
-def warn_when_the_sandbox_is_off(app_configs, **kwargs):
+def warn_when_the_sandbox_is_off(app_configs, **kwargs) -> list[checks.CheckMessage]:
     if sandbox_mode() != "off":
         return []
     return [checks.Warning(sandbox_off_message(), hint=ADVICE, id="jobsite.W010")]
 
 
-def workspace_count():
+def workspace_count() -> int:
     from jobsite.models import Workspace
 
     try:
@@ -37,7 +37,7 @@ def workspace_count():
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def refuse_a_shared_server_without_the_sandbox(app_configs, **kwargs):
+def refuse_a_shared_server_without_the_sandbox(app_configs, **kwargs) -> list[checks.CheckMessage]:
     if sandbox_mode() != "off":
         return []
     count = workspace_count()

@@ -25,7 +25,7 @@ SERVER_CAPS = {
 }
 
 
-def server_default(key):
+def server_default(key: str) -> int | None:
     if key == "max_artifacts_mb":
         return DEFAULT_MAX_ARTIFACTS_MB
     return getattr(DEFAULT_LIMITS, key, None)

@@ -39,7 +39,7 @@ class ArtifactLimitExceeded(Exception):
     storage_quota_mb; the message names the limit and its value."""
 
 
-def workspace_stored_bytes(workspace_id):
+def workspace_stored_bytes(workspace_id) -> int:
     """Bytes of the files a workspace's artifacts and inputs hold. A file shared by
     several rows (a job input, a rerun's reused step) is counted once."""
     per_file = (
@@ -48,7 +48,7 @@ def workspace_stored_bytes(workspace_id):
     return per_file.aggregate(total=Sum("bytes"))["total"] or 0
 
 
-def check_storage_limits(job, step, files):
+def check_storage_limits(job: Job, step: StepRun, files: dict[str, int]) -> None:
     """Raise ArtifactLimitExceeded when storing `files` ({artifact name: size}) would
     pass a limit. Files an earlier attempt of the step already stored are not counted
     twice (they are kept, not stored again)."""

@@ -57,7 +57,7 @@ def live_context(request):
     }
 
 
-def sandbox_warning_for(user):
+def sandbox_warning_for(user) -> str:
     """For server staff, the one line saying the step sandbox is off (SPEC §13); else ""."""
     if not user.is_staff or sandbox_mode() != "off":
         return ""

@@ -46,7 +46,7 @@ def request_drain(host_id=None):
     return WorkerHost.objects.filter(host_id=host_id or this_host()).update(drain_requested_at=timezone.now())
 
 
-def drain_quietly(host_id=None):
+def drain_quietly(host_id: str | None = None) -> None:
     """request_drain for a host that is stopping: a database that does not answer only
     costs the drain flag (running steps still get their grace), never the stop itself."""
     try:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from jobs.executors.process_group import die_with_parent
 
@@ -30,7 +31,13 @@ def _signal_group(child, sig):
         pass
 
 
-def supervise(children, out=sys.stdout, grace=10.0, should_stop=None, on_stop=None):
+def supervise(
+    children: dict[str, list[str]],
+    out=sys.stdout,
+    grace: float = 10.0,
+    should_stop: Callable[[], bool] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> int:
     """Start `children` ({name: argv}), wait until one exits, we are told to stop, or
     `should_stop()` (asked about once a second) says so; then stop them all.
 

@@ -44,28 +44,28 @@ class DefinitionRules:
     # {limit name: Ceiling}; a limit without a ceiling is only checked for its shape.
     limit_ceilings: dict = field(default_factory=dict)
 
-    def allows_type(self, step_type):
+    def allows_type(self, step_type: str) -> bool:
         return self.allowed_step_types is None or step_type in self.allowed_step_types
 
-    def allowed_types_text(self):
+    def allowed_types_text(self) -> str:
         return ", ".join(sorted(self.allowed_step_types or ())) or "none"
 
 
-def forbidden_type_message(step_type, rules):
+def forbidden_type_message(step_type: str, rules: DefinitionRules) -> str:
     return (
         f"step type '{step_type}' is not allowed in this workspace "
         f"(allowed: {rules.allowed_types_text()}; server staff choose them)"
     )
 
 
-def forbidden_step_types(definition, rules):
+def forbidden_step_types(definition: dict, rules: DefinitionRules | None) -> list[tuple[str, str]]:
     """[(step id, type)] of the steps of a normalized definition that `rules` forbid."""
     if rules is None or rules.allowed_step_types is None:
         return []
     return [(step["id"], step["type"]) for step in definition.get("steps", []) if not rules.allows_type(step["type"])]
 
 
-def normalize_limits(raw, errors, rules):
+def normalize_limits(raw: object, errors: dict, rules: DefinitionRules | None) -> dict[str, int]:
     """settings.limits as written → {limit name: whole number}, only the limits given."""
     where = "settings.limits"
     if raw is None:
