@@ -19,7 +19,10 @@ from tests.worker_cluster import Deployment
 
 
 def escaping_child(marker):
-    return f"setsid nohup sleep {marker} > /dev/null 2>&1 & disown\necho started\n"
+    # The pause lets the child leave the step's process group (setsid, then exec sleep)
+    # before the step goes on: a step ending at once could take it down with its group
+    # while it is still a member, and the test would prove nothing.
+    return f"setsid nohup sleep {marker} > /dev/null 2>&1 & disown\nsleep 0.5\necho started\n"
 
 
 def test_no_process_of_a_step_outlives_its_end(workspace, run_tasks):
