@@ -164,9 +164,12 @@
     async start() {
       const hash = /^#L(\d+)$/.exec(location.hash);
       try {
-        const data = await this.fetchJSON("tail=2000");
+        const data = await this.fetchJSON("tail=" + LIVE_LINES);
         this.setSteps(data.steps);
-        this.append(data.lines);
+        for (let start = 0; start < data.lines.length; start += SLICE) {
+          if (start > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+          this.append(data.lines.slice(start, start + SLICE));
+        }
         if (data.more) this.markEarlier(data.lines);
         this.after = data.next_after;
         this.lastSeq = data.last_seq;
