@@ -17,6 +17,15 @@ ARTIFACT_NAME = OpenApiParameter(
 )
 
 
+# What a download may answer: the artifact's own content type. application/octet-stream
+# comes first so that generated clients read the body as bytes whatever it is; the others
+# are the types steps commonly produce.
+DOWNLOAD_MEDIA_TYPES = (
+    "application/octet-stream", "text/plain", "text/csv", "text/markdown", "application/json", "application/pdf",
+    "application/zip", "image/png",
+)
+
+
 def download_filename(artifact):
     """"step:export.reports/orders.csv" → "orders.csv"."""
     name = artifact.name.split(".", 1)[1] if artifact.step_id and "." in artifact.name else artifact.name
@@ -54,7 +63,10 @@ class JobArtifactDownloadView(JobAPIView):
             X_Content_SHA256=((200,), "The file's SHA-256, hex."),
         ),
         responses={
-            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            **{
+                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file, in its own content type.")
+                for media_type in DOWNLOAD_MEDIA_TYPES
+            },
             **error_responses(404),
         },
         tags=["jobs"],

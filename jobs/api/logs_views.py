@@ -177,8 +177,10 @@ class JobResultView(JobAPIView):
         "`{markdown, outputs}`. 409 while the job has not finished.",
         parameters=[JOB_ID] + response_headers(),
         responses={
+            # JSON first: generated clients parse the first declared type (they send
+            # `Accept: application/json` to get it); the server's default stays markdown.
+            (200, "application/json"): OpenApiResponse(JobResultSerializer, description="Markdown and outputs."),
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="The result as markdown."),
-            (200, "application/json"): OpenApiResponse(JobResultSerializer, description="Markdown and outputs by step."),
             **error_responses(404, 409),
         },
         tags=["jobs"],

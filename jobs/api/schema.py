@@ -11,8 +11,10 @@ WORKSPACE_HEADERS = [
     {
         "in": "header",
         "name": "X-Workspace-Id",
-        "schema": {"type": "string", "format": "uuid"},
-        "description": "The workspace to act in, by id (see X-Workspace-Slug).",
+        # A plain string, not `format: uuid`: generated clients would type it as a UUID
+        # object, which HTTP libraries refuse as a header value.
+        "schema": {"type": "string", "minLength": 1},
+        "description": "The workspace to act in, by its id (a UUID; see X-Workspace-Slug).",
     },
 ]
 

@@ -64,12 +64,32 @@ HOOK_PATH = [
     OpenApiParameter("workspace_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
     OpenApiParameter("template_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
 ]
-TEXT_ERRORS = {
-    (400, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Bad or missing variables; each line names one."),
+HOOK_ERRORS = {
     (403, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Wrong or missing trigger key."),
     (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="No such template, or it does not allow triggering by URL."),
     (429, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Too many requests (or too many wrong keys): see Retry-After."),
 }
+TRIGGER_ERRORS = {
+    (400, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Bad or missing variables; each line names one."),
+    **HOOK_ERRORS,
+}
+HOOK_JOB_ERRORS = {
+    **HOOK_ERRORS,
+    (404, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="No such template (or it does not allow triggering by URL), or no such job of it."
+    ),
+}
+# The GET trigger's variables: any query field but `key` (form style, exploded), so a
+# generated client can send them as one mapping.
+QUERY_VARIABLES = OpenApiParameter(
+    "variables",
+    {"type": "object", "additionalProperties": {"type": "string"}},
+    OpenApiParameter.QUERY,
+    style="form",
+    explode=True,
+    description="Variables of the template, each as its own query field (`?days=7&region=eu`); "
+    "they override the template's defaults.",
+)
 
 
 class HookView(APIView):
@@ -156,8 +176,8 @@ class TriggerView(HookView):
         operation_id="hooks_trigger_get",
         summary="Trigger a template by URL",
         description="Query fields other than `key` are variables. Answers the new job's id as text.",
-        parameters=HOOK_PATH + KEY_PARAMETERS,
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TEXT_ERRORS},
+        parameters=HOOK_PATH + KEY_PARAMETERS + [QUERY_VARIABLES],
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TRIGGER_ERRORS},
         auth=[],
         tags=["trigger URL"],
     )
@@ -173,7 +193,7 @@ class TriggerView(HookView):
             "application/json": {"type": "object", "additionalProperties": True},
             "application/x-www-form-urlencoded": {"type": "object", "additionalProperties": True},
         },
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TEXT_ERRORS},
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TRIGGER_ERRORS},
         auth=[],
         tags=["trigger URL"],
     )
@@ -190,7 +210,7 @@ class HookJobStatusView(HookView):
         summary="A triggered job's status in one word",
         description="Pending, Executing, Succeeded, Warning (partial) or Error (failed or canceled).",
         parameters=HOOK_JOB,
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One word."), **TEXT_ERRORS},
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One word."), **HOOK_JOB_ERRORS},
         auth=[],
         tags=["trigger URL"],
     )
@@ -205,7 +225,7 @@ class HookJobLogsView(HookView):
         summary="A triggered job's whole log as text",
         description="`LEVEL: message` per line, levels DEBUG, INFO, WARN, ERROR.",
         parameters=HOOK_JOB,
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The log."), **TEXT_ERRORS},
+        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The log."), **HOOK_JOB_ERRORS},
         auth=[],
         tags=["trigger URL"],
     )

@@ -1,5 +1,6 @@
 """The base of every v1 API view."""
 
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
@@ -13,10 +14,10 @@ def require_no_body(request) -> None:
         raise exceptions.ValidationError({"non_field_errors": ["this action takes no body"]})
 
 
+# The base of the v1 views. `self.workspace` is the resolved workspace: every queryset
+# starts from it. (A comment, not a docstring: drf-spectacular would give a docstring to
+# every subclass's operations as their description.)
 class WorkspaceAPIView(APIView):
-    """Base of the v1 views. `self.workspace` is the resolved workspace: every queryset
-    starts from it."""
-
     required_roles = {}
 
     @property
@@ -31,3 +32,16 @@ class WorkspaceAPIView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         add_rate_limit_headers(request, response)
         return response
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema: YAML by default, JSON for `?format=json` or
+    `Accept: application/json` (the API turns DRF's URL format override off everywhere
+    else, so this view reads `format` itself)."""
+
+    def perform_content_negotiation(self, request, force=False):
+        wanted = request.query_params.get("format")
+        for renderer in self.get_renderers():
+            if wanted and renderer.format == wanted:
+                return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
