@@ -65,3 +65,49 @@ def test_swagger_ui_is_served_from_our_own_static_files(db):
     assert "swagger-ui" in html
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(not source.startswith(("http://", "https://", "//")) for source in sources), sources
+
+
+# What generated clients (openapi-python-client) trip over; the whole run is in
+# tests/api/test_generated_client.py (fuzz marker: it installs the generator).
+
+
+def test_the_schema_answers_json_for_format_json(db):
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert json.loads(response.content)["openapi"].startswith("3.")
+
+
+def test_the_workspace_id_header_is_a_plain_string_a_client_can_send(db):
+    for operations in schema()["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "X-Workspace-Id":
+                    assert parameter["schema"] == {"type": "string", "minLength": 1}
+
+
+def test_an_artifact_download_declares_bytes_first_and_real_content_types(db):
+    content = schema()["paths"]["/api/v1/jobs/{job_id}/artifacts/{name}"]["get"]["responses"]["200"]["content"]
+    assert list(content)[0] == "application/octet-stream"
+    assert "*/*" not in content and {"text/csv", "text/plain", "application/json"} <= set(content)
+
+
+def test_the_result_declares_its_json_variant_first(db):
+    content = schema()["paths"]["/api/v1/jobs/{job_id}/result/"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["application/json", "text/markdown"]
+
+
+def test_the_get_trigger_declares_its_variables_as_free_form_query_fields(db):
+    parameters = schema()["paths"]["/api/hooks/{workspace_slug}/{template_slug}/trigger/"]["get"]["parameters"]
+    variables = next(parameter for parameter in parameters if parameter["name"] == "variables")
+    assert variables["in"] == "query" and variables["style"] == "form" and variables["explode"] is True
+    assert variables["schema"]["additionalProperties"] == {"type": "string"}
+
+
+def test_no_operation_borrows_a_base_class_docstring_and_hooks_answer_their_own_errors(db):
+    document = schema()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "Base of" not in operation.get("description", ""), operation["operationId"]
+    status = document["paths"]["/api/hooks/{workspace_slug}/{template_slug}/jobs/{job_id}/status/"]["get"]["responses"]
+    assert "400" not in status and "no such job" in status["404"]["description"]
