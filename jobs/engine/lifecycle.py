@@ -123,12 +123,26 @@ def _waiting_for_slot(job):
 
 
 def progress_of(job: Job, steps: list[StepRun]) -> tuple[float, int]:
-    """(percent, completed steps) of a job; the percentage never goes backwards."""
+    """(percent, completed steps) of a job. Completed means succeeded (a step reused by a
+    rerun is succeeded too): a failed, skipped or canceled step is finished but not done,
+    so a job that failed never reads 100 %. While the job runs, the percentage never goes
+    backwards."""
     total = len(steps) or 1
-    completed = sum(1 for step in steps if step.status in STEP_TERMINAL)
+    completed = sum(1 for step in steps if step.status == S.SUCCEEDED)
     running = sum(step.progress for step in steps if step.status == S.RUNNING) / 100.0
     pct = round(min(100.0, (completed + running) / total * 100), 1)
     return max(pct, job.progress), completed
+
+
+def final_progress(status: str, steps: list[StepRun]) -> float:
+    """The percentage a job ends with: 100 when it succeeded, else the share of its steps
+    that succeeded — what the steps show, and below 100 even when every step succeeded
+    and the job was canceled after the last one."""
+    if status == J.SUCCEEDED:
+        return 100.0
+    total = len(steps) or 1
+    completed = sum(1 for step in steps if step.status == S.SUCCEEDED)
+    return min(round(completed / total * 100, 1), 99.0)
 
 
 def update_progress(job: Job, steps: list[StepRun]) -> None:
@@ -166,7 +180,7 @@ def finalize_job(job: Job, steps: list[StepRun]) -> bool:
         error = "canceled"
     markdown, outputs = build_result(job, steps)
     now = timezone.now()
-    pct, completed = progress_of(job, steps)
+    _, completed = progress_of(job, steps)
     changed = change_job_status(
         job,
         status,
@@ -175,7 +189,7 @@ def finalize_job(job: Job, steps: list[StepRun]) -> bool:
         error=error,
         result_markdown=markdown,
         result_outputs=outputs,
-        progress=100.0 if status != J.CANCELED else pct,
+        progress=final_progress(status, steps),
         completed_steps=completed,
         waiting_reason="",
     )
