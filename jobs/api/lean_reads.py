@@ -32,7 +32,7 @@ from jobs.api.common import json_response, status_response
 from jobs.models import Artifact, Job, StepRun
 from jobs.queries import db_value, fetch, model_from_row, models_from_json
 from jobs.representation import job_status_to_dict, job_to_dict
-from jobsite.api.auth import check_api_key, check_role, presented_key, tenant_for_api_key
+from jobsite.api.auth import ConflictingKeys, check_api_key, check_role, presented_key, tenant_for_api_key
 from jobsite.api.throttling import add_rate_limit_headers, count_request, key_identity
 from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key
 from templates_app.models import JobTemplate, TemplateVersion
@@ -55,7 +55,10 @@ def answer(view, request: HttpRequest, job_id: UUID, build: Callable) -> HttpRes
     a function making the response), or None."""
     if request.method != "GET" or request.META.get("HTTP_ACCEPT", "").strip() not in JSON_ACCEPTS:
         return None
-    raw = presented_key(request)
+    try:
+        raw = presented_key(request)
+    except ConflictingKeys:
+        return None  # DRF answers the 400
     if not raw or not raw.startswith(KEY_PREFIX):
         return None
     found = build(request, job_id, hash_key(raw))

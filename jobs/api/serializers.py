@@ -207,8 +207,12 @@ class JobCreateSerializer(StrictSerializer):
     )
 
     def validate(self, data):
-        if ("template" in data) == ("recipe" in data):
+        if "template" in data and "recipe" in data:
             raise serializers.ValidationError({"template": ["give either a template or a recipe, not both"]})
+        if "template" not in data and "recipe" not in data:
+            raise serializers.ValidationError(
+                {"template": ["this field is required: give a template (id or slug) or an inline recipe"]}
+            )
         return data
 
 

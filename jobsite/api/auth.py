@@ -59,17 +59,36 @@ class ApiKeyUser:
         return self.username
 
 
+class ConflictingKeys(exceptions.APIException):
+    status_code = 400
+    default_detail = (
+        "Authorization: Bearer and X-API-Key carry two different API keys; send one key "
+        "(or the same key in both)."
+    )
+    default_code = "conflicting_keys"
+
+
 def presented_key(request):
-    """The raw key the request carries, "" for an empty one, None when it carries none."""
+    """The raw key the request carries, "" for an empty one, None when it carries none.
+
+    A client may send both headers (seed 002's does: a gateway's `Bearer` token beside our
+    `X-API-Key`). Then a header holding one of our keys (`jsk_…`) wins over one that does
+    not, and two different keys of ours are refused (ConflictingKeys, 400) rather than one
+    of them silently chosen."""
+    bearer = None
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() == "bearer":
-            return credentials.strip()
+            bearer = credentials.strip()
     api_key = request.META.get("HTTP_X_API_KEY")
-    if api_key is not None:
-        return api_key.strip()
-    return None
+    api_key = api_key.strip() if api_key is not None else None
+    if bearer is None or api_key is None:
+        return bearer if bearer is not None else api_key
+    ours = [raw for raw in (bearer, api_key) if raw.startswith(KEY_PREFIX)]
+    if len(ours) == 2 and bearer != api_key:
+        raise ConflictingKeys()
+    return ours[0] if ours else bearer
 
 
 BAD_KEY = "Invalid, expired or revoked API key."

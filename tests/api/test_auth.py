@@ -194,3 +194,28 @@ def test_a_user_of_no_workspace_is_403(db):
     client.force_login(user)
     assert client.get(WORKSPACE_URL).status_code == 403
     assert Workspace.objects.count() == 0
+
+
+def test_a_gateway_bearer_token_beside_a_valid_x_api_key_authenticates_with_the_key(workspace, api_key):
+    # Seed 002's client sends both: its gateway's token and our key.
+    raw = api_key(Role.VIEWER)
+    client = APIClient(HTTP_AUTHORIZATION="Bearer eyJhbGciOiJIUzI1NiJ9.gateway-token", HTTP_X_API_KEY=raw)
+    response = client.get(WORKSPACE_URL, HTTP_X_WORKSPACE_SLUG="acme")
+    assert response.status_code == 200
+    assert response.json()["slug"] == "acme"
+    jobs = client.get("/api/v1/jobs/", HTTP_X_WORKSPACE_ID=str(workspace.pk))
+    assert jobs.status_code == 200
+
+
+def test_two_different_keys_in_the_two_headers_are_400_saying_so(workspace, other_workspace, api_key):
+    mine, theirs = api_key(Role.VIEWER), api_key(Role.ADMIN, target=other_workspace)
+    response = APIClient(HTTP_AUTHORIZATION=f"Bearer {mine}", HTTP_X_API_KEY=theirs).get(WORKSPACE_URL)
+    assert response.status_code == 400
+    assert response.json()["code"] == "conflicting_keys"
+    assert "Authorization" in response.json()["detail"] and "X-API-Key" in response.json()["detail"]
+    job_status = APIClient(HTTP_AUTHORIZATION=f"Bearer {mine}", HTTP_X_API_KEY=theirs).get(
+        "/api/v1/jobs/00000000-0000-0000-0000-000000000000/status/"
+    )
+    assert job_status.status_code == 400
+    same = APIClient(HTTP_AUTHORIZATION=f"Bearer {mine}", HTTP_X_API_KEY=mine).get(WORKSPACE_URL)
+    assert same.status_code == 200

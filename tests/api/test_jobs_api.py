@@ -363,3 +363,11 @@ def test_logs_q_returns_only_the_lines_that_contain_the_text(operator_client, wo
     assert found.content.decode() == "INFO: [transform] transformed\n"
     assert operator_client.get(f"{job['links']['logs']}?q=nothing-like-it").content == b""
     assert operator_client.get(f"{job['links']['logs']}?q={'x' * 201}").status_code == 400
+
+
+def test_a_job_with_neither_template_nor_recipe_is_400_asking_for_one(operator_client):
+    response = operator_client.post(JOBS, {"variables": {}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "template": ["this field is required: give a template (id or slug) or an inline recipe"]
+    }
