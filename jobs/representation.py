@@ -183,6 +183,7 @@ def job_to_dict(job: Job, request: HttpRequest, *, steps: list[StepRun], artifac
     data["steps"] = [step_to_dict(step, secrets, now) for step in sorted(steps, key=attrgetter("position"))]
     data["artifacts"] = [artifact_to_dict(artifact, request) for artifact in sorted(artifacts, key=attrgetter("name"))]
     data["result"] = result_to_dict(job, secrets)
+    data["outputs"] = outputs_to_dict(job, secrets)
     return data
 
 
@@ -190,7 +191,15 @@ def result_to_dict(job: Job, secrets: list[str]) -> dict | None:
     """The job's result once it has finished; None before."""
     if job.status not in JOB_TERMINAL:
         return None
-    return {"markdown": mask_secrets(job.result_markdown, secrets), "outputs": mask_json(job.result_outputs or {}, secrets)}
+    return {"markdown": mask_secrets(job.result_markdown, secrets), "outputs": outputs_to_dict(job, secrets)}
+
+
+def outputs_to_dict(job: Job, secrets: list[str]) -> dict:
+    """The job's outputs (SPEC §3): its declared `outputs` resolved when it ended, or,
+    when it declares none, every step's outputs by step id; {} until it ends."""
+    if job.status not in JOB_TERMINAL:
+        return {}
+    return mask_json(job.result_outputs or {}, secrets)
 
 
 def step_to_dict(step: StepRun, secrets: list[str], now: datetime) -> dict:
@@ -242,11 +251,12 @@ def job_status_to_dict(job: Job) -> dict:
 # --- webhooks -------------------------------------------------------------------------------
 
 
-def job_event_to_dict(job: Job, step: StepRun | None = None) -> dict:
+def job_event_to_dict(job: Job, step: StepRun | None = None, *, final: bool = False) -> dict:
     """The `data` of a webhook delivery (docs/webhooks.md): the job's summary fields a
     receiver needs, with its workspace's and template's slugs and relative links
-    (deliveries are made by workers, outside any request)."""
-    secrets = job_secrets(job) if job.error or (step is not None and step.error) else []
+    (deliveries are made by workers, outside any request). A `final` event (the job
+    ended) carries the job's outputs too, so that a receiver need not call back."""
+    secrets = job_secrets(job) if job.error or (step is not None and step.error) or final else []
     data = {
         "id": str(job.pk),
         "workspace": job.workspace.slug,
@@ -263,4 +273,6 @@ def job_event_to_dict(job: Job, step: StepRun | None = None) -> dict:
     }
     if step is not None:
         data["step"] = {"id": step.step_id, "status": step.status, "attempt": step.attempt, "error": mask_secrets(step.error, secrets) or None}
+    if final:
+        data["outputs"] = outputs_to_dict(job, secrets)
     return data

@@ -106,9 +106,15 @@ class JobSummarySerializer(serializers.Serializer):  # representation.job_summar
     links = JobLinksSerializer(read_only=True)
 
 
+OUTPUTS_HELP = (
+    "The job's declared outputs (the definition's `outputs`), resolved when it ended; when it "
+    "declares none, every step's outputs by step id. Empty until the job ends."
+)
+
+
 class JobResultSerializer(serializers.Serializer):
     markdown = serializers.CharField()
-    outputs = serializers.DictField(child=ObjectField(), help_text="Outputs by step id.")
+    outputs = serializers.DictField(child=ObjectField(), help_text=OUTPUTS_HELP)
 
 
 class JobSerializer(JobSummarySerializer):  # representation.job_to_dict
@@ -124,6 +130,7 @@ class JobSerializer(JobSummarySerializer):  # representation.job_to_dict
     result = JobResultSerializer(
         allow_null=True, read_only=True, help_text="Once the job has finished; null before."
     )
+    outputs = serializers.DictField(child=ObjectField(), read_only=True, help_text=OUTPUTS_HELP)
 
 
 class JobStatusSerializer(serializers.Serializer):  # representation.job_status_to_dict

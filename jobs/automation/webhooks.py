@@ -154,8 +154,13 @@ def signed_headers(secrets, message_id, body, timestamp=None):
 
 def job_payload(job, event, step=None):
     """What a delivery of `event` sends: the event's type and time, and the job as
-    jobs.representation.job_event_to_dict shows it to webhooks."""
-    return {"type": event, "timestamp": format_datetime(timezone.now()), "data": job_event_to_dict(job, step)}
+    jobs.representation.job_event_to_dict shows it to webhooks (with its outputs in a
+    final event)."""
+    return {
+        "type": event,
+        "timestamp": format_datetime(timezone.now()),
+        "data": job_event_to_dict(job, step, final=event in FINAL_EVENTS),
+    }
 
 
 def record_event_deliveries(job, event, step=None):

@@ -121,6 +121,8 @@ class Executor:
     raw_keys: frozenset = frozenset()
     uses_files = True
     description = ""
+    # The output keys every step of this type can produce; None: any (see output_names).
+    known_outputs: frozenset | None = None
 
     def validate(self, with_):
         """Static checks of the step's `with` at template save time: a list of
@@ -133,6 +135,12 @@ class Executor:
         for key in sorted(set(with_) - self.required - self.optional):
             problems.append((key, f"is not a parameter of '{self.name}' steps"))
         return problems
+
+    def output_names(self, with_):
+        """The output keys a step with this `with` can produce, when the type knows them
+        (a job's declared `outputs` may only name those); None when any key may come
+        (a shell script's `$JOBSITE_OUTPUT`, a python callable's dict)."""
+        return self.known_outputs
 
     def run(self, ctx):  # pragma: no cover - interface
         raise NotImplementedError

@@ -36,6 +36,7 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
 class HttpExecutor(Executor):
     name = "http"
     uses_files = False
+    known_outputs = frozenset({"status", "headers", "json", "text"})
     required = frozenset({"url"})
     optional = frozenset({"method", "headers", "json", "body", "expected_status", "timeout"})
     description = (

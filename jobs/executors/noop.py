@@ -22,6 +22,10 @@ class NoopExecutor(Executor):
             problems.append(("fail", "must be true or false"))
         return problems
 
+    def output_names(self, with_: dict) -> frozenset:
+        outputs = with_.get("outputs") if isinstance(with_, dict) else None
+        return frozenset(outputs) if isinstance(outputs, dict) else frozenset()
+
     def run(self, ctx: StepContext) -> Outcome:
         outputs = ctx.with_.get("outputs") or {}
         if not isinstance(outputs, dict):

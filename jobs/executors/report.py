@@ -10,6 +10,7 @@ from .base import Executor, Outcome, StepContext
 class ReportExecutor(Executor):
     name = "report"
     uses_files = False
+    known_outputs = frozenset({"markdown"})
     required = frozenset({"markdown"})
     description = (
         "Produces markdown with {{ }} references filled in; output `markdown`. The last "

@@ -10,6 +10,7 @@ SLICE_SECONDS = 0.1
 class SleepExecutor(Executor):
     name = "sleep"
     uses_files = False
+    known_outputs = frozenset()
     required = frozenset({"seconds"})
     description = "Waits `seconds` (reporting progress); stops at once when canceled."
 

@@ -4,7 +4,7 @@ check and coerce the values a job supplies, describe them as JSON Schema, and fi
 
 from .parse import DefinitionError
 from .substitute import SubstitutionError, references, render
-from .validate import load_definition
+from .validate import load_definition, parse_artifact_output
 from .variables import (
     check_job_input,
     is_empty,
@@ -22,6 +22,7 @@ __all__ = [
     "is_empty",
     "json_schema",
     "load_definition",
+    "parse_artifact_output",
     "params_json_schema",
     "references",
     "render",
