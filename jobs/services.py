@@ -15,6 +15,7 @@ from jobs.engine.transitions import (
     new_job_section,
 )
 from jobs.models import Artifact, Job, StepRun, Trigger
+from jobs.uploads import file_variable_names, resolve_file_variables
 from jobsite.models import Workspace
 from templates_app.definition import (
     DefinitionError,
@@ -41,6 +42,19 @@ def validate_job_input(definition: dict, variables: dict | None = None, params: 
     if errors:
         raise JobValidationError(errors)
     return clean_vars, clean_params
+
+
+def _with_uploaded_files(workspace, definition, variables, input_files, inputs, kept=None):
+    """Variables, input files and inputs with the uploads that `file` variables name
+    added as inputs (jobs/uploads.py); JobValidationError for a bad upload id."""
+    if not file_variable_names(definition):
+        return variables, input_files, inputs
+    clean, files, named = resolve_file_variables(
+        workspace, definition, variables or {}, taken=set(inputs or {}), kept=kept
+    )
+    if clean is None:
+        raise JobValidationError(named)
+    return clean, {**(input_files or {}), **files}, {**(inputs or {}), **named}
 
 
 def _steps_for(job, definition):
@@ -104,6 +118,7 @@ def create_job(
         # (jobs created before keep running).
         raise JobValidationError({"template": [forbidden]})
     variables, params = validate_job_input(definition, variables, params)
+    variables, input_files, inputs = _with_uploaded_files(workspace, definition, variables, input_files, inputs)
     # The checks above only read; the transaction (on SQLite, the database's one write
     # lock) starts here, so the workers' claims and finishes wait less for it.
     with transaction.atomic():
@@ -189,6 +204,17 @@ def rerun_job(
     if variables:
         merged.update(variables)
     clean_vars, clean_params = validate_job_input(job.definition, merged, job.params)
+    # The old job's inputs come along (shared files); a file variable given a new upload
+    # id adds that upload as an input.
+    replaced = {
+        job.variables[name] for name in file_variable_names(job.definition)
+        if job.variables.get(name) and clean_vars.get(name) != job.variables[name]
+    }  # fmt: skip
+    old_inputs = {a.name: a for a in job.artifacts.filter(step_id="") if a.name not in replaced}
+    kept_inputs = {name: ref for name, ref in (job.inputs or {}).items() if name not in replaced}
+    clean_vars, input_files, inputs = _with_uploaded_files(
+        job.workspace, job.definition, clean_vars, old_inputs, kept_inputs, kept=job.variables
+    )
     new = Job.objects.create(
         **({"id": job_id} if job_id else {}),
         workspace=job.workspace,
@@ -201,7 +227,7 @@ def rerun_job(
         created_by=created_by,
         variables=clean_vars,
         params=clean_params,
-        inputs=job.inputs,
+        inputs=inputs,
         callback_url=job.callback_url,
         total_steps=job.total_steps,
         timeout_seconds=job.timeout_seconds,
@@ -209,6 +235,8 @@ def rerun_job(
         attempt=job.attempt + 1,
     )
     steps = StepRun.objects.bulk_create(_steps_for(new, job.definition))
+    for name, artifact in input_files.items():
+        share_artifact(artifact, new, step_id="", name=name)
     with new_job_section(new, steps):
         if from_failed or rerun_ids is not None:
             _reuse_succeeded_steps(job, new, rerun=rerun_ids or set())

@@ -289,6 +289,12 @@ JOBSITE_MAX_MEMORY_MB = env_positive_int("JOBSITE_MAX_MEMORY_MB", 16384)
 JOBSITE_MAX_FILE_MB = env_positive_int("JOBSITE_MAX_FILE_MB", 10240)
 JOBSITE_MAX_PROCESSES = env_positive_int("JOBSITE_MAX_PROCESSES", 1024)
 JOBSITE_MAX_ARTIFACTS_MB = env_positive_int("JOBSITE_MAX_ARTIFACTS_MB", 10240)
+# Uploads (SPEC §6.2 uploads/): the largest one file may be, the most a workspace's
+# unexpired uploads may hold together, and how long an upload id stays usable. (The
+# workspace storage quota, when one is set, caps them too: jobs/uploads.py.)
+JOBSITE_UPLOAD_MAX_MB = env_int("JOBSITE_UPLOAD_MAX_MB", 1024)
+JOBSITE_UPLOAD_WORKSPACE_MAX_MB = env_int("JOBSITE_UPLOAD_WORKSPACE_MAX_MB", 10 * 1024)
+JOBSITE_UPLOAD_EXPIRY_HOURS = env_int("JOBSITE_UPLOAD_EXPIRY_HOURS", 24)
 # Mounts bench/bare_view.py under /bench/ (the benchmarks' baseline view; never in production).
 JOBSITE_BENCH_VIEWS = env_bool("JOBSITE_BENCH_VIEWS", False)
 

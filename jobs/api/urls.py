@@ -10,6 +10,7 @@ from jobs.api import (
     keys_views,
     logs_views,
     schedules_views,
+    uploads_views,
     webhooks_views,
 )
 from templates_app import api as templates_api
@@ -40,6 +41,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/run/", jobs_views.JobRunView.as_view(), name="api-job-run"),
     path("jobs/<uuid:job_id>/cancel/", jobs_views.JobCancelView.as_view(), name="api-job-cancel"),
     path("jobs/<uuid:job_id>/rerun/", jobs_views.JobRerunView.as_view(), name="api-job-rerun"),
+    path("uploads/", uploads_views.UploadListView.as_view(), name="api-upload-list"),
     path("keys/", keys_views.KeyListView.as_view(), name="api-key-list"),
     path("keys/<int:key_id>/", keys_views.KeyDetailView.as_view(), name="api-key-detail"),
     path("webhooks/", webhooks_views.WebhookListView.as_view(), name="api-webhook-list"),

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.engine.states import JOB_TERMINAL
-from jobs.models import Artifact, Job
+from jobs.models import Artifact, Job, Upload
 from jobsite.models import Workspace
 
 BATCH = 200
@@ -29,15 +29,16 @@ def prune_workspace(workspace, now=None):
         files = list(Artifact.objects.filter(job_id__in=ids).values_list("file", flat=True))
         with transaction.atomic():
             Job.objects.filter(pk__in=ids).delete()  # step runs, events, artifact rows cascade
-        _delete_unshared_files(files)
+        delete_unshared_files(files)
         deleted += len(ids)
 
 
-def _delete_unshared_files(names):
-    """A rerun that reused a step's artifacts points at the same file: keep files that
-    surviving artifacts still use."""
-
+def delete_unshared_files(names):
+    """A rerun that reused a step's artifacts points at the same file, and so does a
+    job's input from an upload: keep files that surviving artifacts or unexpired uploads
+    still use."""
     still_used = set(Artifact.objects.filter(file__in=names).values_list("file", flat=True))
+    still_used |= set(Upload.objects.usable().filter(file__in=names).values_list("file", flat=True))
     for name in set(names) - still_used:
         if name:
             default_storage.delete(name)

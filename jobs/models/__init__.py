@@ -1,5 +1,5 @@
 """The jobs app's models: runs (jobs.py) and automation (automation.py: webhooks and
-schedules). Importing this package registers all of them with Django."""
+schedules) and uploads (uploads.py). Importing this package registers all of them with Django."""
 
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
@@ -21,6 +21,7 @@ from jobs.models.jobs import (
     WorkerHost,
     artifact_upload_to,
 )
+from jobs.models.uploads import Upload
 
 __all__ = [
     "WEBHOOK_EVENTS",
@@ -34,6 +35,7 @@ __all__ = [
     "Schedule",
     "StepRun",
     "Trigger",
+    "Upload",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WorkerHost",

@@ -19,6 +19,7 @@ from jobs.engine.faults import (
 )
 from jobs.engine.lifecycle import start_waiting_jobs
 from jobs.engine.queue import broker_queue_size
+from jobs.uploads import expire_uploads
 from jobs.worker import hosts as worker_hosts
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,12 @@ _last_prune = {"at": 0.0}
 
 
 def prune_if_due():
-    """Retention runs once an hour per dispatcher (deleting twice is harmless)."""
+    """Retention and the expiry of uploads run once an hour per dispatcher (deleting
+    twice is harmless; an expired upload is refused at once, deleted or not)."""
     if time.monotonic() - _last_prune["at"] < PRUNE_EVERY_SECONDS and _last_prune["at"]:
         return 0
     _last_prune["at"] = time.monotonic()
-    return retention.prune_all()
+    return retention.prune_all() + expire_uploads()
 
 
 def run_forever(stop_event=None, interval=None):

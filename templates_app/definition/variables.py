@@ -14,6 +14,10 @@ Decisions worth knowing:
   and number variables and the length of string, text and secret variables. `pattern`
   must match the whole value (the JSON Schema gets it anchored).
 - Error messages never repeat a secret's value.
+- A `file` variable's value is an upload id (POST uploads/ first). This package only
+  checks that it is one line of text: finding the upload in the job's workspace, its
+  `accept` list of media types and the file becoming an input of the job are the jobs
+  app's (jobs/uploads.py), which stores the input's file name as the value.
 """
 
 import copy
@@ -23,13 +27,13 @@ import re
 
 TYPES = (
     "string", "text", "integer", "number", "boolean",
-    "choice", "multichoice", "date", "datetime", "secret",
+    "choice", "multichoice", "date", "datetime", "secret", "file",
 )  # fmt: skip
 TEXT_TYPES = frozenset({"string", "text", "secret"})
 NUMERIC_TYPES = frozenset({"integer", "number"})
 CHOICE_TYPES = frozenset({"choice", "multichoice"})
 DECLARATION_KEYS = (
-    "type", "required", "default", "description", "label", "min", "max", "pattern", "choices",
+    "type", "required", "default", "description", "label", "min", "max", "pattern", "choices", "accept",
 )  # fmt: skip
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 TRUE_WORDS = frozenset({"true", "on", "1", "yes"})
@@ -151,11 +155,17 @@ def _as_bounded_number(declaration, value):
     return number
 
 
+def _as_file(declaration, value):
+    if not isinstance(value, str) or not value.strip() or "\n" in value or len(value) > 200:
+        raise _Invalid("expected an upload id (POST the file to /api/v1/uploads/ first)")
+    return value.strip()
+
+
 COERCE = {
     "string": _as_text, "text": _as_text, "secret": _as_text,
     "integer": _as_bounded_number, "number": _as_bounded_number,
     "boolean": _as_boolean, "choice": _as_choice, "multichoice": _as_choices,
-    "date": _as_date, "datetime": _as_datetime,
+    "date": _as_date, "datetime": _as_datetime, "file": _as_file,
 }  # fmt: skip
 
 
@@ -283,6 +293,10 @@ def _property_schema(declaration):
             "items": {"enum": list(declaration["choices"])},
             "uniqueItems": True,
         }
+    elif kind == "file":
+        schema = {"type": "string", "format": "uuid", "x-widget": "file", "description": "An upload id (uploads/)."}
+        if declaration.get("accept"):
+            schema["contentMediaType"] = ", ".join(declaration["accept"])
     else:
         schema = {"type": "string", "format": "date" if kind == "date" else "date-time"}
     if declaration.get("label"):
