@@ -90,6 +90,8 @@ def _field_for(declaration, label):
         widget = forms.DateInput(attrs={"type": "date"})
     elif kind == "datetime":
         widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"})
+    elif kind == "file":
+        widget = forms.FileInput(attrs={"accept": ",".join(declaration["accept"])} if declaration.get("accept") else {})
     else:
         widget = forms.TextInput()
     if kind in ("string", "text", "secret"):
@@ -99,6 +101,10 @@ def _field_for(declaration, label):
             help_parts.append(f"Must match {declaration['pattern']}.")
     if kind == "boolean":
         field = forms.BooleanField(required=False, label=label, widget=widget)
+    elif kind == "file":
+        # The file is streamed to an upload by the view (jobs.views.start); the value
+        # the validator sees is the upload's id.
+        field = forms.FileField(required=False, label=label, widget=widget)
     elif kind == "multichoice":
         field = forms.MultipleChoiceField(
             required=False, label=label, widget=widget, choices=widget.choices
@@ -126,6 +132,7 @@ class StartForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.definition = definition
         self.secrets_kept = secrets_kept
+        self.upload_ids = {}  # file field key → the id of the upload its file became
         self.variable_fields = []  # (field key, variable name)
         self.param_fields = []  # (field key, step id, param name)
         initial_variables = initial_variables or {}
@@ -136,6 +143,10 @@ class StartForm(forms.Form):
             if secrets_kept and declaration["type"] == "secret":
                 self.fields[key].widget.attrs["placeholder"] = (
                     "leave empty to keep the previous value"
+                )
+            if secrets_kept and declaration["type"] == "file":
+                self.fields[key].help_text = " ".join(
+                    part for part in (self.fields[key].help_text, "Leave empty to keep the previous file.") if part
                 )
             value = initial_variables.get(name, declaration.get("default"))
             if declaration["type"] != "secret":
@@ -155,6 +166,8 @@ class StartForm(forms.Form):
         """The submitted text of one field as the validator wants it. An unchecked box
         sends nothing, which means false here (not "use the default")."""
         field = self.fields[key]
+        if field.variable_type == "file":
+            return self.upload_ids.get(key, "")
         if field.variable_type == "boolean":
             return "true" if self.data.get(self.add_prefix(key)) else "false"
         if field.variable_type == "multichoice":
@@ -169,10 +182,13 @@ class StartForm(forms.Form):
         values = {}
         for key, name in self.variable_fields:
             value = self._raw(key)
-            if omit_empty_secrets and self.fields[key].variable_type == "secret" and value == "":
-                continue  # a rerun keeps the old job's secret
+            if omit_empty_secrets and self.fields[key].variable_type in ("secret", "file") and value == "":
+                continue  # a rerun keeps the old job's secret, or its file
             values[name] = value
         return values
+
+    def file_keys(self):
+        return [key for key, _ in self.variable_fields if self.fields[key].variable_type == "file"]
 
     def submitted_params(self):
         params = {}

@@ -4,12 +4,20 @@ by the API's validator (jobs.views.forms)."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import services
 from jobs.engine.states import JOB_CAN_RERUN
 from jobs.engine.transitions import TransitionRefused
 from jobs.models import Trigger
+from jobs.uploads import (
+    HashingUploadHandler,
+    UploadRefused,
+    file_variable_names,
+    max_upload_bytes,
+    save_upload,
+)
 from jobs.views.charts import step_graph
 from jobs.views.forms import StartForm, submission_token
 from jobs.views.job_actions import create_once
@@ -70,16 +78,56 @@ def template_detail(request, slug):
     return template_page(request, template, form)
 
 
+def stream_form_files(request, definition):
+    """Before anything reads the body: the form's files (for `file` variables) are
+    streamed to temporary files and hashed on the way, never held in memory."""
+    count = len(file_variable_names(definition))
+    if count:
+        limit = max_upload_bytes(request.tenant.workspace)
+        request.upload_handlers = [HashingUploadHandler(limit, fields=None, max_files=count)]
+
+
+def store_form_uploads(request, form):
+    """Each file sent in a `file` variable's field becomes an upload; its id is the value
+    the validator sees. UploadRefused when one cannot be stored."""
+    for key in form.file_keys():
+        received = request.FILES.get(key)
+        if received is not None:
+            upload = save_upload(request.tenant.workspace, received, field=key, created_by=request.tenant.actor)
+            form.upload_ids[key] = str(upload.pk)
+
+
+def refused_form(form_class_args, exc, submission):
+    """A fresh form (the body could not be read) with the upload's problem at its field."""
+    definition, kwargs = form_class_args
+    form = StartForm(definition, initial={"submission": submission}, **kwargs)
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    return form
+
+
+@csrf_exempt  # the CSRF check reads the body: it runs after the upload handler is set
 @require_http_methods(["POST"])
 @member_required
 def template_start(request, slug):
-    """Start a job (or save it as a draft) from the submitted form. Bad values re-render
-    the page with the validator's messages beside their fields (status 400)."""
+    """Start a job (or save it as a draft) from the submitted form — files included:
+    one click uploads them and starts the job. Bad values re-render the page with the
+    validator's messages beside their fields (status 400)."""
     require_role(request, Role.OPERATOR)
     template = template_for(request, slug)
+    stream_form_files(request, template.current_version.definition)
+    try:
+        return _template_start(request, template)
+    except UploadRefused as exc:
+        form = refused_form((template.current_version.definition, {}), exc, submission_token(request))
+        return template_page(request, template, form, status=exc.status)
+
+
+@csrf_protect
+def _template_start(request, template):
     definition = template.current_version.definition
     form = StartForm(definition, request.POST)
     draft = request.POST.get("action") == "draft"
+    store_form_uploads(request, form)
 
     def create(job_id):
         return services.create_job(
@@ -109,16 +157,29 @@ def template_start(request, slug):
     return redirect("job-detail", job_id=job.pk)
 
 
+@csrf_exempt  # as template_start: the CSRF check runs after the upload handler is set
 @require_http_methods(["GET", "POST"])
 @member_required
 def job_rerun_edit(request, job_id):
     """ "Rerun with changes": the start form prefilled with the old job's values; secrets
-    are not shown and an empty secret field keeps the old value."""
+    and files are not shown, and an empty secret or file field keeps the old value."""
     require_role(request, Role.OPERATOR)
     job = job_for(request, job_id)
     if job.status not in JOB_CAN_RERUN:
         messages.error(request, f"Only a finished job can be rerun; this one is {job.status}.")
         return redirect("job-detail", job_id=job.pk)
+    if request.method == "POST":
+        stream_form_files(request, job.definition)
+    try:
+        return _job_rerun_edit(request, job)
+    except UploadRefused as exc:
+        args = (job.definition, {"secrets_kept": True, "with_params": False})
+        form = refused_form(args, exc, submission_token(request))
+        return render(request, "jobs/job_rerun_edit.html", {"job": job, "form": form}, status=exc.status)
+
+
+@csrf_protect
+def _job_rerun_edit(request, job):
     definition = job.definition
     if request.method == "GET":
         form = StartForm(
@@ -130,6 +191,7 @@ def job_rerun_edit(request, job_id):
         )
         return render(request, "jobs/job_rerun_edit.html", {"job": job, "form": form})
     form = StartForm(definition, request.POST, secrets_kept=True, with_params=False)
+    store_form_uploads(request, form)
 
     def create(new_id):
         return services.rerun_job(
