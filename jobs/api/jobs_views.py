@@ -18,6 +18,8 @@ from jobs.api.common import (
 from jobs.api.idempotency import respond_once
 from jobs.api.inputs import resolve_inputs
 from jobs.api.serializers import (
+    JobBatchResultSerializer,
+    JobBatchSerializer,
     JobCancelSerializer,
     JobCreateSerializer,
     JobPageSerializer,
@@ -49,6 +51,7 @@ LOCATION = {"Location": ((201,), "The new job's URL.")}
 REPLAYED = {"Idempotent-Replayed": ((201,), '"true" when this is the stored answer to an earlier request.')}
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+MAX_BATCH = 1000
 
 
 def refused(exc):
@@ -178,41 +181,104 @@ class JobListView(JobAPIView):
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        template = None
-        if "recipe" in data:
-            if not self.tenant.is_admin:
-                raise exceptions.PermissionDenied("An inline recipe needs the admin role.")
-        else:
-            template = find_template(self.workspace, data["template"])
-            if template is None or template.current_version_id is None:
-                raise exceptions.ValidationError({"template": ["no such template in this workspace"]})
-            if template.archived_at is not None:
-                raise exceptions.ValidationError({"template": ["this template is archived"]})
-        inputs = resolve_inputs(self.workspace, data.get("inputs"))
+        check_recipe_role(self.tenant, data)
 
         def create():
-            try:
-                job = create_job(
-                    self.workspace,
-                    template=template,
-                    recipe=data.get("recipe"),
-                    variables=data.get("variables"),
-                    params=data.get("params"),
-                    inputs={name: ref for name, (ref, _) in inputs.items()},
-                    input_files={name: artifact for name, (_, artifact) in inputs.items()},
-                    name=data.get("name", ""),
-                    start=data["start"],
-                    trigger=Trigger.API,
-                    created_by=self.tenant.actor,
-                    callback_url=data.get("callback_url", ""),
-                )
-            except JobValidationError as exc:
-                raise exceptions.ValidationError(exc.errors) from None
-            except TransitionRefused as exc:
-                raise refused(exc) from None
+            job = create_job_from_spec(self.workspace, self.tenant, data)
             # The job as the creation left it, from the instances create_job made: no query.
             data_out = job_to_dict(job, request, steps=job.step_runs, artifacts=job.input_artifacts)
             return job_response(request, job, 201, data=data_out), job
+
+        return respond_once(request, self.workspace, request.data, create)
+
+
+def check_recipe_role(tenant, data):
+    if "recipe" in data and not tenant.is_admin:
+        raise exceptions.PermissionDenied("An inline recipe needs the admin role.")
+
+
+def create_job_from_spec(workspace, tenant, data, templates=None):
+    """create_job for one validated POST jobs/ body (JobCreateSerializer); a
+    ValidationError names the field, a refused start is a 409. `templates` caches the
+    template lookups of a batch."""
+    template = None
+    if "recipe" not in data:
+        ref = data["template"]
+        if templates is None or ref not in templates:
+            found = find_template(workspace, ref)
+            if templates is not None:
+                templates[ref] = found
+        template = templates[ref] if templates is not None else found
+        if template is None or template.current_version_id is None:
+            raise exceptions.ValidationError({"template": ["no such template in this workspace"]})
+        if template.archived_at is not None:
+            raise exceptions.ValidationError({"template": ["this template is archived"]})
+    inputs = resolve_inputs(workspace, data.get("inputs"))
+    try:
+        return create_job(
+            workspace,
+            template=template,
+            recipe=data.get("recipe"),
+            variables=data.get("variables"),
+            params=data.get("params"),
+            inputs={name: ref for name, (ref, _) in inputs.items()},
+            input_files={name: artifact for name, (_, artifact) in inputs.items()},
+            name=data.get("name", ""),
+            start=data["start"],
+            trigger=Trigger.API,
+            created_by=tenant.actor,
+            callback_url=data.get("callback_url", ""),
+        )
+    except JobValidationError as exc:
+        raise exceptions.ValidationError(exc.errors) from None
+    except TransitionRefused as exc:
+        raise refused(exc) from None
+
+
+class JobBatchView(JobAPIView):
+    required_roles = {"POST": Role.OPERATOR}
+
+    @extend_schema(
+        operation_id="jobs_batch",
+        summary="Create many jobs at once",
+        description=(
+            f"Up to {MAX_BATCH} jobs, each the body of `POST jobs/`, created in one transaction: "
+            "if any is invalid none is created, and every problem is reported under "
+            "`jobs[i].<field>`. Honors `Idempotency-Key`."
+        ),
+        request=JobBatchSerializer,
+        parameters=[IDEMPOTENCY_KEY] + response_headers(**REPLAYED),
+        responses={201: JobBatchResultSerializer, **error_responses(409, 413, 415)},
+        tags=["jobs"],
+    )
+    def post(self, request):
+        serializer = JobBatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        specs, errors = [], {}
+        for index, raw in enumerate(serializer.validated_data["jobs"]):
+            spec = JobCreateSerializer(data=raw)
+            if spec.is_valid():
+                check_recipe_role(self.tenant, spec.validated_data)
+            else:
+                errors[f"jobs[{index}]"] = spec.errors
+            specs.append(spec)
+
+        def create():
+            jobs, templates = [], {}
+            for index, spec in enumerate(specs):
+                if not spec.is_valid():
+                    continue
+                try:
+                    jobs.append(create_job_from_spec(self.workspace, self.tenant, spec.validated_data, templates))
+                except exceptions.ValidationError as exc:
+                    errors[f"jobs[{index}]"] = exc.detail
+            if errors:
+                # Raised inside respond_once's transaction: every job made above is rolled back.
+                raise exceptions.ValidationError(errors)
+            data_out = {
+                "jobs": [job_to_dict(job, request, steps=job.step_runs, artifacts=job.input_artifacts) for job in jobs]
+            }
+            return json_response(data_out, status=201), None
 
         return respond_once(request, self.workspace, request.data, create)
 

@@ -223,6 +223,20 @@ class JobCreateSerializer(StrictSerializer):
         return data
 
 
+class JobBatchSerializer(StrictSerializer):
+    """Jobs to create in one transaction."""
+
+    # Each spec is checked by JobCreateSerializer in the view, so that the problems of every
+    # job are reported together (jobs[i].field), whatever kind they are.
+    jobs = serializers.ListField(
+        child=ObjectField(), allow_empty=False, max_length=1000, help_text="Each a POST jobs/ body (JobCreate)."
+    )
+
+
+class JobBatchResultSerializer(serializers.Serializer):
+    jobs = JobSerializer(many=True, help_text="In the order they were sent.")
+
+
 class JobCancelSerializer(StrictSerializer):
     """How to cancel."""
 

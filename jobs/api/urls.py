@@ -27,6 +27,7 @@ urlpatterns = [
         name="api-template-trigger-key",
     ),
     path("jobs/", jobs_views.JobListView.as_view(), name="api-job-list"),
+    path("jobs/batch/", jobs_views.JobBatchView.as_view(), name="api-job-batch"),
     path("jobs/<uuid:job_id>/", jobs_views.JobDetailView.as_view(), name="api-job-detail"),
     path("jobs/<uuid:job_id>/status/", jobs_views.JobStatusView.as_view(), name="api-job-status"),
     path("jobs/<uuid:job_id>/events/", events_views.JobEventsView.as_view(), name="api-job-events"),

@@ -1,0 +1,72 @@
+"""POST jobs/batch/ (SPEC §6.2): many jobs in one transaction, all or nothing, errors
+under jobs[i].…, idempotent; 1,000 jobs in one call."""
+
+import time
+
+import pytest
+
+from jobs.models import Job
+
+BATCH = "/api/v1/jobs/batch/"
+
+
+def test_a_batch_creates_every_job_in_order(operator_client, greet):
+    specs = [{"template": "greet", "variables": {"who": f"n{i}"}, "start": i % 2 == 0} for i in range(3)]
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 201, response.content
+    jobs = response.json()["jobs"]
+    assert [job["variables"]["who"] for job in jobs] == ["n0", "n1", "n2"]
+    assert [job["status"] for job in jobs] == ["queued", "draft", "queued"]
+    assert Job.objects.count() == 3
+
+
+def test_one_bad_job_creates_none_and_every_problem_is_named_by_index(operator_client, greet):
+    specs = [
+        {"template": "greet"},
+        {"template": "greet", "variables": {"times": 9}},
+        {"template": "nope"},
+        {"variables": {}},
+        {"template": "greet", "colour": "red"},
+    ]
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"jobs[1].variables.times", "jobs[2].template", "jobs[3].template", "jobs[4].colour"}
+    assert errors["jobs[1].variables.times"] == ["must be at most 5"]
+    assert Job.objects.count() == 0
+    later = operator_client.post(BATCH, {"jobs": [{"template": "greet"}, {"template": "greet", "variables": {"times": 9}}]}, format="json")
+    assert later.status_code == 400 and list(later.json()["errors"]) == ["jobs[1].variables.times"]
+    assert Job.objects.count() == 0
+
+
+def test_a_batch_is_idempotent(operator_client, greet):
+    body = {"jobs": [{"template": "greet"}, {"template": "greet"}]}
+    first = operator_client.post(BATCH, body, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    again = operator_client.post(BATCH, body, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true" and again.content == first.content
+    assert Job.objects.count() == 2
+    other = operator_client.post(BATCH, {"jobs": [{"template": "greet"}]}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert other.status_code == 409
+
+
+def test_a_batch_is_limited_to_1000_jobs_and_recipes_need_an_admin(operator_client, greet):
+    too_many = operator_client.post(BATCH, {"jobs": [{"template": "greet"}] * 1001}, format="json")
+    assert too_many.status_code == 400 and "jobs" in too_many.json()["errors"]
+    empty = operator_client.post(BATCH, {"jobs": []}, format="json")
+    assert empty.status_code == 400
+    recipe = operator_client.post(BATCH, {"jobs": [{"recipe": {"steps": [{"id": "a", "type": "noop"}]}}]}, format="json")
+    assert recipe.status_code == 403
+
+
+@pytest.mark.slow  # about 10 s on SQLite: 1,000 jobs created and started one by one
+def test_1000_jobs_in_one_call(operator_client, greet):
+    body = {"jobs": [{"template": "greet", "variables": {"who": f"w{i}"}} for i in range(1000)]}
+    started = time.monotonic()
+    response = operator_client.post(BATCH, body, format="json")
+    seconds = time.monotonic() - started
+    assert response.status_code == 201, response.content[:500]
+    jobs = response.json()["jobs"]
+    assert len(jobs) == 1000 and jobs[999]["variables"]["who"] == "w999"
+    assert Job.objects.count() == 1000
+    print(f"\n1000 jobs: {seconds:.1f} s")
