@@ -21,7 +21,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from jobsite.api.errors import WorkspaceRequired
 from jobsite.api.throttling import refuse_wrong_key
-from jobsite.models import ApiKey, Membership, Role
+from jobsite.models import KEY_PREFIX, ApiKey, Membership, Role
 from jobsite.tenancy import SESSION_KEY, Tenant, tenant_for_key, tenant_for_user
 
 
