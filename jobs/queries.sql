@@ -15,13 +15,16 @@
 -- The engine: every claim and every finish of a step starts with these.
 
 -- name: job_for_update
--- A job under its row lock, with two extras: whether its workspace has an active
--- webhook endpoint (if not, no delivery query is needed at its events) and its
+-- A job under its row lock, with three extras: whether its workspace has an active
+-- webhook endpoint and an active notification channel (if not, no delivery query is
+-- needed at its events) and its
 -- workspace's slug (for `{{ workspace.slug }}`). SQLite has no row locks: its
 -- transactions take the database's write lock up front (transaction_mode IMMEDIATE).
 SELECT job.*,
        EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
                WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
 FROM jobs_job job
 WHERE job.id = %(job_id)s
@@ -30,6 +33,8 @@ WHERE job.id = %(job_id)s
 SELECT job.*,
        EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
                WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
 FROM jobs_job job
 WHERE job.id = %(job_id)s
@@ -40,6 +45,8 @@ FOR UPDATE OF job
 SELECT job.*,
        EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
                WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
 FROM jobs_job job
 WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
@@ -48,6 +55,8 @@ WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step
 SELECT job.*,
        EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
                WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
 FROM jobs_job job
 WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)

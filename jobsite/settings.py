@@ -289,6 +289,17 @@ JOBSITE_MAX_MEMORY_MB = env_positive_int("JOBSITE_MAX_MEMORY_MB", 16384)
 JOBSITE_MAX_FILE_MB = env_positive_int("JOBSITE_MAX_FILE_MB", 10240)
 JOBSITE_MAX_PROCESSES = env_positive_int("JOBSITE_MAX_PROCESSES", 1024)
 JOBSITE_MAX_ARTIFACTS_MB = env_positive_int("JOBSITE_MAX_ARTIFACTS_MB", 10240)
+# Where people reach this server: the links in notifications (SPEC §16) point there.
+JOBSITE_BASE_URL = env_str("JOBSITE_BASE_URL", "http://127.0.0.1:8000")
+# Notification emails go through Django's default mailer: SMTP at JOBSITE_SMTP_HOST:PORT
+# (an empty host: Django's console backend, which prints them), from JOBSITE_NOTIFY_FROM.
+JOBSITE_NOTIFY_FROM = env_str("JOBSITE_NOTIFY_FROM", "jobsite@localhost")
+_SMTP_HOST = env_str("JOBSITE_SMTP_HOST", "localhost")
+MAILERS = {
+    "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"host": _SMTP_HOST, "port": env_int("JOBSITE_SMTP_PORT", 25)}}
+    if _SMTP_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
 # Uploads (SPEC §6.2 uploads/): the largest one file may be, the most a workspace's
 # unexpired uploads may hold together, and how long an upload id stays usable. (The
 # workspace storage quota, when one is set, caps them too: jobs/uploads.py.)

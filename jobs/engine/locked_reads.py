@@ -5,8 +5,9 @@ statements of jobs/queries.sql, run with a cursor and turned into instances with
 Model.from_db (jobs/queries.py): building them through the QuerySet API on every call
 cost more CPU than the database's work (docs/benchmarks.md).
 
-The job row comes with two extras from the same statement: `has_webhooks` (does its
-workspace have an active webhook endpoint: if not, no delivery query is needed) and its
+The job row comes with extras from the same statement: `has_webhooks` and
+`has_notifications` (does its workspace have an active webhook endpoint, an active
+notification channel: if not, no delivery query is needed) and its
 workspace's slug (for `{{ workspace.slug }}`), set on the instance as a deferred
 Workspace so that reading it costs no query.
 """
@@ -34,6 +35,7 @@ def read_locked_job(job_id: UUID | str | None = None, step_run_id: int | None = 
     row = rows[0]
     job = model_from_row(Job, row)
     job.has_webhooks = bool(row["has_webhooks"])
+    job.has_notifications = bool(row["has_notifications"])
     job.workspace = Workspace.from_db(job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]])
     return job
 

@@ -17,6 +17,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.automation.notifications import record_notifications
 from jobs.automation.webhooks import JOB_EVENTS, record_event_deliveries
 from jobs.engine.events import flush_events, record_events, start_event_buffer
 from jobs.engine.locked_reads import has_active_webhooks, read_locked_job, read_steps
@@ -83,6 +84,7 @@ def change_job_status(job: Job, new: str, *, message: str = "", **fields: object
     )
     if new in JOB_EVENTS:
         record_event_deliveries(job, JOB_EVENTS[new])
+        record_notifications(job, JOB_EVENTS[new])
     return True
 
 
@@ -131,4 +133,5 @@ def change_step_status(
     )
     if new == StepStatus.FAILED:
         record_event_deliveries(job, "step.failed", step)
+        record_notifications(job, "step.failed", step)
     return True

@@ -2,9 +2,13 @@
 schedules) and uploads (uploads.py). Importing this package registers all of them with Django."""
 
 from jobs.models.automation import (
+    NOTIFICATION_EVENTS,
     WEBHOOK_EVENTS,
+    ChannelKind,
     DeliveryAttempt,
     DeliveryStatus,
+    NotificationChannel,
+    NotificationDelivery,
     Schedule,
     WebhookDelivery,
     WebhookEndpoint,
@@ -24,6 +28,10 @@ from jobs.models.jobs import (
 from jobs.models.uploads import Upload
 
 __all__ = [
+    "NOTIFICATION_EVENTS",
+    "ChannelKind",
+    "NotificationChannel",
+    "NotificationDelivery",
     "WEBHOOK_EVENTS",
     "Artifact",
     "DeliveryAttempt",

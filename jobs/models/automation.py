@@ -130,3 +130,63 @@ class Schedule(models.Model):
 
     def __str__(self):
         return self.name or f"{self.template} @ {self.cron}"
+
+
+# --- notifications (SPEC §16) -----------------------------------------------------------
+
+NOTIFICATION_EVENTS = ["job.failed", "job.succeeded", "job.partial", "job.canceled", "step.failed"]
+
+
+class ChannelKind(models.TextChoices):
+    # Django's email backend; `target` is one or more addresses, comma-separated.
+    EMAIL = "email", "Email"
+    # A Slack-compatible incoming webhook (JSON {"text": …}); `target` is its URL.
+    CHAT = "chat", "Chat (Slack-compatible webhook)"
+
+
+class NotificationChannel(models.Model):
+    """Where a workspace is told about its jobs, in words for people (webhooks are the
+    machine-readable twin): which events, optionally of one template only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="notification_channels")
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(max_length=100)
+    target = models.CharField(max_length=2000, help_text="Email addresses (comma-separated) or the chat webhook's URL.")
+    # A list of NOTIFICATION_EVENTS; never empty (saved channels have at least one).
+    events = models.JSONField(default=list)
+    template = models.ForeignKey("templates_app.JobTemplate", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=django_timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def wants(self, event, template_id):
+        return event in self.events and (self.template_id is None or self.template_id == template_id)
+
+
+class NotificationDelivery(models.Model):
+    """One message to one channel, written when the event happened, sent by a worker
+    with retries like a webhook delivery."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=32)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=django_timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]

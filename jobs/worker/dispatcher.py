@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from jobs.automation import retention, schedules, webhooks
+from jobs.automation import notifications, retention, schedules, webhooks
 from jobs.engine.faults import (
     cancel_timed_out_jobs,
     enqueue_due_retries,
@@ -36,6 +36,7 @@ def dispatch_once():
         "requeued": requeue_vanished_steps(broker_queue_size()),
         "scheduled": schedules.run_due_schedules(),
         "webhooks": webhooks.enqueue_due_deliveries(),
+        "notifications": notifications.enqueue_due_notifications(),
         "pruned": prune_if_due(),
     }
 
