@@ -6,6 +6,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
+from jobs.automation.notifications import channel_errors, save_notification_channel
 from jobs.automation.schedules import (
     ScheduleInvalid,
     normalize_timezone,
@@ -18,8 +19,11 @@ from jobs.models import (
     DeliveryAttempt,
     Job,
     JobEvent,
+    NotificationChannel,
+    NotificationDelivery,
     Schedule,
     StepRun,
+    Upload,
     WebhookDelivery,
     WebhookEndpoint,
     WorkerHost,
@@ -227,6 +231,64 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     inlines = [DeliveryAttemptInline]
     actions = [redeliver_deliveries]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+class NotificationChannelAdminForm(forms.ModelForm):
+    """The admin's door to `save_notification_channel`: the settings form's and the API's checks."""
+
+    class Meta:
+        model = NotificationChannel
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        if "workspace" in cleaned:
+            self.instance.workspace = cleaned["workspace"]
+        errors = channel_errors(
+            self.instance, kind=cleaned.get("kind", ""), name=cleaned.get("name", ""), target=cleaned.get("target", ""),
+            events=cleaned.get("events") or [], template=cleaned.get("template"),
+        )  # fmt: skip
+        add_service_errors(self, errors)
+        return cleaned
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    form = NotificationChannelAdminForm
+    list_display = ["name", "kind", "workspace", "events", "template", "is_active", "created_at"]
+    list_filter = ["kind", "is_active", "workspace"]
+    search_fields = ["name", "id"]
+    readonly_fields = ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        fields = ["kind", "name", "target", "events", "template", "is_active"]
+        save_notification_channel(obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data})
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["subject", "channel", "event", "status", "attempts", "created_at", "finished_at"]
+    list_filter = ["status", "event", "workspace"]
+    search_fields = ["id", "subject", "job__id"]
+    readonly_fields = [f.name for f in NotificationDelivery._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """Uploads are made through the API and the start form only (streamed, hashed)."""
+
+    list_display = ["name", "workspace", "size", "content_type", "created_at", "expires_at", "last_used_at"]
+    list_filter = ["workspace"]
+    search_fields = ["id", "name", "sha256"]
+    readonly_fields = [f.name for f in Upload._meta.fields]
     show_full_result_count = False
 
     def has_add_permission(self, request):

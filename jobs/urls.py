@@ -8,6 +8,7 @@ from jobs.views import (
     job_detail,
     job_list,
     job_log,
+    settings_notifications,
     settings_pages,
     settings_schedules,
     settings_webhooks,
@@ -71,6 +72,22 @@ urlpatterns = [
         "settings/triggers/<slug:slug>/key/",
         settings_pages.settings_trigger_key,
         name="settings-trigger-key",
+    ),
+    path("settings/notifications/", settings_notifications.settings_notifications, name="settings-notifications"),
+    path(
+        "settings/notifications/new/",
+        settings_notifications.settings_notification_new,
+        name="settings-notification-new",
+    ),
+    path(
+        "settings/notifications/<uuid:channel_id>/",
+        settings_notifications.settings_notification_edit,
+        name="settings-notification-edit",
+    ),
+    path(
+        "settings/notifications/<uuid:channel_id>/delete/",
+        settings_notifications.settings_notification_delete,
+        name="settings-notification-delete",
     ),
     path("settings/webhooks/", settings_webhooks.settings_webhooks, name="settings-webhooks"),
     path(

@@ -30,6 +30,7 @@ def admin_client(client, workspace):
         "/admin/templates_app/jobtemplate/", "/admin/templates_app/templateversion/", "/admin/jobs/job/",
         "/admin/jobs/steprun/", "/admin/jobs/jobevent/", "/admin/jobs/artifact/", "/admin/jobs/workerhost/",
         "/admin/django_q/failure/", "/admin/django_q/schedule/", "/admin/jobs/webhookendpoint/", "/admin/jobs/webhookdelivery/", "/admin/jobs/schedule/", "/admin/jobs/job/?status__exact=running&q=abc",
+        "/admin/jobs/notificationchannel/", "/admin/jobs/notificationdelivery/", "/admin/jobs/upload/",
     ],
 )
 def test_every_admin_list_renders(admin_client, path):
@@ -136,3 +137,16 @@ def test_an_admin_job_page_shows_json_and_links_to_the_ui(admin_client, workspac
     assert f'href="/jobs/{job.pk}/"' in html
     assert "<pre>{\n  &quot;slug&quot;: &quot;hello&quot;," in html  # the definition as JSON
     assert "{&#x27;slug&#x27;" not in html  # not as a Python repr
+
+
+def test_saving_a_notification_channel_in_the_admin_refuses_what_the_api_refuses(admin_client, workspace):
+    from jobs.models import NotificationChannel
+
+    form = {"workspace": workspace.pk, "kind": "email", "name": "Ops", "is_active": "on", "created_at_0": "2026-01-01", "created_at_1": "00:00:00"}
+    bad = admin_client.post("/admin/jobs/notificationchannel/add/", {**form, "target": "nobody", "events": '["job.exploded"]'})
+    assert bad.status_code == 200
+    assert "not an email address: nobody" in bad.content.decode() and "choose one or more of" in bad.content.decode()
+    assert not NotificationChannel.objects.exists()
+    good = admin_client.post("/admin/jobs/notificationchannel/add/", {**form, "target": "ops@example.test", "events": '["job.failed"]'})
+    assert good.status_code == 302
+    assert NotificationChannel.objects.get().events == ["job.failed"]

@@ -38,6 +38,7 @@ LINKS = {
          "webhooks_delete"],
     ),
     ("schedules_create",): ("schedule_id", ["schedules_retrieve", "schedules_update", "schedules_delete"]),
+    ("notifications_create",): ("channel_id", ["notifications_retrieve", "notifications_update", "notifications_delete"]),
 }
 
 

@@ -20,7 +20,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.automation.webhooks import BACKOFF_SECONDS, MAX_ATTEMPTS, NO_SUCH_TEMPLATE, WEBHOOK_URL_VALIDATOR, _post
+from jobs.automation.webhooks import (
+    BACKOFF_SECONDS,
+    MAX_ATTEMPTS,
+    NO_SUCH_TEMPLATE,
+    WEBHOOK_URL_VALIDATOR,
+    _post,
+)
 from jobs.engine.events import mask_secrets
 from jobs.engine.queue import enqueue_task
 from jobs.engine.states import STEP_BROKEN

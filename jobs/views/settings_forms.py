@@ -1,14 +1,16 @@
-"""The settings pages' forms for webhook endpoints and schedules.
+"""The settings pages' forms for webhook endpoints, notification channels and schedules.
 
 They only parse what was typed. The rules stay in one place each, shared with the API
 and the admin: `jobs.automation.schedules.validate_schedule` / `save_schedule` for a
-schedule, `jobs.automation.webhooks.save_webhook_endpoint` for an endpoint.
+schedule, `jobs.automation.webhooks.save_webhook_endpoint` for an endpoint,
+`jobs.automation.notifications.save_notification_channel` for a channel.
 """
 
 import json
 
 from django import forms
 
+from jobs.automation.notifications import channel_errors
 from jobs.automation.schedules import (
     normalize_cron,
     normalize_timezone,
@@ -17,7 +19,14 @@ from jobs.automation.schedules import (
     validate_schedule,
 )
 from jobs.automation.webhooks import webhook_endpoint_errors
-from jobs.models.automation import WEBHOOK_EVENTS, Schedule, WebhookEndpoint
+from jobs.models.automation import (
+    NOTIFICATION_EVENTS,
+    WEBHOOK_EVENTS,
+    ChannelKind,
+    NotificationChannel,
+    Schedule,
+    WebhookEndpoint,
+)
 
 
 class TemplateChoiceField(forms.ModelChoiceField):
@@ -74,6 +83,54 @@ class WebhookEndpointForm(forms.ModelForm):
 
     def changes(self) -> dict:
         """What `save_webhook_endpoint` is asked to write."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+# --- notification channels -----------------------------------------------------------------
+
+
+class NotificationChannelForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in NOTIFICATION_EVENTS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What to be told about.",
+    )
+    target = forms.CharField(
+        max_length=2000,
+        required=False,
+        help_text="Email: one or more addresses, comma-separated. Chat: the incoming-webhook URL "
+        "(Slack or compatible); it is a credential, so it is never shown again — leave it empty "
+        "to keep the current one.",
+    )
+    is_active = forms.BooleanField(required=False, label="Active", help_text="An inactive channel is sent nothing.")
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["kind", "name", "target", "events", "template", "is_active"]
+
+    def __init__(self, *args, templates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"] = TemplateChoiceField(
+            queryset=templates, required=False, empty_label="any template", help_text="Only this template's jobs."
+        )
+        if self.instance.kind == ChannelKind.CHAT:
+            self.initial["target"] = ""  # never shown again
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("target") and self.instance.pk and cleaned.get("kind") == self.instance.kind == ChannelKind.CHAT:
+            cleaned["target"] = self.instance.target
+        add_service_errors(
+            self,
+            channel_errors(
+                self.instance, kind=cleaned.get("kind", ""), name=cleaned.get("name", ""),
+                target=cleaned.get("target", ""), events=cleaned.get("events", []), template=cleaned.get("template"),
+            ),
+        )  # fmt: skip
+        return cleaned
+
+    def changes(self) -> dict:
+        """What `save_notification_channel` is asked to write."""
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 

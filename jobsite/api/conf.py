@@ -42,6 +42,8 @@ API_SPECTACULAR_SETTINGS = {
         "StepStatusEnum": "jobs.engine.states.StepStatus",
         "RoleEnum": "jobsite.models.Role",
         "TriggerEnum": "jobs.models.Trigger",
+        "WebhookEventEnum": "jobs.models.automation.WEBHOOK_EVENTS",
+        "NotificationEventEnum": "jobs.models.automation.NOTIFICATION_EVENTS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
