@@ -114,7 +114,7 @@ OUTPUTS_HELP = (
 
 class JobResultSerializer(serializers.Serializer):
     markdown = serializers.CharField()
-    outputs = serializers.DictField(child=ObjectField(), help_text=OUTPUTS_HELP)
+    outputs = ObjectField(help_text=OUTPUTS_HELP)
 
 
 class JobSerializer(JobSummarySerializer):  # representation.job_to_dict
@@ -130,7 +130,7 @@ class JobSerializer(JobSummarySerializer):  # representation.job_to_dict
     result = JobResultSerializer(
         allow_null=True, read_only=True, help_text="Once the job has finished; null before."
     )
-    outputs = serializers.DictField(child=ObjectField(), read_only=True, help_text=OUTPUTS_HELP)
+    outputs = ObjectField(read_only=True, help_text=OUTPUTS_HELP)
 
 
 class JobStatusSerializer(serializers.Serializer):  # representation.job_status_to_dict
@@ -223,14 +223,20 @@ class JobCreateSerializer(StrictSerializer):
         return data
 
 
+@extend_schema_field(JobCreateSerializer(many=True))
+class JobSpecsField(serializers.ListField):
+    """A list of POST jobs/ bodies. Each is checked by JobCreateSerializer in the view, so
+    that the problems of every job are reported together (jobs[i].field), whatever kind
+    they are; the schema describes them as JobCreate."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=ObjectField(), **kwargs)
+
+
 class JobBatchSerializer(StrictSerializer):
     """Jobs to create in one transaction."""
 
-    # Each spec is checked by JobCreateSerializer in the view, so that the problems of every
-    # job are reported together (jobs[i].field), whatever kind they are.
-    jobs = serializers.ListField(
-        child=ObjectField(), allow_empty=False, max_length=1000, help_text="Each a POST jobs/ body (JobCreate)."
-    )
+    jobs = JobSpecsField(allow_empty=False, max_length=1000, help_text="Each a POST jobs/ body.")
 
 
 class JobBatchResultSerializer(serializers.Serializer):

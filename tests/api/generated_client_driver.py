@@ -6,6 +6,7 @@ collected by pytest: the generated package `jobsite_client` is only importable t
 Usage: python generated_client_driver.py BASE_URL API_KEY WORKSPACE_ID WORKSPACE_SLUG
 Prints one JSON object: what each operation answered."""
 
+import io
 import json
 import sys
 import time
@@ -14,6 +15,7 @@ from jobsite_client import AuthenticatedClient, Client
 from jobsite_client.api.jobs import (
     jobs_artifacts_download,
     jobs_artifacts_list,
+    jobs_batch,
     jobs_cancel,
     jobs_create,
     jobs_events,
@@ -25,6 +27,7 @@ from jobsite_client.api.jobs import (
     jobs_run,
     jobs_status,
 )
+from jobsite_client.api.notifications import notifications_create, notifications_list
 from jobsite_client.api.templates import (
     templates_create,
     templates_list,
@@ -39,22 +42,49 @@ from jobsite_client.api.trigger_url import (
     hooks_trigger_get,
     hooks_trigger_post,
 )
+from jobsite_client.api.uploads import uploads_create
 from jobsite_client.api.workspace import workspace_retrieve
 from jobsite_client.models import (
     HooksTriggerGetVariables,
     HooksTriggerPostJsonBody,
     Job,
+    JobBatchRequest,
     JobCreateRequest,
     JobCreateRequestVariables,
     JobRerunRequest,
     JobResult,
+    NotificationChannelWriteRequest,
     TemplateValidateRequest,
     TemplateValidateRequestVariables,
     TemplateWriteRequest,
+    UploadsCreateFilesBody,
 )
 from jobsite_client.types import File
 
 TERMINAL = {"succeeded", "failed", "partial", "canceled"}
+
+# Seed 001's shape: a file goes in (a `file` variable), declared outputs come out.
+SEED_001 = """
+slug: count-rows
+name: Count rows
+variables:
+  table: {type: file, required: true, accept: [text/csv]}
+steps:
+  - id: count
+    type: shell
+    with:
+      script: |
+        rows=$(( $(wc -l < "$JOBSITE_INPUTS/$VAR_TABLE") - 1 ))
+        echo "rows=$rows" >> "$JOBSITE_OUTPUT"
+        head -n 1 "$JOBSITE_INPUTS/$VAR_TABLE" > "$JOBSITE_ARTIFACTS/header.csv"
+  - id: summary
+    type: report
+    needs: [count]
+    with: {markdown: "{{ steps.count.outputs.rows }} rows"}
+outputs:
+  rows: "{{ steps.count.outputs.rows }}"
+  header: "artifact:count/header.csv"
+"""
 
 SMALL_TEMPLATE = """
 slug: client-made
@@ -170,7 +200,43 @@ def main(base_url: str, api_key: str, workspace_id: str, workspace_slug: str) ->
         ),
     )
     seen["posted_job"] = bool(posted.strip())
-    print(json.dumps(seen))
+
+    # Seed 001: upload a real file, start a template whose file variable takes it, read
+    # the declared outputs from the job, result/ JSON and the artifacts.
+    walk = seen["seed_001"] = {}
+    did("templates_create(seed 001)", templates_create.sync_detailed(client=client, body=TemplateWriteRequest(source=SEED_001), **ws))
+    table = File(payload=io.BytesIO(b"region,orders\neu,12\nus,30\napac,7\n"), file_name="orders.csv", mime_type="text/csv")
+    upload = did("uploads_create", uploads_create.sync_detailed(client=client, body=UploadsCreateFilesBody(file=table), **ws))
+    walk["upload"] = upload.to_dict()
+    body = JobCreateRequest(template="count-rows", variables=JobCreateRequestVariables.from_dict({"table": str(upload.id)}))
+    job = did("jobs_create(seed 001)", jobs_create.sync_detailed(client=client, body=body, **ws))
+    walk["created"] = {"status": job.status.value, "variables": job.variables.to_dict(), "inputs": job.inputs.to_dict(),
+                       "artifacts": [a.name for a in job.artifacts]}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and jobs_status.sync(job.id, client=client, **ws).status.value not in TERMINAL:
+        time.sleep(0.3)
+    done = jobs_retrieve.sync(job.id, client=client, **ws)
+    walk["finished"] = {"status": done.status.value, "progress": done.progress.to_dict(), "outputs": done.outputs.to_dict(),
+                        "artifacts": [a.name for a in done.artifacts]}
+    walk["result"] = jobs_result.sync(job.id, client=json_client, **ws).to_dict()
+    header = jobs_artifacts_download.sync(job.id, "step:count.header.csv", client=client, **ws)
+    walk["header_csv"] = header.payload.read().decode()
+    raw = File(payload=io.BytesIO(b"a,b\n1,2\n"), file_name="raw.csv", mime_type="text/csv")
+    raw_upload = did("uploads_create(raw body)", uploads_create.sync_detailed(client=client, body=raw, name="raw.csv", **ws))
+    walk["raw_upload_name"] = raw_upload.name
+
+    batch = JobBatchRequest(jobs=[
+        JobCreateRequest(template="count-rows", variables=JobCreateRequestVariables.from_dict({"table": str(upload.id)})),
+        JobCreateRequest(template="orders-export", start=False),
+    ])
+    made = did("jobs_batch", jobs_batch.sync_detailed(client=client, body=batch, idempotency_key="driver-batch-1", **ws))
+    seen["batch_statuses"] = [one.status.value for one in made.jobs]
+    channel = NotificationChannelWriteRequest.from_dict(
+        {"kind": "email", "name": "Ops", "target": "ops@example.test", "events": ["job.failed"]}
+    )
+    did("notifications_create", notifications_create.sync_detailed(client=client, body=channel, **ws))
+    seen["channels"] = len(did("notifications_list", notifications_list.sync_detailed(client=client, **ws)).results)
+    print(json.dumps(seen, default=str))
 
 
 if __name__ == "__main__":

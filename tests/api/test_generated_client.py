@@ -113,10 +113,20 @@ def test_a_generated_client_runs_the_seed_workflows_in_strict_mode_without_warni
     assert seen["validate_valid"] is False
     assert seen["rerun_original"] is True
     assert seen["hook_status_word"] in {"Pending", "Executing", "Succeeded"}
+    walk = seen["seed_001"]
+    assert walk["finished"]["status"] == "succeeded"
+    assert walk["finished"]["outputs"]["rows"] == "3"
+    assert walk["finished"]["outputs"]["header"]["artifact"] == "step:count.header.csv"
+    assert walk["result"]["outputs"] == walk["finished"]["outputs"]
+    assert walk["header_csv"] == "region,orders\n"
+    assert walk["created"]["artifacts"] == ["orders.csv"] and walk["raw_upload_name"] == "raw.csv"
+    assert seen["batch_statuses"] == ["queued", "draft"] and seen["channels"] == 1
+    print(json.dumps(walk, indent=1))
     exercised = {line.split()[0] for line in seen["operations"]}
     assert exercised >= {
         "workspace_retrieve", "templates_list", "templates_retrieve", "templates_schema", "templates_validate",
         "templates_create", "templates_trigger_key", "jobs_create", "jobs_status", "jobs_retrieve", "jobs_events",
         "jobs_logs", "jobs_result", "jobs_artifacts_list", "jobs_artifacts_download", "jobs_run", "jobs_cancel",
         "jobs_rerun", "jobs_list", "hooks_trigger_get", "hooks_job_status", "hooks_job_logs", "hooks_trigger_post",
+        "uploads_create", "jobs_batch", "notifications_create", "notifications_list",
     }
