@@ -32,7 +32,13 @@ from jobs.api.common import json_response, status_response
 from jobs.models import Artifact, Job, StepRun
 from jobs.queries import db_value, fetch, model_from_row, models_from_json
 from jobs.representation import job_status_to_dict, job_to_dict
-from jobsite.api.auth import ConflictingKeys, check_api_key, check_role, presented_key, tenant_for_api_key
+from jobsite.api.auth import (
+    ConflictingKeys,
+    check_api_key,
+    check_role,
+    presented_key,
+    tenant_for_api_key,
+)
 from jobsite.api.throttling import add_rate_limit_headers, count_request, key_identity
 from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key
 from templates_app.models import JobTemplate, TemplateVersion

@@ -38,6 +38,7 @@ from jobs.models.automation import (
     NotificationDelivery,
 )
 from jobs.representation import job_secrets
+from jobsite.egress import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def channel_errors(channel: NotificationChannel, *, kind: str, name: str, target
             WEBHOOK_URL_VALIDATOR(target or "")
         except ValidationError:
             errors["target"] = ["give the chat's incoming-webhook URL (http or https)"]
+        else:
+            # The egress policy, as for webhook endpoints; each send is checked again.
+            if problem := url_problem(target):
+                errors["target"] = [problem]
     unknown = [event for event in events if event not in NOTIFICATION_EVENTS]
     if unknown or not events:
         errors["events"] = [f"choose one or more of: {', '.join(NOTIFICATION_EVENTS)}"]
@@ -195,7 +200,7 @@ def _send_email(channel, delivery) -> str:
 def _send_chat(channel, delivery) -> str:
     text = f"*{delivery.subject}*\n{delivery.body}"
     body = json.dumps({"text": text}).encode()
-    # The same HTTP helper (and so the same egress rules) as webhook deliveries.
+    # The webhooks' HTTP helper: the same egress policy (jobsite.egress) and timeout.
     status_code, excerpt, error = _post(channel.target, body, {"content-type": "application/json", "user-agent": "jobsite-notifications/1"})
     if status_code is not None and 200 <= status_code < 300:
         return ""

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0005_upload'),
+        ('jobs', '0006_upload'),
         ('jobsite', '0001_initial'),
         ('templates_app', '0001_initial'),
     ]

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0004_webhooks_and_schedules'),
+        ('jobs', '0005_jobevent_not_log_index'),
         ('jobsite', '0001_initial'),
     ]
 
