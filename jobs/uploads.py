@@ -38,6 +38,10 @@ class UploadRefused(Exception):
         self.field, self.message, self.status = field, message, status
 
 
+def too_large(field: str, limit: int) -> UploadRefused:
+    return UploadRefused(field, f"the file is larger than {limit} bytes, the most this workspace may upload now", 413)
+
+
 def max_upload_bytes(workspace) -> int:
     """The most this workspace may upload now, in one file: the per-file cap, what is
     left of its uploads' allowance and, when the workspace has a storage quota, what is
@@ -99,8 +103,7 @@ class HashingUploadHandler(FileUploadHandler):
         if self.received > self.limit:
             for _, done in self.files:
                 done.close()
-            message = f"the file is larger than {self.limit} bytes, the most this workspace may upload now"
-            raise UploadRefused(field_name, message, 413)
+            raise too_large(field_name, self.limit)
         self.digest.update(raw_data)
         received.write(raw_data)
         return None

@@ -14,6 +14,7 @@ from jobs.uploads import (
     check_media_type,
     max_upload_bytes,
     save_upload,
+    too_large,
 )
 from jobsite.api.errors import RequestTooLarge, error_responses, response_headers
 from jobsite.api.views import WorkspaceAPIView
@@ -89,7 +90,7 @@ class UploadListView(WorkspaceAPIView):
         self.receiver.limit = min(self.receiver.limit, limit)
         declared = django_request.META.get("CONTENT_LENGTH")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing
-            raise UploadRefused("file", f"the file is larger than {limit} bytes, the most this workspace may upload now", 413)
+            raise too_large("file", limit)
         content_type = django_request.META.get("CONTENT_TYPE", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type == "multipart/form-data":
@@ -99,7 +100,7 @@ class UploadListView(WorkspaceAPIView):
             received = self.receiver.files[0][1]
             check_media_type(received.content_type, "file")
             if received.size > limit:  # parsed before the workspace was known (a session's CSRF check)
-                raise UploadRefused("file", f"the file is larger than {limit} bytes, the most this workspace may upload now", 413)
+                raise too_large("file", limit)
         elif media_type in ("", "application/x-www-form-urlencoded") or media_type.startswith("multipart/"):
             raise UploadRefused(
                 "file", "send multipart/form-data with the field 'file', or the raw file with its own Content-Type", 415

@@ -97,10 +97,9 @@ def store_form_uploads(request, form):
             form.upload_ids[key] = str(upload.pk)
 
 
-def refused_form(form_class_args, exc, submission):
+def refused_form(request, definition, exc, **form_kwargs):
     """A fresh form (the body could not be read) with the upload's problem at its field."""
-    definition, kwargs = form_class_args
-    form = StartForm(definition, initial={"submission": submission}, **kwargs)
+    form = StartForm(definition, initial={"submission": submission_token(request)}, **form_kwargs)
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     return form
 
@@ -118,7 +117,7 @@ def template_start(request, slug):
     try:
         return _template_start(request, template)
     except UploadRefused as exc:
-        form = refused_form((template.current_version.definition, {}), exc, submission_token(request))
+        form = refused_form(request, template.current_version.definition, exc)
         return template_page(request, template, form, status=exc.status)
 
 
@@ -173,8 +172,7 @@ def job_rerun_edit(request, job_id):
     try:
         return _job_rerun_edit(request, job)
     except UploadRefused as exc:
-        args = (job.definition, {"secrets_kept": True, "with_params": False})
-        form = refused_form(args, exc, submission_token(request))
+        form = refused_form(request, job.definition, exc, secrets_kept=True, with_params=False)
         return render(request, "jobs/job_rerun_edit.html", {"job": job, "form": form}, status=exc.status)
 
 
