@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from jobs.engine.log_format import LEVELS, levels_at_least, log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
+from jobs.representation import job_secrets, outputs_to_dict
 from jobs.views.charts import run_graph, step_timeline
 from jobs.views.common import why_waiting, workers_seen
 from jobs.views.forms import submission_token
@@ -72,7 +73,16 @@ def summary_context(request, job, shown_status=None):
         "actions": actions_for(request, job),
         "submission": submission_token(request),
         "step_statuses": StepStatus,
+        "declared_outputs": declared_outputs_shown(job),
     }
+
+
+def declared_outputs_shown(job):
+    """The finished job's declared outputs (SPEC §3) as the API gives them (secrets
+    masked): [(name, value)], an artifact's as its name for a download link."""
+    if not job.is_terminal or "outputs" not in job.definition:
+        return []
+    return list(outputs_to_dict(job, job_secrets(job)).items())
 
 
 @require_GET

@@ -3,6 +3,8 @@ ends, shown in the job, result/ JSON and the final webhook; bad references refus
 
 import json
 
+from django.test import Client
+
 from jobs.services import create_job
 from tests.api.test_jobs_api import JOBS, create
 from tests.jobs.helpers import make_template
@@ -32,7 +34,7 @@ outputs:
 """
 
 
-def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_client, workspace, run_tasks, receiver):  # noqa: F811
+def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_client, operator_user, workspace, run_tasks, receiver):  # noqa: F811
     make_template(workspace, EXPORT)
     hook = receiver()
     job = create(operator_client, template="export", callback_url=hook.url)
@@ -50,6 +52,12 @@ def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_
     assert result == {"markdown": "# 41 rows", "outputs": outputs}
     final = json.loads(hook.requests[-1][1])
     assert final["type"] == "job.succeeded" and final["data"]["outputs"] == outputs
+
+    browser = Client()
+    browser.force_login(operator_user)
+    page = browser.get(job["links"]["ui"]).content.decode()
+    assert "<dt>headline</dt><dd><code>eu: 41 rows</code></dd>" in page
+    assert f'<dd><a href="/jobs/{job["id"]}/artifacts/step:build.out.csv" download>step:build.out.csv</a></dd>' in page
 
 
 def test_a_recipe_declares_outputs_too(admin_client, run_tasks):
