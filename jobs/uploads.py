@@ -19,10 +19,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
-from django.db.models import Max, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
-from jobs.models import Artifact, Upload
+from jobs.engine.artifacts import workspace_stored_bytes
+from jobs.models import Upload
 
 MB = 1024 * 1024
 CHUNK_BYTES = 256 * 1024
@@ -49,20 +50,11 @@ def max_upload_bytes(workspace) -> int:
     per_file = settings.JOBSITE_UPLOAD_MAX_MB * MB
     live = Upload.objects.usable().filter(workspace=workspace).aggregate(total=Sum("size"))["total"] or 0
     room = settings.JOBSITE_UPLOAD_WORKSPACE_MAX_MB * MB - live
-    quota_mb = getattr(workspace, "storage_quota_mb", None)
-    if quota_mb is not None:
-        # The workspace storage quota (SPEC §13, containment-policy's Workspace field):
-        # artifacts and uploads together, a file shared by several rows counted once.
-        room = min(room, quota_mb * MB - stored_bytes(workspace))
+    if workspace.storage_quota_mb is not None:
+        # The workspace storage quota (SPEC §13): artifacts and uploads together, a file
+        # shared by several rows counted once.
+        room = min(room, workspace.storage_quota_mb * MB - workspace_stored_bytes(workspace.pk))
     return max(0, min(per_file, room))
-
-
-def stored_bytes(workspace) -> int:
-    """Bytes of the distinct files the workspace's artifacts and unexpired uploads hold."""
-    per_file = Artifact.objects.filter(job__workspace=workspace).order_by().values("file").annotate(bytes=Max("size"))
-    artifacts = {row["file"]: row["bytes"] for row in per_file}
-    uploads = Upload.objects.usable().filter(workspace=workspace).exclude(file__in=list(artifacts))
-    return sum(artifacts.values()) + (uploads.aggregate(total=Sum("size"))["total"] or 0)
 
 
 def safe_name(name: str) -> str:

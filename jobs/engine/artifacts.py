@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Sum
 
 from jobs.engine.containment import job_storage_limits
-from jobs.models import Artifact, Job, StepRun
+from jobs.models import Artifact, Job, StepRun, Upload
 
 
 def artifact_name(step_id: str, relative_path: str) -> str:
@@ -40,12 +40,13 @@ class ArtifactLimitExceeded(Exception):
 
 
 def workspace_stored_bytes(workspace_id) -> int:
-    """Bytes of the files a workspace's artifacts and inputs hold. A file shared by
-    several rows (a job input, a rerun's reused step) is counted once."""
-    per_file = (
-        Artifact.objects.filter(job__workspace_id=workspace_id).order_by().values("file").annotate(bytes=Max("size"))
-    )
-    return per_file.aggregate(total=Sum("bytes"))["total"] or 0
+    """Bytes of the files a workspace's artifacts, inputs and unexpired uploads hold. A
+    file shared by several rows (a job input, a rerun's reused step, an upload a job
+    used) is counted once."""
+    artifacts = Artifact.objects.filter(job__workspace_id=workspace_id).order_by()
+    per_file = artifacts.values("file").annotate(bytes=Max("size"))
+    uploads = Upload.objects.usable().filter(workspace_id=workspace_id).exclude(file__in=artifacts.values("file"))
+    return (per_file.aggregate(total=Sum("bytes"))["total"] or 0) + (uploads.aggregate(total=Sum("size"))["total"] or 0)
 
 
 def check_storage_limits(job: Job, step: StepRun, files: dict[str, int]) -> None:

@@ -139,3 +139,14 @@ def test_a_rerun_keeps_the_uploaded_input(operator_client, workspace, run_tasks)
     assert [a["name"] for a in rerun["artifacts"]] == ["table.csv"]
     run_tasks()
     assert operator_client.get(rerun["links"]["self"]).json()["outputs"] == {"lines": "3"}
+
+
+def test_uploads_count_in_the_workspace_storage_quota(operator_client, workspace):
+    from jobs.engine.artifacts import workspace_stored_bytes
+
+    workspace.storage_quota_mb = 1
+    workspace.save(update_fields=["storage_quota_mb"])
+    upload(operator_client, b"q" * (600 * 1024), name="first.bin", content_type="application/octet-stream")
+    assert workspace_stored_bytes(workspace.pk) == 600 * 1024
+    over = operator_client.post(UPLOADS, {"file": SimpleUploadedFile("second.bin", b"r" * (500 * 1024))}, format="multipart")
+    assert over.status_code == 413 and list(over.json()["errors"]) == ["file"]
