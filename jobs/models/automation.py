@@ -189,4 +189,5 @@ class NotificationDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "notification deliveries"
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0006_upload'),
+        ('jobs', '0007_upload'),
         ('jobsite', '0001_initial'),
         ('templates_app', '0001_initial'),
     ]
@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-created_at'],
+                'verbose_name_plural': 'notification deliveries',
                 'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='notification_due')],
             },
         ),

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0005_jobevent_not_log_index'),
+        ('jobs', '0006_admin_names'),
         ('jobsite', '0001_initial'),
     ]
 
