@@ -121,7 +121,7 @@ def test_every_main_page_has_no_serious_accessibility_violation_in_light_and_dar
         "/settings/webhooks/new/",
         "/settings/schedules/",
         "/settings/schedules/new/",
-        "/templates/new/",
+        "/templates/-/new/",
         "/templates/e2e-greet/edit/",
         "/templates/e2e-greet/versions/",
     ]
