@@ -21,8 +21,8 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("workspace/", workspace.workspace_switch, name="workspace-switch"),
     # A template's page shows its runs and hosts the start form, so it lives here.
-    path("templates/new/", template_editor.template_new, name="template-new"),
-    path("templates/check/", template_editor.template_check, name="template-check"),
+    path("templates/-/new/", template_editor.template_new, name="template-new"),
+    path("templates/-/check/", template_editor.template_check, name="template-check"),
     path("templates/<slug:slug>/", start.template_detail, name="template-detail"),
     path("templates/<slug:slug>/edit/", template_editor.template_edit, name="template-edit"),
     path("templates/<slug:slug>/versions/", template_editor.template_versions, name="template-versions"),

@@ -34,6 +34,7 @@ def test_log_in_start_after_fixing_an_error_and_follow_the_job_live(visit, site)
     page.fill("#id_job_name", "Greeting from the browser")
     page.get_by_role("button", name="Start", exact=True).click()
     expect(page.locator("#id_var-count_error")).to_contain_text("must be at most 10")
+    expect(page.locator("#id_var-count")).to_be_focused()  # the first invalid field
     assert Job.objects.count() == 0
     expect(page.locator("#id_job_name")).to_have_value("Greeting from the browser")
 

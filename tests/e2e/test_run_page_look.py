@@ -121,12 +121,16 @@ def test_every_main_page_has_no_serious_accessibility_violation_in_light_and_dar
         "/settings/webhooks/new/",
         "/settings/schedules/",
         "/settings/schedules/new/",
-        "/templates/new/",
+        "/templates/-/new/",
         "/templates/e2e-greet/edit/",
         "/templates/e2e-greet/versions/",
     ]
     found = {}
     for scheme in ("light", "dark"):
+        anonymous = visit(color_scheme=scheme).page
+        anonymous.goto("/login/")
+        if axe_violations(anonymous):
+            found[f"{scheme} /login/"] = axe_violations(anonymous)
         page = visit(color_scheme=scheme).login("ada")
         for url in pages:
             page.goto(url)
@@ -188,3 +192,24 @@ def test_the_editor_shows_problems_at_their_lines_as_you_type_and_saves_a_versio
     page.get_by_role("button", name="Restore v1").click()
     page.get_by_role("dialog").get_by_role("button", name="Restore").click()
     expect(page.locator(".message-success")).to_contain_text("Version 1 restored as version 3")
+
+
+def test_a_destructive_action_asks_first_and_keep_it_changes_nothing(visit, site):
+    from jobsite.models import ApiKey, Role
+
+    key, _ = ApiKey.issue(site.workspace, "ci-bot", role=Role.VIEWER)
+    page = visit().login("ada")
+    page.goto("/settings/keys/")
+    page.get_by_role("button", name="Revoke").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Revoke the key ci-bot?")
+    expect(dialog.get_by_role("button", name="Keep it")).to_be_focused()
+    dialog.get_by_role("button", name="Keep it").click()
+    expect(dialog).to_be_hidden()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    page.get_by_role("button", name="Revoke").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    expect(page.locator("td", has_text="revoked")).to_be_visible()
+    key.refresh_from_db()
+    assert key.revoked_at is not None
