@@ -9,8 +9,10 @@ is a file of its own for this session, so the worker can open it and a concurren
 of the default suite in the same checkout is not disturbed.
 """
 
+import http.server
 import os
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -207,8 +209,8 @@ steps:
     continue_on_failure: true
     with:
       script: |
-        if [ -e "$VAR_MARKER" ]; then echo "cleanup ran again and worked"; exit 0; fi
-        touch "$VAR_MARKER"
+        calls=$(curl -fsS -X POST "$VAR_MARKER")
+        if [ "$calls" -gt 1 ]; then echo "cleanup ran again and worked"; exit 0; fi
         echo "ERROR: scratch volume is busy" >&2
         exit 3
   - id: notify
@@ -256,6 +258,36 @@ steps:
 """
 
 
+class CallCounter:
+    """How a step remembers across jobs that it ran before: a sandboxed step cannot leave
+    a file on the host, so it POSTs to /<name> here (127.0.0.1, a thread of the test
+    process) and gets back how many times that name was called, this call included."""
+
+    def __init__(self):
+        counts, lock = {}, threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                with lock:
+                    counts[self.path] = counts.get(self.path, 0) + 1
+                    body = str(counts[self.path]).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Site:
     """A workspace with one user per role and the e2e templates, created per test (the
     live server's database is emptied after each)."""
@@ -267,6 +299,7 @@ class Site:
         from tests.jobs.helpers import make_template
 
         self.tmp_path = tmp_path
+        self.calls = CallCounter()
         self.workspace = Workspace.objects.create(slug="e2e", name="E2E workspace")
         users = get_user_model().objects
         for username, role in (("ada", Role.ADMIN), ("otto", Role.OPERATOR), ("vic", Role.VIEWER)):
@@ -295,6 +328,10 @@ class Site:
             **kwargs,
         )
 
+    def marker(self, name):
+        """A URL for the flaky template's `marker`: its first call answers 1."""
+        return f"{self.calls.url}/{name}"
+
     def wait_for_status(self, job, *statuses, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -307,4 +344,6 @@ class Site:
 
 @pytest.fixture
 def site(transactional_db, tmp_path):
-    return Site(tmp_path)
+    site = Site(tmp_path)
+    yield site
+    site.calls.close()

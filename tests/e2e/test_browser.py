@@ -128,7 +128,7 @@ def test_cancel_a_running_job_and_watch_it_become_canceled(visit, site):
 
 
 def test_rerun_only_the_failed_steps_of_a_partial_job(visit, site):
-    job = site.start("flaky", variables={"marker": str(site.tmp_path / "cleanup-ran")})
+    job = site.start("flaky", variables={"marker": site.marker("cleanup-ran")})
     site.wait_for_status(job, "partial")
     page = visit().login("otto")
     page.goto(f"/jobs/{job.pk}/")
@@ -238,7 +238,7 @@ def test_screenshots_of_every_main_page(visit, site):
     )
     site.start(
         "flaky",
-        variables={"marker": str(site.tmp_path / "marker")},
+        variables={"marker": site.marker("screenshots")},
         name="Flaky maintenance (partial)",
     )
     site.start("greet", start=False, name="A draft greeting")
