@@ -14,6 +14,7 @@ jobs/queries.sql (jobs/api/lean_reads.py) or the instances create_job just made.
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from operator import attrgetter
 
@@ -29,15 +30,26 @@ from jobs.models import Artifact, Job, StepRun
 # --- values --------------------------------------------------------------------------------
 
 
+def datetime_formatter() -> Callable[[datetime | None], str | None]:
+    """format_datetime, with the current time zone looked up once (a job and its steps
+    carry a dozen timestamps)."""
+    zone = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def format_datetime(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if zone is not None and value.tzinfo is not None:
+            value = value.astimezone(zone)
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return format_datetime
+
+
 def format_datetime(value: datetime | None) -> str | None:
     """A timestamp as the whole API writes it (DRF's DateTimeField with its defaults):
     ISO 8601 in the current time zone, "Z" for UTC."""
-    if value is None:
-        return None
-    if settings.USE_TZ and timezone.is_aware(value):
-        value = timezone.localtime(value)
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return datetime_formatter()(value)
 
 
 def duration_ms(started_at: datetime | None, finished_at: datetime | None, now: datetime) -> int | None:
@@ -141,10 +153,14 @@ def template_to_dict(job: Job) -> dict | None:
     return {"id": str(job.template_id), "slug": job.template.slug, "version": version}
 
 
-def job_summary_to_dict(job: Job, request: HttpRequest, *, secrets: list[str] | None = None, now: datetime | None = None) -> dict:
-    """A job in a list: everything but its params, inputs, steps, artifacts and result."""
+def job_summary_to_dict(
+    job: Job, request: HttpRequest, *, secrets: list[str] | None = None, now: datetime | None = None, when=None
+) -> dict:
+    """A job in a list: everything but its params, inputs, steps, artifacts and result.
+    (`secrets`, `now` and `when`, a datetime_formatter, when the caller has them.)"""
     if secrets is None:
         secrets = job_secrets(job)
+    when = when or datetime_formatter()
     return {
         "id": str(job.pk),
         "workspace_id": str(job.workspace_id),
@@ -155,11 +171,11 @@ def job_summary_to_dict(job: Job, request: HttpRequest, *, secrets: list[str] | 
         "trigger": job.trigger,
         "created_by": job.created_by,
         "variables": job.masked_variables(),
-        "created_at": format_datetime(job.created_at),
-        "updated_at": format_datetime(job.updated_at),
-        "queued_at": format_datetime(job.queued_at),
-        "started_at": format_datetime(job.started_at),
-        "finished_at": format_datetime(job.finished_at),
+        "created_at": when(job.created_at),
+        "updated_at": when(job.updated_at),
+        "queued_at": when(job.queued_at),
+        "started_at": when(job.started_at),
+        "finished_at": when(job.finished_at),
         "duration_ms": duration_ms(job.started_at, job.finished_at, now or timezone.now()),
         "error": mask_secrets(job.error, secrets) or None,
         "waiting_reason": job.waiting_reason or None,
@@ -176,12 +192,13 @@ def job_to_dict(job: Job, request: HttpRequest, *, steps: list[StepRun], artifac
     and its `artifacts` (shown by name)."""
     secrets = job_secrets(job)
     now = timezone.now()
-    data = job_summary_to_dict(job, request, secrets=secrets, now=now)
+    when = datetime_formatter()
+    data = job_summary_to_dict(job, request, secrets=secrets, now=now, when=when)
     data["params"] = masked_params(job)
     data["inputs"] = None if job.inputs is None else {str(name): value for name, value in job.inputs.items()}
     data["callback_url"] = job.callback_url or None
-    data["steps"] = [step_to_dict(step, secrets, now) for step in sorted(steps, key=attrgetter("position"))]
-    data["artifacts"] = [artifact_to_dict(artifact, request) for artifact in sorted(artifacts, key=attrgetter("name"))]
+    data["steps"] = [step_to_dict(step, secrets, now, when) for step in sorted(steps, key=attrgetter("position"))]
+    data["artifacts"] = [artifact_to_dict(artifact, request, when) for artifact in sorted(artifacts, key=attrgetter("name"))]
     data["result"] = result_to_dict(job, secrets)
     data["outputs"] = outputs_to_dict(job, secrets)
     return data
@@ -202,16 +219,16 @@ def outputs_to_dict(job: Job, secrets: list[str]) -> dict:
     return mask_json(job.result_outputs or {}, secrets)
 
 
-def step_to_dict(step: StepRun, secrets: list[str], now: datetime) -> dict:
+def step_to_dict(step: StepRun, secrets: list[str], now: datetime, when=format_datetime) -> dict:
     return {
         "id": step.step_id,
         "type": step.type,
         "status": step.status,
         "attempt": step.attempt,
         "needs": None if step.needs is None else [str(need) for need in step.needs],
-        "queued_at": format_datetime(step.queued_at),
-        "started_at": format_datetime(step.started_at),
-        "finished_at": format_datetime(step.finished_at),
+        "queued_at": when(step.queued_at),
+        "started_at": when(step.started_at),
+        "finished_at": when(step.finished_at),
         "duration_ms": duration_ms(step.started_at, step.finished_at, now),
         "exit_code": step.exit_code,
         "error": mask_secrets(step.error, secrets) or None,
@@ -221,14 +238,14 @@ def step_to_dict(step: StepRun, secrets: list[str], now: datetime) -> dict:
     }
 
 
-def artifact_to_dict(artifact: Artifact, request: HttpRequest) -> dict:
+def artifact_to_dict(artifact: Artifact, request: HttpRequest, when=format_datetime) -> dict:
     return {
         "name": artifact.name,
         "step": artifact.step_id or None,
         "size": artifact.size,
         "sha256": artifact.sha256,
         "content_type": artifact.content_type,
-        "created_at": format_datetime(artifact.created_at),
+        "created_at": when(artifact.created_at),
         "url": request.build_absolute_uri(reverse("api-job-artifact", args=[artifact.job_id, artifact.name])),
     }
 
@@ -236,12 +253,13 @@ def artifact_to_dict(artifact: Artifact, request: HttpRequest) -> dict:
 def job_status_to_dict(job: Job) -> dict:
     """The cheap poll (SPEC §6.2 status/). Reads the job's definition, variables and
     params only when it has an error to mask secrets in."""
+    when = datetime_formatter()
     return {
         "id": str(job.pk),
         "status": job.status,
         "progress": progress_to_dict(job),
-        "updated_at": format_datetime(job.updated_at),
-        "finished_at": format_datetime(job.finished_at),
+        "updated_at": when(job.updated_at),
+        "finished_at": when(job.finished_at),
         "error": mask_secrets(job.error, job_secrets(job)) if job.error else None,
         "waiting_reason": job.waiting_reason or None,
         "last_event_seq": job.last_event_seq,

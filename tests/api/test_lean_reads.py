@@ -3,16 +3,20 @@ jobs/api/lean_reads.py in one statement (issue 7, issue 16): the same representa
 (jobs/representation.py), key check and tenant resolution as the DRF views, so the same
 bytes and headers, and every refusal still the DRF views' own."""
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from jobs.api import lean_reads
+from jobs.automation.webhooks import job_payload
 from jobs.models import Artifact, Job, StepRun
+from jobs.representation import format_datetime
 from jobs.services import create_job
 from jobsite.models import ApiKey, Membership, Role
 from tests.api.conftest import client_for
@@ -223,3 +227,58 @@ def test_the_201_of_a_new_job_is_the_job_as_drf_serializes_it_read_back(operator
             read_back = operator_client.get(posted["Location"])
         assert read_back.status_code == 200
         assert posted.content == read_back.content
+
+
+SUMMARY_FIELDS = (
+    "id", "workspace_id", "name", "type", "template", "status", "trigger", "created_by", "variables", "created_at",
+    "updated_at", "queued_at", "started_at", "finished_at", "duration_ms", "error", "waiting_reason", "progress",
+    "original_job_id", "attempt", "last_event_seq", "links",
+)
+
+
+def test_every_answer_that_shows_a_job_shows_it_the_same_way(operator_client, workspace, greet, monkeypatch):
+    """The list, the job (lean and through DRF), status/, the 202 of cancel/ and the
+    webhook payload all come from jobs/representation.py: where they show the same
+    field, they show the same value."""
+    job_id = create(operator_client, template="greet", start=False, variables={"token": "hunter2-secret"})
+    Job.objects.filter(pk=job_id).update(error="refused hunter2-secret")
+    lean = operator_client.get(f"{JOBS}{job_id}/").json()
+    with monkeypatch.context() as patched:
+        through_drf(patched)
+        drf = operator_client.get(f"{JOBS}{job_id}/").json()
+    assert lean == drf
+    listed = next(job for job in operator_client.get(JOBS).json()["results"] if job["id"] == job_id)
+    assert listed == {name: lean[name] for name in SUMMARY_FIELDS}
+    status = operator_client.get(f"{JOBS}{job_id}/status/").json()
+    assert status == {name: lean[name] for name in status}
+    assert lean["error"] == "refused ***" and lean["variables"]["token"] == "***"
+
+    canceled = operator_client.post(f"{JOBS}{job_id}/cancel/", {}, format="json")
+    assert canceled.status_code == 202
+    after = operator_client.get(f"{JOBS}{job_id}/").json()
+    assert canceled.json() == {**after, "duration_ms": canceled.json()["duration_ms"]}
+
+    webhook = job_payload(Job.objects.select_related("workspace").get(pk=job_id), "job.canceled")["data"]
+    assert {name: webhook[name] for name in ("id", "name", "type", "status", "trigger", "error", "created_at", "finished_at")} == {
+        name: after[name] for name in ("id", "name", "type", "status", "trigger", "error", "created_at", "finished_at")
+    }
+
+
+def test_a_webhook_payload_masks_the_jobs_secrets_in_its_errors(workspace, greet):
+    """A receiver of webhooks is outside the workspace: a secret variable quoted in the
+    job's or a step's error reads *** there as in the API."""
+    job = create_job(workspace, template=greet, variables={"token": "hunter2-secret"}, start=False)
+    job.error = "login refused for hunter2-secret"
+    step = job.steps.get(step_id="hello")
+    step.error = "curl: hunter2-secret rejected"
+    body = json.dumps(job_payload(job, "step.failed", step))
+    assert "hunter2-secret" not in body
+    assert json.loads(body)["data"]["error"] == "login refused for ***"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/St_Johns"])
+def test_timestamps_read_as_drf_writes_them_in_any_current_time_zone(zone):
+    moments = [timezone.now(), datetime(2026, 7, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)]
+    with timezone.override(zone):
+        for moment in moments:
+            assert format_datetime(moment) == serializers.DateTimeField().to_representation(moment)
