@@ -7,12 +7,30 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 
+def postgres_options(query: str) -> dict:
+    """OPTIONS of a PostgreSQL DATABASE_URL from its query string. Two are typed, as Django
+    passes them on to psycopg: `server_side_binding` (true/false) and `prepare_threshold`
+    (a number, or none: never prepare, Django's default for connection poolers)."""
+    options = {k: v[-1] for k, v in parse_qs(query).items()}
+    if "server_side_binding" in options:
+        value = options["server_side_binding"].strip().lower()
+        if value not in {"true", "false", "1", "0"}:
+            raise ImproperlyConfigured(f"DATABASE_URL: server_side_binding={value!r}, use true or false")
+        options["server_side_binding"] = value in {"true", "1"}
+    if "prepare_threshold" in options:
+        value = options["prepare_threshold"].strip().lower()
+        try:
+            options["prepare_threshold"] = None if value == "none" else int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"DATABASE_URL: prepare_threshold={value!r}, use a number or none") from None
+    return options
+
+
 def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age: int) -> dict:
     """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
     a Django DATABASES entry. Fails with a one-line message on anything else."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if scheme == "sqlite":
         # sqlite:///relative/to/project.db or sqlite:////absolute/path.db
         path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
@@ -50,7 +68,7 @@ def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age:
             "PORT": str(parts.port or ""),
             "CONN_MAX_AGE": conn_max_age,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
+            "OPTIONS": postgres_options(parts.query),
             "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
         }
     raise ImproperlyConfigured(
