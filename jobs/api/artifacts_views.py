@@ -1,5 +1,7 @@
 """jobs/{id}/artifacts/ — list and download the files a job produced or was given."""
 
+from operator import attrgetter
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -44,7 +46,8 @@ class JobArtifactListView(JobAPIView):
     )
     def get(self, request, job_id):
         job = self.get_job(job_id)
-        artifacts = job.artifacts.select_related("job").order_by("name")
+        # By name in code point order, as job_to_dict lists them (not the database's collation).
+        artifacts = sorted(job.artifacts.all(), key=attrgetter("name"))
         return Response({"results": [artifact_to_dict(artifact, request) for artifact in artifacts]})
 
 

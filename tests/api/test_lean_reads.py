@@ -90,6 +90,10 @@ def test_the_lean_answers_are_the_drf_answers_byte_for_byte(operator_client, wor
         unchanged = lean_and_drf(operator_client, f"{JOBS}{job_id}/status/", monkeypatch, HTTP_IF_NONE_MATCH=etag)
         assert unchanged[0].status_code == 304
         assert_same_answer(*unchanged)
+    # The artifact list shows them as the job does, in the same order.
+    shown = operator_client.get(f"{JOBS}{leaky}/").json()["artifacts"]
+    assert [artifact["name"] for artifact in shown] == ["input", "step:hello.B.txt", "step:hello.b.txt", "step:hello.é 100%.txt"]
+    assert operator_client.get(f"{JOBS}{leaky}/artifacts/").json()["results"] == shown
 
 
 def test_status_costs_one_query_and_the_job_three_with_an_api_key(viewer_client, workspace, greet, django_assert_num_queries):
