@@ -33,7 +33,9 @@ def parse_queries(text: str) -> dict[tuple[str, str], str]:
         if match:
             key = (match.group(1), match.group(2) or "")
             if key in queries:
-                raise ValueError(f"{SQL_FILE.name}: {key[0]} ({key[1] or 'any database'}) is there twice")
+                raise ValueError(
+                    f"{SQL_FILE.name}: {key[0]} ({key[1] or 'any database'}) is there twice"
+                )
             queries[key] = ""
         elif key is not None and line.strip() and not line.lstrip().startswith("--"):
             queries[key] += line + "\n"
@@ -107,7 +109,9 @@ def _converter(field: models.Field, connection):
 
 
 @cache
-def _layout(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple[tuple[str, ...], tuple]:
+def _layout(
+    model: type[models.Model], names: tuple[str, ...], alias: str
+) -> tuple[tuple[str, ...], tuple]:
     """`names` in the order of the model's fields (the order Model.from_db takes values
     in), and each with its converter."""
     connection = connections[alias]
@@ -115,10 +119,14 @@ def _layout(model: type[models.Model], names: tuple[str, ...], alias: str) -> tu
     if len(fields) != len(set(names)):
         unknown = set(names) - {field.attname for field in fields}
         raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
-    return tuple(field.attname for field in fields), tuple(_converter(field, connection) for field in fields)
+    return tuple(field.attname for field in fields), tuple(
+        _converter(field, connection) for field in fields
+    )
 
 
-def model_from_row(model: type[models.Model], row: dict, names: tuple[str, ...] | None = None) -> models.Model:
+def model_from_row(
+    model: type[models.Model], row: dict, names: tuple[str, ...] | None = None
+) -> models.Model:
     """An instance of `model` from the columns of `row` named in `names` (default: all
     its fields), as the ORM would have read it; the fields not read are deferred."""
     if names is None:

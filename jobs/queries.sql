@@ -93,9 +93,9 @@ SELECT job.id, job.workspace_id, job.status, job.progress, job.completed_steps, 
        CASE WHEN job.error <> '' THEN job.variables END AS variables,
        CASE WHEN job.error <> '' THEN job.params END AS params,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
-       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
-       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
-       api_key.last_used_at AS key_last_used_at
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name,
+       api_key.role AS key_role, api_key.key_hash AS key_key_hash, api_key.expires_at AS key_expires_at,
+       api_key.revoked_at AS key_revoked_at, api_key.last_used_at AS key_last_used_at
 FROM jobs_job job
 LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
 WHERE job.id = %(job_id)s
@@ -107,9 +107,9 @@ WHERE job.id = %(job_id)s
 -- statement instead of three.
 SELECT job.*,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
-       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
-       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
-       api_key.last_used_at AS key_last_used_at,
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name,
+       api_key.role AS key_role, api_key.key_hash AS key_key_hash, api_key.expires_at AS key_expires_at,
+       api_key.revoked_at AS key_revoked_at, api_key.last_used_at AS key_last_used_at,
        (SELECT template.slug FROM templates_app_jobtemplate template WHERE template.id = job.template_id) AS template_slug,
        (SELECT version.number FROM templates_app_templateversion version
         WHERE version.id = job.template_version_id) AS template_version_number,
@@ -131,9 +131,9 @@ WHERE job.id = %(job_id)s
 -- name: job_with_key (postgresql)
 SELECT job.*,
        (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug,
-       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name, api_key.role AS key_role, api_key.key_hash AS key_key_hash,
-       api_key.expires_at AS key_expires_at, api_key.revoked_at AS key_revoked_at,
-       api_key.last_used_at AS key_last_used_at,
+       api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name,
+       api_key.role AS key_role, api_key.key_hash AS key_key_hash, api_key.expires_at AS key_expires_at,
+       api_key.revoked_at AS key_revoked_at, api_key.last_used_at AS key_last_used_at,
        (SELECT template.slug FROM templates_app_jobtemplate template WHERE template.id = job.template_id) AS template_slug,
        (SELECT version.number FROM templates_app_templateversion version
         WHERE version.id = job.template_version_id) AS template_version_number,

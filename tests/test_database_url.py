@@ -11,13 +11,23 @@ BASE = "postgres://jobsite@127.0.0.1:5432/jobsite"
 
 
 def test_server_side_binding_and_prepare_threshold_are_typed_as_psycopg_wants():
-    options = database_from_url(f"{BASE}?server_side_binding=true&prepare_threshold=5&sslmode=disable", Path("/tmp"))["OPTIONS"]
+    options = database_from_url(
+        f"{BASE}?server_side_binding=true&prepare_threshold=5&sslmode=disable", Path("/tmp")
+    )["OPTIONS"]
     assert options == {"server_side_binding": True, "prepare_threshold": 5, "sslmode": "disable"}
-    options = database_from_url(f"{BASE}?server_side_binding=false&prepare_threshold=none", Path("/tmp"))["OPTIONS"]
+    options = database_from_url(
+        f"{BASE}?server_side_binding=false&prepare_threshold=none", Path("/tmp")
+    )["OPTIONS"]
     assert options == {"server_side_binding": False, "prepare_threshold": None}
 
 
-@pytest.mark.parametrize("query, named", [("server_side_binding=yes-please", "server_side_binding"), ("prepare_threshold=soon", "prepare_threshold")])
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ("server_side_binding=yes-please", "server_side_binding"),
+        ("prepare_threshold=soon", "prepare_threshold"),
+    ],
+)
 def test_a_bad_database_option_fails_naming_it(query, named):
     with pytest.raises(ImproperlyConfigured, match=named):
         database_from_url(f"{BASE}?{query}", Path("/tmp"))

@@ -48,10 +48,31 @@ JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 
 JOB_ID = Job._meta.pk
 KEY_HASH = ApiKey._meta.get_field("key_hash")
-KEY_COLUMNS = ("id", "workspace_id", "name", "role", "key_hash", "expires_at", "revoked_at", "last_used_at")
+KEY_COLUMNS = (
+    "id",
+    "workspace_id",
+    "name",
+    "role",
+    "key_hash",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+)
 STATUS_COLUMNS = (
-    "id", "workspace_id", "status", "progress", "completed_steps", "total_steps", "updated_at", "finished_at",
-    "error", "waiting_reason", "last_event_seq", "definition", "variables", "params",
+    "id",
+    "workspace_id",
+    "status",
+    "progress",
+    "completed_steps",
+    "total_steps",
+    "updated_at",
+    "finished_at",
+    "error",
+    "waiting_reason",
+    "last_event_seq",
+    "definition",
+    "variables",
+    "params",
 )
 
 
@@ -95,7 +116,9 @@ def key_from_row(row: dict) -> ApiKey | None:
     if row["key_id"] is None:
         return None
     key = model_from_row(ApiKey, {name: row[f"key_{name}"] for name in KEY_COLUMNS}, KEY_COLUMNS)
-    key.workspace = Workspace.from_db(key._state.db, ["id", "slug"], [key.workspace_id, row["workspace_slug"]])
+    key.workspace = Workspace.from_db(
+        key._state.db, ["id", "slug"], [key.workspace_id, row["workspace_slug"]]
+    )
     return key
 
 
@@ -117,9 +140,13 @@ def build_detail(request: HttpRequest, job_id: UUID, key_hash: str):
     job = model_from_row(Job, row)
     db = job._state.db
     if job.template_id is not None:
-        job.template = JobTemplate.from_db(db, ["id", "slug"], [job.template_id, row["template_slug"]])
+        job.template = JobTemplate.from_db(
+            db, ["id", "slug"], [job.template_id, row["template_slug"]]
+        )
     if job.template_version_id is not None:
-        job.template_version = TemplateVersion.from_db(db, ["id", "number"], [job.template_version_id, row["template_version_number"]])
+        job.template_version = TemplateVersion.from_db(
+            db, ["id", "number"], [job.template_version_id, row["template_version_number"]]
+        )
     steps = models_from_json(StepRun, row["steps_json"])
     artifacts = models_from_json(Artifact, row["artifacts_json"])
     for artifact in artifacts:
