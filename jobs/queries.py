@@ -63,6 +63,12 @@ def db_value(field: models.Field, value):
     return field.get_db_prep_value(value, connection_for(field.model))
 
 
+def db_save_value(model: type[models.Model], name: str, value):
+    """`value` as the model's field `name` writes it (a dict of a JSONField as JSON)."""
+    field = model._meta.get_field(name)
+    return field.get_db_prep_save(value, connection_for(model, write=True))
+
+
 def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
     connection = connection_for(model)

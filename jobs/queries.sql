@@ -71,6 +71,49 @@ SELECT 1 FROM jobs_webhookendpoint endpoint
 WHERE endpoint.workspace_id = %(workspace_id)s AND endpoint.is_active
 LIMIT 1
 
+-- The compare-and-sets of a job's usual life (jobs/engine/transitions.py picks one by
+-- the fields a status change sets; any other change goes through the ORM). Each is
+-- fenced on the row's old status, a step's also on its attempt: 0 rows means someone
+-- else got there first.
+
+-- name: queue_job
+UPDATE jobs_job
+SET status = %(status)s, queued_at = %(queued_at)s, waiting_reason = %(waiting_reason)s,
+    updated_at = %(updated_at)s, last_event_seq = %(last_event_seq)s
+WHERE id = %(id)s AND status = %(old_status)s
+
+-- name: start_job_running
+UPDATE jobs_job
+SET status = %(status)s, started_at = %(started_at)s, waiting_reason = %(waiting_reason)s,
+    updated_at = %(updated_at)s, last_event_seq = %(last_event_seq)s
+WHERE id = %(id)s AND status = %(old_status)s
+
+-- name: finish_job
+UPDATE jobs_job
+SET status = %(status)s, finished_at = %(finished_at)s, progress = %(progress)s,
+    completed_steps = %(completed_steps)s, error = %(error)s, waiting_reason = %(waiting_reason)s,
+    result_markdown = %(result_markdown)s, result_outputs = %(result_outputs)s,
+    updated_at = %(updated_at)s, last_event_seq = %(last_event_seq)s
+WHERE id = %(id)s AND status = %(old_status)s
+
+-- name: queue_step
+UPDATE jobs_steprun
+SET status = %(status)s, attempt = %(attempt)s, queued_at = %(queued_at)s,
+    next_attempt_at = %(next_attempt_at)s, worker_id = %(worker_id)s
+WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+
+-- name: claim_step
+UPDATE jobs_steprun
+SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
+    lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
+WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+
+-- name: finish_step
+UPDATE jobs_steprun
+SET status = %(status)s, finished_at = %(finished_at)s, exit_code = %(exit_code)s, error = %(error)s,
+    outputs = %(outputs)s, progress = %(progress)s, lease_expires_at = %(lease_expires_at)s
+WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+
 -- name: save_last_event_seq
 -- The seq of a job's newest event, when no status change of the section carried it.
 UPDATE jobs_job SET last_event_seq = %(last_event_seq)s, updated_at = %(updated_at)s WHERE id = %(job_id)s

@@ -7,7 +7,10 @@ per transition shows up here rather than as a slower benchmark months later; and
 check that the events are still all there, gap-free, after the batching."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from jobs.engine.transitions import JOB_UPDATES, STEP_UPDATES
 from jobs.models import EventKind, StepRun
 from jobs.services import create_job
 from jobs.worker.step_runner import run_step
@@ -40,7 +43,7 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
     workspace, django_assert_max_num_queries
 ):
     template = make_template(workspace, ONE_STEP)
-    create_job(workspace, template=template)  # warm: compile the prepared statements
+    create_job(workspace, template=template)  # warm: the first job of a process reads a few things once
     # BEGIN, job, step, job queued, webhook check, step queued, task, events, seq, COMMIT
     with django_assert_max_num_queries(11):
         job = create_job(workspace, template=template)
@@ -53,6 +56,22 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
     assert job.status == "succeeded" and job.progress == 100.0
     seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, job.last_event_seq + 1)) and len(seqs) == 6
+
+
+def test_every_status_change_of_a_plain_job_runs_its_named_statement(workspace):
+    """The six compare-and-sets of a one-step job have named statements in
+    jobs/queries.sql; a change to the fields a transition sets must change its statement
+    too, or it quietly falls back to building the UPDATE through the ORM."""
+    template = make_template(workspace, ONE_STEP)
+    with CaptureQueriesContext(connection) as captured:
+        job = create_job(workspace, template=template)
+        step = StepRun.objects.get(job=job)
+        assert run_step(step.pk, step.attempt) == "succeeded"
+    updates = [query["sql"] for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("UPDATE")]
+    status_updates = [sql for sql in updates if "status" in sql.split("WHERE")[0]]
+    assert len(status_updates) == len(JOB_UPDATES) + len(STEP_UPDATES) == 6
+    # The ORM quotes its columns; the named statements are written without quotes.
+    assert not [sql for sql in status_updates if '"status"' in sql]
 
 
 def test_batched_events_keep_their_order_and_the_seq_has_no_gap(workspace, run_tasks):
