@@ -69,12 +69,22 @@ def db_save_value(model: type[models.Model], name: str, value):
     return field.get_db_prep_save(value, connection_for(model, write=True))
 
 
+# The column names of each SELECT, per database: read from the cursor's description
+# the first time only (psycopg builds a description object per column on every access:
+# a third of the CPU of the status/ poll on PostgreSQL).
+_columns = {}
+
+
 def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
     connection = connection_for(model)
     with connection.cursor() as cursor:
         cursor.execute(statement(name, connection.vendor), params)
-        columns = [column[0] for column in cursor.description]
+        columns = _columns.get((name, connection.alias))
+        if columns is None:
+            columns = _columns[name, connection.alias] = [
+                column[0] for column in cursor.description
+            ]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
@@ -104,7 +114,8 @@ def _converter(field: models.Field, connection):
     None when it already is."""
     target = field.target_field if field.is_relation else field
     if isinstance(target, models.DateTimeField):
-        return _aware
+        # PostgreSQL's come aware (Django's psycopg loaders), SQLite's naive UTC.
+        return None if connection.vendor == "postgresql" else _aware
     if isinstance(target, models.JSONField):
         return lambda value: target.from_db_value(value, None, connection)
     if isinstance(target, models.UUIDField) and connection.vendor != "postgresql":
@@ -117,17 +128,23 @@ def _converter(field: models.Field, connection):
 @cache
 def _layout(
     model: type[models.Model], names: tuple[str, ...], alias: str
-) -> tuple[tuple[str, ...], tuple]:
+) -> tuple[tuple, tuple, tuple]:
     """`names` in the order of the model's fields (the order Model.from_db takes values
-    in), and each with its converter."""
+    in), each one's converter, and the positions of the timestamps."""
     connection = connections[alias]
     fields = [field for field in model._meta.concrete_fields if field.attname in names]
     if len(fields) != len(set(names)):
         unknown = set(names) - {field.attname for field in fields}
         raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
-    return tuple(field.attname for field in fields), tuple(
-        _converter(field, connection) for field in fields
+    return (
+        tuple(field.attname for field in fields),
+        tuple(_converter(field, connection) for field in fields),
+        tuple(i for i, field in enumerate(fields) if isinstance(field, models.DateTimeField)),
     )
+
+
+# Every column of a model, for a row read with `model.*`.
+_all_names = cache(lambda model: tuple(field.attname for field in model._meta.concrete_fields))
 
 
 def model_from_row(
@@ -136,9 +153,9 @@ def model_from_row(
     """An instance of `model` from the columns of `row` named in `names` (default: all
     its fields), as the ORM would have read it; the fields not read are deferred."""
     if names is None:
-        names = tuple(field.attname for field in model._meta.concrete_fields)
+        names = _all_names(model)
     alias = router.db_for_read(model)
-    ordered, converters = _layout(model, names, alias)
+    ordered, converters, _ = _layout(model, names, alias)
     values = [row[name] for name in ordered]
     for i, convert in enumerate(converters):
         if convert is not None and values[i] is not None:
@@ -154,8 +171,7 @@ def models_from_json(model: type[models.Model], text: str) -> list[models.Model]
     if not rows:
         return []
     alias = router.db_for_read(model)
-    ordered, converters = _layout(model, tuple(rows[0]), alias)
-    times = [i for i, convert in enumerate(converters) if convert is _aware]
+    ordered, _, times = _layout(model, tuple(rows[0]), alias)
     instances = []
     for row in rows:
         values = [row[name] for name in ordered]
