@@ -166,17 +166,23 @@ def model_from_row(
 def models_from_json(model: type[models.Model], text: str) -> list[models.Model]:
     """The rows a statement packed as a JSON array of objects (one column, in the job's
     own statement), as instances. JSON fields come embedded as JSON and timestamps as
-    ISO 8601 text."""
+    ISO 8601 text (naive UTC from SQLite)."""
     rows = json.loads(text)
     if not rows:
         return []
     alias = router.db_for_read(model)
     ordered, _, times = _layout(model, tuple(rows[0]), alias)
+    zone = UTC if settings.USE_TZ else None
     instances = []
     for row in rows:
         values = [row[name] for name in ordered]
         for i in times:
             if values[i] is not None:
-                values[i] = _aware(values[i])
+                moment = datetime.fromisoformat(values[i])
+                values[i] = (
+                    moment
+                    if moment.tzinfo is not None or zone is None
+                    else moment.replace(tzinfo=zone)
+                )
         instances.append(model.from_db(alias, ordered, values))
     return instances
