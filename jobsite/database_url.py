@@ -15,14 +15,18 @@ def postgres_options(query: str) -> dict:
     if "server_side_binding" in options:
         value = options["server_side_binding"].strip().lower()
         if value not in {"true", "false", "1", "0"}:
-            raise ImproperlyConfigured(f"DATABASE_URL: server_side_binding={value!r}, use true or false")
+            raise ImproperlyConfigured(
+                f"DATABASE_URL: server_side_binding={value!r}, use true or false"
+            )
         options["server_side_binding"] = value in {"true", "1"}
     if "prepare_threshold" in options:
         value = options["prepare_threshold"].strip().lower()
         try:
             options["prepare_threshold"] = None if value == "none" else int(value)
         except ValueError:
-            raise ImproperlyConfigured(f"DATABASE_URL: prepare_threshold={value!r}, use a number or none") from None
+            raise ImproperlyConfigured(
+                f"DATABASE_URL: prepare_threshold={value!r}, use a number or none"
+            ) from None
     return options
 
 
@@ -36,7 +40,9 @@ def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age:
         path = unquote(url.split(":///", 1)[1]) if ":///" in url else ""
         path = path.split("?", 1)[0]
         if not path or path == ":memory:":
-            raise ImproperlyConfigured("DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db")
+            raise ImproperlyConfigured(
+                "DATABASE_URL: sqlite needs a file path, e.g. sqlite:///data/jobsite.db"
+            )
         db_path = Path(path)
         if not db_path.is_absolute():
             db_path = base_dir / db_path
@@ -58,7 +64,9 @@ def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age:
     if scheme in {"postgres", "postgresql", "pgsql", "postgresql+psycopg"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:
-            raise ImproperlyConfigured("DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite")
+            raise ImproperlyConfigured(
+                "DATABASE_URL: a PostgreSQL URL needs a database name, e.g. postgres://user@host:5432/jobsite"
+            )
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,

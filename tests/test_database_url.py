@@ -5,18 +5,19 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from jobsite.settings import database_from_url
+from jobsite.database_url import database_from_url
 
 BASE = "postgres://jobsite@127.0.0.1:5432/jobsite"
+PLACES = {"base_dir": Path("/tmp"), "data_dir": Path("/tmp"), "conn_max_age": 0}
 
 
 def test_server_side_binding_and_prepare_threshold_are_typed_as_psycopg_wants():
     options = database_from_url(
-        f"{BASE}?server_side_binding=true&prepare_threshold=5&sslmode=disable", Path("/tmp")
+        f"{BASE}?server_side_binding=true&prepare_threshold=5&sslmode=disable", **PLACES
     )["OPTIONS"]
     assert options == {"server_side_binding": True, "prepare_threshold": 5, "sslmode": "disable"}
     options = database_from_url(
-        f"{BASE}?server_side_binding=false&prepare_threshold=none", Path("/tmp")
+        f"{BASE}?server_side_binding=false&prepare_threshold=none", **PLACES
     )["OPTIONS"]
     assert options == {"server_side_binding": False, "prepare_threshold": None}
 
@@ -30,4 +31,4 @@ def test_server_side_binding_and_prepare_threshold_are_typed_as_psycopg_wants():
 )
 def test_a_bad_database_option_fails_naming_it(query, named):
     with pytest.raises(ImproperlyConfigured, match=named):
-        database_from_url(f"{BASE}?{query}", Path("/tmp"))
+        database_from_url(f"{BASE}?{query}", **PLACES)
