@@ -52,7 +52,9 @@ def format_datetime(value: datetime | None) -> str | None:
     return datetime_formatter()(value)
 
 
-def duration_ms(started_at: datetime | None, finished_at: datetime | None, now: datetime) -> int | None:
+def duration_ms(
+    started_at: datetime | None, finished_at: datetime | None, now: datetime
+) -> int | None:
     if not started_at:
         return None
     return int(((finished_at or now) - started_at).total_seconds() * 1000)
@@ -73,7 +75,11 @@ def mask_json(value, secrets: list[str]):
 
 def _secret_param_names(job: Job) -> dict[str, list[str]]:
     return {
-        step["id"]: [name for name, decl in (step.get("params") or {}).items() if decl.get("type") == "secret"]
+        step["id"]: [
+            name
+            for name, decl in (step.get("params") or {}).items()
+            if decl.get("type") == "secret"
+        ]
         for step in job.definition.get("steps", [])
     }
 
@@ -108,8 +114,15 @@ def job_secrets(job: Job) -> list[str]:
 # The job's links are its API path plus a suffix: two reverse() calls per script prefix,
 # then string replacement, instead of ten reverse() calls per answer.
 LINK_SUFFIXES = {
-    "self": "", "status": "status/", "events": "events/", "logs": "logs/", "result": "result/",
-    "artifacts": "artifacts/", "run": "run/", "cancel": "cancel/", "rerun": "rerun/",
+    "self": "",
+    "status": "status/",
+    "events": "events/",
+    "logs": "logs/",
+    "result": "result/",
+    "artifacts": "artifacts/",
+    "run": "run/",
+    "cancel": "cancel/",
+    "rerun": "rerun/",
 }
 _link_paths = {}
 
@@ -141,7 +154,11 @@ def job_links(request: HttpRequest, job_id: uuid.UUID) -> dict[str, str]:
 
 
 def progress_to_dict(job: Job) -> dict:
-    return {"percentage": job.progress, "completed_steps": job.completed_steps, "total_steps": job.total_steps}
+    return {
+        "percentage": job.progress,
+        "completed_steps": job.completed_steps,
+        "total_steps": job.total_steps,
+    }
 
 
 def template_to_dict(job: Job) -> dict | None:
@@ -154,7 +171,12 @@ def template_to_dict(job: Job) -> dict | None:
 
 
 def job_summary_to_dict(
-    job: Job, request: HttpRequest, *, secrets: list[str] | None = None, now: datetime | None = None, when=None
+    job: Job,
+    request: HttpRequest,
+    *,
+    secrets: list[str] | None = None,
+    now: datetime | None = None,
+    when=None,
 ) -> dict:
     """A job in a list: everything but its params, inputs, steps, artifacts and result.
     (`secrets`, `now` and `when`, a datetime_formatter, when the caller has them.)"""
@@ -187,7 +209,9 @@ def job_summary_to_dict(
     }
 
 
-def job_to_dict(job: Job, request: HttpRequest, *, steps: list[StepRun], artifacts: list[Artifact]) -> dict:
+def job_to_dict(
+    job: Job, request: HttpRequest, *, steps: list[StepRun], artifacts: list[Artifact]
+) -> dict:
     """The whole job (SPEC §6.3), with its `steps` (any order: shown in the template's)
     and its `artifacts` (shown by name)."""
     secrets = job_secrets(job)
@@ -195,10 +219,17 @@ def job_to_dict(job: Job, request: HttpRequest, *, steps: list[StepRun], artifac
     when = datetime_formatter()
     data = job_summary_to_dict(job, request, secrets=secrets, now=now, when=when)
     data["params"] = masked_params(job)
-    data["inputs"] = None if job.inputs is None else {str(name): value for name, value in job.inputs.items()}
+    data["inputs"] = (
+        None if job.inputs is None else {str(name): value for name, value in job.inputs.items()}
+    )
     data["callback_url"] = job.callback_url or None
-    data["steps"] = [step_to_dict(step, secrets, now, when) for step in sorted(steps, key=attrgetter("position"))]
-    data["artifacts"] = [artifact_to_dict(artifact, request, when) for artifact in sorted(artifacts, key=attrgetter("name"))]
+    data["steps"] = [
+        step_to_dict(step, secrets, now, when) for step in sorted(steps, key=attrgetter("position"))
+    ]
+    data["artifacts"] = [
+        artifact_to_dict(artifact, request, when)
+        for artifact in sorted(artifacts, key=attrgetter("name"))
+    ]
     data["result"] = result_to_dict(job, secrets)
     data["outputs"] = outputs_to_dict(job, secrets)
     return data
@@ -208,7 +239,10 @@ def result_to_dict(job: Job, secrets: list[str]) -> dict | None:
     """The job's result once it has finished; None before."""
     if job.status not in JOB_TERMINAL:
         return None
-    return {"markdown": mask_secrets(job.result_markdown, secrets), "outputs": outputs_to_dict(job, secrets)}
+    return {
+        "markdown": mask_secrets(job.result_markdown, secrets),
+        "outputs": outputs_to_dict(job, secrets),
+    }
 
 
 def outputs_to_dict(job: Job, secrets: list[str]) -> dict:
@@ -246,7 +280,9 @@ def artifact_to_dict(artifact: Artifact, request: HttpRequest, when=format_datet
         "sha256": artifact.sha256,
         "content_type": artifact.content_type,
         "created_at": when(artifact.created_at),
-        "url": request.build_absolute_uri(reverse("api-job-artifact", args=[artifact.job_id, artifact.name])),
+        "url": request.build_absolute_uri(
+            reverse("api-job-artifact", args=[artifact.job_id, artifact.name])
+        ),
     }
 
 
@@ -290,7 +326,12 @@ def job_event_to_dict(job: Job, step: StepRun | None = None, *, final: bool = Fa
         "links": {"self": f"/api/v1/jobs/{job.pk}/", "ui": f"/jobs/{job.pk}/"},
     }
     if step is not None:
-        data["step"] = {"id": step.step_id, "status": step.status, "attempt": step.attempt, "error": mask_secrets(step.error, secrets) or None}
+        data["step"] = {
+            "id": step.step_id,
+            "status": step.status,
+            "attempt": step.attempt,
+            "error": mask_secrets(step.error, secrets) or None,
+        }
     if final:
         data["outputs"] = outputs_to_dict(job, secrets)
     return data

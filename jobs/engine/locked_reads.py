@@ -36,13 +36,18 @@ def read_locked_job(job_id: UUID | str | None = None, step_run_id: int | None = 
     job = model_from_row(Job, row)
     job.has_webhooks = bool(row["has_webhooks"])
     job.has_notifications = bool(row["has_notifications"])
-    job.workspace = Workspace.from_db(job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]])
+    job.workspace = Workspace.from_db(
+        job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]]
+    )
     return job
 
 
 def read_steps(job: Job) -> list[StepRun]:
     """The job's steps in their template order."""
-    steps = [model_from_row(StepRun, row) for row in fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk))]
+    steps = [
+        model_from_row(StepRun, row)
+        for row in fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk))
+    ]
     for step in steps:
         step.job = job  # the instance we hold, so step.job costs no query
     return steps
@@ -51,4 +56,10 @@ def read_steps(job: Job) -> list[StepRun]:
 def has_active_webhooks(workspace_id: UUID) -> bool:
     """Whether the workspace has an active webhook endpoint (for a job created in this
     transaction, which job_for_update has not read)."""
-    return bool(fetch("workspace_has_active_webhook", WebhookEndpoint, workspace_id=db_value(Workspace._meta.pk, workspace_id)))
+    return bool(
+        fetch(
+            "workspace_has_active_webhook",
+            WebhookEndpoint,
+            workspace_id=db_value(Workspace._meta.pk, workspace_id),
+        )
+    )

@@ -36,7 +36,9 @@ def lean_and_drf(client, url, monkeypatch, **headers):
     answered = []
     lean_answer = lean_reads.answer
     with monkeypatch.context() as patched:
-        patched.setattr(lean_reads, "answer", lambda *args: answered.append(lean_answer(*args)) or answered[-1])
+        patched.setattr(
+            lean_reads, "answer", lambda *args: answered.append(lean_answer(*args)) or answered[-1]
+        )
         lean = client.get(url, **headers)
     assert answered and answered[0] is not None, "the lean path left this request to DRF"
     with monkeypatch.context() as patched:
@@ -59,24 +61,41 @@ def create(client, **payload):
     return response.json()["id"]
 
 
-def test_the_lean_answers_are_the_drf_answers_byte_for_byte(operator_client, workspace, greet, flaky, run_tasks, monkeypatch):
-    succeeded = create(operator_client, template="greet", variables={"who": "ann"})  # a secret, outputs, an artifact
+def test_the_lean_answers_are_the_drf_answers_byte_for_byte(
+    operator_client, workspace, greet, flaky, run_tasks, monkeypatch
+):
+    succeeded = create(
+        operator_client, template="greet", variables={"who": "ann"}
+    )  # a secret, outputs, an artifact
     failed = create(operator_client, template="flaky")
     run_tasks()
-    rerun = operator_client.post(f"{JOBS}{failed}/rerun/", {"from": "failed"}, format="json").json()["id"]
+    rerun = operator_client.post(
+        f"{JOBS}{failed}/rerun/", {"from": "failed"}, format="json"
+    ).json()["id"]
     run_tasks()
     draft = create(operator_client, template="greet", start=False)
     # A secret in the job's and a step's error is masked on both paths.
-    leaky = create(operator_client, template="greet", start=False, variables={"token": "hunter2-secret"})
+    leaky = create(
+        operator_client, template="greet", start=False, variables={"token": "hunter2-secret"}
+    )
     Job.objects.filter(pk=leaky).update(error="refused hunter2-secret")
     StepRun.objects.filter(job_id=leaky, step_id="hello").update(
-        error="saw hunter2-secret", outputs={"t": "hunter2-secret", "f": 1.5, "n": [1, {"x": None}], "ü": "é"}
+        error="saw hunter2-secret",
+        outputs={"t": "hunter2-secret", "f": 1.5, "n": [1, {"x": None}], "ü": "é"},
     )
     # Names that sort differently by byte and by a language's collation, and need quoting in a URL.
     for name in ("step:hello.b.txt", "step:hello.B.txt", "step:hello.é 100%.txt", "input"):
-        artifact = Artifact(job_id=leaky, step_id="" if name == "input" else "hello", name=name, size=1, sha256="0" * 64)
+        artifact = Artifact(
+            job_id=leaky,
+            step_id="" if name == "input" else "hello",
+            name=name,
+            size=1,
+            sha256="0" * 64,
+        )
         artifact.file.save("x.txt", ContentFile(b"x"), save=True)
-    recipe = create_job(workspace, recipe={"steps": [{"id": "only", "type": "noop"}]}, start=False).pk
+    recipe = create_job(
+        workspace, recipe={"steps": [{"id": "only", "type": "noop"}]}, start=False
+    ).pk
 
     assert Job.objects.get(pk=failed).status == "failed"
     assert Job.objects.get(pk=rerun).original_job_id is not None
@@ -87,16 +106,25 @@ def test_the_lean_answers_are_the_drf_answers_byte_for_byte(operator_client, wor
             assert_same_answer(lean, drf)
             assert b"hunter2-secret" not in lean.content
         etag = lean["ETag"]
-        unchanged = lean_and_drf(operator_client, f"{JOBS}{job_id}/status/", monkeypatch, HTTP_IF_NONE_MATCH=etag)
+        unchanged = lean_and_drf(
+            operator_client, f"{JOBS}{job_id}/status/", monkeypatch, HTTP_IF_NONE_MATCH=etag
+        )
         assert unchanged[0].status_code == 304
         assert_same_answer(*unchanged)
     # The artifact list shows them as the job does, in the same order.
     shown = operator_client.get(f"{JOBS}{leaky}/").json()["artifacts"]
-    assert [artifact["name"] for artifact in shown] == ["input", "step:hello.B.txt", "step:hello.b.txt", "step:hello.é 100%.txt"]
+    assert [artifact["name"] for artifact in shown] == [
+        "input",
+        "step:hello.B.txt",
+        "step:hello.b.txt",
+        "step:hello.é 100%.txt",
+    ]
     assert operator_client.get(f"{JOBS}{leaky}/artifacts/").json()["results"] == shown
 
 
-def test_status_costs_one_query_and_the_job_three_with_an_api_key(viewer_client, workspace, greet, django_assert_num_queries):
+def test_status_costs_one_query_and_the_job_three_with_an_api_key(
+    viewer_client, workspace, greet, django_assert_num_queries
+):
     job = create_job(workspace, template=greet)
     viewer_client.get(f"{JOBS}{job.pk}/status/")  # the key's first use writes last_used_at
     with django_assert_num_queries(1):  # the job joined to the key
@@ -116,9 +144,14 @@ def test_a_revoked_or_expired_key_is_refused_by_the_very_next_request(workspace,
     refused = client.get(url)
     assert refused.status_code == 401
     assert refused["WWW-Authenticate"].startswith("Bearer")
-    assert refused.json() == {"detail": "Invalid, expired or revoked API key.", "code": "authentication_failed"}
+    assert refused.json() == {
+        "detail": "Invalid, expired or revoked API key.",
+        "code": "authentication_failed",
+    }
 
-    expiring, raw = ApiKey.issue(workspace, "soon", role=Role.VIEWER, expires_at=timezone.now() + timedelta(hours=1))
+    expiring, raw = ApiKey.issue(
+        workspace, "soon", role=Role.VIEWER, expires_at=timezone.now() + timedelta(hours=1)
+    )
     client = client_for(raw)
     assert client.get(url).status_code == 200
     ApiKey.objects.filter(pk=expiring.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -126,7 +159,9 @@ def test_a_revoked_or_expired_key_is_refused_by_the_very_next_request(workspace,
 
 
 @pytest.mark.parametrize("path", ["{id}/", "{id}/status/"])
-def test_another_workspaces_job_is_the_same_404_as_a_nonexistent_one(workspace, other_workspace, greet, api_key, path):
+def test_another_workspaces_job_is_the_same_404_as_a_nonexistent_one(
+    workspace, other_workspace, greet, api_key, path
+):
     theirs = create_job(workspace, template=greet)
     outsider = client_for(api_key(Role.ADMIN, target=other_workspace))
     foreign = outsider.get(JOBS + path.format(id=theirs.pk))
@@ -143,12 +178,16 @@ def test_a_workspace_header_naming_the_keys_workspace_is_answered_and_another_is
     url = f"{JOBS}{job.pk}/status/"
     client_for(raw).get(url)  # the key's first use writes last_used_at
     with django_assert_num_queries(1):
-        own = client_for(raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(workspace.pk)).get(url)
+        own = client_for(
+            raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(workspace.pk)
+        ).get(url)
     assert own.status_code == 200
     answers = [
         client_for(raw, HTTP_X_WORKSPACE_SLUG=other_workspace.slug).get(url),
         client_for(raw, HTTP_X_WORKSPACE_ID=str(other_workspace.pk)).get(url),
-        client_for(raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(other_workspace.pk)).get(url),
+        client_for(
+            raw, HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(other_workspace.pk)
+        ).get(url),
         client_for(raw, HTTP_X_WORKSPACE_SLUG="").get(url),
         client_for(raw, HTTP_X_WORKSPACE_SLUG="no-such-workspace").get(f"{JOBS}{job.pk}/"),
     ]
@@ -204,28 +243,41 @@ def test_a_session_and_the_browsable_api_are_still_answered_by_drf(workspace, gr
     page = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/", HTTP_ACCEPT="text/html")
     assert page.status_code == 200
     assert page["Content-Type"].startswith("text/html")
-    indented = client_for(api_key(Role.VIEWER)).get(f"{JOBS}{job.pk}/", HTTP_ACCEPT="application/json; indent=2")
+    indented = client_for(api_key(Role.VIEWER)).get(
+        f"{JOBS}{job.pk}/", HTTP_ACCEPT="application/json; indent=2"
+    )
     assert indented.content.startswith(b'{\n  "id"')
 
 
-def test_the_201_of_a_new_job_is_the_job_as_drf_serializes_it_read_back(operator_client, workspace, greet, monkeypatch):
+def test_the_201_of_a_new_job_is_the_job_as_drf_serializes_it_read_back(
+    operator_client, workspace, greet, monkeypatch
+):
     """POST jobs/ answers from the instances create_job made (no query); the body must
     be what JobSerializer gives for the same job read from the database — started or a
     draft, with a secret, per-step params, and an input artifact."""
     source = create_job(workspace, template=greet, start=False)
-    artifact = Artifact(job=source, step_id="hello", name="step:hello.out.txt", size=1, sha256="0" * 64)
+    artifact = Artifact(
+        job=source, step_id="hello", name="step:hello.out.txt", size=1, sha256="0" * 64
+    )
     artifact.file.save("out.txt", ContentFile(b"x"), save=True)
     for start in (True, False):
         posted = operator_client.post(
             JOBS,
-            {"template": "greet", "start": start, "variables": {"who": "bo", "token": "s3cret-value"},
-             "inputs": {"data.txt": f"{source.pk}/step:hello.out.txt"}, "name": f"start={start}"},
+            {
+                "template": "greet",
+                "start": start,
+                "variables": {"who": "bo", "token": "s3cret-value"},
+                "inputs": {"data.txt": f"{source.pk}/step:hello.out.txt"},
+                "name": f"start={start}",
+            },
             format="json",
         )
         assert posted.status_code == 201, posted.content
         body = posted.json()
         assert body["status"] == ("queued" if start else "draft")
-        assert body["variables"]["token"] == "***" and [a["name"] for a in body["artifacts"]] == ["data.txt"]
+        assert body["variables"]["token"] == "***" and [a["name"] for a in body["artifacts"]] == [
+            "data.txt"
+        ]
         with monkeypatch.context() as patched:
             through_drf(patched)
             read_back = operator_client.get(posted["Location"])
@@ -234,17 +286,40 @@ def test_the_201_of_a_new_job_is_the_job_as_drf_serializes_it_read_back(operator
 
 
 SUMMARY_FIELDS = (
-    "id", "workspace_id", "name", "type", "template", "status", "trigger", "created_by", "variables", "created_at",
-    "updated_at", "queued_at", "started_at", "finished_at", "duration_ms", "error", "waiting_reason", "progress",
-    "original_job_id", "attempt", "last_event_seq", "links",
+    "id",
+    "workspace_id",
+    "name",
+    "type",
+    "template",
+    "status",
+    "trigger",
+    "created_by",
+    "variables",
+    "created_at",
+    "updated_at",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "error",
+    "waiting_reason",
+    "progress",
+    "original_job_id",
+    "attempt",
+    "last_event_seq",
+    "links",
 )
 
 
-def test_every_answer_that_shows_a_job_shows_it_the_same_way(operator_client, workspace, greet, monkeypatch):
+def test_every_answer_that_shows_a_job_shows_it_the_same_way(
+    operator_client, workspace, greet, monkeypatch
+):
     """The list, the job (lean and through DRF), status/, the 202 of cancel/ and the
     webhook payload all come from jobs/representation.py: where they show the same
     field, they show the same value."""
-    job_id = create(operator_client, template="greet", start=False, variables={"token": "hunter2-secret"})
+    job_id = create(
+        operator_client, template="greet", start=False, variables={"token": "hunter2-secret"}
+    )
     Job.objects.filter(pk=job_id).update(error="refused hunter2-secret")
     lean = operator_client.get(f"{JOBS}{job_id}/").json()
     with monkeypatch.context() as patched:
@@ -262,9 +337,33 @@ def test_every_answer_that_shows_a_job_shows_it_the_same_way(operator_client, wo
     after = operator_client.get(f"{JOBS}{job_id}/").json()
     assert canceled.json() == {**after, "duration_ms": canceled.json()["duration_ms"]}
 
-    webhook = job_payload(Job.objects.select_related("workspace").get(pk=job_id), "job.canceled")["data"]
-    assert {name: webhook[name] for name in ("id", "name", "type", "status", "trigger", "error", "created_at", "finished_at")} == {
-        name: after[name] for name in ("id", "name", "type", "status", "trigger", "error", "created_at", "finished_at")
+    webhook = job_payload(Job.objects.select_related("workspace").get(pk=job_id), "job.canceled")[
+        "data"
+    ]
+    assert {
+        name: webhook[name]
+        for name in (
+            "id",
+            "name",
+            "type",
+            "status",
+            "trigger",
+            "error",
+            "created_at",
+            "finished_at",
+        )
+    } == {
+        name: after[name]
+        for name in (
+            "id",
+            "name",
+            "type",
+            "status",
+            "trigger",
+            "error",
+            "created_at",
+            "finished_at",
+        )
     }
 
 
@@ -282,7 +381,11 @@ def test_a_webhook_payload_masks_the_jobs_secrets_in_its_errors(workspace, greet
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/St_Johns"])
 def test_timestamps_read_as_drf_writes_them_in_any_current_time_zone(zone):
-    moments = [timezone.now(), datetime(2026, 7, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)]
+    moments = [
+        timezone.now(),
+        datetime(2026, 7, 1, 12, 0, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ]
     with timezone.override(zone):
         for moment in moments:
             assert format_datetime(moment) == serializers.DateTimeField().to_representation(moment)
