@@ -313,6 +313,27 @@ class SandboxedRun:
             args += [shutil.which("prlimit", path=SYSTEM_PATH), f"--nproc={n}:{n}", "--"]
         return args + list(command)
 
+    def process_cap_reached(self):
+        """The error for a step running max_processes processes, else None: catches a fork
+        bomb that throws its refused forks' errors away. Only as root, where the step's
+        uid is its own and /proc tells its processes; a scan of /proc, so the executor
+        calls it about once a second. (Threads count toward the cap too, not here.)"""
+        cap = self.limits.max_processes
+        if self.uid is None or cap is None:
+            return None
+        count = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid == self.uid:
+                    count += 1
+            except OSError:
+                continue
+        if count >= cap:
+            return f"step exceeded max_processes={cap} ({count} processes)"
+        return None
+
     def preexec(self):
         """In the child before exec: the rlimits the step inherits. As root RLIMIT_NPROC
         is set here too: bwrap (root) is exempt, the step's own uid is counted."""

@@ -40,6 +40,8 @@ POLL_SECONDS = 0.1
 # After the command exits and its group is killed, how long to keep reading output still
 # buffered in the pipes (or held open by a child that escaped into its own session).
 DRAIN_SECONDS = 2.0
+# How often a sandboxed step's processes are counted (a scan of /proc).
+PROCESS_COUNT_SECONDS = 1.0
 OUTPUT_FILE_NAME = ".jobsite-output"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -144,10 +146,11 @@ class ShellExecutor(Executor):
                 wrap=run.argv,
                 preexec=run.preexec,
                 visible=visible,
+                watch_processes=run.process_cap_reached,
             )
 
     def _start_and_follow(
-        self, ctx, env, workdir, output_file, limits, *, wrap, preexec, visible=None
+        self, ctx, env, workdir, output_file, limits, *, wrap, preexec, visible=None, watch_processes=None
     ):
         """Start the step's argv (through `wrap`: the sandbox's bwrap, or as it is), log
         it until it ends, and turn how it ended into an outcome."""
@@ -182,6 +185,7 @@ class ShellExecutor(Executor):
             ctx,
             watch_stderr=lambda line: sandbox.fork_refused(limits, line),
             send_sigterm=None if visible is None else spare_bwrap,
+            watch_processes=watch_processes,
         )
         returncode = proc.returncode
         if stop_reason:
@@ -241,10 +245,11 @@ def spare_bwrap(proc):
     process_group.signal_members(proc.pid, signal.SIGTERM, sparing=proc.pid)
 
 
-def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None):
+def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None, watch_processes=None):
     """Log the process's stdout/stderr line by line until it and its whole group are
-    gone, killing the group when ctx asks the step to stop or when `watch_stderr`
-    returns a reason for a stderr line (a fork refused at the process cap).
+    gone, killing the group when ctx asks the step to stop, when `watch_stderr` returns
+    a reason for a stderr line (a fork refused at the process cap) or when
+    `watch_processes()`, called every PROCESS_COUNT_SECONDS, returns one.
     `send_sigterm(proc)` replaces the group-wide SIGTERM (the sandbox spares bwrap).
 
     Order of events: poll output and ctx.should_stop() every POLL_SECONDS; on a stop
@@ -310,9 +315,13 @@ def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None):
     stop_reason = None
     kill_at = None
     drain_until = None
+    count_at = time.monotonic() + PROCESS_COUNT_SECONDS
     try:
         while selector.get_map():
             if drain_until is None:
+                if watch_processes is not None and watched_reason[0] is None and time.monotonic() >= count_at:
+                    watched_reason[0] = watch_processes()
+                    count_at = time.monotonic() + PROCESS_COUNT_SECONDS
                 if stop_reason is None and (
                     stop_reason := watched_reason[0] or ctx.should_stop()
                 ):

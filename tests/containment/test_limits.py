@@ -2,9 +2,12 @@
 error naming the limit and its value, while a job beside it on the same worker runs on
 and succeeds."""
 
+import os
+
 import pytest
 
 from jobs.executors.sandbox import sandbox_mode
+from jobs.models import Job
 from jobs.services import create_job
 from tests.containment.steps import shell_template
 
@@ -65,6 +68,22 @@ def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(workspac
     assert ran_for < 20, seen  # wall seconds: on a busy machine one CPU second takes several
     assert neighbour.status == "succeeded", seen
     assert offender.events.filter(message__startswith="neighbour").count() == 0
+
+
+def test_a_fork_bomb_that_hides_its_errors_is_stopped_too(workspace, run_tasks):
+    if sandbox_mode() == "off" or os.geteuid() != 0:
+        pytest.skip("counting a step's processes needs the sandbox and a uid of the step's own (root)")
+    script = "bomb() { bomb | bomb & }; bomb 2> /dev/null; sleep 60"
+    job = create_job(workspace, template=shell_template(workspace, script, slug="silent", limits=TIGHT))
+
+    run_tasks()
+
+    step = Job.objects.get(pk=job.pk).steps.get()
+    ran_for = (step.finished_at - step.started_at).total_seconds()
+    print(f"\n[limits] {step.error!r} after {ran_for:.1f} s")
+    assert step.status == "failed"
+    assert step.error.startswith("step exceeded max_processes=64 ("), step.error
+    assert ran_for < 20
 
 
 def test_the_default_limits_let_ordinary_tools_run(workspace, run_tasks):
