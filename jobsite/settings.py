@@ -324,6 +324,10 @@ Q_CLUSTER = {
     "catch_up": False,
     "scheduler": False,
     "label": "Task queue (django-q2)",
+    # One queue per worker pool: `worker` starts a qcluster per pool with
+    # Q_CLUSTER_NAME=<the pool's queue> (jobs/engine/queue.py queue_name); django-q2
+    # needs this key present to take that name.
+    "ALT_CLUSTERS": {},
 }
 if JOBSITE_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"

@@ -50,23 +50,27 @@ def enqueue_task(func: str, *args: object, **kwargs: object) -> str:
     return async_task(func, *args, broker=shared_broker(), **kwargs)
 
 
-def _enqueue_now(step_run_id, attempt):
-    enqueue_task(RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None)
+def _enqueue_now(step_run_id, attempt, pool=DEFAULT_POOL):
+    async_task(
+        RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None,
+        broker=pool_broker(pool),
+    )  # fmt: skip
 
 
-def enqueue_step(step_run_id: int, attempt: int) -> None:
-    """Enqueue a step's task as part of the current transaction's outcome.
+def enqueue_step(step_run_id: int, attempt: int, pool: str = DEFAULT_POOL) -> None:
+    """Enqueue a step's task, on its pool's queue, as part of the current transaction's
+    outcome.
 
     With the ORM broker the task row is written in the same transaction as the status
     change, so a crash can never separate the two. With Redis it is sent on commit (a
     task sent before commit could be claimed before its row is visible)."""
     if settings.JOBSITE_BROKER == "orm":
-        _enqueue_now(step_run_id, attempt)
+        _enqueue_now(step_run_id, attempt, pool)
     else:
         # robust: when Redis is away the status change is already committed; raising
         # here would fail the caller (an API request, a finishing step) for nothing and
         # skip the other on-commit hooks. The dispatcher re-enqueues the step instead.
-        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt), robust=True)
+        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt, pool), robust=True)
 
 
 def broker_queue_size(pool: str | None = None) -> int | None:

@@ -130,6 +130,8 @@ class StepRun(models.Model):
     # The worker pool this step runs in (SPEC §14): the step's runs_on, else its
     # template's, else its workspace's default pool, else "default".
     pool = models.CharField(max_length=100, default="default")
+    # Why a queued step has not started, when the engine knows: "no worker in pool gpu".
+    waiting_reason = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["job", "position"]
