@@ -36,7 +36,11 @@ def live_pools(now=None) -> set[str]:
     """Pools with at least one host whose heartbeat is recent (and that is not draining)."""
     since = (now or timezone.now()) - timedelta(seconds=HOST_ALIVE_SECONDS)
     alive = WorkerHost.objects.filter(last_seen_at__gte=since, drain_requested_at__isnull=True)
-    return {pool for pools in alive.values_list("pools", flat=True) for pool in (pools or [DEFAULT_POOL])}
+    return {
+        pool
+        for pools in alive.values_list("pools", flat=True)
+        for pool in (pools or [DEFAULT_POOL])
+    }
 
 
 def no_worker_reason(pool: str) -> str:
@@ -51,8 +55,10 @@ def mark_pool_waits(now=None) -> int:
     waiting = StepRun.objects.filter(status=StepStatus.QUEUED).exclude(pool__in=alive)
     marked = 0
     for pool in waiting.values_list("pool", flat=True).distinct().order_by():
-        marked += waiting.filter(pool=pool).exclude(waiting_reason=no_worker_reason(pool)).update(
-            waiting_reason=no_worker_reason(pool)
+        marked += (
+            waiting.filter(pool=pool)
+            .exclude(waiting_reason=no_worker_reason(pool))
+            .update(waiting_reason=no_worker_reason(pool))
         )
     StepRun.objects.filter(waiting_reason__startswith=NO_WORKER_PREFIX).filter(
         ~Q(status=StepStatus.QUEUED) | Q(pool__in=alive)
@@ -62,4 +68,11 @@ def mark_pool_waits(now=None) -> int:
 
 def queued_pools() -> list[str]:
     """Pools that have queued steps (each pool's queue is checked for vanished tasks)."""
-    return sorted(set(StepRun.objects.filter(status=StepStatus.QUEUED).values_list("pool", flat=True).distinct().order_by()))
+    return sorted(
+        set(
+            StepRun.objects.filter(status=StepStatus.QUEUED)
+            .values_list("pool", flat=True)
+            .distinct()
+            .order_by()
+        )
+    )
