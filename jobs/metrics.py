@@ -25,26 +25,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from jobs.engine.pools import pools_known
 from jobs.engine.queue import DEFAULT_POOL, broker_queue_size
 from jobs.engine.states import JobStatus, StepStatus
 
 # Seconds. Steps range from a no-op (milliseconds) to hours.
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
 HOST_ALIVE_SECONDS = 30
-
-
-def pools_known() -> list[str]:
-    """Every pool that has a live or recorded host, a step, or is declared."""
-    from jobs.models import StepRun, WorkerHost
-
-    pools = {DEFAULT_POOL, *getattr(settings, "JOBSITE_KNOWN_POOLS", [])}
-    for host_pools in WorkerHost.objects.values_list("pools", flat=True):
-        pools.update(host_pools or [DEFAULT_POOL])
-    active = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING]
-    pools.update(
-        StepRun.objects.filter(status__in=active).values_list("pool", flat=True).distinct()
-    )
-    return sorted(pools)
 
 
 class JobsiteCollector(Collector):

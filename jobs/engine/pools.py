@@ -66,6 +66,53 @@ def mark_pool_waits(now=None) -> int:
     return marked
 
 
+def pools_known() -> list[str]:
+    """Every pool worth showing: "default", JOBSITE_KNOWN_POOLS, every pool a host has
+    declared, and every pool a waiting or running step names."""
+    pools = {DEFAULT_POOL, *(getattr(settings, "JOBSITE_KNOWN_POOLS", None) or [])}
+    for declared in WorkerHost.objects.values_list("pools", flat=True):
+        pools.update(declared or [DEFAULT_POOL])
+    active = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING]
+    pools.update(StepRun.objects.filter(status__in=active).values_list("pool", flat=True).distinct().order_by())
+    return sorted(pools)
+
+
+def pool_overview(now=None) -> list[dict]:
+    """Per pool, for the cluster page: live hosts, running and queued steps, the broker
+    queue's depth and the age of the oldest queued step."""
+    from django.db.models import Count, Min
+
+    from jobs.engine.queue import broker_queue_size
+
+    now = now or timezone.now()
+    since = now - timedelta(seconds=HOST_ALIVE_SECONDS)
+    hosts_of: dict[str, list[str]] = {}
+    for host_id, declared in WorkerHost.objects.filter(last_seen_at__gte=since).values_list("host_id", "pools"):
+        for pool in declared or [DEFAULT_POOL]:
+            hosts_of.setdefault(pool, []).append(host_id)
+    counts = {
+        (pool, status): n
+        for pool, status, n in StepRun.objects.filter(status__in=[StepStatus.RUNNING, StepStatus.QUEUED])
+        .values_list("pool", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    oldest = dict(
+        StepRun.objects.filter(status=StepStatus.QUEUED).values_list("pool").annotate(at=Min("queued_at")).order_by()
+    )
+    return [
+        {
+            "pool": pool,
+            "hosts": sorted(hosts_of.get(pool, [])),
+            "running": counts.get((pool, StepStatus.RUNNING), 0),
+            "queued": counts.get((pool, StepStatus.QUEUED), 0),
+            "broker_queue": broker_queue_size(pool),
+            "oldest_queued_age": (now - oldest[pool]) if oldest.get(pool) else None,
+        }
+        for pool in pools_known()
+    ]
+
+
 def queued_pools() -> list[str]:
     """Pools that have queued steps (each pool's queue is checked for vanished tasks)."""
     return sorted(

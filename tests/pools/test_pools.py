@@ -57,6 +57,14 @@ def steps_by_id(job):
 
 
 @pytest.fixture
+def staff_client(client, workspace):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.invalid", "pw"))
+    return client
+
+
+@pytest.fixture
 def pools_env(transactional_db, settings):
     settings.JOBSITE_POOLS = ["default"]
     for pool in ("default", "gpu"):  # Redis keeps a queue between tests
@@ -199,3 +207,24 @@ def test_a_malformed_pool_name_is_refused(bad):
             {"slug": "t", "name": "T", "steps": [{"id": "a", "type": "noop", "runs_on": bad}]}
         )
     assert list(refused.value.errors) == ["steps.a.runs_on"]
+
+
+def test_the_cluster_page_shows_each_pool_with_its_hosts_running_queue_and_a_pool_without_hosts(
+    staff_client, workspace, pools_env
+):
+    settings = pools_env
+    create_job(workspace, template=make_template(workspace, TRAIN), name="train-4")
+    run_as_host(settings, "cpu-1", ["default"])  # build ran; train waits in gpu
+
+    html = staff_client.get("/admin/cluster/").content.decode()
+    pools_table = html.split('<table id="pools">', 1)[1].split("</table>", 1)[0]
+    rows = {row.split("<td>", 2)[1].split("</td>")[0]: row for row in pools_table.split("<tr>")[2:]}
+    assert set(rows) == {"default", "gpu"}
+    assert "cpu-1" in rows["default"]
+    assert "no worker in pool gpu" in rows["gpu"]
+    assert "<td>1</td>" in rows["gpu"]  # one queued step
+
+
+def test_staff_set_a_workspace_default_pool_in_the_admin(staff_client, workspace):
+    page = staff_client.get(f"/admin/jobsite/workspace/{workspace.pk}/change/").content.decode()
+    assert 'name="default_pool"' in page
