@@ -161,7 +161,8 @@ SELECT job.*,
                    'attempt', step.attempt, 'needs', JSON(step.needs), 'queued_at', step.queued_at,
                    'started_at', step.started_at, 'finished_at', step.finished_at, 'exit_code', step.exit_code,
                    'error', step.error, 'outputs', JSON(step.outputs), 'worker_id', step.worker_id,
-                   'reused_from_id', step.reused_from_id))
+                   'reused_from_id', step.reused_from_id, 'pool', step.pool,
+                   'waiting_reason', step.waiting_reason))
         FROM jobs_steprun step WHERE step.job_id = job.id) AS steps_json,
        (SELECT JSON_GROUP_ARRAY(JSON_OBJECT(
                    'name', artifact.name, 'step_id', artifact.step_id, 'size', artifact.size,
@@ -185,7 +186,8 @@ SELECT job.*,
                    'attempt', step.attempt, 'needs', step.needs, 'queued_at', step.queued_at,
                    'started_at', step.started_at, 'finished_at', step.finished_at, 'exit_code', step.exit_code,
                    'error', step.error, 'outputs', step.outputs, 'worker_id', step.worker_id,
-                   'reused_from_id', step.reused_from_id)), '[]')::text
+                   'reused_from_id', step.reused_from_id, 'pool', step.pool,
+                   'waiting_reason', step.waiting_reason)), '[]')::text
         FROM jobs_steprun step WHERE step.job_id = job.id) AS steps_json,
        (SELECT COALESCE(JSON_AGG(JSON_BUILD_OBJECT(
                    'name', artifact.name, 'step_id', artifact.step_id, 'size', artifact.size,

@@ -269,6 +269,8 @@ def step_to_dict(step: StepRun, secrets: list[str], now: datetime, when=format_d
         "outputs": mask_json(step.outputs or {}, secrets),
         "worker": step.worker_id or None,
         "reused": step.reused_from_id is not None,
+        "pool": step.pool,
+        "waiting_reason": step.waiting_reason or None,
     }
 
 

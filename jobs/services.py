@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.engine.lifecycle import cancel_locked_job, start_locked_job, steps_of
+from jobs.engine.queue import DEFAULT_POOL
 from jobs.engine.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
 from jobs.engine.transitions import (
     TransitionRefused,
@@ -58,6 +59,8 @@ def _with_uploaded_files(workspace, definition, variables, input_files, inputs, 
 
 
 def _steps_for(job, definition):
+    template_pool = (definition.get("settings") or {}).get("runs_on")
+    workspace_pool = job.workspace.default_pool
     return [
         StepRun(
             job=job,
@@ -69,6 +72,7 @@ def _steps_for(job, definition):
             idempotent=bool(spec.get("idempotent", False)),
             continue_on_failure=bool(spec.get("continue_on_failure", False)),
             timeout_seconds=spec.get("timeout"),
+            pool=spec.get("runs_on") or template_pool or workspace_pool or DEFAULT_POOL,
         )
         for index, spec in enumerate(definition["steps"])
     ]

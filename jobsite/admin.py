@@ -43,12 +43,13 @@ class WorkspaceForm(forms.ModelForm):
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     form = WorkspaceForm
-    list_display = ["name", "slug", "id", "step_network", "retention_days", "created_at"]
+    list_display = ["name", "slug", "id", "default_pool", "step_network", "retention_days", "created_at"]
     list_filter = ["step_network"]
     search_fields = ["name", "slug", "id"]
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "retention_days", "created_at"]}),
+        ("Worker pool (server staff only; SPEC §14)", {"fields": ["default_pool"]}),
         (
             "Step containment (server staff only; docs/security.md)",
             {

@@ -45,6 +45,12 @@ class Workspace(models.Model):
 
     # Step containment (SPEC §13, docs/security.md). Staff only: set in the Django admin,
     # never in the workspace's own settings pages or API.
+    default_pool = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text='Worker pool for this workspace\'s steps when neither the step nor its template says runs_on (empty: "default"). Staff only.',
+    )
     step_network = models.CharField(
         max_length=8,
         choices=StepNetwork.choices,

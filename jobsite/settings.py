@@ -341,6 +341,10 @@ Q_CLUSTER = {
     "catch_up": False,
     "scheduler": False,
     "label": "Task queue (django-q2)",
+    # One queue per worker pool: `worker` starts a qcluster per pool with
+    # Q_CLUSTER_NAME=<the pool's queue> (jobs/engine/queue.py queue_name); django-q2
+    # needs this key present to take that name.
+    "ALT_CLUSTERS": {},
 }
 if JOBSITE_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
@@ -418,3 +422,15 @@ LOGGING = {
         },
     },
 }
+
+# --- worker pools and metrics (SPEC §14, §16; docs/deploy.md) --------------------------
+
+# The pools this worker host serves; a step runs only on a host of its pool.
+JOBSITE_POOLS = env_list("JOBSITE_POOLS", ["default"])
+# A closed list of pool names: set, and a template naming another pool is refused; unset,
+# a step in an unknown pool waits ("no worker in pool X") until a host of it appears.
+JOBSITE_KNOWN_POOLS = env_list("JOBSITE_KNOWN_POOLS", [])
+# /metrics answers staff sessions, and `Authorization: Bearer <this>` when set.
+JOBSITE_METRICS_TOKEN = env_str("JOBSITE_METRICS_TOKEN", "")
+# The step-duration histogram covers the steps finished in this many last hours.
+JOBSITE_METRICS_WINDOW_HOURS = env_positive_int("JOBSITE_METRICS_WINDOW_HOURS", 24)

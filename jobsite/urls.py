@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from jobs.views import cluster, health
+from jobs.views import cluster, health, metrics
 from jobsite.accounts import PasswordChangeView, ThrottledLoginView, invitation_accept
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/", include("jobsite.api.urls")),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("account/password/", PasswordChangeView.as_view(), name="password-change"),

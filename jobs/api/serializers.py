@@ -52,6 +52,10 @@ class StepSerializer(serializers.Serializer):  # representation.step_to_dict
     reused = serializers.BooleanField(
         read_only=True, help_text="Carried over from the original job by a failed-only rerun."
     )
+    pool = serializers.CharField(read_only=True, help_text="The worker pool the step runs in (SPEC §14).")
+    waiting_reason = serializers.CharField(
+        allow_null=True, read_only=True, help_text='Why a queued step has not started, e.g. "no worker in pool gpu".'
+    )
 
 
 class ArtifactSerializer(serializers.Serializer):  # representation.artifact_to_dict

@@ -93,19 +93,24 @@ def enqueue_due_retries(now: datetime | None = None) -> int:
     return count
 
 
-def requeue_vanished_steps(queue_size: int | None, older_than_seconds: float = 10, now: datetime | None = None) -> int:
+def requeue_vanished_steps(
+    queue_size: int | None, older_than_seconds: float = 10, now: datetime | None = None, pool: str | None = None
+) -> int:
     """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
     holds nothing but steps have been waiting, ring again. Duplicates are harmless —
-    only one claim can win."""
+    only one claim can win. With `pool`, only that pool's steps (queue_size is then the
+    size of that pool's queue)."""
     if queue_size is None or queue_size > 0:
         return 0
     now = now or timezone.now()
     stale = StepRun.objects.filter(
         status=S.QUEUED, queued_at__lt=now - timedelta(seconds=older_than_seconds)
     )
+    if pool is not None:
+        stale = stale.filter(pool=pool)
     count = 0
-    for step_pk, attempt in stale.values_list("pk", "attempt")[:500]:
-        enqueue_step(step_pk, attempt)
+    for step_pk, attempt, step_pool in stale.values_list("pk", "attempt", "pool")[:500]:
+        enqueue_step(step_pk, attempt, step_pool)
         StepRun.objects.filter(pk=step_pk, status=S.QUEUED, attempt=attempt).update(queued_at=now)
         count += 1
     return count

@@ -76,7 +76,7 @@ def queue_step(job: Job, step: StepRun, *, message: str = "") -> bool:
         worker_id="",
     )
     if queued:
-        enqueue_step(step.pk, next_attempt)
+        enqueue_step(step.pk, next_attempt, step.pool)
     return queued
 
 

@@ -5,6 +5,8 @@ duplicated task is harmless because the worker claims the step with a compare-an
 and the dispatcher re-enqueues steps whose task vanished.
 """
 
+import os
+
 from django.conf import settings
 from django.db import transaction
 from django_q.brokers import Broker, get_broker
@@ -13,6 +15,28 @@ from django_q.tasks import async_task
 from jobs.engine.per_process import per_process
 
 RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
+DEFAULT_POOL = "default"
+
+
+def queue_name(pool: str = DEFAULT_POOL) -> str:
+    """The django-q2 queue of a worker pool (SPEC §14): one Redis list, or one ORM queue
+    name, per pool. The default pool keeps the configured name (Q_CLUSTER["name"]), so a
+    deployment without pools is unchanged; another pool's is "<name>.<pool>"."""
+    base = settings.Q_CLUSTER["name"]
+    return base if pool == DEFAULT_POOL else f"{base}.{pool}"
+
+
+_pool_brokers: dict = {"pid": None, "brokers": {}}
+
+
+def pool_broker(pool: str = DEFAULT_POOL) -> Broker:
+    """This process's broker for a pool's queue (made once per process and pool)."""
+    if _pool_brokers["pid"] != os.getpid():
+        _pool_brokers.update(pid=os.getpid(), brokers={})
+    brokers = _pool_brokers["brokers"]
+    if pool not in brokers:
+        brokers[pool] = get_broker(list_key=queue_name(pool))
+    return brokers[pool]
 
 @per_process
 def shared_broker() -> Broker:
@@ -26,27 +50,32 @@ def enqueue_task(func: str, *args: object, **kwargs: object) -> str:
     return async_task(func, *args, broker=shared_broker(), **kwargs)
 
 
-def _enqueue_now(step_run_id, attempt):
-    enqueue_task(RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None)
+def _enqueue_now(step_run_id, attempt, pool=DEFAULT_POOL):
+    async_task(
+        RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None,
+        broker=pool_broker(pool),
+    )  # fmt: skip
 
 
-def enqueue_step(step_run_id: int, attempt: int) -> None:
-    """Enqueue a step's task as part of the current transaction's outcome.
+def enqueue_step(step_run_id: int, attempt: int, pool: str = DEFAULT_POOL) -> None:
+    """Enqueue a step's task, on its pool's queue, as part of the current transaction's
+    outcome.
 
     With the ORM broker the task row is written in the same transaction as the status
     change, so a crash can never separate the two. With Redis it is sent on commit (a
     task sent before commit could be claimed before its row is visible)."""
     if settings.JOBSITE_BROKER == "orm":
-        _enqueue_now(step_run_id, attempt)
+        _enqueue_now(step_run_id, attempt, pool)
     else:
         # robust: when Redis is away the status change is already committed; raising
         # here would fail the caller (an API request, a finishing step) for nothing and
         # skip the other on-commit hooks. The dispatcher re-enqueues the step instead.
-        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt), robust=True)
+        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt, pool), robust=True)
 
 
-def broker_queue_size() -> int | None:
+def broker_queue_size(pool: str | None = None) -> int | None:
+    """Tasks waiting in the broker: one pool's queue, or (no pool) the default queue."""
     try:
-        return shared_broker().queue_size()
+        return (pool_broker(pool) if pool else shared_broker()).queue_size()
     except Exception:  # noqa: BLE001 - an unreachable broker is reported as unknown
         return None

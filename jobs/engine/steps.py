@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.engine.lifecycle import advance_job, step_definition, step_of
+from jobs.engine.queue import enqueue_step
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.engine.transitions import change_job_status, change_step_status, locked_job
 from jobs.models import Job, StepRun
@@ -32,13 +33,21 @@ def lease_expiry() -> datetime:
     return timezone.now() + timedelta(seconds=settings.JOBSITE_LEASE_SECONDS)
 
 
-def claim_step(step_run_id: int, attempt: int, worker_id: str) -> tuple[Job, StepRun] | None:
+def claim_step(
+    step_run_id: int, attempt: int, worker_id: str, pools: list[str] | None = None
+) -> tuple[Job, StepRun] | None:
     """Claim a queued step for this worker: queued → running, fenced on the attempt.
 
-    Returns (job, step) when the claim won, None for a duplicate or stale delivery."""
+    Returns (job, step) when the claim won, None for a duplicate or stale delivery. With
+    `pools` (this host's), a step of another pool is not claimed: its task is sent to
+    its own pool's queue instead (a task can only land here by a misconfigured queue)."""
     with locked_job(step_run_id=step_run_id, engine=True) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.QUEUED or step.attempt != attempt:
+            return None
+        if pools is not None and step.pool not in pools:
+            log.warning("step %s is in pool %s, not in this host's %s: sent to its pool", step.pk, step.pool, pools)
+            enqueue_step(step.pk, attempt, step.pool)
             return None
         if job.cancel_requested_at or job.is_terminal:
             return None
@@ -53,6 +62,7 @@ def claim_step(step_run_id: int, attempt: int, worker_id: str) -> tuple[Job, Ste
             worker_id=worker_id,
             lease_expires_at=lease_expiry(),
             heartbeat_at=now,
+            waiting_reason="",
         )
         if not claimed:
             return None

@@ -127,6 +127,11 @@ class StepRun(models.Model):
     progress = models.FloatField(default=0.0)
     log_bytes = models.PositiveBigIntegerField(default=0)
     reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The worker pool this step runs in (SPEC §14): the step's runs_on, else its
+    # template's, else its workspace's default pool, else "default".
+    pool = models.CharField(max_length=100, default="default")
+    # Why a queued step has not started, when the engine knows: "no worker in pool gpu".
+    waiting_reason = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["job", "position"]
@@ -219,6 +224,8 @@ class WorkerHost(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     # Set by `manage.py drain` (or SIGUSR1): finish running steps, claim no new ones.
     drain_requested_at = models.DateTimeField(null=True, blank=True)
+    # The pools this host serves (JOBSITE_POOLS), recorded with every heartbeat.
+    pools = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["host_id"]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from jobs.checks import sandbox_off_message
+from jobs.engine.pools import pool_overview
 from jobs.engine.queue import broker_queue_size
 from jobs.engine.states import StepStatus
 from jobs.executors.sandbox import sandbox_mode
@@ -39,6 +40,7 @@ def cluster_health():
         "queued_steps": StepRun.objects.filter(status=StepStatus.QUEUED).count(),
         "broker_queue": broker_queue_size(),
         "oldest_queued_age": (now - oldest_queued) if oldest_queued else None,
+        "pools": pool_overview(now),
     }
 
 

@@ -18,6 +18,7 @@ from jobs.engine.faults import (
     requeue_vanished_steps,
 )
 from jobs.engine.lifecycle import start_waiting_jobs
+from jobs.engine.pools import mark_pool_waits, queued_pools
 from jobs.engine.queue import broker_queue_size
 from jobs.uploads import expire_uploads
 from jobs.worker import hosts as worker_hosts
@@ -33,7 +34,10 @@ def dispatch_once():
         "retried": enqueue_due_retries(),
         "timed_out": cancel_timed_out_jobs(),
         "started": start_waiting_jobs(),
-        "requeued": requeue_vanished_steps(broker_queue_size()),
+        "requeued": sum(
+            requeue_vanished_steps(broker_queue_size(pool), pool=pool) for pool in queued_pools()
+        ),
+        "pool_waits": mark_pool_waits(),
         "scheduled": schedules.run_due_schedules(),
         "webhooks": webhooks.enqueue_due_deliveries(),
         "notifications": notifications.enqueue_due_notifications(),

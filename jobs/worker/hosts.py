@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from jobs.engine.pools import host_pools
 from jobs.engine.states import StepStatus
 from jobs.models import StepRun, WorkerHost
 
@@ -24,15 +25,21 @@ def this_host():
 
 
 def beat(host_id=None):
-    """Record that this host is alive."""
+    """Record that this host is alive, and the pools it serves (JOBSITE_POOLS)."""
     host_id = host_id or this_host()
     now = timezone.now()
-    updated = WorkerHost.objects.filter(host_id=host_id).update(last_seen_at=now, pid=os.getpid(), workers=settings.JOBSITE_WORKERS)
+    pools = host_pools()
+    updated = WorkerHost.objects.filter(host_id=host_id).update(
+        last_seen_at=now, pid=os.getpid(), workers=settings.JOBSITE_WORKERS, pools=pools
+    )
     if not updated:
         WorkerHost.objects.get_or_create(
             host_id=host_id,
-            defaults={"hostname": socket.gethostname(), "pid": os.getpid(), "workers": settings.JOBSITE_WORKERS, "last_seen_at": now},
-        )
+            defaults={
+                "hostname": socket.gethostname(), "pid": os.getpid(), "workers": settings.JOBSITE_WORKERS,
+                "last_seen_at": now, "pools": pools,
+            },
+        )  # fmt: skip
 
 
 def host_started(host_id=None):

@@ -19,11 +19,13 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from jobs.engine.artifacts import ArtifactLimitExceeded, collect_step_artifacts, stage_step_inputs
 from jobs.engine.containment import step_sandbox_policy
 from jobs.engine.lifecycle import step_definition, steps_of
-from jobs.engine.queue import enqueue_step
+from jobs.engine.pools import host_pools
+from jobs.engine.queue import DEFAULT_POOL, enqueue_step
 from jobs.engine.steps import claim_step, finish_step
 from jobs.engine.substitution import substitution_context
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
+from jobs.models import StepRun
 from jobs.worker.heartbeat import heartbeats
 from jobs.worker.hosts import is_draining
 from jobs.worker.step_logs import StepLogWriter
@@ -58,9 +60,10 @@ def run_step(step_run_id, attempt):
         # Hand the task back for another host; pause so a draining cluster does not spin
         # on tasks it keeps fetching until it stops.
         time.sleep(0.5)
-        enqueue_step(step_run_id, attempt)
+        pool = StepRun.objects.filter(pk=step_run_id).values_list("pool", flat=True).first()
+        enqueue_step(step_run_id, attempt, pool or DEFAULT_POOL)
         return "draining"
-    claimed = claim_step(step_run_id, attempt, worker_id())
+    claimed = claim_step(step_run_id, attempt, worker_id(), pools=host_pools())
     if claimed is None:
         return "not claimed"
     lease_ends = time.monotonic() + settings.JOBSITE_LEASE_SECONDS

@@ -24,6 +24,20 @@ def manage_command(*args):
     return [sys.executable, "-u", os.path.join(os.getcwd(), "manage.py"), *args]
 
 
+def pool_clusters(pools: list[str]) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """One django-q2 cluster per worker pool (SPEC §14), each reading its pool's queue:
+    `qcluster` with Q_CLUSTER_NAME set to the pool's queue name (django-q2 then takes
+    tasks from that Redis list / ORM queue only). The default pool's child keeps the
+    name "workers"."""
+    from jobs.engine.queue import DEFAULT_POOL, queue_name
+
+    children = {}
+    for pool in pools:
+        name = "workers" if pool == DEFAULT_POOL else f"workers-{pool}"
+        children[name] = (manage_command("qcluster"), {**os.environ, "Q_CLUSTER_NAME": queue_name(pool)})
+    return children
+
+
 def _signal_group(child, sig):
     try:
         os.killpg(child.pid, sig)
@@ -32,13 +46,13 @@ def _signal_group(child, sig):
 
 
 def supervise(
-    children: dict[str, list[str]],
+    children: dict[str, list[str] | tuple[list[str], dict[str, str]]],
     out=sys.stdout,
     grace: float = 10.0,
     should_stop: Callable[[], bool] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> int:
-    """Start `children` ({name: argv}), wait until one exits, we are told to stop, or
+    """Start `children` ({name: argv or (argv, env)}), wait until one exits, we are told to stop, or
     `should_stop()` (asked about once a second) says so; then stop them all.
 
     Stopping: `on_stop()` first (serve and worker mark their host as draining there, so
@@ -56,7 +70,9 @@ def supervise(
     procs = {}
     try:
         for name, argv in children.items():
-            procs[name] = subprocess.Popen(argv, preexec_fn=_own_group_dying_with_parent)
+            # argv, or (argv, env) for a child with its own environment (a pool's cluster).
+            argv, env = argv if isinstance(argv, tuple) else (argv, None)
+            procs[name] = subprocess.Popen(argv, env=env, preexec_fn=_own_group_dying_with_parent)
         exit_code = 0
         last_asked = time.monotonic()
         while stopping["signal"] is None:

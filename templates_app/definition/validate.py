@@ -32,10 +32,12 @@ from .variables import NAME_RE
 TOP_LEVEL_KEYS = ("slug", "name", "type", "description", "variables", "steps", "result", "outputs", "settings")
 STEP_KEYS = (
     "id", "type", "name", "with", "needs", "params", "timeout", "retries", "retry_backoff",
-    "idempotent", "continue_on_failure",
+    "idempotent", "continue_on_failure", "runs_on",
 )  # fmt: skip
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}")
-SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes", "limits")
+SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes", "limits", "runs_on")
+# A worker pool's name (SPEC §14): it becomes part of a django-q2 queue name.
+POOL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 CONCURRENCY_KEYS = ("limit", "key", "when_full")
 WHEN_FULL = ("queue", "reject", "cancel_previous")
 DEFAULT_LOG_LIMIT_BYTES = 10 * 1024 * 1024
@@ -194,7 +196,30 @@ def _settings(raw, errors, rules):
     if raw.get("concurrency") is not None:
         normalized["concurrency"] = _concurrency(raw["concurrency"], errors)
     normalized["limits"] = normalize_limits(raw.get("limits"), errors, rules)
+    runs_on = _pool_name(raw, "settings", errors)
+    if runs_on:
+        normalized["runs_on"] = runs_on
     return normalized
+
+
+def _pool_name(raw, where, errors):
+    """`runs_on` of a step or of the template's settings: a pool name, or None. Any
+    well-formed name is taken (its steps wait until a host of that pool appears), unless
+    the server declares a closed list (JOBSITE_KNOWN_POOLS)."""
+    value = raw.get("runs_on")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not POOL_RE.fullmatch(value):
+        add_error(
+            errors, f"{where}.runs_on",
+            "must be a pool name: up to 63 lowercase letters, digits, '_' and '-', starting with a letter or digit",
+        )  # fmt: skip
+        return None
+    known = getattr(settings, "JOBSITE_KNOWN_POOLS", None) or []
+    if known and value not in known:
+        add_error(errors, f"{where}.runs_on", f"unknown pool '{value}'; known pools: {', '.join(known)}")
+        return None
+    return value
 
 
 def _concurrency(raw, errors):
@@ -354,6 +379,9 @@ def _normalize_step(raw, where, seen, errors, rules):
         "idempotent": _bool_field(raw, "idempotent", where, errors, idempotent_default),
         "continue_on_failure": _bool_field(raw, "continue_on_failure", where, errors, False),
     }
+    runs_on = _pool_name(raw, where, errors)
+    if runs_on:
+        step["runs_on"] = runs_on
     return step if step_id is not None else None
 
 

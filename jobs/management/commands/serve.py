@@ -5,9 +5,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from jobs.engine.pools import host_pools
 from jobs.worker import hosts as worker_hosts
 from jobs.worker.step_runner import retrying_while_database_away
-from jobs.worker.supervisor import manage_command, supervise
+from jobs.worker.supervisor import manage_command, pool_clusters, supervise
 
 
 def web_command(bind: str, workers: int) -> list[str]:
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         # written its workers would hand every task back, so a database still starting
         # is waited for (a minute) rather than skipped.
         retrying_while_database_away(lambda: worker_hosts.host_started(host), until=time.monotonic() + 60)
-        children = {"web": web, "workers": manage_command("qcluster"), "dispatcher": manage_command("dispatcher")}
+        children = {"web": web, **pool_clusters(host_pools()), "dispatcher": manage_command("dispatcher")}
         raise SystemExit(
             supervise(
                 children,

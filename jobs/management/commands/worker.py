@@ -4,8 +4,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from jobs.engine.pools import host_pools
 from jobs.worker import hosts as worker_hosts
-from jobs.worker.supervisor import manage_command, supervise
+from jobs.worker.supervisor import manage_command, pool_clusters, supervise
 
 
 class Command(BaseCommand):
@@ -22,10 +23,14 @@ class Command(BaseCommand):
         host = worker_hosts.this_host()
         worker_hosts.host_started(host)
         signal.signal(signal.SIGUSR1, lambda *_: worker_hosts.request_drain(host))
-        children = {"workers": manage_command("qcluster")}
+        pools = host_pools()
+        children = dict(pool_clusters(pools))
         if not options["no_dispatcher"]:
             children["dispatcher"] = manage_command("dispatcher")
-        self.stdout.write(f"worker host {host}: {settings.JOBSITE_WORKERS} workers, broker={settings.JOBSITE_BROKER}")
+        self.stdout.write(
+            f"worker host {host}: pools {', '.join(pools)}, {settings.JOBSITE_WORKERS} workers per pool, "
+            f"broker={settings.JOBSITE_BROKER}"
+        )
         self.stdout.flush()
         raise SystemExit(
             supervise(
