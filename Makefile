@@ -67,6 +67,7 @@ test: venv
 
 # Real worker subprocesses and longer engine scenarios.
 test-slow: venv
+	$(INSTALL) '.[test,postgres,redis]'
 	$(PY) -m pytest -q -m slow
 
 # The whole suite again on PostgreSQL + the Redis broker, plus the tests that need them.
