@@ -51,9 +51,15 @@ $(DATA)/secret_key:
 	@$(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 	@chmod 600 $@
 
+# The key that encrypts secrets at rest (docs/security.md); settings read it from here.
+$(DATA)/encryption_key: | venv
+	@mkdir -p $(DATA)
+	@$(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > $@
+	@chmod 600 $@
+
 # The demo's host-report template checks this server's own /healthz: the egress policy
 # refuses loopback unless allowed, so the demo allows exactly this address and port.
-run: venv $(DATA)/secret_key
+run: venv $(DATA)/secret_key $(DATA)/encryption_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat $(DATA)/secret_key)}"; \
 	export JOBSITE_BIND="$${JOBSITE_BIND:-127.0.0.1:$${PORT:-8000}}"; \
 	export JOBSITE_EGRESS_ALLOW="$${JOBSITE_EGRESS_ALLOW-$$JOBSITE_BIND}"; \

@@ -5,8 +5,10 @@ for the `data` of webhook deliveries. The DRF serializers of jobs/api/serializer
 only describe these shapes for the OpenAPI schema (tests/api/test_schema.py checks
 that the two agree).
 
-Secrets are masked here: secret variables and params read "***", and their values are
-replaced inside errors, outputs and the result.
+Secrets need no masking here: they are masked at the source (jobsite/secrets.py) — a job
+stores its secret variables and params as "***", and the worker masks every log line,
+error and output before it is stored — so what these functions read is already masked,
+and the web side never decrypts a secret.
 
 Each function takes model instances and reads only what it shows, so a caller may hand
 it instances read any way: the ORM (jobs/api/jobs_views.py), a named statement of
@@ -23,9 +25,9 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils import timezone
 
-from jobs.engine.events import MASK, mask_secrets
 from jobs.engine.states import JOB_TERMINAL
 from jobs.models import Artifact, Job, StepRun
+from jobsite.secrets import masked_values
 
 # --- values --------------------------------------------------------------------------------
 
@@ -60,53 +62,14 @@ def duration_ms(
     return int(((finished_at or now) - started_at).total_seconds() * 1000)
 
 
-def mask_json(value, secrets: list[str]):
-    """`value` with every secret value replaced by *** inside its strings."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return mask_secrets(value, secrets)
-    if isinstance(value, list):
-        return [mask_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {key: mask_json(item, secrets) for key, item in value.items()}
-    return value
-
-
-def _secret_param_names(job: Job) -> dict[str, list[str]]:
-    return {
-        step["id"]: [
-            name
-            for name, decl in (step.get("params") or {}).items()
-            if decl.get("type") == "secret"
-        ]
-        for step in job.definition.get("steps", [])
-    }
-
-
 def masked_params(job: Job) -> dict:
-    """Per-step params with the values of params declared `secret` masked."""
-    secret = _secret_param_names(job)
+    """Per-step params, secret ones reading "***" (as stored; kept for rows written
+    before secrets were sealed)."""
+    declared = {step["id"]: step.get("params") or {} for step in job.definition.get("steps", [])}
     return {
-        step_id: {
-            name: (MASK if name in secret.get(step_id, ()) and value not in (None, "") else value)
-            for name, value in (values or {}).items()
-        }
-        if isinstance(values, dict)
-        else values
+        step_id: masked_values(declared.get(step_id, {}), values) if isinstance(values, dict) else values
         for step_id, values in (job.params or {}).items()
     }
-
-
-def job_secrets(job: Job) -> list[str]:
-    """The values to mask in what the job shows: its secret variables and params."""
-    values = list(job.secret_values())
-    for step_id, names in _secret_param_names(job).items():
-        for name in names:
-            value = (job.params.get(step_id) or {}).get(name)
-            if value not in (None, ""):
-                values.append(str(value))
-    return values
 
 
 # --- links -----------------------------------------------------------------------------------
@@ -174,14 +137,11 @@ def job_summary_to_dict(
     job: Job,
     request: HttpRequest,
     *,
-    secrets: list[str] | None = None,
     now: datetime | None = None,
     when=None,
 ) -> dict:
     """A job in a list: everything but its params, inputs, steps, artifacts and result.
-    (`secrets`, `now` and `when`, a datetime_formatter, when the caller has them.)"""
-    if secrets is None:
-        secrets = job_secrets(job)
+    (`now` and `when`, a datetime_formatter, when the caller has them.)"""
     when = when or datetime_formatter()
     return {
         "id": str(job.pk),
@@ -199,7 +159,7 @@ def job_summary_to_dict(
         "started_at": when(job.started_at),
         "finished_at": when(job.finished_at),
         "duration_ms": duration_ms(job.started_at, job.finished_at, now or timezone.now()),
-        "error": mask_secrets(job.error, secrets) or None,
+        "error": job.error or None,
         "waiting_reason": job.waiting_reason or None,
         "progress": progress_to_dict(job),
         "original_job_id": str(job.original_job_id) if job.original_job_id is not None else None,
@@ -214,46 +174,45 @@ def job_to_dict(
 ) -> dict:
     """The whole job (SPEC §6.3), with its `steps` (any order: shown in the template's)
     and its `artifacts` (shown by name)."""
-    secrets = job_secrets(job)
     now = timezone.now()
     when = datetime_formatter()
-    data = job_summary_to_dict(job, request, secrets=secrets, now=now, when=when)
+    data = job_summary_to_dict(job, request, now=now, when=when)
     data["params"] = masked_params(job)
     data["inputs"] = (
         None if job.inputs is None else {str(name): value for name, value in job.inputs.items()}
     )
     data["callback_url"] = job.callback_url or None
     data["steps"] = [
-        step_to_dict(step, secrets, now, when) for step in sorted(steps, key=attrgetter("position"))
+        step_to_dict(step, now, when) for step in sorted(steps, key=attrgetter("position"))
     ]
     data["artifacts"] = [
         artifact_to_dict(artifact, request, when)
         for artifact in sorted(artifacts, key=attrgetter("name"))
     ]
-    data["result"] = result_to_dict(job, secrets)
-    data["outputs"] = outputs_to_dict(job, secrets)
+    data["result"] = result_to_dict(job)
+    data["outputs"] = outputs_to_dict(job)
     return data
 
 
-def result_to_dict(job: Job, secrets: list[str]) -> dict | None:
+def result_to_dict(job: Job) -> dict | None:
     """The job's result once it has finished; None before."""
     if job.status not in JOB_TERMINAL:
         return None
     return {
-        "markdown": mask_secrets(job.result_markdown, secrets),
-        "outputs": outputs_to_dict(job, secrets),
+        "markdown": job.result_markdown,
+        "outputs": outputs_to_dict(job),
     }
 
 
-def outputs_to_dict(job: Job, secrets: list[str]) -> dict:
+def outputs_to_dict(job: Job) -> dict:
     """The job's outputs (SPEC §3): its declared `outputs` resolved when it ended, or,
     when it declares none, every step's outputs by step id; {} until it ends."""
     if job.status not in JOB_TERMINAL:
         return {}
-    return mask_json(job.result_outputs or {}, secrets)
+    return job.result_outputs or {}
 
 
-def step_to_dict(step: StepRun, secrets: list[str], now: datetime, when=format_datetime) -> dict:
+def step_to_dict(step: StepRun, now: datetime, when=format_datetime) -> dict:
     return {
         "id": step.step_id,
         "type": step.type,
@@ -265,8 +224,8 @@ def step_to_dict(step: StepRun, secrets: list[str], now: datetime, when=format_d
         "finished_at": when(step.finished_at),
         "duration_ms": duration_ms(step.started_at, step.finished_at, now),
         "exit_code": step.exit_code,
-        "error": mask_secrets(step.error, secrets) or None,
-        "outputs": mask_json(step.outputs or {}, secrets),
+        "error": step.error or None,
+        "outputs": step.outputs or {},
         "worker": step.worker_id or None,
         "reused": step.reused_from_id is not None,
         "pool": step.pool,
@@ -289,8 +248,7 @@ def artifact_to_dict(artifact: Artifact, request: HttpRequest, when=format_datet
 
 
 def job_status_to_dict(job: Job) -> dict:
-    """The cheap poll (SPEC §6.2 status/). Reads the job's definition, variables and
-    params only when it has an error to mask secrets in."""
+    """The cheap poll (SPEC §6.2 status/)."""
     when = datetime_formatter()
     return {
         "id": str(job.pk),
@@ -298,7 +256,7 @@ def job_status_to_dict(job: Job) -> dict:
         "progress": progress_to_dict(job),
         "updated_at": when(job.updated_at),
         "finished_at": when(job.finished_at),
-        "error": mask_secrets(job.error, job_secrets(job)) if job.error else None,
+        "error": job.error or None,
         "waiting_reason": job.waiting_reason or None,
         "last_event_seq": job.last_event_seq,
     }
@@ -312,7 +270,6 @@ def job_event_to_dict(job: Job, step: StepRun | None = None, *, final: bool = Fa
     receiver needs, with its workspace's and template's slugs and relative links
     (deliveries are made by workers, outside any request). A `final` event (the job
     ended) carries the job's outputs too, so that a receiver need not call back."""
-    secrets = job_secrets(job) if job.error or (step is not None and step.error) or final else []
     data = {
         "id": str(job.pk),
         "workspace": job.workspace.slug,
@@ -322,7 +279,7 @@ def job_event_to_dict(job: Job, step: StepRun | None = None, *, final: bool = Fa
         "trigger": job.trigger,
         "template": job.definition.get("slug") if job.template_id else None,
         "progress": job.progress,
-        "error": mask_secrets(job.error, secrets) or None,
+        "error": job.error or None,
         "created_at": format_datetime(job.created_at),
         "finished_at": format_datetime(job.finished_at),
         "links": {"self": f"/api/v1/jobs/{job.pk}/", "ui": f"/jobs/{job.pk}/"},
@@ -332,8 +289,8 @@ def job_event_to_dict(job: Job, step: StepRun | None = None, *, final: bool = Fa
             "id": step.step_id,
             "status": step.status,
             "attempt": step.attempt,
-            "error": mask_secrets(step.error, secrets) or None,
+            "error": step.error or None,
         }
     if final:
-        data["outputs"] = outputs_to_dict(job, secrets)
+        data["outputs"] = outputs_to_dict(job)
     return data

@@ -125,25 +125,26 @@ def create_job(
     variables, input_files, inputs = _with_uploaded_files(workspace, definition, variables, input_files, inputs)
     # The checks above only read; the transaction (on SQLite, the database's one write
     # lock) starts here, so the workers' claims and finishes wait less for it.
+    job = Job(
+        **({"id": job_id} if job_id else {}),
+        workspace=workspace,
+        template=template,
+        template_version=version,
+        definition=definition,
+        name=(name or definition.get("name") or "Job")[:200],
+        type=definition.get("type", ""),
+        trigger=trigger,
+        created_by=created_by,
+        inputs=inputs or {},
+        callback_url=callback_url or "",
+        total_steps=len(definition["steps"]),
+        timeout_seconds=definition.get("settings", {}).get("timeout"),
+        attempt=1,
+    )
+    # Secrets are sealed (encrypted) and masked before the row exists (jobsite/secrets.py).
+    job.set_values(variables, params)
     with transaction.atomic():
-        job = Job.objects.create(
-            **({"id": job_id} if job_id else {}),
-            workspace=workspace,
-            template=template,
-            template_version=version,
-            definition=definition,
-            name=(name or definition.get("name") or "Job")[:200],
-            type=definition.get("type", ""),
-            trigger=trigger,
-            created_by=created_by,
-            variables=variables or {},
-            params=params or {},
-            inputs=inputs or {},
-            callback_url=callback_url or "",
-            total_steps=len(definition["steps"]),
-            timeout_seconds=definition.get("settings", {}).get("timeout"),
-            attempt=1,
-        )
+        job.save(force_insert=True)
         steps = StepRun.objects.bulk_create(_steps_for(job, definition))
         job.step_runs = steps  # kept in step with the database by the engine's writers
         job.input_artifacts = [share_artifact(artifact, job, step_id="", name=name) for name, artifact in (input_files or {}).items()]
@@ -204,10 +205,12 @@ def rerun_job(
         rerun_ids = downstream_of(job.definition, from_step)
         if rerun_ids is None:
             raise JobValidationError({"from": [f'no step "{from_step}" in this job; use "start", "failed" or a step id']})
-    merged = dict(job.variables)
+    # The old job's secrets are decrypted only to be sealed again for the new one.
+    old_variables, old_params = job.unsealed_values()
+    merged = dict(old_variables)
     if variables:
         merged.update(variables)
-    clean_vars, clean_params = validate_job_input(job.definition, merged, job.params)
+    clean_vars, clean_params = validate_job_input(job.definition, merged, old_params)
     # The old job's inputs come along (shared files); a file variable given a new upload
     # id adds that upload as an input.
     replaced = {
@@ -219,7 +222,7 @@ def rerun_job(
     clean_vars, input_files, inputs = _with_uploaded_files(
         job.workspace, job.definition, clean_vars, old_inputs, kept_inputs, kept=job.variables
     )
-    new = Job.objects.create(
+    new = Job(
         **({"id": job_id} if job_id else {}),
         workspace=job.workspace,
         template=job.template,
@@ -229,8 +232,6 @@ def rerun_job(
         type=job.type,
         trigger=trigger,
         created_by=created_by,
-        variables=clean_vars,
-        params=clean_params,
         inputs=inputs,
         callback_url=job.callback_url,
         total_steps=job.total_steps,
@@ -238,6 +239,8 @@ def rerun_job(
         original_job=job,
         attempt=job.attempt + 1,
     )
+    new.set_values(clean_vars, clean_params)
+    new.save(force_insert=True)
     steps = StepRun.objects.bulk_create(_steps_for(new, job.definition))
     for name, artifact in input_files.items():
         share_artifact(artifact, new, step_id="", name=name)

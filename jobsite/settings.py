@@ -102,6 +102,27 @@ if not SECRET_KEY:
     else:
         raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=1 (set it in the environment)")
 
+# Keys that encrypt secrets at rest (SPEC §15, docs/security.md): comma-separated Fernet
+# keys, the first encrypts, every one decrypts (put a new key first, then run
+# `manage.py rotate_encryption_key`). `make run` writes one to data/encryption_key.
+JOBSITE_ENCRYPTION_KEYS = env_list("JOBSITE_ENCRYPTION_KEY", [])
+if not JOBSITE_ENCRYPTION_KEYS and (DATA_DIR / "encryption_key").is_file():
+    JOBSITE_ENCRYPTION_KEYS = [
+        key.strip() for key in (DATA_DIR / "encryption_key").read_text().split(",") if key.strip()
+    ]
+if not JOBSITE_ENCRYPTION_KEYS:
+    if DEBUG:
+        import base64
+        import hashlib
+
+        # Derived from SECRET_KEY so a development database stays readable across restarts.
+        _derived = hashlib.sha256(b"jobsite-encryption:" + SECRET_KEY.encode()).digest()
+        JOBSITE_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(_derived).decode()]
+    else:
+        raise ImproperlyConfigured(
+            "JOBSITE_ENCRYPTION_KEY is required unless DEBUG=1 (or write one to data/encryption_key; see docs/security.md)"
+        )
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -6,6 +6,9 @@ import os
 
 # Production refuses to start without a key; tests sign nothing that outlives them.
 os.environ.setdefault("SECRET_KEY", "insecure-test-only-key-do-not-use-in-production")
+# A fixed key: tests encrypt nothing that outlives them (tests/jobs/test_encryption_keys.py
+# sets its own to rotate).
+os.environ.setdefault("JOBSITE_ENCRYPTION_KEY", "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLWl0LTAwMDA=")
 
 from jobsite.settings import *  # noqa: E402,F403
 from jobsite.settings import ALLOWED_HOSTS, STORAGES  # noqa: E402

@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +66,7 @@ class Deployment:
             "SECRET_KEY": "test-" + uuid.uuid4().hex,
             # The real settings, not the test ones pytest runs with.
             "DJANGO_SETTINGS_MODULE": "jobsite.settings",
+            "JOBSITE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "JOBSITE_BROKER": broker,
             "JOBSITE_QUEUE_NAME": "t" + uuid.uuid4().hex[:8],
             "JOBSITE_WORKERS": str(workers),

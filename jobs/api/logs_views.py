@@ -19,7 +19,7 @@ from jobs.api.serializers import JobResultSerializer
 from jobs.engine.log_format import LEVELS, levels_at_least, log_line, tail_lines
 from jobs.engine.states import JOB_TERMINAL
 from jobs.models import EventKind, Job
-from jobs.representation import job_secrets, result_to_dict
+from jobs.representation import result_to_dict
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import FirstRendererNegotiation
@@ -189,7 +189,7 @@ class JobResultView(JobAPIView):
         job = self.get_job(job_id)
         if job.status not in JOB_TERMINAL:
             raise Conflict(f"The job has not finished yet (it is {job.status}).", code="not_finished")
-        result = result_to_dict(job, job_secrets(job))
+        result = result_to_dict(job)
         if prefers_json(request.META.get("HTTP_ACCEPT")):
             return json_response(result)
         return HttpResponse(result["markdown"], content_type="text/markdown; charset=utf-8")

@@ -27,7 +27,6 @@ from jobs.automation.webhooks import (
     WEBHOOK_URL_VALIDATOR,
     _post,
 )
-from jobs.engine.events import mask_secrets
 from jobs.engine.queue import enqueue_task
 from jobs.engine.states import STEP_BROKEN
 from jobs.models.automation import (
@@ -37,7 +36,6 @@ from jobs.models.automation import (
     NotificationChannel,
     NotificationDelivery,
 )
-from jobs.representation import job_secrets
 from jobsite.egress import url_problem
 
 log = logging.getLogger(__name__)
@@ -136,11 +134,10 @@ def failing_step(job, step=None):
 
 def message_for(job, event: str, step=None) -> tuple[str, str]:
     """(subject, text) naming the job, its status, the failing step, its error and the
-    job page's URL, with the job's secrets masked."""
-    secrets = job_secrets(job)
+    job page's URL. What it reads is stored masked already (jobsite/secrets.py)."""
     status = event.split(".", 1)[1]
     what = f"step {step.step_id} of job" if event == "step.failed" else "job"
-    subject = mask_secrets(f"[{job.workspace.slug}] {what.capitalize()} {job.name!r} {status}", secrets)
+    subject = f"[{job.workspace.slug}] {what.capitalize()} {job.name!r} {status}"
     lines = [f"Job: {job.name} ({job.pk})", f"Status: {job.status}" + (f" (step {step.step_id} {status})" if step else "")]
     if job.template_id:
         lines.append(f"Template: {job.definition.get('slug', '')}")
@@ -151,7 +148,7 @@ def message_for(job, event: str, step=None) -> tuple[str, str]:
     elif job.error:
         lines.append(f"Error: {job.error}")
     lines.append(f"Job page: {job_page_url(job)}")
-    return subject, mask_secrets("\n".join(lines), secrets)
+    return subject, "\n".join(lines)
 
 
 # --- recording and sending -------------------------------------------------------------------

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 ARCHIVED_CANNOT_RUN = "Its template is archived: it cannot run. Pick another template or leave it off."
 # Saving an edit writes only what a person sets, so a run the dispatcher records at the
 # same moment (last_run_at, last_job) is not overwritten.
-EDITED_FIELDS = ["template", "name", "cron", "timezone", "variables", "enabled", "paused_reason", "next_run_at"]
+EDITED_FIELDS = [
+    "template", "name", "cron", "timezone", "variables", "sealed_secrets", "enabled", "paused_reason", "next_run_at",
+]  # fmt: skip
 
 
 class ScheduleError(ValueError):
@@ -100,12 +102,18 @@ def stored_secrets(schedule: Schedule) -> dict:
     if schedule._state.adding or schedule.template_id is None:
         return {}
     secrets = secret_names(declared_variables(schedule.template))
-    return {name: value for name, value in (schedule.variables or {}).items() if name in secrets}
+    # Decrypted only to be validated and sealed again with the schedule's other values.
+    # A secret counts while `variables` names it ("***" when sealed): a form that has
+    # just replaced `variables` without it has dropped it.
+    present = {name for name, value in (schedule.variables or {}).items() if name in secrets and not is_empty(value)}
+    return {name: value for name, value in schedule.unsealed_variables().items() if name in present}
 
 
 def shown_variables(schedule: Schedule) -> dict:
     """The stored variables a person may see: everything but the secrets."""
-    secrets = stored_secrets(schedule)
+    if schedule._state.adding or schedule.template_id is None:
+        return dict(schedule.variables or {})
+    secrets = secret_names(declared_variables(schedule.template))
     return {name: value for name, value in (schedule.variables or {}).items() if name not in secrets}
 
 
@@ -190,6 +198,7 @@ def save_schedule(schedule: Schedule, **changes) -> Schedule:
     schedule.template = template
     schedule.name = changes.get("name", schedule.name)
     schedule.cron, schedule.timezone, schedule.enabled, schedule.variables = cron, tz_name, enabled, variables
+    schedule.seal_variables()  # secret values: encrypted, "***" in `variables`
     schedule.next_run_at = next_run_after(cron, tz_name, timezone.now()) if enabled else None
     if not template.archived_at:
         schedule.paused_reason = ""
@@ -215,7 +224,7 @@ def run_due_schedules(now: datetime | None = None) -> int:
                     if schedule.template.archived_at or not schedule.template.current_version_id:
                         raise TransitionRefused("its template is archived")
                     job = create_job(
-                        schedule.workspace, template=schedule.template, variables=schedule.variables,
+                        schedule.workspace, template=schedule.template, variables=schedule.unsealed_variables(),
                         trigger=Trigger.SCHEDULE, created_by=f"schedule:{schedule.name or schedule.pk}",
                     )
                 schedule.last_job = job

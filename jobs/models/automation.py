@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone as django_timezone
 
+from jobsite.secrets import EncryptedTextField
+
 WEBHOOK_EVENTS = ["job.queued", "job.started", "job.succeeded", "job.failed", "job.partial", "job.canceled", "step.failed"]
 
 
@@ -25,8 +27,9 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(default=list, blank=True)
     template = models.ForeignKey("templates_app.JobTemplate", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     # The signing secret must be kept to sign; it is shown once and never listed again.
-    secret = models.CharField(max_length=100, default=new_webhook_secret)
-    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    # Encrypted at rest (SPEC §15): the column holds a Fernet token.
+    secret = EncryptedTextField(default=new_webhook_secret)
+    previous_secret = EncryptedTextField(blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
@@ -114,7 +117,10 @@ class Schedule(models.Model):
     name = models.CharField(max_length=200, blank=True, default="")
     cron = models.CharField(max_length=100, help_text="five fields: minute hour day-of-month month day-of-week")
     timezone = models.CharField(max_length=64, default="UTC")
+    # Secret variables read "***" here; their values are in sealed_secrets, encrypted
+    # (the same as a job's: jobsite/secrets.py).
     variables = models.JSONField(default=dict, blank=True)
+    sealed_secrets = models.TextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
     # Why the dispatcher paused it (e.g. its variables no longer validate).
     paused_reason = models.CharField(max_length=500, blank=True, default="")
@@ -131,6 +137,30 @@ class Schedule(models.Model):
     def __str__(self):
         return self.name or f"{self.template} @ {self.cron}"
 
+    def seal_variables(self):
+        """Move secret values out of `variables` (they read "***" there) into
+        sealed_secrets, encrypted. save_schedule calls it; idempotent."""
+        from jobsite.secrets import MASK, seal_json, unseal_json
+
+        declared = self.template.definition.get("variables", {}) if self.template_id else {}
+        sealed = unseal_json(self.sealed_secrets).get("variables", {})
+        variables = dict(self.variables or {})
+        kept = {}
+        for name, value in variables.items():
+            if (declared.get(name) or {}).get("type") != "secret" or value in (None, ""):
+                continue
+            kept[name] = sealed.get(name) if value == MASK else value
+            variables[name] = MASK
+        kept = {name: value for name, value in kept.items() if value is not None}
+        self.variables = {name: value for name, value in variables.items() if value != MASK or name in kept}
+        self.sealed_secrets = seal_json({"variables": kept} if kept else {})
+
+    def unsealed_variables(self):
+        """`variables` with the secret values in clear (decrypts): for the run it starts,
+        and for an edit that keeps them."""
+        from jobsite.secrets import unseal_json
+
+        return {**(self.variables or {}), **unseal_json(self.sealed_secrets).get("variables", {})}
 
 # --- notifications (SPEC §16) -----------------------------------------------------------
 

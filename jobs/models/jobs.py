@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from jobs.engine.states import JOB_TERMINAL, JobStatus, StepStatus
 from jobsite.models import Workspace
+from jobsite.secrets import masked_values, seal_json, unseal_json
 from templates_app.models import JobTemplate, TemplateVersion
 
 
@@ -33,9 +34,14 @@ class Job(models.Model):
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
     created_by = models.CharField(max_length=200, blank=True, default="")
 
-    # Secret variables are stored as submitted (steps need them) and masked on the way out.
+    # Secret variables and params read "***" here; their values are only in
+    # sealed_secrets, encrypted (set_values, jobsite/secrets.py).
     variables = models.JSONField(default=dict, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    # {"variables": {name: value}, "params": {step: {name: value}}} of the secret ones, as a
+    # Fernet token. Decrypted by the worker for the step that runs (unsealed_values),
+    # and emptied by retention once the job is old (SPEC §15).
+    sealed_secrets = models.TextField(blank=True, default="")
     inputs = models.JSONField(default=dict, blank=True)
     callback_url = models.URLField(max_length=2000, blank=True, default="")
 
@@ -91,12 +97,57 @@ class Job(models.Model):
     def secret_names(self):
         return {name for name, decl in self.definition.get("variables", {}).items() if decl.get("type") == "secret"}
 
+    def _param_declarations(self):
+        return {step["id"]: step.get("params") or {} for step in self.definition.get("steps", [])}
+
+    def set_values(self, variables, params):
+        """Store clean variables and params: secret ones sealed into sealed_secrets and
+        shown as "***" in `variables`/`params`, so nothing read from those columns (the
+        API, pages, admin, webhooks, exports) can show a secret."""
+        declared = self.definition.get("variables", {})
+        variables, params = variables or {}, params or {}
+        secret_vars = {
+            name: value for name, value in variables.items()
+            if (declared.get(name) or {}).get("type") == "secret" and value not in (None, "")
+        }  # fmt: skip
+        param_declarations = self._param_declarations()
+        secret_params = {}
+        for step_id, values in params.items():
+            step_declared = param_declarations.get(step_id, {})
+            found = {
+                name: value for name, value in (values or {}).items()
+                if (step_declared.get(name) or {}).get("type") == "secret" and value not in (None, "")
+            }  # fmt: skip
+            if found:
+                secret_params[step_id] = found
+        self.variables = masked_values(declared, variables)
+        self.params = {
+            step_id: masked_values(param_declarations.get(step_id, {}), values) if isinstance(values, dict) else values
+            for step_id, values in params.items()
+        }
+        secrets = {key: value for key, value in (("variables", secret_vars), ("params", secret_params)) if value}
+        self.sealed_secrets = seal_json(secrets)
+
+    def unsealed_values(self):
+        """(variables, params) with the secret values in clear. Decrypts: only the worker
+        calls it, for the step it runs (and a rerun, to seal them again for the new job)."""
+        secrets = unseal_json(self.sealed_secrets)
+        variables = {**(self.variables or {}), **secrets.get("variables", {})}
+        params = {step_id: dict(values) if isinstance(values, dict) else values for step_id, values in (self.params or {}).items()}
+        for step_id, values in secrets.get("params", {}).items():
+            params.setdefault(step_id, {}).update(values)
+        return variables, params
+
     def secret_values(self):
-        return [str(self.variables[name]) for name in self.secret_names() if self.variables.get(name)]
+        """The values to mask in what this job's steps write (decrypts: worker only)."""
+        secrets = unseal_json(self.sealed_secrets)
+        values = list(secrets.get("variables", {}).values())
+        for step_values in secrets.get("params", {}).values():
+            values.extend(step_values.values())
+        return [str(value) for value in values if value not in (None, "")]
 
     def masked_variables(self):
-        secrets = self.secret_names()
-        return {name: ("***" if name in secrets and value not in (None, "") else value) for name, value in self.variables.items()}
+        return masked_values(self.definition.get("variables", {}), self.variables)
 
 
 class StepRun(models.Model):

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from jobs.engine.log_format import LEVELS, levels_at_least, log_events, log_line
 from jobs.engine.states import JOB_ACTIVE, JOB_CAN_CANCEL, JOB_CAN_RERUN, JobStatus, StepStatus
-from jobs.representation import job_secrets, outputs_to_dict
+from jobs.representation import outputs_to_dict
 from jobs.views.charts import run_graph, step_timeline
 from jobs.views.common import why_waiting, workers_seen
 from jobs.views.forms import submission_token
@@ -82,7 +82,7 @@ def declared_outputs_shown(job):
     masked): [(name, value)], an artifact's as its name for a download link."""
     if not job.is_terminal or "outputs" not in job.definition:
         return []
-    return list(outputs_to_dict(job, job_secrets(job)).items())
+    return list(outputs_to_dict(job).items())
 
 
 @require_GET

@@ -102,8 +102,12 @@ def run_step(step_run_id, attempt):
     except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
         log.exception("step %s attempt %s crashed before or after running", step_run_id, attempt)
         outcome = Outcome.fail(f"{exc.__class__.__name__}: {exc}")
+    # Masked here, before anything is stored: the error and the outputs are what pages,
+    # the API, webhooks and the next steps read (jobsite/secrets.py).
     if outcome.error:
         outcome.error = log_writer.mask(outcome.error)
+    if outcome.outputs:
+        outcome.outputs = log_writer.mask(outcome.outputs)
     record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason)
     if executor is not None and executor.uses_files:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -113,7 +117,9 @@ def run_step(step_run_id, attempt):
 def prepare_context(job, step, spec, executor, workdir, log_writer):
     """Everything a step needs before its executor starts; reads the database only."""
     upstream_steps = steps_of(job)  # as read under the claim's lock
-    context = substitution_context(job, upstream_steps, step.step_id)
+    # The job's secrets are decrypted here, in the worker, for this step only.
+    variables, params = job.unsealed_values()
+    context = substitution_context(job, upstream_steps, step.step_id, variables=variables, params=params)
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
     directories, sandbox = {}, None
     if executor.uses_files:
@@ -127,10 +133,10 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
         job_id=job.pk,
         step_id=step.step_id,
         with_=with_,
-        vars=job.variables,
+        vars=variables,
         params=context["params"],
         upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
-        env=step_environment(job, step, context["params"]),
+        env=step_environment(job, step, variables, context["params"]),
         timeout=step.timeout_seconds,
         kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
         sandbox=sandbox,
@@ -177,10 +183,10 @@ def _env_value(value):
     return "" if value is None else str(value)
 
 
-def step_environment(job, step, params):
+def step_environment(job, step, variables, params):
     """VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID: how values reach a shell step —
     as environment variables, never spliced into the script."""
-    env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in job.variables.items()}
+    env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in variables.items()}
     env.update({f"PARAM_{_env_name(name)}": _env_value(value) for name, value in (params or {}).items()})
     env["JOBSITE_JOB_ID"] = str(job.pk)
     env["JOBSITE_STEP_ID"] = step.step_id

@@ -293,7 +293,7 @@ def test_a_rerun_keeps_a_secret_sent_back_masked(operator_client, workspace, gre
     response = operator_client.post(f"{JOBS}{job.pk}/rerun/", {"variables": {"token": "***", "who": "zed"}}, format="json")
     assert response.status_code == 201
     new = Job.objects.get(pk=response.json()["id"])
-    assert new.variables["token"] == "real-secret" and new.variables["who"] == "zed"
+    assert new.unsealed_values()[0]["token"] == "real-secret" and new.unsealed_values()[0]["who"] == "zed"
     assert response.json()["variables"]["token"] == "***"
 
 

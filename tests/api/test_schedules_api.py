@@ -93,7 +93,7 @@ def test_a_secret_variable_is_stored_but_always_reads_as_a_mask(operator_client,
     created = response.json()
     assert created["variables"] == {"days": 2, "token": "***"}
     assert b"tok-secret-9" not in response.content
-    assert Schedule.objects.get(pk=created["id"]).variables["token"] == "tok-secret-9"
+    assert Schedule.objects.get(pk=created["id"]).unsealed_variables()["token"] == "tok-secret-9"
     for answer in (operator_client.get(SCHEDULES), operator_client.get(f"{SCHEDULES}{created['id']}/")):
         assert b"tok-secret-9" not in answer.content
     assert operator_client.get(f"{SCHEDULES}{created['id']}/").json()["variables"]["token"] == "***"
@@ -198,7 +198,7 @@ def test_patch_changes_only_what_is_sent_and_moves_the_next_run(operator_client,
     next_run = timezone.datetime.fromisoformat(shown["next_run_at"])
     assert next_run != before and next_run.minute == 30 and next_run - timezone.now() <= timedelta(hours=1)
     schedule.refresh_from_db()
-    assert schedule.variables == {"days": 7, "token": "tok-123"} and schedule.last_run_at == last_run
+    assert schedule.unsealed_variables() == {"days": 7, "token": "tok-123"} and schedule.last_run_at == last_run
 
 
 def test_switching_a_schedule_off_clears_its_next_run(operator_client, schedule):
@@ -212,17 +212,17 @@ def test_an_omitted_or_masked_secret_keeps_its_value_and_an_empty_one_drops_it(o
     # Sent back as read (the mask), and left out: kept.
     assert operator_client.patch(url, {"variables": shown["variables"]}, format="json").status_code == 200
     schedule.refresh_from_db()
-    assert schedule.variables == {"days": 7, "token": "tok-123"}
+    assert schedule.unsealed_variables() == {"days": 7, "token": "tok-123"}
     operator_client.patch(url, {"variables": {"days": 9}}, format="json")
     schedule.refresh_from_db()
-    assert schedule.variables == {"days": 9, "token": "tok-123"}
+    assert schedule.unsealed_variables() == {"days": 9, "token": "tok-123"}
     # Replaced, then dropped (its default applies again).
     operator_client.patch(url, {"variables": {"days": 9, "token": "tok-new"}}, format="json")
     schedule.refresh_from_db()
-    assert schedule.variables["token"] == "tok-new"
+    assert schedule.unsealed_variables()["token"] == "tok-new"
     operator_client.patch(url, {"variables": {"days": 9, "token": ""}}, format="json")
     schedule.refresh_from_db()
-    assert schedule.variables == {"days": 9}
+    assert schedule.unsealed_variables() == {"days": 9}
 
 
 def test_variables_replace_the_stored_ones_so_one_left_out_takes_its_default(operator_client, schedule):
@@ -288,7 +288,7 @@ def test_the_dispatcher_runs_a_schedule_made_here_with_its_secret(operator_clien
     due = timezone.datetime.fromisoformat(created["next_run_at"])
     assert run_due_schedules(now=due) == 1
     job = Job.objects.get(workspace=workspace)
-    assert job.trigger == "schedule" and job.variables["days"] == 4 and job.variables["token"] == "tok-run"
+    assert job.trigger == "schedule" and job.unsealed_values()[0]["days"] == 4 and job.unsealed_values()[0]["token"] == "tok-run"
     shown = operator_client.get(f"{SCHEDULES}{created['id']}/").json()
     assert shown["last_job_id"] == str(job.pk) and shown["last_run_at"]
     assert timezone.datetime.fromisoformat(shown["next_run_at"]) > due

@@ -284,7 +284,7 @@ def test_rerun_with_changes_prefills_the_form_and_keeps_the_secret(operator_clie
     )
     new = Job.objects.get(original_job=old)
     assert response["Location"] == f"/jobs/{new.pk}/"
-    assert new.variables == {"who": "grace", "password": "old-secret-1"}
+    assert new.unsealed_values()[0] == {"who": "grace", "password": "old-secret-1"}
 
 
 def test_rerun_with_changes_shows_the_validators_errors(operator_client, every_type):

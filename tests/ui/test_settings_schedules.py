@@ -239,12 +239,12 @@ def test_secrets_are_masked_in_the_list_never_put_in_the_form_and_kept_when_left
         f"/settings/schedules/{schedule.pk}/", form_data(nightly, variables="days=6\nregion=us")
     )
     schedule.refresh_from_db()
-    assert schedule.variables == {"days": 6, "region": "us", "token": "stored-token-value"}
+    assert schedule.unsealed_variables() == {"days": 6, "region": "us", "token": "stored-token-value"}
     operator_client.post(
         f"/settings/schedules/{schedule.pk}/", form_data(nightly, variables="region=us\ntoken=")
     )
     schedule.refresh_from_db()
-    assert schedule.variables == {"region": "us"}  # the template's default applies again
+    assert schedule.unsealed_variables() == {"region": "us"}  # the template's default applies again
 
 
 def test_a_paused_schedule_says_why_and_re_enabling_clears_it_once_its_variables_validate(
