@@ -99,12 +99,13 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ["name", "id", "workspace", "template", "status", "trigger", "progress", "created_at", "finished_at"]
     list_filter = ["status", "trigger", "workspace", "template"]
     search_fields = ["id", "name"]
-    exclude = ["variables"]  # secrets: shown masked below
+    # Secrets read "***" in variables and params; the sealed values are never shown.
+    exclude = ["variables", "sealed_secrets"]
     # JSON fields read as JSON (their *_json displays below), not as Python reprs.
     readonly_fields = ["ui_link", "masked_variables"] + [
         f"{f.name}_json" if isinstance(f, models.JSONField) else f.name
         for f in Job._meta.fields
-        if f.name != "variables"
+        if f.name not in ("variables", "sealed_secrets")
     ]
     inlines = [StepRunInline, ArtifactInline]
     actions = [cancel_jobs, force_cancel_jobs, rerun_jobs, rerun_failed_steps]
@@ -315,6 +316,8 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_display = ["__str__", "workspace", "template", "cron", "timezone", "enabled", "next_run_at", "last_run_at", "paused_reason"]
     list_filter = ["enabled", "workspace"]
     search_fields = ["name", "template__slug"]
+    # A secret variable reads "***" in variables and is kept when left so (save_schedule).
+    exclude = ["sealed_secrets"]
     readonly_fields = ["next_run_at", "last_run_at", "last_job", "paused_reason"]
 
     def save_model(self, request, obj, form, change):
