@@ -19,13 +19,13 @@ from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
 from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
+from jobsite.secrets import masked_values
 from templates_app.definition import (
     DefinitionError,
     check_job_input,
     json_schema,
     load_definition,
     params_json_schema,
-    secret_names,
 )
 from templates_app.models import (
     JobTemplate,
@@ -35,7 +35,6 @@ from templates_app.models import (
 )
 from templates_app.policy import definition_rules
 from templates_app.serializers import (
-    MASK,
     TemplateListSerializer,
     TemplateSchemaSerializer,
     TemplateSerializer,
@@ -266,9 +265,10 @@ class TemplateValidateView(TemplateAPIView):
         definition = template.definition
         data = serializer.validated_data
         variables, params, errors = check_job_input(definition, data.get("variables"), data.get("params"))
-        secrets_ = secret_names(definition.get("variables", {}))
-        shown = {name: (MASK if name in secrets_ and value not in (None, "") else value) for name, value in variables.items()}
-        return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": params if not errors else {}})
+        shown = masked_values(definition.get("variables", {}), variables)
+        declared_params = {step["id"]: step.get("params") or {} for step in definition.get("steps", [])}
+        shown_params = {step_id: masked_values(declared_params.get(step_id, {}), values) for step_id, values in params.items()}
+        return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": shown_params if not errors else {}})
 
 
 class TemplateTriggerKeyView(TemplateAPIView):

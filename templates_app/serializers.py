@@ -8,9 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobsite.api.fields import ObjectField, StrictCharField, StrictSerializer
+from jobsite.secrets import MASK
 from templates_app.models import trigger_enabled
-
-MASK = "***"
 
 
 def masked_declarations(declarations):

@@ -31,3 +31,4 @@ def substitution_context(
         "job": {"id": str(job.id), "name": job.name},
         "workspace": {"slug": job.workspace.slug},
     }
+

@@ -119,6 +119,9 @@ class Executor:
     required: frozenset = frozenset()
     optional: frozenset = frozenset()
     raw_keys: frozenset = frozenset()
+    # The key of `with` that is an argv list (a shell `command`): the template validator
+    # and the engine apply SPEC §3's argv rules to it (templates_app/definition/argv.py).
+    argv_key: str | None = None
     uses_files = True
     description = ""
     # The output keys every step of this type can produce; None: any (see output_names).

@@ -60,6 +60,7 @@ class ShellExecutor(Executor):
     name = "shell"
     optional = frozenset({"command", "script", "env"})
     raw_keys = frozenset({"script"})
+    argv_key = "command"
     description = (
         "Runs `command` (an argv list, no shell) or `script` (bash text) in a fresh "
         "working directory and its own process group. Variables arrive as VAR_* and "
@@ -380,7 +381,9 @@ def exit_error(returncode, last_stderr):
 
 
 def read_outputs(path, ctx):
-    """The step's outputs from $JOBSITE_OUTPUT: one JSON object, or key=value lines."""
+    """The step's outputs from $JOBSITE_OUTPUT: one JSON object, or lines of `key=value`
+    and `key<<DELIMITER` … `DELIMITER` (a multi-line value, as GITHUB_OUTPUT takes it:
+    the documented form for any value a user controls, docs/templates.md)."""
     with open(path, "rb") as f:
         raw = f.read(MAX_OUTPUT_FILE_BYTES + 1)
     if len(raw) > MAX_OUTPUT_FILE_BYTES:
@@ -397,8 +400,26 @@ def read_outputs(path, ctx):
             return {}
         return outputs  # text starting with "{" that parses is always an object
     outputs = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        number += 1
         if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        equals, heredoc = line.find("="), line.find("<<")
+        if heredoc > 0 and (equals < 0 or heredoc < equals):
+            key, delimiter = line[:heredoc].strip(), line[heredoc + 2 :]
+            if not OUTPUT_KEY.match(key) or not delimiter.strip():
+                ctx.log("WARN", f"$JOBSITE_OUTPUT line {number} is not key<<DELIMITER; skipped")
+                continue
+            try:
+                end = lines.index(delimiter, number)
+            except ValueError:
+                ctx.log("WARN", f"$JOBSITE_OUTPUT line {number}: no line {delimiter!r} ends {key}; ignored from here")
+                break
+            outputs[key] = "\n".join(lines[number:end])
+            number = end + 1
             continue
         key, sep, value = line.partition("=")
         key = key.strip()

@@ -30,6 +30,7 @@ from jobs.worker.heartbeat import heartbeats
 from jobs.worker.hosts import is_draining
 from jobs.worker.step_logs import StepLogWriter
 from templates_app.definition import SubstitutionError, render
+from templates_app.definition.argv import leading_dash_problems
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,10 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     # The job's secrets are decrypted here, in the worker, for this step only.
     variables, params = job.unsealed_values()
     context = substitution_context(job, upstream_steps, step.step_id, variables=variables, params=params)
+    for field, message in leading_dash_problems(job.definition, spec, context):
+        # A step output (or a value that got past creation) would be an option: the
+        # step fails before anything runs.
+        raise SubstitutionError(field, f"{field} {message}")
     with_ = render(spec.get("with", {}), context, skip_keys=executor.raw_keys)
     directories, sandbox = {}, None
     if executor.uses_files:

@@ -296,6 +296,10 @@ def _normalize_declaration(declaration, where, errors):
     normalized = {"type": kind, "required": declaration.get("required", False)}
     if not isinstance(normalized["required"], bool):
         add_error(errors, f"{where}.required", "must be true or false")
+    if "allow_leading_dash" in declaration:
+        normalized["allow_leading_dash"] = declaration["allow_leading_dash"]
+        if not isinstance(normalized["allow_leading_dash"], bool):
+            add_error(errors, f"{where}.allow_leading_dash", "must be true or false")
     for key in ("description", "label"):
         text = declaration.get(key)
         normalized[key] = "" if text is None else text

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from jobs.executors.registry import executor_names, get_executor
 
+from .argv import interpreter_problems
 from .limits import DefinitionRules, forbidden_type_message, normalize_limits
 from .parse import (
     DefinitionError,
@@ -339,6 +340,10 @@ def _normalize_step(raw, where, seen, errors, rules):
     elif executor is not None:
         for key, message in executor.validate(with_):
             add_error(errors, f"{where}.with.{key}" if key else f"{where}.with", message)
+        argv_key = getattr(executor, "argv_key", None)
+        if argv_key and isinstance(with_.get(argv_key), list):
+            for index, message in interpreter_problems(with_[argv_key]):
+                add_error(errors, f"{where}.with.{argv_key}[{index}]", message)
 
     needs = [] if raw.get("needs") is None else raw["needs"]
     if isinstance(needs, str):

@@ -34,6 +34,7 @@ NUMERIC_TYPES = frozenset({"integer", "number"})
 CHOICE_TYPES = frozenset({"choice", "multichoice"})
 DECLARATION_KEYS = (
     "type", "required", "default", "description", "label", "min", "max", "pattern", "choices", "accept",
+    "allow_leading_dash",
 )  # fmt: skip
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 TRUE_WORDS = frozenset({"true", "on", "1", "yes"})
@@ -136,6 +137,10 @@ def _as_datetime(declaration, value):
 def _as_text(declaration, value):
     if not isinstance(value, str):
         raise _expected(declaration, "a string", value)
+    if declaration["type"] != "text" and ("\n" in value or "\r" in value):
+        # One line, so `echo "x=$VAR_X" >> "$JOBSITE_OUTPUT"` can never add an output key
+        # (SPEC §3); `text` is the multi-line type.
+        raise _Invalid("must be one line (use a text variable for several lines)")
     low, high, pattern = declaration.get("min"), declaration.get("max"), declaration.get("pattern")
     if low is not None and len(value) < low:
         raise _Invalid(f"must be at least {low} characters long")
@@ -251,6 +256,11 @@ def check_job_input(definition: dict, variables: dict | None, params: dict | Non
     clean_params, param_errors = validate_step_params(definition.get("steps", []), params)
     errors = {f"variables.{key}": messages for key, messages in var_errors.items()}
     errors.update({f"params.{key}": messages for key, messages in param_errors.items()})
+    if not errors:
+        # SPEC §3's leading-dash rule needs the clean values (argv.py).
+        from .argv import job_value_problems
+
+        errors = job_value_problems(definition, clean_vars, clean_params)
     return clean_vars, clean_params, errors
 
 
