@@ -10,6 +10,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 
 from jobsite.api.errors import RequestTooLarge
+from jobsite.text_input import unstorable_text
 
 
 def read_limited(stream, request):
@@ -33,6 +34,14 @@ def decode_utf8(data):
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise exceptions.ParseError(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
+
+
+def refuse_unstorable_text(value, path=""):
+    """A 400 naming the field when `value` holds a NUL or a lone surrogate (SPEC §15)."""
+    if found := unstorable_text(value, path):
+        field, message = found
+        raise exceptions.ValidationError({field: [message]})
+    return value
 
 
 def json_depth(value):
@@ -72,7 +81,7 @@ class LimitedJSONParser(BaseParser):
         data = read_limited(stream, request)
         if not data.strip():
             return {}
-        return load_json(decode_utf8(data))
+        return refuse_unstorable_text(load_json(decode_utf8(data)))
 
 
 class LenientContentNegotiation(DefaultContentNegotiation):
@@ -104,7 +113,7 @@ class YamlTextParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
-        return {"source": decode_utf8(read_limited(stream, request))}
+        return refuse_unstorable_text({"source": decode_utf8(read_limited(stream, request))})
 
 
 class TextYamlParser(YamlTextParser):

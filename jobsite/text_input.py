@@ -1,0 +1,91 @@
+"""Text that cannot be stored is refused at the door (SPEC §15).
+
+PostgreSQL's text and jsonb cannot hold a NUL character (U+0000), and no UTF-8 database
+can hold a lone surrogate (U+D800–U+DFFF, which JSON's "\\ud800" escape produces). Let
+through, either one made the database driver raise, and the client got a 500 (issue
+12: 6 of 14 probes). They are refused once, where input enters: the JSON and YAML body
+parsers (jobsite/api/parsers.py) and, for query strings (every URL) and form posts (the
+trigger URL's URL-encoded body, every page's form and the admin's),
+UnstorableTextMiddleware. The answer is a 400 naming the field, on every database.
+"""
+
+import html
+import json
+
+from django.http import HttpResponse
+
+NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
+SURROGATE_MESSAGE = "contains a lone surrogate (\\ud800–\\udfff), which is not valid text"
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE_MESSAGE
+    return None
+
+
+def unstorable_text(value, path: str = "") -> tuple[str, str] | None:
+    """(field path, message) for the first string in `value` (JSON data: dicts, lists,
+    strings; dict keys too) that cannot be stored, else None. Iterative: deep data does
+    not hit the recursion limit."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if problem := _text_problem(item):
+                return where or "body", problem
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return (where or "body"), f"has a key that {problem}"
+                stack.append((child, child_path))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None
+
+
+def _query_problem(query) -> tuple[str, str] | None:
+    for name in query:
+        if problem := _text_problem(name):
+            return "query", f"has a parameter name that {problem}"
+        for value in query.getlist(name):
+            if problem := _text_problem(value):
+                return name, problem
+    return None
+
+
+class UnstorableTextMiddleware:
+    """400 for a query string or a form post holding text that cannot be stored.
+
+    Multipart bodies are read here only outside /api/ (the pages' forms): an API upload
+    is streamed by its view and must not be parsed before it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        found = _query_problem(request.GET)
+        content_type = request.content_type or ""
+        if request.method == "POST" and found is None and (
+            content_type == "application/x-www-form-urlencoded"
+            or (content_type == "multipart/form-data" and not request.path.startswith("/api/"))
+        ):
+            found = _query_problem(request.POST)
+        if found is None:
+            return self.get_response(request)
+        field, message = found
+        if request.path.startswith("/api/"):
+            body = {"detail": f"{field}: {message}", "code": "invalid", "errors": {field: [message]}}
+            return HttpResponse(json.dumps(body), status=400, content_type="application/json")
+        text = f"The field “{field}” {message}. Go back, correct it and submit again."
+        return HttpResponse(
+            f"<!doctype html><html lang=en><title>Bad request</title><h1>Bad request</h1><p>{html.escape(text)}</p></html>",
+            status=400,
+            content_type="text/html; charset=utf-8",
+        )
