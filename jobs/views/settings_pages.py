@@ -4,6 +4,7 @@ checked on every request."""
 
 from urllib.parse import urlencode
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -30,14 +31,37 @@ def _admin(request):
     return request.tenant.workspace
 
 
-def show_once(request, label, secret):
+SHOWN_ONCE_COOKIE = "jobsite_once"
+
+
+def show_once(request, label, secret, response):
     """Keep a new secret for the very next page view only (POST → redirect → GET), so it
-    is shown once and a reload does not show it again."""
-    request.session[SHOWN_ONCE_KEY] = {"label": label, "secret": secret}
+    is shown once and a reload does not show it again. Returns `response` (the redirect).
+
+    The session (a row in the database) holds the secret only encrypted, with a one-off
+    key that travels in a short-lived cookie of this browser alone: the session table
+    never holds a raw key, and the ciphertext left there if the page is never viewed
+    is useless without the cookie."""
+    one_off = Fernet.generate_key()
+    sealed = Fernet(one_off).encrypt(secret.encode()).decode()
+    request.session[SHOWN_ONCE_KEY] = {"label": label, "sealed": sealed}
+    response.set_cookie(
+        SHOWN_ONCE_COOKIE, one_off.decode(), max_age=300, path="/settings/",
+        secure=request.is_secure(), httponly=True, samesite="Strict",
+    )  # fmt: skip
+    return response
 
 
 def pop_shown_once(request):
-    return request.session.pop(SHOWN_ONCE_KEY, None)
+    shown = request.session.pop(SHOWN_ONCE_KEY, None)
+    one_off = request.COOKIES.get(SHOWN_ONCE_COOKIE, "")
+    if not shown or "sealed" not in shown or not one_off:
+        return None
+    try:
+        secret = Fernet(one_off.encode()).decrypt(shown["sealed"].encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
+    return {"label": shown["label"], "secret": secret}
 
 
 # --- members ------------------------------------------------------------------------------
@@ -184,8 +208,7 @@ def settings_key_create(request):
         messages.error(request, "A key needs a name and a role.")
         return redirect("settings-keys")
     _, raw = ApiKey.issue(workspace, name, role=role, created_by=request.user)
-    show_once(request, f"API key “{name}”", raw)
-    return redirect("settings-keys")
+    return show_once(request, f"API key “{name}”", raw, redirect("settings-keys"))
 
 
 @require_POST
@@ -245,5 +268,4 @@ def settings_trigger_key(request, slug):
     except TriggerUrlDisabled as exc:
         messages.error(request, str(exc))
         return redirect("settings-triggers")
-    show_once(request, f"Trigger key of “{template.name}”", raw)
-    return redirect("settings-triggers")
+    return show_once(request, f"Trigger key of “{template.name}”", raw, redirect("settings-triggers"))

@@ -84,9 +84,8 @@ def settings_webhook_new(request):
     )
     if request.method == "POST" and form.is_valid():
         endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())
-        show_once(request, f"Signing secret of {endpoint.url}", endpoint.secret)
         messages.success(request, f"Endpoint {endpoint.url} added.")
-        return redirect("settings-webhooks")
+        return show_once(request, f"Signing secret of {endpoint.url}", endpoint.secret, redirect("settings-webhooks"))
     return _form_page(request, form)
 
 
@@ -111,14 +110,13 @@ def settings_webhook_rotate(request, endpoint_id):
     _admin(request)
     endpoint = _endpoint_for(request, endpoint_id)
     secret = webhooks.rotate_secret(endpoint)
-    show_once(request, f"New signing secret of {endpoint.url}", secret)
     messages.success(
         request,
         "Secret rotated. Until "
         f"{endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC the old one signs beside "
         "it (two signatures), so the receiver can switch at its pace.",
     )
-    return redirect("settings-webhooks")
+    return show_once(request, f"New signing secret of {endpoint.url}", secret, redirect("settings-webhooks"))
 
 
 @require_http_methods(["GET", "POST"])

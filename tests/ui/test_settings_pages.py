@@ -4,6 +4,8 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
 
 from jobsite.models import ApiKey, Membership, Role, hash_key
 from tests.jobs.helpers import make_template
@@ -21,6 +23,37 @@ def test_a_new_api_key_is_shown_once(admin_client, workspace):
     assert key.workspace == workspace and key.role == Role.VIEWER and key.name == "ci-bot"
     again = admin_client.get("/settings/keys/").content.decode()
     assert raw not in again and key.prefix in again
+
+
+def session_table_text():
+    """Every session row as stored, and as Django decodes it."""
+    rows = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT session_key, session_data FROM django_session")
+        for session_key, data in cursor.fetchall():
+            rows.append(f"{session_key} {data} {SessionStore().decode(data)}")
+    return "\n".join(rows)
+
+
+@pytest.mark.parametrize(
+    ("create", "pattern"),
+    [
+        (lambda client, template: client.post("/settings/keys/new/", {"name": "ci-bot", "role": "admin"}), r'value="(jsk_[^"]+)"'),
+        (lambda client, template: client.post(f"/settings/triggers/{template.slug}/key/"), r'value="(jtk_[^"]+)"'),
+        (lambda client, template: client.post("/settings/webhooks/new/", {"url": "https://example.com/h", "is_active": "on"}), r'value="(whsec_[^"]+)"'),
+    ],
+    ids=["api key", "trigger key", "webhook secret"],
+)
+def test_no_raw_secret_waits_in_the_session_table_to_be_shown(admin_client, workspace, create, pattern):
+    template = make_template(workspace, TWO_STEPS.replace("variables:", "settings: {trigger_url: {enabled: true}}\nvariables:"))
+    redirect = create(admin_client, template)
+    assert redirect.status_code == 302
+    stored_between = session_table_text()  # the POST is answered, the page not viewed yet
+    page = admin_client.get(redirect["Location"]).content.decode()
+    raw = re.search(pattern, page).group(1)
+    assert raw not in stored_between
+    assert raw not in session_table_text()
+    assert raw not in admin_client.get(redirect["Location"]).content.decode()  # shown once
 
 
 def test_revoking_a_key_stops_it(admin_client, workspace):
