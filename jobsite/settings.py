@@ -123,6 +123,9 @@ if not JOBSITE_ENCRYPTION_KEYS:
             "JOBSITE_ENCRYPTION_KEY is required unless DEBUG=1 (or write one to data/encryption_key; see docs/security.md)"
         )
 
+# Days after a job finishes until its secret values are erased (0: kept as long as the job).
+JOBSITE_SECRET_RETENTION_DAYS = env_int("JOBSITE_SECRET_RETENTION_DAYS", 30)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 

@@ -1,8 +1,14 @@
 """Retention (SPEC §12): a workspace's `retention_days` deletes its finished jobs older
-than that, with their step runs, events and artifact files."""
+than that, with their step runs, events and artifact files.
+
+Secrets go sooner (SPEC §15): JOBSITE_SECRET_RETENTION_DAYS after a job finished, its
+sealed secret values are erased whatever the workspace keeps of the job (the page, the
+log and the result stay, already masked). A rerun of such a job asks for its secrets
+again."""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -44,5 +50,20 @@ def delete_unshared_files(names):
             default_storage.delete(name)
 
 
+def purge_secrets(now=None):
+    """Erase the sealed secrets of jobs finished more than JOBSITE_SECRET_RETENTION_DAYS
+    ago (0: keep them as long as the job). Returns how many jobs lost theirs."""
+    days = settings.JOBSITE_SECRET_RETENTION_DAYS
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = Job.objects.filter(status__in=JOB_TERMINAL, finished_at__lt=cutoff).exclude(sealed_secrets="")
+    purged = 0
+    while ids := list(old.values_list("pk", flat=True)[:BATCH]):
+        purged += Job.objects.filter(pk__in=ids).update(sealed_secrets="")
+    return purged
+
+
 def prune_all(now=None):
+    purge_secrets(now)
     return sum(prune_workspace(ws, now) for ws in Workspace.objects.filter(retention_days__isnull=False))

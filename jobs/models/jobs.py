@@ -130,12 +130,24 @@ class Job(models.Model):
 
     def unsealed_values(self):
         """(variables, params) with the secret values in clear. Decrypts: only the worker
-        calls it, for the step it runs (and a rerun, to seal them again for the new job)."""
+        calls it, for the step it runs (and a rerun, to seal them again for the new job).
+        A secret whose value was purged (retention) comes back as None: not given."""
         secrets = unseal_json(self.sealed_secrets)
-        variables = {**(self.variables or {}), **secrets.get("variables", {})}
-        params = {step_id: dict(values) if isinstance(values, dict) else values for step_id, values in (self.params or {}).items()}
-        for step_id, values in secrets.get("params", {}).items():
-            params.setdefault(step_id, {}).update(values)
+        sealed_vars = secrets.get("variables", {})
+        variables = dict(self.variables or {})
+        for name in self.secret_names() & set(variables):
+            variables[name] = sealed_vars.get(name)
+        sealed_params = secrets.get("params", {})
+        params = {}
+        for step_id, values in (self.params or {}).items():
+            if not isinstance(values, dict):
+                params[step_id] = values
+                continue
+            declared = self._param_declarations().get(step_id, {})
+            params[step_id] = {
+                name: (sealed_params.get(step_id) or {}).get(name) if (declared.get(name) or {}).get("type") == "secret" else value
+                for name, value in values.items()
+            }
         return variables, params
 
     def secret_values(self):

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from jobs.automation.retention import prune_workspace
+from jobs.automation.retention import prune_workspace, purge_secrets
 from jobs.models import Artifact, Job, JobEvent
 from jobs.services import create_job
 from jobs.worker.hosts import beat
@@ -47,3 +47,27 @@ def test_readyz_reports_each_dependency_and_wants_a_recent_worker(client, db):
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+SECRET = """
+slug: secret
+name: Secret
+variables:
+  tok: {type: secret, required: true}
+steps:
+  - {id: a, type: noop}
+"""
+
+
+def test_the_secrets_of_a_job_finished_long_ago_are_erased_and_the_rest_kept(workspace, run_tasks, settings):
+    settings.JOBSITE_SECRET_RETENTION_DAYS = 7
+    template = make_template(workspace, SECRET)
+    old, recent = (create_job(workspace, template=template, variables={"tok": "tok-value-1"}) for _ in range(2))
+    run_tasks()
+    Job.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+    assert purge_secrets() == 1
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.sealed_secrets == "" and old.unsealed_values()[0] == {"tok": None}
+    assert old.status == "succeeded" and old.variables == {"tok": "***"}  # the job itself stays
+    assert recent.unsealed_values()[0] == {"tok": "tok-value-1"}
