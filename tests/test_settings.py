@@ -55,6 +55,18 @@ def test_without_a_secret_key_production_refuses_to_start(monkeypatch, tmp_path)
         runpy.run_path(str(SETTINGS))
 
 
+def test_without_an_encryption_key_production_refuses_to_start_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x")
+    monkeypatch.delenv("JOBSITE_ENCRYPTION_KEY", raising=False)
+    monkeypatch.delenv("DEBUG", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="^JOBSITE_ENCRYPTION_KEY is required unless DEBUG=1"):
+        runpy.run_path(str(SETTINGS))
+    # `make run` writes one to the data dir: then it starts.
+    (tmp_path / "encryption_key").write_text("cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU=\n")
+    assert runpy.run_path(str(SETTINGS))["JOBSITE_ENCRYPTION_KEYS"] == ["cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU="]
+
+
 def test_every_response_carries_the_security_headers(client, db):
     response = client.get("/login/")
     assert response["Content-Security-Policy"] == (

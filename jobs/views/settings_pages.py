@@ -136,8 +136,7 @@ def settings_member_invite(request):
         messages.error(request, str(refusal))
         return redirect("settings-members")
     link = request.build_absolute_uri(reverse("invitation-accept")) + "?" + urlencode({"token": raw})
-    show_once(request, f"Invitation link for {invitation.email} ({invitation.role})", link)
-    return redirect("settings-members")
+    return show_once(request, f"Invitation link for {invitation.email} ({invitation.role})", link, redirect("settings-members"))
 
 
 @require_POST

@@ -123,7 +123,8 @@ def no_proxies(monkeypatch):
 
 
 @pytest.fixture
-def finished_job(workspace, run_tasks, server):
+def finished_job(workspace, run_tasks, server, settings):
+    settings.JOBSITE_EGRESS_ALLOW = ["127.0.0.1"]  # the test's server (SPEC §15 egress policy)
     url = f"http://127.0.0.1:{server.server_port}"
     template = make_template(workspace, TEMPLATE.replace("URL", url))
     WebhookEndpoint.objects.create(workspace=workspace, url=f"{url}/hook")

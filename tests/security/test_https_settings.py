@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The production environment of docs/deploy.md, as far as these checks care.
 DOCUMENTED = {
     "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "JOBSITE_ENCRYPTION_KEY": "cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU=",
     "DEBUG": "0",
     "ALLOWED_HOSTS": "jobs.example.com",
     "JOBSITE_HTTPS": "1",
