@@ -95,6 +95,11 @@ class ShellExecutor(Executor):
         return problems
 
     def run(self, ctx):
+        command = ctx.with_.get("command")
+        if isinstance(command, list):
+            # An item that was one placeholder keeps its value's type: `{{ vars.days }}`
+            # is 7, an optional variable left out is None. argv is text.
+            ctx.with_ = {**ctx.with_, "command": [argv_text(item) for item in command]}
         problems = self.validate(ctx.with_)
         if problems:
             return Outcome.fail("; ".join(f"{key or 'with'} {msg}" for key, msg in problems))
@@ -207,6 +212,16 @@ def resolve_inside(command, path, workdir, visible_dirs):
         sandbox.is_within(full, directory) for directory in visible_dirs
     )
     return full if inside and os.path.exists(full) else None
+
+
+def argv_text(item):
+    if item is None:
+        return ""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, int | float):
+        return str(item)
+    return item  # a string; a list or mapping stays one and fails validation
 
 
 def env_problems(env):

@@ -354,3 +354,13 @@ def test_a_flood_of_lines_arrives_complete_and_in_order(tmp_path):
     assert outcome.status == SUCCEEDED, outcome.error
     assert messages(ctx, "INFO") == [f"line {number} of the flood" for number in range(1, 200001)]
     assert messages(ctx, "ERROR") == ["last"]
+
+
+def test_argv_items_filled_with_numbers_booleans_or_nothing_become_text(tmp_path):
+    from jobs.executors.base import StepContext
+    from jobs.executors.shell import ShellExecutor
+
+    ctx = StepContext(with_={"command": ["printf", "%s|%s|%s|%s\\n", 7, 2.5, True, None]}, workdir=tmp_path / "w")
+    outcome = ShellExecutor().run(ctx)
+    assert outcome.status == "succeeded", outcome.error
+    assert ("INFO", "7|2.5|true|") in ctx.logs
