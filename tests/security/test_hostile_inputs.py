@@ -87,6 +87,8 @@ class Echo(BaseHTTPRequestHandler):
 @pytest.fixture
 def echo_server(settings):
     settings.JOBSITE_EGRESS_ALLOW = ["127.0.0.1"]
+    # One client sends thousands of requests here: the per-key rate limit is not under test.
+    settings.JOBSITE_API_RATE_LIMIT = "1000000/minute"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
