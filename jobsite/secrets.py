@@ -55,7 +55,9 @@ def _form_pattern(form: str) -> str:
     parts, last = [], 0
     for match in _PERCENT_ESCAPE.finditer(form):
         parts.append(re.escape(form[last : match.start()]))
-        parts.append("%" + "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in match.group()[1:]))
+        parts.append(
+            "%" + "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in match.group()[1:])
+        )
         last = match.end()
     parts.append(re.escape(form[last:]))
     return "".join(parts)
@@ -79,7 +81,9 @@ def mask(value, secret_values):
     in any of its spellings (secret_forms) — replaced by MASK. Dict keys too."""
     if not value or not secret_values:
         return value
-    pattern = _masker(tuple(sorted({str(secret) for secret in secret_values if secret not in (None, "")})))
+    pattern = _masker(
+        tuple(sorted({str(secret) for secret in secret_values if secret not in (None, "")}))
+    )
     if pattern is None:
         return value
     return _mask_with(value, pattern)
@@ -98,7 +102,9 @@ def _mask_with(value, pattern):
 def masked_values(declarations: dict, values: dict) -> dict:
     """`values` with those declared `type: secret` shown as MASK (an empty one stays)."""
     return {
-        name: MASK if (declarations.get(name) or {}).get("type") == "secret" and value not in (None, "") else value
+        name: MASK
+        if (declarations.get(name) or {}).get("type") == "secret" and value not in (None, "")
+        else value
         for name, value in (values or {}).items()
     }
 

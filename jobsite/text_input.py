@@ -72,16 +72,24 @@ class UnstorableTextMiddleware:
     def __call__(self, request):
         found = _query_problem(request.GET)
         content_type = request.content_type or ""
-        if request.method == "POST" and found is None and (
-            content_type == "application/x-www-form-urlencoded"
-            or (content_type == "multipart/form-data" and not request.path.startswith("/api/"))
+        if (
+            request.method == "POST"
+            and found is None
+            and (
+                content_type == "application/x-www-form-urlencoded"
+                or (content_type == "multipart/form-data" and not request.path.startswith("/api/"))
+            )
         ):
             found = _query_problem(request.POST)
         if found is None:
             return self.get_response(request)
         field, message = found
         if request.path.startswith("/api/"):
-            body = {"detail": f"{field}: {message}", "code": "invalid", "errors": {field: [message]}}
+            body = {
+                "detail": f"{field}: {message}",
+                "code": "invalid",
+                "errors": {field: [message]},
+            }
             return HttpResponse(json.dumps(body), status=400, content_type="application/json")
         text = f"The field “{field}” {message}. Go back, correct it and submit again."
         return HttpResponse(

@@ -68,7 +68,10 @@ def test_a_placeholder_in_code_run_by_an_interpreter_is_refused_naming_the_step_
                           "variables": {"x": {"type": "string"}}}, "variables": {"x": "$(id)"}},
         format="json",
     )  # fmt: skip
-    assert recipe.status_code == 400 and f"recipe.steps.run.with.command[{index}]" in recipe.json()["errors"]
+    assert (
+        recipe.status_code == 400
+        and f"recipe.steps.run.with.command[{index}]" in recipe.json()["errors"]
+    )
     assert not Job.objects.exists()
 
 
@@ -87,11 +90,15 @@ def list_template(workspace):
 def test_a_value_starting_with_a_dash_is_refused_where_it_would_be_an_option(
     list_template, admin_client, operator_client, value
 ):
-    validate = operator_client.post(f"{TEMPLATES}argv/validate/", {"variables": {"x": value}}, format="json")
+    validate = operator_client.post(
+        f"{TEMPLATES}argv/validate/", {"variables": {"x": value}}, format="json"
+    )
     assert validate.status_code == 200 and validate.json()["valid"] is False  # a dry run's verdict
     message = validate.json()["errors"]["variables.x"][0]
     assert "argument 1 of step 'run'" in message and "'-'" in message
-    created = operator_client.post(JOBS, {"template": "argv", "variables": {"x": value}}, format="json")
+    created = operator_client.post(
+        JOBS, {"template": "argv", "variables": {"x": value}}, format="json"
+    )
     assert created.status_code == 400 and "variables.x" in created.json()["errors"]
     key = admin_client.post(f"{TEMPLATES}argv/trigger-key/").json()["key"]
     triggered = APIClient().get("/api/hooks/acme/argv/trigger/", {"key": key, "x": value})
@@ -104,22 +111,31 @@ def test_a_dash_value_is_fine_after_a_double_dash_or_when_the_variable_allows_it
     create_job(workspace, template=after, variables={"x": "-la"}, start=False)
     allowed = make_template(
         workspace,
-        template_source('["ls", "{{ vars.x }}"]').replace(
-            'x: {type: string, required: true,', "x: {type: string, required: true, allow_leading_dash: true,"
-        ).replace("slug: argv", "slug: argv2"),
+        template_source('["ls", "{{ vars.x }}"]')
+        .replace(
+            "x: {type: string, required: true,",
+            "x: {type: string, required: true, allow_leading_dash: true,",
+        )
+        .replace("slug: argv", "slug: argv2"),
     )
     create_job(workspace, template=allowed, variables={"x": "-la"}, start=False)
     assert Job.objects.count() == 2
 
 
-def test_hostile_values_reach_a_real_shell_step_as_one_literal_argument(workspace, run_tasks, tmp_path):
+def test_hostile_values_reach_a_real_shell_step_as_one_literal_argument(
+    workspace, run_tasks, tmp_path
+):
     marker = tmp_path / "MARKER"
     template = make_template(
         workspace,
-        template_source('["bash", "-c", "printf \\"got:%s\\\\n\\" \\"$1\\"; echo \\"v=$VAR_X\\" >> \\"$JOBSITE_OUTPUT\\"", "_", "{{ vars.x }}"]'),
+        template_source(
+            '["bash", "-c", "printf \\"got:%s\\\\n\\" \\"$1\\"; echo \\"v=$VAR_X\\" >> \\"$JOBSITE_OUTPUT\\"", "_", "{{ vars.x }}"]'
+        ),
     )
     jobs = [
-        create_job(workspace, template=template, variables={"x": value.replace("MARKER", str(marker))})
+        create_job(
+            workspace, template=template, variables={"x": value.replace("MARKER", str(marker))}
+        )
         for value in CODE_VALUES
     ]
     run_tasks()
@@ -133,7 +149,9 @@ def test_hostile_values_reach_a_real_shell_step_as_one_literal_argument(workspac
     assert not marker.exists()
 
 
-def test_a_step_output_that_would_be_an_option_fails_the_step_before_it_runs(workspace, run_tasks, tmp_path):
+def test_a_step_output_that_would_be_an_option_fails_the_step_before_it_runs(
+    workspace, run_tasks, tmp_path
+):
     marker = tmp_path / "ran"
     template = make_template(
         workspace,
@@ -191,11 +209,17 @@ steps:
 SMUGGLED = "a\nadmin=true\nval=overwritten"
 
 
-def test_a_newline_cannot_smuggle_an_output_key_through_the_key_value_idiom(workspace, operator_client):
+def test_a_newline_cannot_smuggle_an_output_key_through_the_key_value_idiom(
+    workspace, operator_client
+):
     make_template(workspace, OUTPUT_TEMPLATE.replace("TYPE", "string"))
-    response = operator_client.post(JOBS, {"template": "outputs", "variables": {"x": SMUGGLED}}, format="json")
+    response = operator_client.post(
+        JOBS, {"template": "outputs", "variables": {"x": SMUGGLED}}, format="json"
+    )
     assert response.status_code == 400
-    assert response.json()["errors"] == {"variables.x": ["must be one line (use a text variable for several lines)"]}
+    assert response.json()["errors"] == {
+        "variables.x": ["must be one line (use a text variable for several lines)"]
+    }
     assert not Job.objects.exists()
 
 

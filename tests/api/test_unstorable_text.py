@@ -80,11 +80,15 @@ def nothing_was_stored():
 
 
 @pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "lone-surrogate"])
-def test_unstorable_text_in_a_json_body_is_a_400_naming_the_field(admin_client, greet, admin_user, bad):
+def test_unstorable_text_in_a_json_body_is_a_400_naming_the_field(
+    admin_client, greet, admin_user, bad
+):
     key = admin_client.post("/api/v1/templates/greet/trigger-key/").json()["key"]
     for name, method, path, body, field in json_probes(bad):
         headers = {"HTTP_X_TRIGGER_KEY": key} if "/hooks/" in path else {}
-        response = getattr(admin_client, method)(path, json_body(body), content_type="application/json", **headers)
+        response = getattr(admin_client, method)(
+            path, json_body(body), content_type="application/json", **headers
+        )
         assert response.status_code == 400, (name, response.status_code, response.content[:300])
         if "/hooks/" in path:  # the trigger URL answers plain text, one line per field
             assert f"\n{field}: " in response.content.decode(), (name, response.content)
@@ -95,7 +99,9 @@ def test_unstorable_text_in_a_json_body_is_a_400_naming_the_field(admin_client, 
 
 def test_a_nul_in_a_raw_yaml_body_is_a_400_naming_the_source(admin_client, greet):
     response = admin_client.post(
-        "/api/v1/templates/", TEMPLATE_WITH.format(slug="t3", name=NUL, description="d"), content_type="application/yaml"
+        "/api/v1/templates/",
+        TEMPLATE_WITH.format(slug="t3", name=NUL, description="d"),
+        content_type="application/yaml",
     )
     assert response.status_code == 400 and "source" in response.json()["errors"]
     nothing_was_stored()
@@ -109,7 +115,9 @@ def test_a_nul_in_the_trigger_url_query_or_form_is_a_400_naming_the_field(admin_
     in_name = anonymous.get(f"/api/hooks/acme/greet/trigger/?key={key}&w%00ho=x")
     assert in_name.status_code == 400
     in_form = anonymous.post(
-        f"/api/hooks/acme/greet/trigger/?key={key}", "who=a%00b", content_type="application/x-www-form-urlencoded"
+        f"/api/hooks/acme/greet/trigger/?key={key}",
+        "who=a%00b",
+        content_type="application/x-www-form-urlencoded",
     )
     assert in_form.status_code == 400 and "who" in in_form.json()["errors"]
     in_list_filter = admin_client.get("/api/v1/jobs/?q=a%00b")
@@ -134,7 +142,13 @@ def test_a_nul_in_a_page_form_is_a_400_naming_the_field(ui, greet):
             elif encoding == "multipart":
                 response = ui.post(path, data)
             else:
-                response = ui.post(path, urlencode(data), content_type="application/x-www-form-urlencoded")
+                response = ui.post(
+                    path, urlencode(data), content_type="application/x-www-form-urlencoded"
+                )
             assert response.status_code == 400, (path, encoding, response.status_code)
             assert f"“{field}”" in response.content.decode(), (path, response.content[:300])
-    assert not Job.objects.exists() and not Schedule.objects.exists() and not WebhookEndpoint.objects.exists()
+    assert (
+        not Job.objects.exists()
+        and not Schedule.objects.exists()
+        and not WebhookEndpoint.objects.exists()
+    )

@@ -35,7 +35,13 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key(workspace, settings)
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.JOBSITE_ENCRYPTION_KEYS = [old]
     template = make_template(workspace, TEMPLATE)
-    job = create_job(workspace, template=template, variables={"tok": "tok-value-1"}, params={"a": {"pw": "pw-value-2"}}, start=False)
+    job = create_job(
+        workspace,
+        template=template,
+        variables={"tok": "tok-value-1"},
+        params={"a": {"pw": "pw-value-2"}},
+        start=False,
+    )
     endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://example.com/h")
     signing = endpoint.secret
     job_id = job.pk.hex if connection.vendor == "sqlite" else job.pk
@@ -45,7 +51,10 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key(workspace, settings)
     assert "whsec_" not in raw_column("jobs_webhookendpoint", "secret", endpoint_id)
 
     settings.JOBSITE_ENCRYPTION_KEYS = [new, old]  # the new key first; the old one still reads
-    assert Job.objects.get(pk=job.pk).unsealed_values() == ({"tok": "tok-value-1"}, {"a": {"pw": "pw-value-2"}})
+    assert Job.objects.get(pk=job.pk).unsealed_values() == (
+        {"tok": "tok-value-1"},
+        {"a": {"pw": "pw-value-2"}},
+    )
     call_command("rotate_encryption_key", stdout=open("/dev/null", "w"))
     assert raw_column("jobs_job", "sealed_secrets", job_id) != sealed_by_old
 

@@ -21,7 +21,7 @@ from tests.jobs.helpers import make_template
 
 # A space, &, ", /, non-ASCII: each encoding spells these differently.
 TOKEN = 'S3CR3T-abc def&x="q"/ü'
-PASSWORD = "pa ss&w\"rd/ñ-9"
+PASSWORD = 'pa ss&w"rd/ñ-9'
 
 TEMPLATE = """
 slug: leaky
@@ -110,7 +110,9 @@ def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     httpd.received = []
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield httpd
     httpd.shutdown()
     httpd.server_close()
@@ -118,7 +120,14 @@ def server():
 
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -173,10 +182,17 @@ def test_a_secret_is_in_no_page_api_answer_admin_page_webhook_or_export(
         "admin events": (admin, f"/admin/jobs/jobevent/?q={job.pk}"),
         "admin deliveries": (admin, "/admin/jobs/webhookdelivery/"),
     }
-    pages.update({f"admin step {pk}": (admin, f"/admin/jobs/steprun/{pk}/change/") for pk in step_ids})
-    pages.update({f"admin event {pk}": (admin, f"/admin/jobs/jobevent/{pk}/change/") for pk in event_ids})
+    pages.update(
+        {f"admin step {pk}": (admin, f"/admin/jobs/steprun/{pk}/change/") for pk in step_ids}
+    )
+    pages.update(
+        {f"admin event {pk}": (admin, f"/admin/jobs/jobevent/{pk}/change/") for pk in event_ids}
+    )
     for delivery in WebhookDelivery.objects.all():
-        pages[f"admin delivery {delivery.event}"] = (admin, f"/admin/jobs/webhookdelivery/{delivery.pk}/change/")
+        pages[f"admin delivery {delivery.event}"] = (
+            admin,
+            f"/admin/jobs/webhookdelivery/{delivery.pk}/change/",
+        )
     found = {}
     for name, (client, path) in pages.items():
         response = client.get(path)
@@ -205,7 +221,11 @@ def test_a_secret_is_in_no_page_api_answer_admin_page_webhook_or_export(
 
 
 def test_no_database_column_holds_a_secret_in_clear(finished_job, workspace):
-    WebhookEndpoint.objects.create(workspace=workspace, url="http://127.0.0.1:9/x", secret="whsec_c2VjcmV0LXNpZ25pbmcta2V5LTEyMzQ1Njc4")
+    WebhookEndpoint.objects.create(
+        workspace=workspace,
+        url="http://127.0.0.1:9/x",
+        secret="whsec_c2VjcmV0LXNpZ25pbmcta2V5LTEyMzQ1Njc4",
+    )
     Schedule.objects.create(workspace=workspace, template=finished_job.template, cron="0 3 * * *")
     schedule = Schedule.objects.get()
     schedule.variables = {"tok": TOKEN}
@@ -214,7 +234,8 @@ def test_no_database_column_holds_a_secret_in_clear(finished_job, workspace):
     save_schedule(schedule)
     schedule.save()
     tables = [
-        model._meta.db_table for model in (Job, StepRun, JobEvent, WebhookDelivery, WebhookEndpoint, Schedule)
+        model._meta.db_table
+        for model in (Job, StepRun, JobEvent, WebhookDelivery, WebhookEndpoint, Schedule)
     ]
     found = {}
     with connection.cursor() as cursor:

@@ -46,9 +46,7 @@ CORPUS = [
     "null", "None", "true", "NaN", "1e309", "-0", "9" * 30, "[]", "{}", '{"a": 1}',
     "#", "?", "&", "=", "%00", "%0a", "%2e%2e%2f", "+", " ", "  leading and trailing  ",
 ]  # fmt: skip
-ALPHABET = (
-    "abcXYZ019 _-.,:;!?'\"`$(){}[]<>|&*#%@^~=+/\\\n\r\t\x00\x1b\u00e9\u00fc\u4e2d\u202e\U0001f4a5\ud800\udfff"
-)
+ALPHABET = "abcXYZ019 _-.,:;!?'\"`$(){}[]<>|&*#%@^~=+/\\\n\r\t\x00\x1b\u00e9\u00fc\u4e2d\u202e\U0001f4a5\ud800\udfff"
 
 
 def hostile_values(count, seed=12):
@@ -66,7 +64,11 @@ def hostile_values(count, seed=12):
         elif kind == 2:
             value = "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(1, 40)))
         else:
-            value = rng.choice(CORPUS).upper() if rng.random() < 0.5 else rng.choice(CORPUS) * rng.randrange(2, 4)
+            value = (
+                rng.choice(CORPUS).upper()
+                if rng.random() < 0.5
+                else rng.choice(CORPUS) * rng.randrange(2, 4)
+            )
         values.append(value)
     return values
 
@@ -91,7 +93,9 @@ def echo_server(settings):
     settings.JOBSITE_API_RATE_LIMIT = "1000000/minute"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     yield server
     server.shutdown()
     server.server_close()
@@ -143,7 +147,9 @@ class LiveMarkup(HTMLParser):
     `&lt;script&gt;`) is not markup and is not counted."""
 
     # An <img> is not here: the sanitizer keeps a markdown image (without handlers).
-    ACTIVE_TAGS = frozenset({"script", "iframe", "svg", "object", "embed", "form", "base", "meta", "link", "style"})
+    ACTIVE_TAGS = frozenset(
+        {"script", "iframe", "svg", "object", "embed", "form", "base", "meta", "link", "style"}
+    )
 
     def __init__(self):
         super().__init__()
@@ -158,7 +164,9 @@ class LiveMarkup(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.found[f"{name}="] += 1
-            if value and value.strip().lower().startswith(("javascript:", "data:text/html", "vbscript:")):
+            if value and value.strip().lower().startswith(
+                ("javascript:", "data:text/html", "vbscript:")
+            ):
                 self.found[f"{name}=javascript:"] += 1
 
 
@@ -174,7 +182,9 @@ def run_hostile_values(count, workspace, admin_client, run_tasks, echo_server):
     from django.db import connection
 
     template = make_template(workspace, template_source(echo_server.server_port))
-    key = admin_client.post(f"/api/v1/templates/{template.slug}/trigger-key/", content_type="application/json").json()["key"]
+    key = admin_client.post(
+        f"/api/v1/templates/{template.slug}/trigger-key/", content_type="application/json"
+    ).json()["key"]
     tally = Counter()
     refusals = Counter()
     five_xx = []
@@ -183,7 +193,9 @@ def run_hostile_values(count, workspace, admin_client, run_tasks, echo_server):
     for start in range(0, len(values), BATCH):
         batch = {f"v{i}": value for i, value in enumerate(values[start : start + BATCH])}
         validate = admin_client.post(
-            f"/api/v1/templates/{template.slug}/validate/", json.dumps({"variables": batch}), content_type="application/json"
+            f"/api/v1/templates/{template.slug}/validate/",
+            json.dumps({"variables": batch}),
+            content_type="application/json",
         )
         tally["validate requests"] += 1
         if validate.status_code >= 500:
@@ -203,7 +215,9 @@ def run_hostile_values(count, workspace, admin_client, run_tasks, echo_server):
                 tally["values run"] += len([v for v in batch.values()])
                 break
             assert response.status_code == 400, response.content
-            named = re.findall(r"^(?:variables\.)?(v\d+): (.*)$", response.content.decode(), flags=re.MULTILINE)
+            named = re.findall(
+                r"^(?:variables\.)?(v\d+): (.*)$", response.content.decode(), flags=re.MULTILINE
+            )
             assert named, response.content  # a 400 names the field
             for field, message in named:
                 if field in batch:
@@ -211,7 +225,9 @@ def run_hostile_values(count, workspace, admin_client, run_tasks, echo_server):
                     del batch[field]
     run_tasks()
     executions, unsanitized = [], []
-    harmless = create_job(workspace, template=template, variables={f"v{i}": "plain" for i in range(BATCH)})
+    harmless = create_job(
+        workspace, template=template, variables={f"v{i}": "plain" for i in range(BATCH)}
+    )
     run_tasks()
     benign = live_markup(admin_client.get(f"/jobs/{harmless.pk}/").content.decode())
     for job_id, batch in jobs:
@@ -259,15 +275,28 @@ def run_hostile_values(count, workspace, admin_client, run_tasks, echo_server):
     return report
 
 
-def test_a_sample_of_hostile_values_runs_nowhere_and_renders_nothing(workspace, admin_user, run_tasks, echo_server):
+def test_a_sample_of_hostile_values_runs_nowhere_and_renders_nothing(
+    workspace, admin_user, run_tasks, echo_server
+):
     client = Client()
     client.force_login(admin_user)
-    report = run_hostile_values(int(os.environ.get("JOBSITE_HOSTILE_SAMPLE", "200")), workspace, client, run_tasks, echo_server)
-    assert report["counts"]["values run"] > 0 and report["counts"]["refused with a 4xx naming the field"] > 0
+    report = run_hostile_values(
+        int(os.environ.get("JOBSITE_HOSTILE_SAMPLE", "200")),
+        workspace,
+        client,
+        run_tasks,
+        echo_server,
+    )
+    assert (
+        report["counts"]["values run"] > 0
+        and report["counts"]["refused with a 4xx naming the field"] > 0
+    )
 
 
 @pytest.mark.fuzz
-def test_ten_thousand_hostile_values_run_nowhere_and_render_nothing(workspace, admin_user, run_tasks, echo_server):
+def test_ten_thousand_hostile_values_run_nowhere_and_render_nothing(
+    workspace, admin_user, run_tasks, echo_server
+):
     client = Client()
     client.force_login(admin_user)
     report = run_hostile_values(10_000, workspace, client, run_tasks, echo_server)

@@ -23,7 +23,9 @@ class Command(BaseCommand):
             done = 0
             for pk, sealed in rows.iterator():
                 # Conditional on the value read, so a row changed meanwhile is left as it is.
-                done += model.objects.filter(pk=pk, sealed_secrets=sealed).update(sealed_secrets=reseal(sealed))
+                done += model.objects.filter(pk=pk, sealed_secrets=sealed).update(
+                    sealed_secrets=reseal(sealed)
+                )
             counts[model._meta.verbose_name_plural] = done
         done = 0
         for endpoint in WebhookEndpoint.objects.all().iterator():
@@ -32,4 +34,6 @@ class Command(BaseCommand):
                 endpoint.save(update_fields=["secret", "previous_secret"])
             done += 1
         counts["webhook endpoints"] = done
-        self.stdout.write("re-encrypted: " + ", ".join(f"{count} {name}" for name, count in counts.items()))
+        self.stdout.write(
+            "re-encrypted: " + ", ".join(f"{count} {name}" for name, count in counts.items())
+        )

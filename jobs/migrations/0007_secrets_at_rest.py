@@ -6,7 +6,9 @@ from django.db import migrations, models
 
 
 def _secret_names(declarations):
-    return {name for name, decl in (declarations or {}).items() if (decl or {}).get("type") == "secret"}
+    return {
+        name for name, decl in (declarations or {}).items() if (decl or {}).get("type") == "secret"
+    }
 
 
 def seal_existing_secrets(apps, schema_editor):
@@ -22,7 +24,10 @@ def seal_existing_secrets(apps, schema_editor):
     for job in Job.objects.filter(sealed_secrets="").iterator():
         definition = job.definition or {}
         var_names = _secret_names(definition.get("variables"))
-        param_names = {step.get("id"): _secret_names(step.get("params")) for step in definition.get("steps", [])}
+        param_names = {
+            step.get("id"): _secret_names(step.get("params"))
+            for step in definition.get("steps", [])
+        }
         if not var_names and not any(param_names.values()):
             continue
         secrets = {"variables": {}, "params": {}}
@@ -31,7 +36,10 @@ def seal_existing_secrets(apps, schema_editor):
             if variables.get(name) not in (None, "", MASK):
                 secrets["variables"][name] = variables[name]
                 variables[name] = MASK
-        params = {step_id: dict(values) if isinstance(values, dict) else values for step_id, values in (job.params or {}).items()}
+        params = {
+            step_id: dict(values) if isinstance(values, dict) else values
+            for step_id, values in (job.params or {}).items()
+        }
         for step_id, names in param_names.items():
             values = params.get(step_id)
             if not isinstance(values, dict):
@@ -49,7 +57,16 @@ def seal_existing_secrets(apps, schema_editor):
         job.error = mask(job.error, found)
         job.result_markdown = mask(job.result_markdown, found)
         job.result_outputs = mask(job.result_outputs, found)
-        job.save(update_fields=["variables", "params", "sealed_secrets", "error", "result_markdown", "result_outputs"])
+        job.save(
+            update_fields=[
+                "variables",
+                "params",
+                "sealed_secrets",
+                "error",
+                "result_markdown",
+                "result_outputs",
+            ]
+        )
         for step in StepRun.objects.filter(job=job):
             step.error, step.outputs = mask(step.error, found), mask(step.outputs, found)
             step.save(update_fields=["error", "outputs"])
@@ -65,7 +82,9 @@ def seal_existing_secrets(apps, schema_editor):
         version = schedule.template.current_version
         names = _secret_names((version.definition or {}).get("variables") if version else {})
         variables = dict(schedule.variables or {})
-        sealed = {name: variables[name] for name in names if variables.get(name) not in (None, "", MASK)}
+        sealed = {
+            name: variables[name] for name in names if variables.get(name) not in (None, "", MASK)
+        }
         if sealed:
             variables.update({name: MASK for name in sealed})
             schedule.variables = variables
@@ -74,31 +93,32 @@ def seal_existing_secrets(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0005_jobevent_not_log_index'),
+        ("jobs", "0006_admin_names"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='sealed_secrets',
-            field=models.TextField(blank=True, default=''),
+            model_name="job",
+            name="sealed_secrets",
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.AlterField(
-            model_name='webhookendpoint',
-            name='previous_secret',
-            field=jobsite.secrets.EncryptedTextField(blank=True, default=''),
+            model_name="webhookendpoint",
+            name="previous_secret",
+            field=jobsite.secrets.EncryptedTextField(blank=True, default=""),
         ),
         migrations.AlterField(
-            model_name='webhookendpoint',
-            name='secret',
-            field=jobsite.secrets.EncryptedTextField(default=jobs.models.automation.new_webhook_secret),
+            model_name="webhookendpoint",
+            name="secret",
+            field=jobsite.secrets.EncryptedTextField(
+                default=jobs.models.automation.new_webhook_secret
+            ),
         ),
         migrations.AddField(
-            model_name='schedule',
-            name='sealed_secrets',
-            field=models.TextField(blank=True, default=''),
+            model_name="schedule",
+            name="sealed_secrets",
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.RunPython(seal_existing_secrets, migrations.RunPython.noop),
     ]
