@@ -4,9 +4,13 @@ PostgreSQL's text and jsonb cannot hold a NUL character (U+0000), and no UTF-8 d
 can hold a lone surrogate (U+D800–U+DFFF, which JSON's "\\ud800" escape produces). Let
 through, either one made the database driver raise, and the client got a 500 (issue
 12: 6 of 14 probes). They are refused once, where input enters: the JSON and YAML body
-parsers (jobsite/api/parsers.py) and, for query strings (every URL) and form posts (the
-trigger URL's URL-encoded body, every page's form and the admin's),
+parsers (jobsite/api/parsers.py) and, for query strings (every URL) and URL-encoded form
+posts (the trigger URL's body, the pages' and the admin's forms),
 UnstorableTextMiddleware. The answer is a 400 naming the field, on every database.
+Multipart bodies are not read here: their views stream uploads with their own handlers
+(a page's start form with a file, POST uploads/), which must be set before the body is
+parsed; the text fields of those forms are Django form fields, which refuse a NUL
+themselves (ProhibitNullCharactersValidator).
 """
 
 import html
@@ -61,10 +65,8 @@ def _query_problem(query) -> tuple[str, str] | None:
 
 
 class UnstorableTextMiddleware:
-    """400 for a query string or a form post holding text that cannot be stored.
-
-    Multipart bodies are read here only outside /api/ (the pages' forms): an API upload
-    is streamed by its view and must not be parsed before it."""
+    """400 for a query string or a URL-encoded form post holding text that cannot be
+    stored."""
 
     def __init__(self, get_response):
         self.get_response = get_response

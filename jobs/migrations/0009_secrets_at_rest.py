@@ -94,7 +94,7 @@ def seal_existing_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0006_admin_names"),
+        ("jobs", "0008_notifications"),
     ]
 
     operations = [
