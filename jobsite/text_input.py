@@ -16,7 +16,8 @@ themselves (ProhibitNullCharactersValidator).
 import html
 import json
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, QueryDict
 
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
 SURROGATE_MESSAGE = "contains a lone surrogate (\\ud800–\\udfff), which is not valid text"
@@ -64,6 +65,19 @@ def _query_problem(query) -> tuple[str, str] | None:
     return None
 
 
+def _small_form(request) -> QueryDict:
+    """The URL-encoded body as a QueryDict, read from `request.body` (not request.POST:
+    a view may still set its own upload handlers) and only when it is small enough to be
+    a form; a larger body is left to its view and its limits."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return QueryDict()
+    if not 0 < length <= (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440):
+        return QueryDict()
+    return QueryDict(request.body, encoding=request.encoding)
+
+
 class UnstorableTextMiddleware:
     """400 for a query string or a URL-encoded form post holding text that cannot be
     stored."""
@@ -73,16 +87,12 @@ class UnstorableTextMiddleware:
 
     def __call__(self, request):
         found = _query_problem(request.GET)
-        content_type = request.content_type or ""
         if (
-            request.method == "POST"
-            and found is None
-            and (
-                content_type == "application/x-www-form-urlencoded"
-                or (content_type == "multipart/form-data" and not request.path.startswith("/api/"))
-            )
+            found is None
+            and request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
         ):
-            found = _query_problem(request.POST)
+            found = _query_problem(_small_form(request))
         if found is None:
             return self.get_response(request)
         field, message = found
