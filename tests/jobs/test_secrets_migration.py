@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from jobsite.secrets import unseal_json
 
-BEFORE = ("jobs", "0008_notifications")
+BEFORE = [("jobs", "0007_pools"), ("jobs", "0008_notifications")]
 TOKEN = "old-plain-token-123"
 DEFINITION = {
     "slug": "old",
@@ -35,7 +35,7 @@ DEFINITION = {
 def test_plain_secrets_written_before_encryption_are_sealed_and_masked_by_the_migration():
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
-    before = [node for node in latest if node[0] != "jobs"] + [BEFORE]
+    before = [node for node in latest if node[0] != "jobs"] + BEFORE
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     workspace = old.get_model("jobsite", "Workspace").objects.create(slug="w", name="W")
