@@ -30,7 +30,9 @@ def why_not_available() -> str | None:
     if not shutil.which("ip"):
         return "needs iproute2's `ip`"
     if not shutil.which("socat"):
-        return "needs socat for the database and Redis relays (make test-multihost installs Debian's)"
+        return (
+            "needs socat for the database and Redis relays (make test-multihost installs Debian's)"
+        )
     probe = f"jsprobe{os.getpid()}"
     made = ip("netns", "add", probe, check=False)
     if made.returncode != 0:
@@ -76,16 +78,27 @@ class Network:
         ip("netns", "exec", host.netns, "ip", "addr", "add", f"{host.addr_ns}/30", "dev", veth_ns)
         ip("netns", "exec", host.netns, "ip", "link", "set", veth_ns, "up")
         ip("netns", "exec", host.netns, "ip", "link", "set", "lo", "up")
-        for port, target in ((PG_RELAY_PORT, "127.0.0.1:5432"), (REDIS_RELAY_PORT, "127.0.0.1:6379")):
+        for port, target in (
+            (PG_RELAY_PORT, "127.0.0.1:5432"),
+            (REDIS_RELAY_PORT, "127.0.0.1:6379"),
+        ):
             host.relays.append(
                 subprocess.Popen(
-                    ["socat", f"TCP-LISTEN:{port},bind={host.addr_host},reuseaddr,fork", f"TCP:{target}"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                    [
+                        "socat",
+                        f"TCP-LISTEN:{port},bind={host.addr_host},reuseaddr,fork",
+                        f"TCP:{target}",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
                 )  # fmt: skip
             )
         return host
 
-    def start_worker(self, host: Host, env: dict, log_dir: Path, database: str, redis_db: int) -> None:
+    def start_worker(
+        self, host: Host, env: dict, log_dir: Path, database: str, redis_db: int
+    ) -> None:
         # Short TCP timeouts: on a cut link a call fails in seconds instead of the
         # kernel's ~15 minutes of retransmissions, so the worker notices it lost its lease.
         db_url = (

@@ -82,7 +82,13 @@ def cluster(tmp_path):
     if reason:
         pytest.skip(reason)
     url, name = fresh_postgres_url(PG, prefix="jobsite_mh_")
-    deploy = Deployment(tmp_path, database_url=url, broker="redis", redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}", workers=2)
+    deploy = Deployment(
+        tmp_path,
+        database_url=url,
+        broker="redis",
+        redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
+        workers=2,
+    )
     deploy.env.update(
         JOBSITE_LEASE_SECONDS=str(LEASE), JOBSITE_HEARTBEAT_SECONDS="1", JOBSITE_DISPATCH_INTERVAL=str(DISPATCH),
         # The harness tests the network between hosts, not step containment: steps
@@ -113,8 +119,12 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
 
     # Strike while h2 runs two steps, one of them a non-idempotent `b` when that happens
     # within a minute (so that both outcomes, re-run and lost, are exercised).
-    if not deploy.wait_for(lambda: len(hit := running_on_victim()) >= 2 and "b" in {s[1] for s in hit}, timeout=60):
-        assert deploy.wait_for(lambda: len(running_on_victim()) >= 2, timeout=60), "h2 never ran two steps at once"
+    if not deploy.wait_for(
+        lambda: len(hit := running_on_victim()) >= 2 and "b" in {s[1] for s in hit}, timeout=60
+    ):
+        assert deploy.wait_for(lambda: len(running_on_victim()) >= 2, timeout=60), (
+            "h2 never ran two steps at once"
+        )
     if fault == "partition":
         net.cut(victim)
     else:
@@ -124,7 +134,9 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
     if fault == "partition":
         time.sleep(LEASE + 2 * DISPATCH + 1)  # past the lease and a reaper pass
         net.restore(victim)
-    assert deploy.wait_for(lambda: all(s in TERMINAL for s, _ in state(deploy)["jobs"].values()), timeout=240), "jobs stuck"
+    assert deploy.wait_for(
+        lambda: all(s in TERMINAL for s, _ in state(deploy)["jobs"].values()), timeout=240
+    ), "jobs stuck"
     final = state(deploy)
     elapsed = time.monotonic() - started
 
@@ -135,9 +147,15 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
         if host:
             placement[pool][host] += 1
             misplaced += pool not in HOSTS[host]
-    reaped = sum(1 for key, attempt in at_fault.items() if steps[key][5] > attempt or steps[key][4] == "lost")
+    reaped = sum(
+        1 for key, attempt in at_fault.items() if steps[key][5] > attempt or steps[key][4] == "lost"
+    )
     lost = sum(1 for key in at_fault if steps[key][4] == "lost")
-    late = sum(1 for key, attempt in at_fault.items() if steps[key][3] == "h2" and steps[key][5] == attempt and steps[key][4] != "lost")
+    late = sum(
+        1
+        for key, attempt in at_fault.items()
+        if steps[key][3] == "h2" and steps[key][5] == attempt and steps[key][4] != "lost"
+    )
     lines = Counter(effects.read_text().split("\n"))
     duplicates = sum(n - 1 for line, n in lines.items() if line.endswith(" b") and n > 1)
     reruns_a = sum(n - 1 for line, n in lines.items() if line.endswith(" a") and n > 1)
@@ -155,7 +173,9 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
         "hit_jobs_terminal_after_fault_s": round(last_hit - fault_at, 1), "all_terminal_s": round(elapsed, 1),
     }  # fmt: skip
     print("\n" + " | ".join(f"{k}: {v}" for k, v in result.items()))
-    with open(os.environ.get("JOBSITE_MULTIHOST_REPORT", "/tmp/jobsite-multihost.jsonl"), "a") as out:
+    with open(
+        os.environ.get("JOBSITE_MULTIHOST_REPORT", "/tmp/jobsite-multihost.jsonl"), "a"
+    ) as out:
         out.write(json.dumps(result) + "\n")
     return result
 
@@ -168,7 +188,9 @@ def check(result, bound):
     assert result["reaped_after_fault_s"] <= bound
 
 
-def test_a_partitioned_host_loses_its_steps_to_other_hosts_of_its_pools_and_none_of_its_late_writes_lands(cluster):
+def test_a_partitioned_host_loses_its_steps_to_other_hosts_of_its_pools_and_none_of_its_late_writes_lands(
+    cluster,
+):
     deploy, net, effects = cluster
     result = run_scenario(deploy, net, effects, "partition")
     # Restored after lease + 2 dispatcher passes + 1 s; the steps it ran are reaped
