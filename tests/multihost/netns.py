@@ -122,6 +122,17 @@ class Network:
     def restore(self, host: Host) -> None:
         ip("link", "set", host.veth_host, "up")
 
+    def freeze_relay(self, host: Host, service: str) -> None:
+        """A database-only or Redis-only partition of one host: SIGSTOP its relay (and
+        the relay's per-connection children), so that traffic to that service stalls
+        like a dropped link — the kernel still accepts bytes, nothing answers."""
+        relay = host.relays[0 if service == "postgres" else 1]
+        os.killpg(relay.pid, signal.SIGSTOP)
+
+    def thaw_relay(self, host: Host, service: str) -> None:
+        relay = host.relays[0 if service == "postgres" else 1]
+        os.killpg(relay.pid, signal.SIGCONT)
+
     def kill9(self, host: Host) -> None:
         """SIGKILL every process in the host's namespace (the worker, its clusters,
         their workers, the steps' processes)."""
@@ -153,6 +164,7 @@ class Network:
                     pass
             for relay in host.relays:
                 try:
+                    os.killpg(relay.pid, signal.SIGCONT)
                     os.killpg(relay.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass

@@ -125,15 +125,21 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
         assert deploy.wait_for(lambda: len(running_on_victim()) >= 2, timeout=60), (
             "h2 never ran two steps at once"
         )
+    service = {"database-partition": "postgres", "redis-partition": "redis"}.get(fault)
     if fault == "partition":
         net.cut(victim)
+    elif service:
+        net.freeze_relay(victim, service)
     else:
         net.kill9(victim)
     fault_at = time.time()
     at_fault = {(s[0], s[1]): s[5] for s in running_on_victim()}
-    if fault == "partition":
+    if fault != "kill9":
         time.sleep(LEASE + 2 * DISPATCH + 1)  # past the lease and a reaper pass
-        net.restore(victim)
+        if service:
+            net.thaw_relay(victim, service)
+        else:
+            net.restore(victim)
     assert deploy.wait_for(
         lambda: all(s in TERMINAL for s, _ in state(deploy)["jobs"].values()), timeout=240
     ), "jobs stuck"
@@ -161,8 +167,14 @@ def run_scenario(deploy, net, effects, fault: str) -> dict:
     reruns_a = sum(n - 1 for line, n in lines.items() if line.endswith(" a") and n > 1)
     # Recovered: each step the fault hit is claimed again elsewhere (its new attempt's
     # start) or marked lost (its finish).
-    recovered = max(steps[key][7] if steps[key][4] == "lost" else steps[key][6] for key in at_fault)
-    reaped_at = max(final["reaps"][f"{job} {step}"] for job, step in at_fault)
+    recovered = max(
+        (steps[key][7] if steps[key][4] == "lost" else steps[key][6]) or fault_at
+        for key in at_fault
+    )
+    reap_times = [
+        final["reaps"][f"{j} {st}"] for j, st in at_fault if f"{j} {st}" in final["reaps"]
+    ]
+    reaped_at = max(reap_times) if reap_times else fault_at
     jobs_hit = {key[0] for key in at_fault}
     last_hit = max(final["jobs"][job][1] for job in jobs_hit)
     result = {
@@ -202,3 +214,20 @@ def test_a_host_whose_processes_are_all_killed_loses_its_steps_to_other_hosts(cl
     deploy, net, effects = cluster
     result = run_scenario(deploy, net, effects, "kill9")
     check(result, LEASE + DISPATCH + 10)
+
+
+def test_a_host_cut_off_from_the_database_only_loses_its_steps_like_a_partitioned_one(cluster):
+    deploy, net, effects = cluster
+    result = run_scenario(deploy, net, effects, "database-partition")
+    check(result, LEASE + DISPATCH + 10)
+
+
+def test_a_host_cut_off_from_redis_only_finishes_the_steps_it_runs_and_loses_nothing(cluster):
+    """Its leases are renewed in the database, so its running steps are not reaped: they
+    finish on it. It only cannot fetch new tasks until Redis answers again."""
+    deploy, net, effects = cluster
+    result = run_scenario(deploy, net, effects, "redis-partition")
+    assert result["misplaced"] == 0
+    assert result["reaped"] == 0 and result["lost"] == 0
+    assert result["duplicates"] == 0 and result["idempotent_reruns"] == 0
+    assert result["statuses"] == {"succeeded": result["jobs"]}
