@@ -12,12 +12,12 @@ DATA := data
 FIND_PYTHON = for c in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null) $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) /usr/local/bin/python3.13 /usr/local/bin/python3.12 /usr/bin/python3.13 /usr/bin/python3.12; do \
 	if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then command -v "$$c" || echo "$$c"; exit 0; fi; done; exit 1
 
-.PHONY: help run test test-slow test-postgres test-e2e test-chaos test-fuzz lint bench venv lock clean
+.PHONY: help run test test-slow test-postgres test-e2e test-chaos test-fuzz test-multihost lint bench venv lock clean
 
 help:
 	@echo "make run    - install, migrate, load the demo and serve http://127.0.0.1:8000"
 	@echo "make test   - run the test suite (creates the virtualenv if needed)"
-	@echo "make test-slow | test-postgres | test-e2e | test-chaos | test-fuzz | lint | bench"
+	@echo "make test-slow | test-postgres | test-e2e | test-chaos | test-fuzz | test-multihost | lint | bench"
 	@echo "make lock   - regenerate requirements.lock after changing pyproject.toml's dependencies"
 
 $(PY):
@@ -94,6 +94,15 @@ test-e2e: venv
 test-chaos: venv
 	$(INSTALL) '.[test,postgres,redis]'
 	$(PY) -m pytest -q -s -m chaos
+
+# Worker hosts in network namespaces (root: ip netns, veth pairs; socat relays to the
+# PostgreSQL and Redis on 127.0.0.1): partitions and kill -9 of a host (docs/engine.md).
+# JOBSITE_MULTIHOST_JOBS=300 for the full run.
+test-multihost: venv
+	$(INSTALL) '.[test,postgres,redis]'
+	@command -v socat >/dev/null || { echo "installing socat (the harness's relays)"; apt-get update -qq && apt-get install -y -qq --no-install-recommends socat; }
+	@export JOBSITE_TEST_DATABASE_URL=$${JOBSITE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}; \
+	$(PY) -m pytest -q -s -m multihost
 
 test-fuzz: venv
 	$(INSTALL) '.[test,fuzz]'

@@ -73,7 +73,12 @@ def pools_known() -> list[str]:
     for declared in WorkerHost.objects.values_list("pools", flat=True):
         pools.update(declared or [DEFAULT_POOL])
     active = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.RETRYING]
-    pools.update(StepRun.objects.filter(status__in=active).values_list("pool", flat=True).distinct().order_by())
+    pools.update(
+        StepRun.objects.filter(status__in=active)
+        .values_list("pool", flat=True)
+        .distinct()
+        .order_by()
+    )
     return sorted(pools)
 
 
@@ -87,18 +92,25 @@ def pool_overview(now=None) -> list[dict]:
     now = now or timezone.now()
     since = now - timedelta(seconds=HOST_ALIVE_SECONDS)
     hosts_of: dict[str, list[str]] = {}
-    for host_id, declared in WorkerHost.objects.filter(last_seen_at__gte=since).values_list("host_id", "pools"):
+    for host_id, declared in WorkerHost.objects.filter(last_seen_at__gte=since).values_list(
+        "host_id", "pools"
+    ):
         for pool in declared or [DEFAULT_POOL]:
             hosts_of.setdefault(pool, []).append(host_id)
     counts = {
         (pool, status): n
-        for pool, status, n in StepRun.objects.filter(status__in=[StepStatus.RUNNING, StepStatus.QUEUED])
+        for pool, status, n in StepRun.objects.filter(
+            status__in=[StepStatus.RUNNING, StepStatus.QUEUED]
+        )
         .values_list("pool", "status")
         .annotate(n=Count("id"))
         .order_by()
     }
     oldest = dict(
-        StepRun.objects.filter(status=StepStatus.QUEUED).values_list("pool").annotate(at=Min("queued_at")).order_by()
+        StepRun.objects.filter(status=StepStatus.QUEUED)
+        .values_list("pool")
+        .annotate(at=Min("queued_at"))
+        .order_by()
     )
     return [
         {

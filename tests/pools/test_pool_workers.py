@@ -56,7 +56,9 @@ def brokers():
 @pytest.mark.parametrize("broker", list(brokers()))
 def test_gpu_steps_run_only_on_the_gpu_host_and_wait_for_one_when_none_is_alive(tmp_path, broker):
     url, name = fresh_postgres_url(PG) if broker == "redis" else (None, None)
-    deploy = Deployment(tmp_path, database_url=url, broker=broker, redis_url=REDIS if broker == "redis" else None)
+    deploy = Deployment(
+        tmp_path, database_url=url, broker=broker, redis_url=REDIS if broker == "redis" else None
+    )
     try:
         deploy.manage("migrate", "--noinput", "-v", "0")
         deploy.env.update(JOBSITE_WORKER_ID="cpu-host", JOBSITE_POOLS="default")
@@ -64,26 +66,44 @@ def test_gpu_steps_run_only_on_the_gpu_host_and_wait_for_one_when_none_is_alive(
         deploy.env.update(JOBSITE_WORKER_ID="gpu-host", JOBSITE_POOLS="gpu")
         gpu = deploy.start("worker", "--no-dispatcher", log_name="gpu-host")
         deploy.manage("shell", "-c", "N = 10\n" + CREATE)
-        assert deploy.wait_for(lambda: report(deploy)[0] == {"succeeded": 10}, timeout=90), report(deploy)
+        assert deploy.wait_for(lambda: report(deploy)[0] == {"succeeded": 10}, timeout=90), report(
+            deploy
+        )
         _, placed, _ = report(deploy)
-        assert placed == [("build", "default", "cpu-host"), ("publish", "default", "cpu-host"), ("train", "gpu", "gpu-host")]
+        assert placed == [
+            ("build", "default", "cpu-host"),
+            ("publish", "default", "cpu-host"),
+            ("train", "gpu", "gpu-host"),
+        ]
 
         # No gpu host: the train steps wait with the reason, the others run.
         deploy.kill(gpu)
-        deploy.manage("shell", "-c", "from jobs.models import WorkerHost; from django.utils import timezone; "
-                      "WorkerHost.objects.filter(host_id='gpu-host').update(last_seen_at=timezone.now() - timezone.timedelta(minutes=5))")
+        deploy.manage(
+            "shell",
+            "-c",
+            "from jobs.models import WorkerHost; from django.utils import timezone; "
+            "WorkerHost.objects.filter(host_id='gpu-host').update(last_seen_at=timezone.now() - timezone.timedelta(minutes=5))",
+        )
         deploy.manage("shell", "-c", "N = 3\n" + CREATE)
-        assert deploy.wait_for(lambda: report(deploy)[2] == [("train", "no worker in pool gpu")], timeout=60), report(deploy)
+        assert deploy.wait_for(
+            lambda: report(deploy)[2] == [("train", "no worker in pool gpu")], timeout=60
+        ), report(deploy)
         assert report(deploy)[0] == {"succeeded": 10, "running": 3}
 
         # A gpu host appears: they start, and every job finishes.
         started = time.monotonic()
         deploy.env.update(JOBSITE_WORKER_ID="gpu-host-2", JOBSITE_POOLS="gpu")
         deploy.start("worker", "--no-dispatcher", log_name="gpu-host-2")
-        assert deploy.wait_for(lambda: report(deploy)[0] == {"succeeded": 13}, timeout=90), report(deploy)
-        print(f"\npools ({broker}): the waiting gpu steps finished {time.monotonic() - started:.1f} s after a gpu host started")
+        assert deploy.wait_for(lambda: report(deploy)[0] == {"succeeded": 13}, timeout=90), report(
+            deploy
+        )
+        print(
+            f"\npools ({broker}): the waiting gpu steps finished {time.monotonic() - started:.1f} s after a gpu host started"
+        )
         statuses, placed, reasons = report(deploy)
-        assert ("train", "gpu", "gpu-host-2") in placed and all(pool != "gpu" or host.startswith("gpu-host") for _, pool, host in placed)
+        assert ("train", "gpu", "gpu-host-2") in placed and all(
+            pool != "gpu" or host.startswith("gpu-host") for _, pool, host in placed
+        )
         assert reasons == []
     finally:
         deploy.stop_all()

@@ -60,7 +60,9 @@ def steps_by_id(job):
 def staff_client(client, workspace):
     from django.contrib.auth import get_user_model
 
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.invalid", "pw"))
+    client.force_login(
+        get_user_model().objects.create_superuser("root", "root@example.invalid", "pw")
+    )
     return client
 
 
