@@ -143,7 +143,9 @@ def test_without_user_namespaces_an_ordinary_user_is_told_why(as_nobody):
     # A user namespace that may not nest stands in for a kernel without unprivileged
     # user namespaces.
     nobody, python, bwrap = as_nobody
-    no_userns = [bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--"]
+    no_userns = [bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # A checkout under /tmp (CI clones anywhere) must stay visible above the fresh /tmp.
+    no_userns += ["--ro-bind", str(ROOT), str(ROOT), "--"]
     lines = run_as([*nobody, *no_userns, python, "-c", AS_AN_ORDINARY_USER, str(ROOT), bwrap])
     assert lines[0].startswith(f"problem bwrap at {bwrap} does not work here: bwrap: "), lines
     assert "(bwrap needs unprivileged user namespaces: see sysctl user.max_user_namespaces" in lines[0]

@@ -94,8 +94,7 @@ def seal_existing_secrets(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0007_pools"),
-        ("jobs", "0008_notifications"),
+        ("jobs", "0009_merge_pools_notifications"),
     ]
 
     operations = [
