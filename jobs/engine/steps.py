@@ -62,7 +62,6 @@ def claim_step(
             worker_id=worker_id,
             lease_expires_at=lease_expiry(),
             heartbeat_at=now,
-            waiting_reason="",
         )
         if not claimed:
             return None
