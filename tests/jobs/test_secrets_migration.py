@@ -1,4 +1,4 @@
-"""Migration jobs.0009 on a database written before secrets were encrypted: secret
+"""Migration jobs.0010 on a database written before secrets were encrypted: secret
 values stored in clear (a job's variables and params, what its steps wrote, a webhook's
 signing secret, a schedule's variables) end up sealed or masked, and still work."""
 
@@ -8,7 +8,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from jobsite.secrets import unseal_json
 
-BEFORE = [("jobs", "0007_pools"), ("jobs", "0008_notifications")]
+BEFORE = [("jobs", "0009_merge_pools_notifications")]
 TOKEN = "old-plain-token-123"
 DEFINITION = {
     "slug": "old",
