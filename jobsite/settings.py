@@ -291,6 +291,9 @@ JOBSITE_LEASE_SECONDS = env_int("JOBSITE_LEASE_SECONDS", 30)
 JOBSITE_HEARTBEAT_SECONDS = env_int("JOBSITE_HEARTBEAT_SECONDS", 3)
 JOBSITE_DISPATCH_INTERVAL = env_float("JOBSITE_DISPATCH_INTERVAL", 1.0)
 JOBSITE_KILL_GRACE_SECONDS = env_float("JOBSITE_KILL_GRACE_SECONDS", 1.0)
+# Eager dispatch (SPEC §7, docs/engine.md): a finishing worker runs one step its finish
+# made ready at once, without the broker. Off only to measure what it saves.
+JOBSITE_EAGER_DISPATCH = env_bool("JOBSITE_EAGER_DISPATCH", True)
 JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
 JOBSITE_WEBHOOK_TIMEOUT = env_float("JOBSITE_WEBHOOK_TIMEOUT", 10.0)
@@ -362,7 +365,7 @@ Q_CLUSTER = {
     "queue_limit": JOBSITE_WORKERS * 2,
     "recycle": 500,
     "max_rss": 512 * 1024,
-    "poll": 0.1,
+    "poll": env_float("JOBSITE_QUEUE_POLL_SECONDS", 0.1),
     "catch_up": False,
     "scheduler": False,
     "label": "Task queue (django-q2)",

@@ -3,7 +3,10 @@ cancel and finish the job (SPEC §5, §7). Every status change goes through
 jobs/engine/transitions.py.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -21,6 +24,9 @@ from jobs.engine.result import build_result
 from jobs.engine.states import STEP_BROKEN, STEP_TERMINAL, JobStatus, StepStatus
 from jobs.engine.transitions import change_job_status, change_step_status, locked_job
 from jobs.models import Job, StepRun
+
+if TYPE_CHECKING:
+    from jobs.engine.steps import EagerClaim
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +65,10 @@ def _need_blocks(need):
     return need.status == S.SKIPPED or (need.status in STEP_BROKEN and not need.continue_on_failure)
 
 
-def queue_step(job: Job, step: StepRun, *, message: str = "") -> bool:
-    """pending/retrying → queued with the next attempt number, and ring the doorbell."""
+def queue_step(job: Job, step: StepRun, *, message: str = "", eager: EagerClaim | None = None) -> bool:
+    """pending/retrying → queued with the next attempt number, and ring the doorbell —
+    unless `eager` (a jobs.engine.steps.EagerClaim) takes the step for the finishing
+    worker, in this same transaction."""
     next_attempt = step.attempt + 1
     # One compare-and-set, fenced on the old status and attempt, moves both the status
     # and the attempt number, so every later write is fenced on the new attempt.
@@ -75,14 +83,15 @@ def queue_step(job: Job, step: StepRun, *, message: str = "") -> bool:
         next_attempt_at=None,
         worker_id="",
     )
-    if queued:
+    if queued and not (eager is not None and eager.take(job, step)):
         enqueue_step(step.pk, next_attempt, step.pool)
     return queued
 
 
-def advance_job(job: Job) -> None:
+def advance_job(job: Job, *, eager: EagerClaim | None = None) -> None:
     """Under the job's lock: queue steps whose needs are met, skip steps below a failure,
-    and finalize the job when nothing is left to run."""
+    and finalize the job when nothing is left to run. `eager` (from finish_step) may
+    claim one of the newly queued steps for the finishing worker."""
     steps = steps_of(job)
     by_id = {step.step_id: step for step in steps}
 
@@ -109,7 +118,9 @@ def advance_job(job: Job) -> None:
                         message=f"Step {step.step_id} skipped: {blocker} did not succeed",
                     )
                 elif all(_need_is_satisfied(need) for need in needs):
-                    changed |= queue_step(job, step)
+                    # Only here, where the job holds its concurrency slot (running, or
+                    # queued and not waiting for one), may a step be claimed eagerly.
+                    changed |= queue_step(job, step, eager=eager)
 
     if all(step.status in STEP_TERMINAL for step in steps):
         finalize_job(job, steps)  # writes the progress with the final status

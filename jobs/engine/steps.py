@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -49,27 +50,67 @@ def claim_step(
             log.warning("step %s is in pool %s, not in this host's %s: sent to its pool", step.pk, step.pool, pools)
             enqueue_step(step.pk, attempt, step.pool)
             return None
-        if job.cancel_requested_at or job.is_terminal:
+        if not claim_locked_step(job, step, attempt, worker_id):
             return None
-        now = timezone.now()
-        claimed = change_step_status(
-            job,
-            step,
-            S.RUNNING,
-            attempt=attempt,
-            message=f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
-            started_at=now,
-            worker_id=worker_id,
-            lease_expires_at=lease_expiry(),
-            heartbeat_at=now,
-        )
-        if not claimed:
-            return None
-        if job.status == J.QUEUED:
-            change_job_status(
-                job, J.RUNNING, message="Job started", started_at=now, waiting_reason=""
-            )
         return job, step
+
+
+def claim_locked_step(job: Job, step: StepRun, attempt: int, worker_id: str) -> bool:
+    """queued → running for `worker_id`, under the job's lock: the compare-and-set on the
+    status and the attempt (the fence), a lease, and the job running. False when the
+    step is not queued at that attempt, or the job is ending."""
+    if step.status != S.QUEUED or step.attempt != attempt:
+        return False
+    if job.cancel_requested_at or job.is_terminal:
+        return False
+    now = timezone.now()
+    claimed = change_step_status(
+        job,
+        step,
+        S.RUNNING,
+        attempt=attempt,
+        message=f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
+        started_at=now,
+        worker_id=worker_id,
+        lease_expires_at=lease_expiry(),
+        heartbeat_at=now,
+    )
+    if not claimed:
+        return False
+    if job.status == J.QUEUED:
+        change_job_status(job, J.RUNNING, message="Job started", started_at=now, waiting_reason="")
+    return True
+
+
+def always(step: StepRun) -> bool:
+    return True
+
+
+class EagerClaim:
+    """Eager dispatch (SPEC §7): the finishing worker takes ONE of the steps its finish
+    made ready, in the same transaction, with a normal claim (lease, attempt fence,
+    worker id, running), instead of ringing the doorbell for it. The others are enqueued
+    as usual.
+
+    `may_run_here(step)` says whether this worker may run the step at all: the hook for
+    worker pools (SPEC §14), and for anything else that keeps a step off this worker.
+    The caller decides beforehand whether to offer an eager claim at all (not while
+    draining, not when the task's time budget is spent: jobs/worker/step_runner.py)."""
+
+    def __init__(self, worker_id: str, may_run_here: Callable[[StepRun], bool] = always) -> None:
+        self.worker_id = worker_id
+        self.may_run_here = may_run_here
+        self.step: StepRun | None = None
+        self.job: Job | None = None
+
+    def take(self, job: Job, step: StepRun) -> bool:
+        """Claim the just-queued `step` for this worker, if none was taken yet."""
+        if self.step is not None or not self.may_run_here(step):
+            return False
+        if claim_locked_step(job, step, step.attempt, self.worker_id):
+            self.step = step
+            return True
+        return False
 
 
 def renew_lease(step_run_id: int, attempt: int) -> bool:
@@ -93,9 +134,15 @@ def retry_delay(step: StepRun, definition_step: dict) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-def finish_step(step_run_id: int, attempt: int, outcome: Outcome, *, stop_reason: str | None = None) -> bool:
+def finish_step(
+    step_run_id: int, attempt: int, outcome: Outcome, *, stop_reason: str | None = None, eager: EagerClaim | None = None
+) -> bool:
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
-    changes nothing. Returns True when the outcome was recorded."""
+    changes nothing. Returns True when the outcome was recorded.
+
+    With `eager`, one step this finish makes ready is claimed for eager.worker_id in the
+    same transaction (eager.step, and eager.job the job as read under the lock) instead of
+    being enqueued."""
     with locked_job(step_run_id=step_run_id, engine=True) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.RUNNING or step.attempt != attempt:
@@ -147,5 +194,7 @@ def finish_step(step_run_id: int, attempt: int, outcome: Outcome, *, stop_reason
                     **common,
                 )
         if recorded:
-            advance_job(job)
+            advance_job(job, eager=eager)
+            if eager is not None and eager.step is not None:
+                eager.job = job
         return recorded

@@ -16,12 +16,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from jobs.engine import pools
 from jobs.engine.artifacts import ArtifactLimitExceeded, collect_step_artifacts, stage_step_inputs
 from jobs.engine.containment import step_sandbox_policy
 from jobs.engine.lifecycle import step_definition, steps_of
 from jobs.engine.pools import host_pools
 from jobs.engine.queue import DEFAULT_POOL, enqueue_step
-from jobs.engine.steps import claim_step, finish_step
+from jobs.engine.steps import EagerClaim, claim_step, finish_step
 from jobs.engine.substitution import substitution_context
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
@@ -55,7 +56,9 @@ class EngineContext(StepContext):
 
 
 def run_step(step_run_id, attempt):
-    """django-q2 task: run attempt `attempt` of step run `step_run_id`."""
+    """django-q2 task: run attempt `attempt` of step run `step_run_id` — and then, by
+    eager dispatch (SPEC §7), each step that a finish here claimed for this worker, in
+    this same process, without a round trip through the broker."""
     close_old_connections()
     if is_draining():
         # Hand the task back for another host; pause so a draining cluster does not spin
@@ -67,8 +70,19 @@ def run_step(step_run_id, attempt):
     claimed = claim_step(step_run_id, attempt, worker_id(), pools=host_pools())
     if claimed is None:
         return "not claimed"
+    task_started = time.monotonic()
+    status = None
+    while claimed is not None:
+        job, step = claimed
+        status, claimed = run_claimed_step(job, step, task_started)
+    return status
+
+
+def run_claimed_step(job, step, task_started):
+    """Run the attempt this worker holds; returns (outcome status, the (job, step) the
+    finish claimed eagerly for this worker, or None)."""
+    step_run_id, attempt = step.pk, step.attempt
     lease_ends = time.monotonic() + settings.JOBSITE_LEASE_SECONDS
-    job, step = claimed
     spec = step_definition(job, step.step_id)
     executor = get_executor(step.type)
     workdir = Path(settings.JOBSITE_WORK_DIR) / str(job.pk) / f"{step.step_id}-{attempt}"
@@ -109,10 +123,39 @@ def run_step(step_run_id, attempt):
         outcome.error = log_writer.mask(outcome.error)
     if outcome.outputs:
         outcome.outputs = log_writer.mask(outcome.outputs)
-    record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason)
+    eager = record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, task_started=task_started)
     if executor is not None and executor.uses_files:
         shutil.rmtree(workdir, ignore_errors=True)
-    return outcome.status
+    next_claim = (eager.job, eager.step) if eager is not None and eager.step is not None else None
+    return outcome.status, next_claim
+
+
+# --- eager dispatch -------------------------------------------------------------------
+
+
+def may_run_here(step: StepRun) -> bool:
+    """Whether this worker may run `step` at all: a step of a pool this host is not in
+    (SPEC §14) is refused, so that it goes through its own pool's queue instead."""
+    return pools.may_run_here(step)
+
+
+def fits_in_task(step, task_started: float) -> bool:
+    """Whether `step`, run eagerly inside the current django-q2 task, would still end
+    (timeout and kill grace included) a minute before django-q2's own task timeout,
+    which would kill this worker process mid-step. Otherwise it goes to the broker."""
+    step_timeout = step.timeout_seconds or settings.JOBSITE_MAX_STEP_TIMEOUT
+    worst_end = time.monotonic() - task_started + step_timeout + settings.JOBSITE_KILL_GRACE_SECONDS + 60
+    return worst_end < settings.Q_CLUSTER["timeout"]
+
+
+def eager_offer(task_started: float | None) -> EagerClaim | None:
+    """What the finishing worker may claim at once: nothing while this host drains
+    (jobs/worker/hosts.py); else one newly ready step that may run here and fits in the
+    task's time. Concurrency limits need no check here: a step is only made ready while
+    its job holds its slot (jobs/engine/lifecycle.py advance_job)."""
+    if task_started is None or not settings.JOBSITE_EAGER_DISPATCH or is_draining():
+        return None
+    return EagerClaim(worker_id(), lambda step: may_run_here(step) and fits_in_task(step, task_started))
 
 
 def prepare_context(job, step, spec, executor, workdir, log_writer):
@@ -149,16 +192,21 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     )
 
 
-def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason):
+def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None):
     """Flush the step's last log lines and hand its outcome to the engine. A step that
     finished while the database was away keeps its result instead of being reaped as
-    lost later; retrying is safe because finish_step is fenced on the attempt."""
+    lost later; retrying is safe because finish_step is fenced on the attempt.
+
+    Returns the EagerClaim offered to the finish (its .step is the step it claimed for
+    this worker), or None."""
 
     def record():
         log_writer.flush()
-        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason)
+        eager = eager_offer(task_started)  # a fresh offer per try: a rolled-back claim is no claim
+        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason, eager=eager)
+        return eager
 
-    retrying_while_database_away(record, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
+    return retrying_while_database_away(record, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
 
 
 def retrying_while_database_away(action, *, until):
