@@ -135,15 +135,22 @@ def retry_delay(step: StepRun, definition_step: dict) -> float:
 
 
 def finish_step(
-    step_run_id: int, attempt: int, outcome: Outcome, *, stop_reason: str | None = None, eager: EagerClaim | None = None
+    step_run_id: int,
+    attempt: int,
+    outcome: Outcome,
+    *,
+    stop_reason: str | None = None,
+    eager: EagerClaim | None = None,
+    known: Job | None = None,
 ) -> bool:
     """Record an attempt's outcome and move the job on. Fenced: a late or stale attempt
     changes nothing. Returns True when the outcome was recorded.
 
     With `eager`, one step this finish makes ready is claimed for eager.worker_id in the
     same transaction (eager.step, and eager.job the job as read under the lock) instead of
-    being enqueued."""
-    with locked_job(step_run_id=step_run_id, engine=True) as job:
+    being enqueued. `known`: the job as the claim (or the eager claim) left it, whose
+    steps are reused if nothing changed them since (locked_job)."""
+    with locked_job(step_run_id=step_run_id, engine=True, known=known) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.RUNNING or step.attempt != attempt:
             return False

@@ -74,22 +74,44 @@ class TransitionRefused(Exception):
 
 
 @contextmanager
-def locked_job(job_id: UUID | None = None, *, step_run_id: int | None = None, engine: bool = False) -> Iterator[Job | None]:
+def locked_job(
+    job_id: UUID | None = None, *, step_run_id: int | None = None, engine: bool = False, known: Job | None = None
+) -> Iterator[Job | None]:
     """A transaction holding the job's row lock; yields the freshly read job (or None).
 
     `step_run_id` finds the job by one of its steps, in the same query. `engine=True`
     is for the engine's own short sections (claim, finish, start, cancel): the job's
     steps are read too (the list `job.step_runs`), and the section's events are written
-    in one INSERT when it ends instead of one per status change."""
+    in one INSERT when it ends instead of one per status change.
+
+    `known`: the job as this process left it at the end of its previous engine section
+    (a worker finishing the step it claimed). Its steps are reused instead of read again
+    when the locked row's last_event_seq is still the one that section ended with: every
+    status change of a step writes an event and so moves the seq, and the fields that
+    change without one (the lease, log_bytes of the running step) are not read by the
+    engine's sections. The job row itself is always read fresh."""
     with transaction.atomic():
         job = read_locked_job(job_id, step_run_id)
         if job is None or not engine:
             yield job
             return
-        job.step_runs = read_steps(job)
+        job.step_runs = steps_still_known(job, known)
+        if job.step_runs is None:
+            job.step_runs = read_steps(job)
         start_event_buffer(job)
         yield job
         flush_events(job)
+
+
+def steps_still_known(job: Job, known: Job | None) -> list[StepRun] | None:
+    """`known`'s steps for the freshly locked `job` when nothing has changed them since,
+    else None."""
+    steps = getattr(known, "step_runs", None)
+    if steps is None or known.pk != job.pk or known.last_event_seq != job.last_event_seq:
+        return None
+    for step in steps:
+        step.job = job
+    return steps
 
 
 @contextmanager

@@ -123,7 +123,7 @@ def run_claimed_step(job, step, task_started):
         outcome.error = log_writer.mask(outcome.error)
     if outcome.outputs:
         outcome.outputs = log_writer.mask(outcome.outputs)
-    eager = record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, task_started=task_started)
+    eager = record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, task_started=task_started, known=job)
     if executor is not None and executor.uses_files:
         shutil.rmtree(workdir, ignore_errors=True)
     next_claim = (eager.job, eager.step) if eager is not None and eager.step is not None else None
@@ -192,7 +192,7 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     )
 
 
-def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None):
+def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None, known=None):
     """Flush the step's last log lines and hand its outcome to the engine. A step that
     finished while the database was away keeps its result instead of being reaped as
     lost later; retrying is safe because finish_step is fenced on the attempt.
@@ -200,13 +200,23 @@ def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, ta
     Returns the EagerClaim offered to the finish (its .step is the step it claimed for
     this worker), or None."""
 
+    tries = []
+
     def record():
         log_writer.flush()
         eager = eager_offer(task_started)  # a fresh offer per try: a rolled-back claim is no claim
-        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason, eager=eager)
+        # A try that failed may have changed the known steps in memory and then rolled
+        # back: the tries after it read them again.
+        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason, eager=eager, known=None if tries else known)
         return eager
 
-    return retrying_while_database_away(record, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
+    def first_then_fresh():
+        try:
+            return record()
+        finally:
+            tries.append(1)
+
+    return retrying_while_database_away(first_then_fresh, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
 
 
 def retrying_while_database_away(action, *, until):
