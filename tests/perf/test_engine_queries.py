@@ -49,8 +49,10 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
         job = create_job(workspace, template=template)
     step = StepRun.objects.get(job=job)
     # claim: BEGIN, job, steps, step running, job running, events, COMMIT; finish: the
-    # same; plus the host's drain flag, read at most once a second per process
-    with django_assert_max_num_queries(15):
+    # same without reading the steps again (the claim's are still current: the job's
+    # last_event_seq has not moved); plus the host's drain flag, read at most once a
+    # second per process
+    with django_assert_max_num_queries(14):
         assert run_step(step.pk, step.attempt) == "succeeded"
     job.refresh_from_db()
     assert job.status == "succeeded" and job.progress == 100.0
@@ -97,3 +99,27 @@ def test_batched_events_keep_their_order_and_the_seq_has_no_gap(workspace, run_t
         ("job", "running", "succeeded"),
     ]
     assert job.status == "succeeded" and job.last_event_seq == len(events)
+
+
+def test_each_transition_of_a_chain_is_one_short_transaction_of_a_bounded_number_of_statements(
+    workspace, django_assert_max_num_queries
+):
+    """Eager dispatch: finishing a step of a chain claims the next one in the same
+    transaction and runs it in the same worker. Per transition: BEGIN, the job locked,
+    the step succeeded, the next queued and running (two compare-and-sets, two events),
+    the progress, the events in one INSERT, their seq, COMMIT — and no read of the
+    job's steps, whose in-memory copy is still current (locked_job's `known`)."""
+    needs = {i: f", needs: [s{i - 1}]" if i else "" for i in range(12)}
+    steps = "\n".join(f"  - {{id: s{i}, type: noop{needs[i]}}}" for i in range(12))
+    template = make_template(workspace, f"slug: chain-12\nname: Chain\nsteps:\n{steps}\n")
+    create_job(workspace, template=template)  # warm
+    job = create_job(workspace, template=template)
+    first = StepRun.objects.get(job=job, step_id="s0")
+    # the drain flag + the claim (7) + 11 transitions + the last finish (6)
+    with django_assert_max_num_queries(1 + 7 + 11 * 9 + 6):
+        assert run_step(first.pk, first.attempt) == "succeeded"
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert StepRun.objects.filter(job=job).exclude(worker_id=StepRun.objects.get(job=job, step_id="s0").worker_id).count() == 0
+    seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, job.last_event_seq + 1))
