@@ -16,6 +16,11 @@ p50 ≤ 5 ms, fan-out + join ≤ 0.3 s.
 
     .venv/bin/python bench/chain.py                      # 5 repeats, both configs
     .venv/bin/python bench/chain.py --configs sqlite-orm --repeats 3
+    .venv/bin/python bench/chain.py --no-eager          # the broker between every two steps
+    .venv/bin/python bench/chain.py --poll 0.01         # the ORM broker's poll (default 0.1 s)
+
+It also prints the CPU the idle worker (its whole process group) uses over 10 s: the
+cost of the ORM broker's poll.
 """
 
 import argparse
@@ -106,6 +111,32 @@ def run_job(fixtures, slug, name):
     return job.finished_at.timestamp() - started, transitions, len(workers)
 
 
+def idle_cpu(pgid, seconds=10.0):
+    """CPU share (of one core) the worker's whole process group uses while idle: what
+    the ORM broker's poll costs."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu():
+        total = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # field 5, pgrp
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / tick
+
+    time.sleep(2.0)
+    before = cpu()
+    time.sleep(seconds)
+    return (cpu() - before) / seconds
+
+
 def histogram(values_ms):
     counts = []
     low = 0.0
@@ -116,11 +147,14 @@ def histogram(values_ms):
 
 
 def run_one(args):
-    with Bench(args.config, workers=args.workers) as bench:
+    env = {"JOBSITE_QUEUE_POLL_SECONDS": str(args.poll)} if args.poll else {}
+    if args.no_eager:
+        env["JOBSITE_EAGER_DISPATCH"] = "0"
+    with Bench(args.config, workers=args.workers, env=env) as bench:
         bench.migrate()
         bench.setup_django()
         fixtures = make_fixtures([chain_template(), fanout_template(), DIAMOND])
-        bench.start("worker")
+        worker = bench.start("worker")
         results = {}
         run_job(fixtures, "bench-diamond", "warm")
         for shape, slug in SHAPES.items():
@@ -146,6 +180,8 @@ def run_one(args):
                 flush=True,
             )
             print("   " + "  ".join(f"[{lo:g},{hi:g}) ms: {n}" for lo, hi, n in histogram(ms)), flush=True)
+        results["idle_cpu"] = idle_cpu(worker.pid)
+        print(f"worker process group, idle: {results['idle_cpu'] * 100:.1f} % of one core", flush=True)
         emit_result(results)
 
 
@@ -154,12 +190,16 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--configs", default="sqlite-orm,pg-redis")
+    parser.add_argument("--poll", type=float, help="the ORM broker's poll (JOBSITE_QUEUE_POLL_SECONDS), default 0.1")
+    parser.add_argument("--no-eager", action="store_true", help="JOBSITE_EAGER_DISPATCH=0: the broker between every two steps")
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.config:
         return run_one(args)
 
-    results = run_configs(__file__, args.configs.split(","), ["--repeats", str(args.repeats), "--workers", str(args.workers)])
+    forwarded = ["--repeats", str(args.repeats), "--workers", str(args.workers)]
+    forwarded += (["--poll", str(args.poll)] if args.poll else []) + (["--no-eager"] if args.no_eager else [])
+    results = run_configs(__file__, args.configs.split(","), forwarded)
     rows = []
     for config, result in results.items():
         for shape in SHAPES:
@@ -176,6 +216,7 @@ def main():
     print()
     print("Chains of noop steps; targets: chain and fan-out ≤ 0.3 s, transition p50 ≤ 5 ms")
     print(markdown_table(["config", "shape", "jobs", "created → finished s, median (min–max)", "step finished → next started ms, p50 / p90 / max"], rows))
+    print("worker idle CPU (% of one core): " + ", ".join(f"{config} {result['idle_cpu'] * 100:.1f}" for config, result in results.items()))
     print(f"raw figures: {save_results('chain', results)}")
 
 
