@@ -19,7 +19,7 @@ p50 ≤ 5 ms, fan-out + join ≤ 0.3 s.
     .venv/bin/python bench/chain.py --no-eager          # the broker between every two steps
     .venv/bin/python bench/chain.py --poll 0.01         # the ORM broker's poll (default 0.1 s)
 
-It also prints the CPU the idle worker (its whole process group) uses over 10 s: the
+It also prints the CPU the idle worker (the command and its cluster) uses over 10 s: the
 cost of the ORM broker's poll.
 """
 
@@ -112,8 +112,8 @@ def run_job(fixtures, slug, name):
 
 
 def idle_cpu(pgid, seconds=10.0):
-    """CPU share (of one core) the worker's whole process group uses while idle: what
-    the ORM broker's poll costs."""
+    """CPU share (of one core) the worker command and everything it started use while
+    idle: what the ORM broker's poll costs."""
     import os
 
     tick = os.sysconf("SC_CLK_TCK")
@@ -127,7 +127,8 @@ def idle_cpu(pgid, seconds=10.0):
                 fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == pgid:  # field 5, pgrp
+            if int(fields[3]) == pgid:  # field 6, the session: the worker command leads
+                # it, and its django-q2 cluster runs in a process group of its own
                 total += int(fields[11]) + int(fields[12])  # utime + stime
         return total / tick
 
@@ -181,7 +182,7 @@ def run_one(args):
             )
             print("   " + "  ".join(f"[{lo:g},{hi:g}) ms: {n}" for lo, hi, n in histogram(ms)), flush=True)
         results["idle_cpu"] = idle_cpu(worker.pid)
-        print(f"worker process group, idle: {results['idle_cpu'] * 100:.1f} % of one core", flush=True)
+        print(f"worker command and its cluster, idle: {results['idle_cpu'] * 100:.1f} % of one core", flush=True)
         emit_result(results)
 
 
