@@ -12,7 +12,8 @@ one database, each round runs side by side:
   made one after another with `create_job(start=True)`; time = first create → last
   `finished_at`;
 - api: the same, the jobs POSTed by 4 keep-alive clients to gunicorn (`serve`'s
-  settings: 2 workers × 4 threads).
+  settings: 2 workers × 4 threads);
+- batch: the same, POSTed to `jobs/batch/` 100 jobs a call by one keep-alive client.
 
 Every process is started warm (one task or job run first) and stopped afterwards.
 
@@ -128,6 +129,26 @@ def run_api(fixtures, base, n, name):
     return {"per_second": n / (end - started), "seconds": end - started, "create_per_second": n / created}
 
 
+BATCH_SIZE = 100
+
+
+def run_batch(fixtures, base, n, name):
+    """N jobs POSTed to jobs/batch/, BATCH_SIZE per call, by one keep-alive client."""
+    api = ApiClient(base, fixtures["key"])
+    started = time.time()
+    try:
+        for first in range(0, n, BATCH_SIZE):
+            body = {"jobs": [{"template": "bench-noop", "name": name}] * min(BATCH_SIZE, n - first)}
+            status, answer = api.request("POST", "/api/v1/jobs/batch/", body)
+            if status != 201:
+                raise RuntimeError(f"POST /api/v1/jobs/batch/ answered {status}: {answer[:200]}")
+    finally:
+        api.close()
+    created = time.time() - started
+    end = wait_for_jobs(fixtures["workspace"], name, n)
+    return {"per_second": n / (end - started), "seconds": end - started, "create_per_second": n / created}
+
+
 def measure_jobsite(bench, fixtures, base, n, tag):
     from jobs.models import Trigger
     from jobs.services import create_job
@@ -138,9 +159,10 @@ def measure_jobsite(bench, fixtures, base, n, tag):
         wait_for_jobs(fixtures["workspace"], f"warm-{tag}", 1)
         service = run_service(fixtures, n, f"service-{tag}")
         api = run_api(fixtures, base, n, f"api-{tag}")
+        batch = run_batch(fixtures, base, n, f"batch-{tag}")
     finally:
         bench.stop(worker)
-    return service, api
+    return service, api, batch
 
 
 def set_async_commit(db_name):
@@ -166,16 +188,18 @@ def run_one(args):
         for r in range(args.rounds):
             raw = measure_raw(bench, args.n, f"r{r}")
             raw_default = measure_raw(bench, args.n, f"d{r}", shared_broker=False)
-            service, api = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
+            service, api, batch = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
             row = {
-                "raw": raw, "raw_default": raw_default, "service": service, "api": api,
+                "raw": raw, "raw_default": raw_default, "service": service, "api": api, "batch": batch,
                 "service_ratio": service["per_second"] / raw["per_second"],
                 "api_ratio": api["per_second"] / raw["per_second"],
+                "batch_ratio": batch["per_second"] / raw["per_second"],
             }
             rounds.append(row)
             print(
                 f"round {r + 1}: raw {raw['per_second']:.0f}/s (default async_task {raw_default['per_second']:.0f}/s), service {service['per_second']:.0f}/s "
-                f"({row['service_ratio']:.2f}), api {api['per_second']:.0f}/s ({row['api_ratio']:.2f})",
+                f"({row['service_ratio']:.2f}), api {api['per_second']:.0f}/s ({row['api_ratio']:.2f}), "
+                f"batch {batch['per_second']:.0f}/s ({row['batch_ratio']:.2f}; created {batch['create_per_second']:.0f}/s)",
                 flush=True,
             )
         emit_result({"n": args.n, "rounds": rounds})
@@ -213,11 +237,13 @@ def main():
                 fmt(median([r["api"]["per_second"] for r in rounds]), 0),
                 fmt(median([r["service_ratio"] for r in rounds])),
                 fmt(median([r["api_ratio"] for r in rounds])),
+                fmt(median([r["batch"]["per_second"] for r in rounds]), 0),
+                fmt(median([r["batch_ratio"] for r in rounds])),
             ]
         )
     print()
     print("Throughput, jobs (or raw tasks) per second; ratios are medians over rounds, target ≥ 0.5")
-    print(markdown_table(["config", "N", "raw q2 /s", "raw, default async_task /s", "service /s", "API /s", "service ÷ raw", "API ÷ raw"], rows))
+    print(markdown_table(["config", "N", "raw q2 /s", "raw, default async_task /s", "service /s", "API /s", "service ÷ raw", "API ÷ raw", "batch /s", "batch ÷ raw"], rows))
     print(f"raw figures: {save_results('throughput', results)}")
 
 
