@@ -26,7 +26,7 @@ from jobs.engine.steps import EagerClaim, claim_step, finish_step
 from jobs.engine.substitution import substitution_context
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
-from jobs.models import StepRun
+from jobs.models import Job, StepRun
 from jobs.worker.heartbeat import heartbeats
 from jobs.worker.hosts import is_draining
 from jobs.worker.step_logs import StepLogWriter
@@ -78,7 +78,7 @@ def run_step(step_run_id, attempt):
     return status
 
 
-def run_claimed_step(job, step, task_started):
+def run_claimed_step(job: Job, step: StepRun, task_started: float) -> tuple[str, tuple[Job, StepRun] | None]:
     """Run the attempt this worker holds; returns (outcome status, the (job, step) the
     finish claimed eagerly for this worker, or None)."""
     step_run_id, attempt = step.pk, step.attempt
@@ -139,7 +139,7 @@ def may_run_here(step: StepRun) -> bool:
     return pools.may_run_here(step)
 
 
-def fits_in_task(step, task_started: float) -> bool:
+def fits_in_task(step: StepRun, task_started: float) -> bool:
     """Whether `step`, run eagerly inside the current django-q2 task, would still end
     (timeout and kill grace included) a minute before django-q2's own task timeout,
     which would kill this worker process mid-step. Otherwise it goes to the broker."""
