@@ -8,7 +8,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
-from django_q.models import OrmQ
+from django_q.brokers import get_broker
 
 from jobs.engine.steps import claim_step, finish_step
 from jobs.executors.base import Outcome
@@ -60,7 +60,15 @@ steps:
 
 
 def broker_tasks():
-    return OrmQ.objects.count()
+    """Tasks waiting in the broker (the ORM's or Redis, whichever the run uses)."""
+    return get_broker().queue_size()
+
+
+@pytest.fixture(autouse=True)
+def empty_broker(transactional_db):
+    get_broker().purge_queue()
+    yield
+    get_broker().purge_queue()
 
 
 def first_step(job, step_id):
