@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django_q.brokers import get_broker
 
+from jobs.engine.queue import pool_broker
 from jobs.engine.steps import claim_step, finish_step
 from jobs.executors.base import Outcome
 from jobs.models import EventKind, Job, StepRun
@@ -142,16 +143,19 @@ def test_a_draining_worker_does_not_claim_eagerly(workspace):
     assert broker_tasks() == 2  # `two` went to the broker for another host
 
 
-def test_a_step_that_may_not_run_here_goes_through_the_broker(workspace, monkeypatch):
-    # The hook worker pools will use (SPEC §14): a step of another pool is not claimed.
-    monkeypatch.setattr(step_runner, "may_run_here", lambda step: step.step_id != "two")
-    job = create_job(workspace, template=make_template(workspace, CHAIN))
+def test_a_step_of_another_pool_is_not_claimed_eagerly_but_sent_to_its_pool(workspace, settings):
+    settings.JOBSITE_POOLS = ["default"]  # this host's pools (SPEC §14)
+    pool_broker("gpu").purge_queue()
+    source = CHAIN.replace("needs: [one],", "needs: [one], runs_on: gpu,")
+    job = create_job(workspace, template=make_template(workspace, source))
     one = first_step(job, "one")
 
     run_step(one.pk, one.attempt)
 
     assert step_statuses(job) == {"one": "succeeded", "two": "queued", "three": "pending"}
-    assert broker_tasks() == 2
+    assert first_step(job, "two").worker_id == ""
+    assert pool_broker("gpu").queue_size() == 1
+    pool_broker("gpu").purge_queue()
 
 
 def test_a_step_that_could_outlive_the_django_q2_task_goes_through_the_broker(workspace, settings):
