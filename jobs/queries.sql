@@ -105,8 +105,7 @@ WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
 -- name: claim_step
 UPDATE jobs_steprun
 SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
-    lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s,
-    waiting_reason = %(waiting_reason)s
+    lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
 WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
 
 -- name: finish_step

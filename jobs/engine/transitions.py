@@ -38,8 +38,7 @@ JOB_UPDATES = {
 }
 STEP_UPDATES = {
     frozenset({"attempt", "queued_at", "next_attempt_at", "worker_id"}): "queue_step",
-    # The claim clears the step's waiting reason ("no worker in pool gpu", SPEC §14).
-    frozenset({"started_at", "worker_id", "lease_expires_at", "heartbeat_at", "waiting_reason"}): "claim_step",
+    frozenset({"started_at", "worker_id", "lease_expires_at", "heartbeat_at"}): "claim_step",
     frozenset({"finished_at", "exit_code", "error", "outputs", "progress", "lease_expires_at"}): "finish_step",
 }
 
