@@ -66,7 +66,9 @@ def finished_job(fixtures):
     from jobs.services import create_job
     from jobs.worker.step_runner import run_step
 
-    job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-three"], name="api-load")
+    job = create_job(
+        fixtures["workspace"], template=fixtures["templates"]["bench-three"], name="api-load"
+    )
     for _ in range(10):
         queued = StepRun.objects.filter(job=job, status=StepStatus.QUEUED).first()
         if queued is None:
@@ -82,10 +84,16 @@ def wrk(url, seconds, key=None):
     command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     if key:
         command += ["-H", f"Authorization: Bearer {key}"]
-    out = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    out = subprocess.run(
+        command + [url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
-    p50_ms = float(p50.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p50.group(2)] if p50 else float("nan")
+    p50_ms = (
+        float(p50.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p50.group(2)]
+        if p50
+        else float("nan")
+    )
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
     if bad:
@@ -140,7 +148,11 @@ def main():
     if args.config:
         return run_one(args)
 
-    results = run_configs(__file__, args.configs.split(","), ["--seconds", str(args.seconds), "--rounds", str(args.rounds)])
+    results = run_configs(
+        __file__,
+        args.configs.split(","),
+        ["--seconds", str(args.seconds), "--rounds", str(args.rounds)],
+    )
     rows = []
     for config, result in results.items():
         rounds = result["rounds"]
@@ -155,8 +167,22 @@ def main():
             ]
         )
     print()
-    print(f"API requests per second under wrk ({CONNECTIONS} connections); target ≥ 0.7 of the bare view")
-    print(markdown_table(["config", "bare view /s", "status/ /s", "jobs/{id}/ /s", "status ÷ bare", "detail ÷ bare"], rows))
+    print(
+        f"API requests per second under wrk ({CONNECTIONS} connections); target ≥ 0.7 of the bare view"
+    )
+    print(
+        markdown_table(
+            [
+                "config",
+                "bare view /s",
+                "status/ /s",
+                "jobs/{id}/ /s",
+                "status ÷ bare",
+                "detail ÷ bare",
+            ],
+            rows,
+        )
+    )
     print(f"raw figures: {save_results('api_load', results)}")
 
 

@@ -94,9 +94,13 @@ def run_job(fixtures, slug, name):
     from jobs.services import create_job
 
     started = time.time()
-    job = create_job(fixtures["workspace"], template=fixtures["templates"][slug], name=name, trigger=Trigger.CLI)
+    job = create_job(
+        fixtures["workspace"], template=fixtures["templates"][slug], name=name, trigger=Trigger.CLI
+    )
     jobs = Job.objects.filter(pk=job.pk)
-    if not wait_until(lambda: jobs.filter(finished_at__isnull=False).exists(), timeout=120, interval=0.01):
+    if not wait_until(
+        lambda: jobs.filter(finished_at__isnull=False).exists(), timeout=120, interval=0.01
+    ):
         raise RuntimeError(f"{name}: job {job.pk} did not finish within 120 s")
     job = jobs.get()
     if job.status != "succeeded":
@@ -180,9 +184,15 @@ def run_one(args):
                 f"over {len(ms)}; worker processes used {workers}",
                 flush=True,
             )
-            print("   " + "  ".join(f"[{lo:g},{hi:g}) ms: {n}" for lo, hi, n in histogram(ms)), flush=True)
+            print(
+                "   " + "  ".join(f"[{lo:g},{hi:g}) ms: {n}" for lo, hi, n in histogram(ms)),
+                flush=True,
+            )
         results["idle_cpu"] = idle_cpu(worker.pid)
-        print(f"worker command and its cluster, idle: {results['idle_cpu'] * 100:.1f} % of one core", flush=True)
+        print(
+            f"worker command and its cluster, idle: {results['idle_cpu'] * 100:.1f} % of one core",
+            flush=True,
+        )
         emit_result(results)
 
 
@@ -191,15 +201,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--configs", default="sqlite-orm,pg-redis")
-    parser.add_argument("--poll", type=float, help="the ORM broker's poll (JOBSITE_QUEUE_POLL_SECONDS), default 0.1")
-    parser.add_argument("--no-eager", action="store_true", help="JOBSITE_EAGER_DISPATCH=0: the broker between every two steps")
+    parser.add_argument(
+        "--poll", type=float, help="the ORM broker's poll (JOBSITE_QUEUE_POLL_SECONDS), default 0.1"
+    )
+    parser.add_argument(
+        "--no-eager",
+        action="store_true",
+        help="JOBSITE_EAGER_DISPATCH=0: the broker between every two steps",
+    )
     parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.config:
         return run_one(args)
 
     forwarded = ["--repeats", str(args.repeats), "--workers", str(args.workers)]
-    forwarded += (["--poll", str(args.poll)] if args.poll else []) + (["--no-eager"] if args.no_eager else [])
+    forwarded += (["--poll", str(args.poll)] if args.poll else []) + (
+        ["--no-eager"] if args.no_eager else []
+    )
     results = run_configs(__file__, args.configs.split(","), forwarded)
     rows = []
     for config, result in results.items():
@@ -216,8 +234,24 @@ def main():
             )
     print()
     print("Chains of noop steps; targets: chain and fan-out ≤ 0.3 s, transition p50 ≤ 5 ms")
-    print(markdown_table(["config", "shape", "jobs", "created → finished s, median (min–max)", "step finished → next started ms, p50 / p90 / max"], rows))
-    print("worker idle CPU (% of one core): " + ", ".join(f"{config} {result['idle_cpu'] * 100:.1f}" for config, result in results.items()))
+    print(
+        markdown_table(
+            [
+                "config",
+                "shape",
+                "jobs",
+                "created → finished s, median (min–max)",
+                "step finished → next started ms, p50 / p90 / max",
+            ],
+            rows,
+        )
+    )
+    print(
+        "worker idle CPU (% of one core): "
+        + ", ".join(
+            f"{config} {result['idle_cpu'] * 100:.1f}" for config, result in results.items()
+        )
+    )
     print(f"raw figures: {save_results('chain', results)}")
 
 

@@ -79,8 +79,11 @@ class Bench:
             database_url, self.db_name = fresh_postgres_url(PG_URL)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"jobsite-bench-{config}-"))
         self.deployment = Deployment(
-            self.tmp, database_url=database_url, broker=broker,
-            redis_url=REDIS_URL if broker == "redis" else None, workers=workers,
+            self.tmp,
+            database_url=database_url,
+            broker=broker,
+            redis_url=REDIS_URL if broker == "redis" else None,
+            workers=workers,
         )
         deployment_env = self.deployment.env
         # Production timings, not the fault tests' short leases.
@@ -150,17 +153,32 @@ class Bench:
         log = open(self.tmp / "data" / "gunicorn.log", "ab")
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "jobsite.wsgi",
-                "--bind", f"127.0.0.1:{port}",
-                "--workers", str(workers), "--threads", str(threads),
-                "--graceful-timeout", "5",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "jobsite.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--graceful-timeout",
+                "5",
             ],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.deployment.processes.append(proc)
         base = f"http://127.0.0.1:{port}"
         if not wait_until(lambda: http_ok(base + "/healthz"), timeout=60):
-            raise RuntimeError("gunicorn did not answer /healthz within 60 s; see " + str(self.tmp / "data" / "gunicorn.log"))
+            raise RuntimeError(
+                "gunicorn did not answer /healthz within 60 s; see "
+                + str(self.tmp / "data" / "gunicorn.log")
+            )
         return proc, base
 
     def stop(self, proc, grace=15):
@@ -355,7 +373,7 @@ def _run_config(script, config, args):
     try:
         for line in proc.stdout:
             if line.startswith("RESULT "):
-                last = json.loads(line[len("RESULT "):])
+                last = json.loads(line[len("RESULT ") :])
             else:
                 print("   " + line, end="", flush=True)
         proc.wait()

@@ -81,7 +81,9 @@ def cancel_sample(fixtures, pids_dir):
     from jobs.models import Job
     from jobs.services import cancel_job, create_job
 
-    job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-cancel"], name="cancel")
+    job = create_job(
+        fixtures["workspace"], template=fixtures["templates"]["bench-cancel"], name="cancel"
+    )
     pids_file = pids_dir / str(job.pk)
 
     def started():
@@ -96,10 +98,16 @@ def cancel_sample(fixtures, pids_dir):
     cancel_job(job)
     while group_alive(pgid, pids):
         if time.time() - requested > SAMPLE_TIMEOUT:
-            raise RuntimeError(f"job {job.pk}: processes {pids} still alive {SAMPLE_TIMEOUT} s after cancel")
+            raise RuntimeError(
+                f"job {job.pk}: processes {pids} still alive {SAMPLE_TIMEOUT} s after cancel"
+            )
         time.sleep(0.002)
     gone = time.time()
-    if not wait_until(lambda: Job.objects.get(pk=job.pk).status == "canceled", timeout=SAMPLE_TIMEOUT, interval=0.01):
+    if not wait_until(
+        lambda: Job.objects.get(pk=job.pk).status == "canceled",
+        timeout=SAMPLE_TIMEOUT,
+        interval=0.01,
+    ):
         raise RuntimeError(f"job {job.pk} did not end canceled")
     finished = Job.objects.get(pk=job.pk).finished_at.timestamp()
     return gone - requested, finished - requested
@@ -111,9 +119,15 @@ def death_sample(bench, fixtures, cluster):
     from jobs.models import JobEvent, StepRun
     from jobs.services import cancel_job, create_job
 
-    job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-death"], name="death")
+    job = create_job(
+        fixtures["workspace"], template=fixtures["templates"]["bench-death"], name="death"
+    )
     step = StepRun.objects.get(job=job)
-    if not wait_until(lambda: StepRun.objects.get(pk=step.pk).status == "running", timeout=SAMPLE_TIMEOUT, interval=0.01):
+    if not wait_until(
+        lambda: StepRun.objects.get(pk=step.pk).status == "running",
+        timeout=SAMPLE_TIMEOUT,
+        interval=0.01,
+    ):
         raise RuntimeError(f"job {job.pk}: the step did not start within {SAMPLE_TIMEOUT} s")
     time.sleep(random.uniform(0.5, 1.5))  # any moment of the heartbeat's cycle
     killed = time.time()
@@ -127,26 +141,43 @@ def death_sample(bench, fixtures, cluster):
         return fresh.attempt == 2 and fresh.status == "running"
 
     if not wait_until(running_again, timeout=SAMPLE_TIMEOUT, interval=0.01):
-        raise RuntimeError(f"job {job.pk}: the step was not running again {SAMPLE_TIMEOUT} s after its worker died")
+        raise RuntimeError(
+            f"job {job.pk}: the step was not running again {SAMPLE_TIMEOUT} s after its worker died"
+        )
     retrying_at = (
-        JobEvent.objects.filter(job=job, kind="step.status", data__to="retrying").values_list("created_at", flat=True).get()
+        JobEvent.objects.filter(job=job, kind="step.status", data__to="retrying")
+        .values_list("created_at", flat=True)
+        .get()
     )
     running_at = StepRun.objects.get(pk=step.pk).started_at
     cancel_job(job)
-    wait_until(lambda: StepRun.objects.get(pk=step.pk).status == "canceled", timeout=SAMPLE_TIMEOUT, interval=0.05)
+    wait_until(
+        lambda: StepRun.objects.get(pk=step.pk).status == "canceled",
+        timeout=SAMPLE_TIMEOUT,
+        interval=0.05,
+    )
     return retrying_at.timestamp() - killed, running_at.timestamp() - killed, cluster
 
 
 def summarize(values):
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values), "n": len(values)}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(values),
+        "n": len(values),
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tries", type=int, default=20)
     parser.add_argument("--lease", type=int, default=5, help="JOBSITE_LEASE_SECONDS (default 5)")
-    parser.add_argument("--heartbeat", type=int, default=1, help="JOBSITE_HEARTBEAT_SECONDS (default 1)")
-    parser.add_argument("--interval", type=float, default=1.0, help="JOBSITE_DISPATCH_INTERVAL (default 1.0)")
+    parser.add_argument(
+        "--heartbeat", type=int, default=1, help="JOBSITE_HEARTBEAT_SECONDS (default 1)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="JOBSITE_DISPATCH_INTERVAL (default 1.0)"
+    )
     args = parser.parse_args()
 
     env = {
@@ -161,7 +192,9 @@ def main():
         bench.setup_django()
         from django.conf import settings
 
-        fixtures = make_fixtures(extra_templates=(CANCEL_TEMPLATE.format(pids=pids_dir), DEATH_TEMPLATE))
+        fixtures = make_fixtures(
+            extra_templates=(CANCEL_TEMPLATE.format(pids=pids_dir), DEATH_TEMPLATE)
+        )
         bench.start("dispatcher")
         cluster = bench.start("worker", "--no-dispatcher", log_name="worker")
 
@@ -170,12 +203,18 @@ def main():
             gone, finished = cancel_sample(fixtures, pids_dir)
             samples["cancel_gone"].append(gone)
             samples["cancel_job"].append(finished)
-            print(f"cancel {i + 1}/{args.tries}: processes gone {gone:.2f} s, job canceled {finished:.2f} s", flush=True)
+            print(
+                f"cancel {i + 1}/{args.tries}: processes gone {gone:.2f} s, job canceled {finished:.2f} s",
+                flush=True,
+            )
         for i in range(args.tries):
             retrying, running, cluster = death_sample(bench, fixtures, cluster)
             samples["death_retrying"].append(retrying)
             samples["death_running"].append(running)
-            print(f"worker death {i + 1}/{args.tries}: retrying {retrying:.2f} s, running again {running:.2f} s", flush=True)
+            print(
+                f"worker death {i + 1}/{args.tries}: retrying {retrying:.2f} s, running again {running:.2f} s",
+                flush=True,
+            )
 
         summary = {name: summarize(values) for name, values in samples.items()}
         labels = {
@@ -185,7 +224,13 @@ def main():
             "death_running": "worker killed → step running again",
         }
         rows = [
-            [labels[name], row["n"], f"{row['p50']:.2f} s", f"{row['p95']:.2f} s", f"{row['max']:.2f} s"]
+            [
+                labels[name],
+                row["n"],
+                f"{row['p50']:.2f} s",
+                f"{row['p95']:.2f} s",
+                f"{row['max']:.2f} s",
+            ]
             for name, row in summary.items()
         ]
         print()
@@ -195,7 +240,10 @@ def main():
             f"kill grace {settings.JOBSITE_KILL_GRACE_SECONDS} s, cancel polled every 0.5 s"
         )
         print(markdown_table(["measure", "tries", "p50", "p95", "max"], rows))
-        path = save_results(f"fault_latency-lease{args.lease}", {"settings": env, "summary": summary, "samples": samples})
+        path = save_results(
+            f"fault_latency-lease{args.lease}",
+            {"settings": env, "summary": summary, "samples": samples},
+        )
         print(f"\nraw figures: {path}")
 
 

@@ -75,7 +75,9 @@ def step_started(job_id):
     holder = {}
 
     def running():
-        holder["at"] = StepRun.objects.filter(job_id=job_id).values_list("started_at", flat=True).first()
+        holder["at"] = (
+            StepRun.objects.filter(job_id=job_id).values_list("started_at", flat=True).first()
+        )
         return holder["at"] is not None
 
     if not wait_until(running, timeout=SAMPLE_TIMEOUT, interval=0.005):
@@ -88,7 +90,12 @@ def service_sample(fixtures):
     from jobs.services import create_job
 
     started = time.time()
-    job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-noop"], name="latency", trigger=Trigger.CLI)
+    job = create_job(
+        fixtures["workspace"],
+        template=fixtures["templates"]["bench-noop"],
+        name="latency",
+        trigger=Trigger.CLI,
+    )
     return step_started(job.pk) - started
 
 
@@ -96,7 +103,9 @@ def api_sample(api):
     import json
 
     started = time.time()
-    status, body = api.request("POST", "/api/v1/jobs/", {"template": "bench-noop", "name": "latency-api"})
+    status, body = api.request(
+        "POST", "/api/v1/jobs/", {"template": "bench-noop", "name": "latency-api"}
+    )
     if status != 201:
         raise RuntimeError(f"POST /api/v1/jobs/ answered {status}: {body[:200]}")
     return step_started(json.loads(body)["id"]) - started
@@ -165,7 +174,15 @@ def main():
     print("Latency to running, ms (p50 / p95); target: jobsite p50 − raw p50 ≤ +25 ms")
     print(
         markdown_table(
-            ["config", "samples", "raw q2 enqueue→start", "service create→running", "API POST→running", "service − raw p50", "API − raw p50"],
+            [
+                "config",
+                "samples",
+                "raw q2 enqueue→start",
+                "service create→running",
+                "API POST→running",
+                "service − raw p50",
+                "API − raw p50",
+            ],
             rows,
         )
     )

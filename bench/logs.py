@@ -142,8 +142,16 @@ def run_one(args):
         # The cluster's processes before the step: the one that runs it will be among them.
         time.sleep(3)
         cpu_before = {pid: cpu_seconds_of(pid) for pid in descendants(worker.pid)}
-        backends_before = {pid: cpu_seconds_of(pid) for pid in database_backends(bench.db_name)} if bench.db_name else {}
-        job = create_job(fixtures["workspace"], template=fixtures["templates"]["bench-flood"], variables={"lines": args.lines})
+        backends_before = (
+            {pid: cpu_seconds_of(pid) for pid in database_backends(bench.db_name)}
+            if bench.db_name
+            else {}
+        )
+        job = create_job(
+            fixtures["workspace"],
+            template=fixtures["templates"]["bench-flood"],
+            variables={"lines": args.lines},
+        )
         peak_sampled = {}
 
         def finished():
@@ -167,14 +175,20 @@ def run_one(args):
         step_pid = int(step.worker_id.rsplit(":", 1)[1])
         hwm = memory_of(step_pid)
         cpu_after = cpu_seconds_of(step_pid)
-        cpu = cpu_after - cpu_before[step_pid] if cpu_after is not None and cpu_before.get(step_pid) is not None else None
+        cpu = (
+            cpu_after - cpu_before[step_pid]
+            if cpu_after is not None and cpu_before.get(step_pid) is not None
+            else None
+        )
         database_cpu = None
         if bench.db_name:
             # The server processes of the worker's connections (and of this process's
             # polling), from the job's creation or, for a connection opened later, from
             # when it was first seen (polled every 0.5 s): where COPY and commits cost.
             database_cpu = sum(
-                (cpu_seconds_of(pid) or before) - before for pid, before in backends_before.items() if before is not None
+                (cpu_seconds_of(pid) or before) - before
+                for pid, before in backends_before.items()
+                if before is not None
             )
         cluster = {pid: memory_of(pid) for pid in descendants(worker.pid)}
         lines = job.events.filter(kind=EventKind.LOG).count()
@@ -187,7 +201,9 @@ def run_one(args):
         tails = {
             "logs/?tail=100": timed_get(client, f"/api/v1/jobs/{job.pk}/logs/?tail=100", api),
             "logs/?tail=10000": timed_get(client, f"/api/v1/jobs/{job.pk}/logs/?tail=10000", api),
-            "logs/?after=last-1000": timed_get(client, f"/api/v1/jobs/{job.pk}/logs/?after={job.last_event_seq - 1000}", api),
+            "logs/?after=last-1000": timed_get(
+                client, f"/api/v1/jobs/{job.pk}/logs/?after={job.last_event_seq - 1000}", api
+            ),
             "job page": timed_get(client, f"/jobs/{job.pk}/", {}),
         }
         result = {
@@ -199,7 +215,9 @@ def run_one(args):
             "worker_peak_rss_sampled_mb": peak_sampled.get(step_pid),
             "worker_cpu_seconds": cpu,
             "database_cpu_seconds": database_cpu,
-            "cluster_peak_rss_mb": max((m[0] for m in cluster.values() if m and m[0]), default=None),
+            "cluster_peak_rss_mb": max(
+                (m[0] for m in cluster.values() if m and m[0]), default=None
+            ),
             "tail_ms": {name: ms for name, (ms, _) in tails.items()},
         }
         print(
@@ -208,9 +226,14 @@ def run_one(args):
             flush=True,
         )
         if cpu is not None:
-            print(f"worker CPU {cpu:.1f} s = {cpu / max(lines, 1) * 1e6:.1f} µs per line", flush=True)
+            print(
+                f"worker CPU {cpu:.1f} s = {cpu / max(lines, 1) * 1e6:.1f} µs per line", flush=True
+            )
         if database_cpu is not None:
-            print(f"PostgreSQL backends CPU {database_cpu:.1f} s = {database_cpu / max(lines, 1) * 1e6:.1f} µs per line", flush=True)
+            print(
+                f"PostgreSQL backends CPU {database_cpu:.1f} s = {database_cpu / max(lines, 1) * 1e6:.1f} µs per line",
+                flush=True,
+            )
         for name, (ms, size) in tails.items():
             print(f"{name}: {ms:.1f} ms ({size:,} bytes)", flush=True)
         if lines != args.lines:
@@ -231,7 +254,11 @@ def main():
     if args.config:
         return run_one(args)
 
-    results = run_configs(__file__, args.configs.split(","), ["--lines", str(args.lines), "--timeout", str(args.timeout)])
+    results = run_configs(
+        __file__,
+        args.configs.split(","),
+        ["--lines", str(args.lines), "--timeout", str(args.timeout)],
+    )
     rows = [
         [
             config,
@@ -252,7 +279,19 @@ def main():
     print("One step printing many lines; targets ≥ 50,000 lines/s and worker peak RSS < 300 MB")
     print(
         markdown_table(
-            ["config", "lines", "step s", "lines/s", "worker peak RSS MB", "worker CPU s", "PostgreSQL CPU s", "tail=100 ms", "tail=10000 ms", "after=last-1000 ms", "job page ms"],
+            [
+                "config",
+                "lines",
+                "step s",
+                "lines/s",
+                "worker peak RSS MB",
+                "worker CPU s",
+                "PostgreSQL CPU s",
+                "tail=100 ms",
+                "tail=10000 ms",
+                "after=last-1000 ms",
+                "job page ms",
+            ],
             rows,
         )
     )

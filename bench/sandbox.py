@@ -40,7 +40,12 @@ from jobs.executors.shell import ShellExecutor  # noqa: E402
 def run_step(mode, with_, scratch):
     settings.JOBSITE_SANDBOX = mode
     work = Path(tempfile.mkdtemp(dir=scratch))
-    ctx = StepContext(with_=with_, workdir=work / "work", artifacts_dir=work / "artifacts", inputs_dir=work / "inputs")
+    ctx = StepContext(
+        with_=with_,
+        workdir=work / "work",
+        artifacts_dir=work / "artifacts",
+        inputs_dir=work / "inputs",
+    )
     started = time.perf_counter()
     outcome = ShellExecutor().run(ctx)
     elapsed = time.perf_counter() - started
@@ -100,7 +105,10 @@ def main():
 
 def cpu_seconds():
     """User + system CPU of this process and of its reaped children (and theirs)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 

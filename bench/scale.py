@@ -332,8 +332,16 @@ def main():
     ratio_name = f"{large // 1000:,}k ÷ {small // 1000:,}k"
     print(
         markdown_table(
-            ["page"] + [f"{level:,} jobs" for level in levels]
-            + [f"{ratio_name} (min)", f"{ratio_name} (paired)", "PG buffers", "PG ms", "queries", "COUNT queries"],
+            ["page"]
+            + [f"{level:,} jobs" for level in levels]
+            + [
+                f"{ratio_name} (min)",
+                f"{ratio_name} (paired)",
+                "PG buffers",
+                "PG ms",
+                "queries",
+                "COUNT queries",
+            ],
             rows,
         )
     )

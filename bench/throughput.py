@@ -80,8 +80,14 @@ def wait_for_jobs(workspace, name, n):
     from jobs.models import Job
 
     jobs = Job.objects.filter(workspace=workspace, name=name)
-    if not wait_until(lambda: jobs.filter(finished_at__isnull=False).count() >= n, timeout=max(60, n * 0.3), interval=0.25):
-        raise RuntimeError(f"{name}: only {jobs.filter(finished_at__isnull=False).count()} of {n} jobs finished")
+    if not wait_until(
+        lambda: jobs.filter(finished_at__isnull=False).count() >= n,
+        timeout=max(60, n * 0.3),
+        interval=0.25,
+    ):
+        raise RuntimeError(
+            f"{name}: only {jobs.filter(finished_at__isnull=False).count()} of {n} jobs finished"
+        )
     statuses = Counter(jobs.values_list("status", flat=True))
     if statuses != {"succeeded": n}:
         raise RuntimeError(f"{name}: unexpected statuses {dict(statuses)}")
@@ -98,7 +104,11 @@ def run_service(fixtures, n, name):
         create_job(workspace, template=template, name=name, trigger=Trigger.CLI, created_by="bench")
     created = time.time() - started
     end = wait_for_jobs(workspace, name, n)
-    return {"per_second": n / (end - started), "seconds": end - started, "create_per_second": n / created}
+    return {
+        "per_second": n / (end - started),
+        "seconds": end - started,
+        "create_per_second": n / created,
+    }
 
 
 def run_api(fixtures, base, n, name):
@@ -108,7 +118,9 @@ def run_api(fixtures, base, n, name):
         api = ApiClient(base, fixtures["key"])
         try:
             for _ in range(count):
-                status, body = api.request("POST", "/api/v1/jobs/", {"template": "bench-noop", "name": name})
+                status, body = api.request(
+                    "POST", "/api/v1/jobs/", {"template": "bench-noop", "name": name}
+                )
                 if status != 201:
                     errors.append((status, body[:200]))
                     return
@@ -126,7 +138,11 @@ def run_api(fixtures, base, n, name):
     if errors:
         raise RuntimeError(f"POST /api/v1/jobs/ failed: {errors[0]}")
     end = wait_for_jobs(fixtures["workspace"], name, n)
-    return {"per_second": n / (end - started), "seconds": end - started, "create_per_second": n / created}
+    return {
+        "per_second": n / (end - started),
+        "seconds": end - started,
+        "create_per_second": n / created,
+    }
 
 
 BATCH_SIZE = 100
@@ -146,7 +162,11 @@ def run_batch(fixtures, base, n, name):
         api.close()
     created = time.time() - started
     end = wait_for_jobs(fixtures["workspace"], name, n)
-    return {"per_second": n / (end - started), "seconds": end - started, "create_per_second": n / created}
+    return {
+        "per_second": n / (end - started),
+        "seconds": end - started,
+        "create_per_second": n / created,
+    }
 
 
 def measure_jobsite(bench, fixtures, base, n, tag):
@@ -155,7 +175,12 @@ def measure_jobsite(bench, fixtures, base, n, tag):
 
     worker = bench.start("worker")
     try:
-        create_job(fixtures["workspace"], template=fixtures["templates"]["bench-noop"], name=f"warm-{tag}", trigger=Trigger.CLI)
+        create_job(
+            fixtures["workspace"],
+            template=fixtures["templates"]["bench-noop"],
+            name=f"warm-{tag}",
+            trigger=Trigger.CLI,
+        )
         wait_for_jobs(fixtures["workspace"], f"warm-{tag}", 1)
         service = run_service(fixtures, n, f"service-{tag}")
         api = run_api(fixtures, base, n, f"api-{tag}")
@@ -190,7 +215,11 @@ def run_one(args):
             raw_default = measure_raw(bench, args.n, f"d{r}", shared_broker=False)
             service, api, batch = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
             row = {
-                "raw": raw, "raw_default": raw_default, "service": service, "api": api, "batch": batch,
+                "raw": raw,
+                "raw_default": raw_default,
+                "service": service,
+                "api": api,
+                "batch": batch,
                 "service_ratio": service["per_second"] / raw["per_second"],
                 "api_ratio": api["per_second"] / raw["per_second"],
                 "batch_ratio": batch["per_second"] / raw["per_second"],
@@ -212,7 +241,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="N=150, 1 round")
     parser.add_argument("--configs", default="sqlite-orm,pg-redis")
     parser.add_argument(
-        "--async-commit", action="store_true",
+        "--async-commit",
+        action="store_true",
         help="PostgreSQL configs: synchronous_commit=off for the bench database (shows what fsync costs)",
     )
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -222,7 +252,9 @@ def main():
     if args.config:
         return run_one(args)
 
-    forwarded = ["--n", str(args.n), "--rounds", str(args.rounds)] + (["--async-commit"] if args.async_commit else [])
+    forwarded = ["--n", str(args.n), "--rounds", str(args.rounds)] + (
+        ["--async-commit"] if args.async_commit else []
+    )
     results = run_configs(__file__, args.configs.split(","), forwarded)
     rows = []
     for config, result in results.items():
@@ -242,8 +274,26 @@ def main():
             ]
         )
     print()
-    print("Throughput, jobs (or raw tasks) per second; ratios are medians over rounds, target ≥ 0.5")
-    print(markdown_table(["config", "N", "raw q2 /s", "raw, default async_task /s", "service /s", "API /s", "service ÷ raw", "API ÷ raw", "batch /s", "batch ÷ raw"], rows))
+    print(
+        "Throughput, jobs (or raw tasks) per second; ratios are medians over rounds, target ≥ 0.5"
+    )
+    print(
+        markdown_table(
+            [
+                "config",
+                "N",
+                "raw q2 /s",
+                "raw, default async_task /s",
+                "service /s",
+                "API /s",
+                "service ÷ raw",
+                "API ÷ raw",
+                "batch /s",
+                "batch ÷ raw",
+            ],
+            rows,
+        )
+    )
     print(f"raw figures: {save_results('throughput', results)}")
 
 

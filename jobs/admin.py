@@ -33,14 +33,25 @@ from jobs.views.settings_forms import add_service_errors, check_schedule_form
 
 
 def pretty_json(value):
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    return format_html(
+        "<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    )
 
 
 class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
-    fields = ["step_id", "type", "status", "attempt", "started_at", "finished_at", "worker_id", "error"]
+    fields = [
+        "step_id",
+        "type",
+        "status",
+        "attempt",
+        "started_at",
+        "finished_at",
+        "worker_id",
+        "error",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -83,20 +94,41 @@ def force_cancel_jobs(modeladmin, request, queryset):
 
 @admin.action(description="Rerun selected jobs")
 def rerun_jobs(modeladmin, request, queryset):
-    _apply(modeladmin, request, queryset, "Reran", lambda job: rerun_job(job, created_by=f"admin:{request.user.get_username()}"))
+    _apply(
+        modeladmin,
+        request,
+        queryset,
+        "Reran",
+        lambda job: rerun_job(job, created_by=f"admin:{request.user.get_username()}"),
+    )
 
 
 @admin.action(description="Rerun failed steps of selected jobs")
 def rerun_failed_steps(modeladmin, request, queryset):
     _apply(
-        modeladmin, request, queryset, "Reran the failed steps of",
-        lambda job: rerun_job(job, from_failed=True, created_by=f"admin:{request.user.get_username()}"),
+        modeladmin,
+        request,
+        queryset,
+        "Reran the failed steps of",
+        lambda job: rerun_job(
+            job, from_failed=True, created_by=f"admin:{request.user.get_username()}"
+        ),
     )
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "workspace", "template", "status", "trigger", "progress", "created_at", "finished_at"]
+    list_display = [
+        "name",
+        "id",
+        "workspace",
+        "template",
+        "status",
+        "trigger",
+        "progress",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "trigger", "workspace", "template"]
     search_fields = ["id", "name"]
     # Secrets read "***" in variables and params; the sealed values are never shown.
@@ -118,7 +150,9 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="page")
     def ui_link(self, obj):
-        return format_html('<a href="{}">Open the job page</a>', reverse("job-detail", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Open the job page</a>', reverse("job-detail", args=[obj.pk])
+        )
 
     def has_add_permission(self, request):
         return False  # jobs are created by the UI, the API, schedules and triggers
@@ -139,7 +173,16 @@ for _field in Job._meta.fields:
 
 @admin.register(StepRun)
 class StepRunAdmin(admin.ModelAdmin):
-    list_display = ["step_id", "job", "type", "status", "attempt", "worker_id", "started_at", "finished_at"]
+    list_display = [
+        "step_id",
+        "job",
+        "type",
+        "status",
+        "attempt",
+        "worker_id",
+        "started_at",
+        "finished_at",
+    ]
     list_filter = ["status", "type"]
     search_fields = ["job__id", "step_id"]
     readonly_fields = [f.name for f in StepRun._meta.fields]
@@ -170,7 +213,15 @@ class ArtifactAdmin(admin.ModelAdmin):
 
 @admin.register(WorkerHost)
 class WorkerHostAdmin(admin.ModelAdmin):
-    list_display = ["host_id", "hostname", "pid", "workers", "started_at", "last_seen_at", "drain_requested_at"]
+    list_display = [
+        "host_id",
+        "hostname",
+        "pid",
+        "workers",
+        "started_at",
+        "last_seen_at",
+        "drain_requested_at",
+    ]
     readonly_fields = ["host_id", "hostname", "pid", "workers", "started_at", "last_seen_at"]
 
 
@@ -197,7 +248,10 @@ class WebhookEndpointAdminForm(forms.ModelForm):
         if "workspace" in cleaned:
             self.instance.workspace = cleaned["workspace"]
         errors = webhook_endpoint_errors(
-            self.instance, url=cleaned.get("url", ""), events=cleaned.get("events") or [], template=cleaned.get("template")
+            self.instance,
+            url=cleaned.get("url", ""),
+            events=cleaned.get("events") or [],
+            template=cleaned.get("template"),
         )
         add_service_errors(self, errors)
         return cleaned
@@ -206,7 +260,15 @@ class WebhookEndpointAdminForm(forms.ModelForm):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointAdminForm
-    list_display = ["url", "workspace", "events", "template", "is_active", "disabled_reason", "created_at"]
+    list_display = [
+        "url",
+        "workspace",
+        "events",
+        "template",
+        "is_active",
+        "disabled_reason",
+        "created_at",
+    ]
     list_filter = ["is_active", "workspace"]
     search_fields = ["url", "id"]
     exclude = ["secret", "previous_secret"]  # shown once at creation, never listed
@@ -214,19 +276,31 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = ["url", "description", "events", "template", "is_active"]
-        save_webhook_endpoint(obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data})
+        save_webhook_endpoint(
+            obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
+        )
 
 
 @admin.action(description="Redeliver selected deliveries")
 def redeliver_deliveries(modeladmin, request, queryset):
     for delivery in queryset:
         redeliver(delivery)
-    modeladmin.message_user(request, f"Queued {queryset.count()} redelivery(ies).", messages.SUCCESS)
+    modeladmin.message_user(
+        request, f"Queued {queryset.count()} redelivery(ies).", messages.SUCCESS
+    )
 
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["event", "url", "status", "attempts", "last_status_code", "created_at", "finished_at"]
+    list_display = [
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "event", "workspace"]
     search_fields = ["id", "url", "job__id"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
@@ -267,12 +341,22 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = ["kind", "name", "target", "events", "template", "is_active"]
-        save_notification_channel(obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data})
+        save_notification_channel(
+            obj, **{name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
+        )
 
 
 @admin.register(NotificationDelivery)
 class NotificationDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["subject", "channel", "event", "status", "attempts", "created_at", "finished_at"]
+    list_display = [
+        "subject",
+        "channel",
+        "event",
+        "status",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "event", "workspace"]
     search_fields = ["id", "subject", "job__id"]
     readonly_fields = [f.name for f in NotificationDelivery._meta.fields]
@@ -286,7 +370,15 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
 class UploadAdmin(admin.ModelAdmin):
     """Uploads are made through the API and the start form only (streamed, hashed)."""
 
-    list_display = ["name", "workspace", "size", "content_type", "created_at", "expires_at", "last_used_at"]
+    list_display = [
+        "name",
+        "workspace",
+        "size",
+        "content_type",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]
     list_filter = ["workspace"]
     search_fields = ["id", "name", "sha256"]
     readonly_fields = [f.name for f in Upload._meta.fields]
@@ -313,7 +405,17 @@ class ScheduleAdminForm(forms.ModelForm):
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     form = ScheduleAdminForm
-    list_display = ["__str__", "workspace", "template", "cron", "timezone", "enabled", "next_run_at", "last_run_at", "paused_reason"]
+    list_display = [
+        "__str__",
+        "workspace",
+        "template",
+        "cron",
+        "timezone",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+        "paused_reason",
+    ]
     list_filter = ["enabled", "workspace"]
     search_fields = ["name", "template__slug"]
     # A secret variable reads "***" in variables and is kept when left so (save_schedule).

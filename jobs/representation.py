@@ -67,7 +67,9 @@ def masked_params(job: Job) -> dict:
     before secrets were sealed)."""
     declared = {step["id"]: step.get("params") or {} for step in job.definition.get("steps", [])}
     return {
-        step_id: masked_values(declared.get(step_id, {}), values) if isinstance(values, dict) else values
+        step_id: masked_values(declared.get(step_id, {}), values)
+        if isinstance(values, dict)
+        else values
         for step_id, values in (job.params or {}).items()
     }
 

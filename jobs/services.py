@@ -36,7 +36,9 @@ class JobValidationError(Exception):
         self.detail = detail
 
 
-def validate_job_input(definition: dict, variables: dict | None = None, params: dict | None = None) -> tuple[dict, dict]:
+def validate_job_input(
+    definition: dict, variables: dict | None = None, params: dict | None = None
+) -> tuple[dict, dict]:
     """Validate and coerce submitted variables and per-step params against a definition.
     Returns (variables, params); raises JobValidationError with one entry per field."""
     clean_vars, clean_params, errors = check_job_input(definition, variables or {}, params or {})
@@ -115,14 +117,18 @@ def create_job(
         try:
             definition = load_definition(recipe, recipe=True, rules=definition_rules(workspace))
         except DefinitionError as exc:
-            raise JobValidationError({f"recipe.{key}": value for key, value in exc.errors.items()}) from None
+            raise JobValidationError(
+                {f"recipe.{key}": value for key, value in exc.errors.items()}
+            ) from None
     forbidden = forbidden_steps_problem(workspace, definition)
     if forbidden:
         # Staff forbade a type after the template was saved: no new job of it starts
         # (jobs created before keep running).
         raise JobValidationError({"template": [forbidden]})
     variables, params = validate_job_input(definition, variables, params)
-    variables, input_files, inputs = _with_uploaded_files(workspace, definition, variables, input_files, inputs)
+    variables, input_files, inputs = _with_uploaded_files(
+        workspace, definition, variables, input_files, inputs
+    )
     # The checks above only read; the transaction (on SQLite, the database's one write
     # lock) starts here, so the workers' claims and finishes wait less for it.
     job = Job(
@@ -147,7 +153,10 @@ def create_job(
         job.save(force_insert=True)
         steps = StepRun.objects.bulk_create(_steps_for(job, definition))
         job.step_runs = steps  # kept in step with the database by the engine's writers
-        job.input_artifacts = [share_artifact(artifact, job, step_id="", name=name) for name, artifact in (input_files or {}).items()]
+        job.input_artifacts = [
+            share_artifact(artifact, job, step_id="", name=name)
+            for name, artifact in (input_files or {}).items()
+        ]
         if start:
             # The new row is ours alone until commit: start it without reading it back.
             with new_job_section(job, steps):
@@ -158,8 +167,13 @@ def create_job(
 def share_artifact(artifact: Artifact, job: Job, *, step_id: str, name: str) -> Artifact:
     """A new Artifact row of `job` pointing at `artifact`'s stored file (not a copy)."""
     return Artifact.objects.create(
-        job=job, step_id=step_id, name=name, file=artifact.file.name, size=artifact.size,
-        sha256=artifact.sha256, content_type=artifact.content_type,
+        job=job,
+        step_id=step_id,
+        name=name,
+        file=artifact.file.name,
+        size=artifact.size,
+        sha256=artifact.sha256,
+        content_type=artifact.content_type,
     )
 
 
@@ -204,7 +218,9 @@ def rerun_job(
     if from_step is not None:
         rerun_ids = downstream_of(job.definition, from_step)
         if rerun_ids is None:
-            raise JobValidationError({"from": [f'no step "{from_step}" in this job; use "start", "failed" or a step id']})
+            raise JobValidationError(
+                {"from": [f'no step "{from_step}" in this job; use "start", "failed" or a step id']}
+            )
     # The old job's secrets are decrypted only to be sealed again for the new one.
     old_variables, old_params = job.unsealed_values()
     merged = dict(old_variables)

@@ -40,7 +40,9 @@ class UploadRefused(Exception):
 
 
 def too_large(field: str, limit: int) -> UploadRefused:
-    return UploadRefused(field, f"the file is larger than {limit} bytes, the most this workspace may upload now", 413)
+    return UploadRefused(
+        field, f"the file is larger than {limit} bytes, the most this workspace may upload now", 413
+    )
 
 
 def max_upload_bytes(workspace) -> int:
@@ -48,7 +50,10 @@ def max_upload_bytes(workspace) -> int:
     left of its uploads' allowance and, when the workspace has a storage quota, what is
     left of that."""
     per_file = settings.JOBSITE_UPLOAD_MAX_MB * MB
-    live = Upload.objects.usable().filter(workspace=workspace).aggregate(total=Sum("size"))["total"] or 0
+    live = (
+        Upload.objects.usable().filter(workspace=workspace).aggregate(total=Sum("size"))["total"]
+        or 0
+    )
     room = settings.JOBSITE_UPLOAD_WORKSPACE_MAX_MB * MB - live
     if workspace.storage_quota_mb is not None:
         # The workspace storage quota (SPEC §13): artifacts and uploads together, a file
@@ -79,13 +84,27 @@ class HashingUploadHandler(FileUploadHandler):
         self.digest = None
         self.received = 0
 
-    def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
+    def new_file(
+        self,
+        field_name,
+        file_name,
+        content_type,
+        content_length,
+        charset=None,
+        content_type_extra=None,
+    ):
         if self.fields is not None and field_name not in self.fields:
-            raise UploadRefused(field_name, f"unexpected file field; send the file in '{self.fields[0]}'")
+            raise UploadRefused(
+                field_name, f"unexpected file field; send the file in '{self.fields[0]}'"
+            )
         if len(self.files) >= self.max_files:
             raise UploadRefused(field_name, "send one file per request")
-        super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
-        received = TemporaryUploadedFile(safe_name(file_name), content_type or "application/octet-stream", 0, charset)
+        super().new_file(
+            field_name, file_name, content_type, content_length, charset, content_type_extra
+        )
+        received = TemporaryUploadedFile(
+            safe_name(file_name), content_type or "application/octet-stream", 0, charset
+        )
         self.files.append((field_name, received))
         self.digest = hashlib.sha256()
 
@@ -124,7 +143,9 @@ def check_media_type(content_type: str, field: str) -> str:
     return media_type
 
 
-def save_upload(workspace, received: TemporaryUploadedFile, *, field: str = "file", created_by: str = "") -> Upload:
+def save_upload(
+    workspace, received: TemporaryUploadedFile, *, field: str = "file", created_by: str = ""
+) -> Upload:
     """Move a file HashingUploadHandler received into storage and record it."""
     if received.size == 0:
         raise UploadRefused(field, "the file is empty")
@@ -146,10 +167,14 @@ def find_upload(workspace, value, field: str) -> Upload:
     try:
         upload_id = uuid.UUID(str(value))
     except ValueError:
-        raise UploadRefused(field, "expected an upload id (POST the file to /api/v1/uploads/ first)") from None
+        raise UploadRefused(
+            field, "expected an upload id (POST the file to /api/v1/uploads/ first)"
+        ) from None
     upload = Upload.objects.usable().filter(workspace=workspace, pk=upload_id).first()
     if upload is None:
-        raise UploadRefused(field, "no such upload in this workspace, or it has expired: upload the file again")
+        raise UploadRefused(
+            field, "no such upload in this workspace, or it has expired: upload the file again"
+        )
     return upload
 
 
@@ -158,7 +183,9 @@ def accepts(accept: list, content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     for pattern in accept:
         pattern = pattern.lower()
-        if pattern in ("*/*", media_type) or (pattern.endswith("/*") and media_type.startswith(pattern[:-1])):
+        if pattern in ("*/*", media_type) or (
+            pattern.endswith("/*") and media_type.startswith(pattern[:-1])
+        ):
             return True
     return False
 
@@ -167,13 +194,16 @@ def expire_uploads(now=None) -> int:
     """Delete expired uploads, and their files unless a job's artifact shares them."""
     from jobs.automation.retention import delete_unshared_files
 
-    expired = list(Upload.objects.filter(expires_at__lte=now or timezone.now()).values_list("pk", "file")[:1000])
+    expired = list(
+        Upload.objects.filter(expires_at__lte=now or timezone.now()).values_list("pk", "file")[
+            :1000
+        ]
+    )
     if not expired:
         return 0
     Upload.objects.filter(pk__in=[pk for pk, _ in expired]).delete()
     delete_unshared_files([name for _, name in expired])
     return len(expired)
-
 
 
 def file_variable_names(definition) -> list:
@@ -202,15 +232,25 @@ def resolve_file_variables(workspace, definition, variables: dict, *, taken=(), 
             continue
         accept = definition["variables"][name].get("accept")
         if accept and not accepts(accept, upload.content_type):
-            errors[where] = [f"the upload is {upload.content_type}; this variable accepts {', '.join(accept)}"]
+            errors[where] = [
+                f"the upload is {upload.content_type}; this variable accepts {', '.join(accept)}"
+            ]
             continue
         if upload.name in used:
-            errors[where] = [f"another input of the job is already named '{upload.name}'; upload the file under another name"]
+            errors[where] = [
+                f"another input of the job is already named '{upload.name}'; upload the file under another name"
+            ]
             continue
         used.add(upload.name)
-        clean[name], files[upload.name], inputs[upload.name] = upload.name, upload, f"upload:{upload.pk}"
+        clean[name], files[upload.name], inputs[upload.name] = (
+            upload.name,
+            upload,
+            f"upload:{upload.pk}",
+        )
     if errors:
         return None, None, errors
     if files:
-        Upload.objects.filter(pk__in=[upload.pk for upload in files.values()]).update(last_used_at=timezone.now())
+        Upload.objects.filter(pk__in=[upload.pk for upload in files.values()]).update(
+            last_used_at=timezone.now()
+        )
     return clean, files, inputs

@@ -25,7 +25,11 @@ urlpatterns = [
     path("templates/-/check/", template_editor.template_check, name="template-check"),
     path("templates/<slug:slug>/", start.template_detail, name="template-detail"),
     path("templates/<slug:slug>/edit/", template_editor.template_edit, name="template-edit"),
-    path("templates/<slug:slug>/versions/", template_editor.template_versions, name="template-versions"),
+    path(
+        "templates/<slug:slug>/versions/",
+        template_editor.template_versions,
+        name="template-versions",
+    ),
     path(
         "templates/<slug:slug>/versions/<int:number>/restore/",
         template_editor.template_restore,
@@ -49,7 +53,11 @@ urlpatterns = [
     path("settings/", settings_pages.settings_members, name="settings"),
     path("settings/members/", settings_pages.settings_members, name="settings-members"),
     path("settings/members/add/", settings_pages.settings_member_add, name="settings-member-add"),
-    path("settings/members/invite/", settings_pages.settings_member_invite, name="settings-member-invite"),
+    path(
+        "settings/members/invite/",
+        settings_pages.settings_member_invite,
+        name="settings-member-invite",
+    ),
     path(
         "settings/invitations/<int:invitation_id>/cancel/",
         settings_pages.settings_invitation_cancel,
@@ -73,7 +81,11 @@ urlpatterns = [
         settings_pages.settings_trigger_key,
         name="settings-trigger-key",
     ),
-    path("settings/notifications/", settings_notifications.settings_notifications, name="settings-notifications"),
+    path(
+        "settings/notifications/",
+        settings_notifications.settings_notifications,
+        name="settings-notifications",
+    ),
     path(
         "settings/notifications/new/",
         settings_notifications.settings_notification_new,

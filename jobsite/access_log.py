@@ -9,11 +9,17 @@ the query string and the Referer; credential headers are never written either.
 from gunicorn.glogging import Logger
 
 REDACTED = "***"
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-trigger-key", "cookie", "proxy-authorization")
+CREDENTIAL_HEADERS = (
+    "authorization",
+    "x-api-key",
+    "x-trigger-key",
+    "cookie",
+    "proxy-authorization",
+)
 
 
 def redact_query(query: str) -> str:
-    """"key=jtk_x&api_token=y&flag" → "key=***&api_token=***&flag"."""
+    """ "key=jtk_x&api_token=y&flag" → "key=***&api_token=***&flag"."""
     if not query:
         return query
     parts = []

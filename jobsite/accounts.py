@@ -31,12 +31,16 @@ class ThrottledLoginView(auth_views.LoginView):
         if wait := failures.seconds_refused():
             minutes = max(1, round(wait / 60))
             # An unbound form: a bound one would check the password to show its errors.
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            form = self.get_form_class()(
+                request, initial={"username": request.POST.get("username", "")}
+            )
             refusal = (
                 f"Too many failed logins for this username from your address. Try again in about "
                 f"{minutes} minute{'s' if minutes != 1 else ''}."
             )
-            response = self.render_to_response(self.get_context_data(form=form, refusal=refusal), status=429)
+            response = self.render_to_response(
+                self.get_context_data(form=form, refusal=refusal), status=429
+            )
             response["Retry-After"] = str(wait)
             return response
         response = super().post(request, *args, **kwargs)
@@ -84,7 +88,12 @@ def invitation_accept(request):
         else:
             form = NewAccountForm(request.POST)
             if not form.is_valid():
-                return render(request, "registration/invitation.html", {"invitation": invitation, "form": form}, status=400)
+                return render(
+                    request,
+                    "registration/invitation.html",
+                    {"invitation": invitation, "form": form},
+                    status=400,
+                )
             user = form.save(commit=False)
             user.email = invitation.email
             user.save()
@@ -93,7 +102,13 @@ def invitation_accept(request):
         if membership is None:
             return render(request, "registration/invitation.html", {"invalid": True}, status=404)
         request.session[SESSION_KEY] = str(membership.workspace_id)
-        messages.success(request, f"You are now a {membership.role} of {membership.workspace.name}.")
+        messages.success(
+            request, f"You are now a {membership.role} of {membership.workspace.name}."
+        )
         return redirect("dashboard")
     login_url = f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}"
-    return render(request, "registration/invitation.html", {"invitation": invitation, "form": form, "login_url": login_url})
+    return render(
+        request,
+        "registration/invitation.html",
+        {"invitation": invitation, "form": form, "login_url": login_url},
+    )

@@ -43,7 +43,15 @@ class WorkspaceForm(forms.ModelForm):
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
     form = WorkspaceForm
-    list_display = ["name", "slug", "id", "default_pool", "step_network", "retention_days", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "id",
+        "default_pool",
+        "step_network",
+        "retention_days",
+        "created_at",
+    ]
     list_filter = ["step_network"]
     search_fields = ["name", "slug", "id"]
     inlines = [MembershipInline]
@@ -76,13 +84,24 @@ class MembershipAdmin(admin.ModelAdmin):
 def revoke_keys(modeladmin, request, queryset):
     for key in queryset:
         key.revoke()
-    modeladmin.message_user(request, f"Revoked {queryset.count()} key(s); they stop working on the next request.")
+    modeladmin.message_user(
+        request, f"Revoked {queryset.count()} key(s); they stop working on the next request."
+    )
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     actions = [revoke_keys]
-    list_display = ["name", "prefix", "workspace", "role", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "workspace",
+        "role",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["role", "workspace"]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "key_hash", "last_used_at", "created_at", "revoked_at"]
@@ -93,7 +112,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["email", "workspace", "role", "created_by", "created_at", "expires_at", "accepted_by", "accepted_at"]
+    list_display = [
+        "email",
+        "workspace",
+        "role",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "accepted_by",
+        "accepted_at",
+    ]
     list_filter = ["role", "workspace"]
     search_fields = ["email", "workspace__slug"]
     readonly_fields = ["token_hash", "created_at", "accepted_at", "accepted_by"]

@@ -24,7 +24,11 @@ class DatabaseUnavailableMiddleware:
         log.warning("database unavailable: %s", exception.__class__.__name__)
         close_old_connections()
         response = JsonResponse(
-            {"detail": "The database is unavailable; try again shortly.", "code": "service_unavailable"}, status=503
+            {
+                "detail": "The database is unavailable; try again shortly.",
+                "code": "service_unavailable",
+            },
+            status=503,
         )
         response["Retry-After"] = "5"
         return response

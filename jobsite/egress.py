@@ -76,7 +76,11 @@ class AllowEntry:
             return False
         if self.host is not None:
             return host.lower().rstrip(".") == self.host
-        return any(candidate in self.network for candidate in _judged_forms(address) if candidate.version == self.network.version)
+        return any(
+            candidate in self.network
+            for candidate in _judged_forms(address)
+            if candidate.version == self.network.version
+        )
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,10 @@ class Policy:
         if any(entry.admits(host, port, address) for entry in self.allow):
             return False
         return any(
-            candidate in network for candidate in _judged_forms(address) for network in self.deny if candidate.version == network.version
+            candidate in network
+            for candidate in _judged_forms(address)
+            for network in self.deny
+            if candidate.version == network.version
         )
 
 
@@ -232,7 +239,9 @@ def allowed_addresses(host: str, port: int) -> list[tuple]:
     EgressRefused naming a refused address when none is left."""
     policy = current_policy()
     allowed, refused = [], []
-    for family, socktype, proto, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    for family, socktype, proto, _, sockaddr in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    ):
         address = _parse_address(sockaddr[0])
         if policy.refuses(host, port, address):
             refused.append(address)
@@ -299,11 +308,15 @@ class GuardedRedirectHandler(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(newurl).scheme.lower()
         if scheme not in SCHEMES:
-            raise EgressRefused(f"a redirect to a {scheme or 'relative'}:// URL is not allowed by the egress policy")
+            raise EgressRefused(
+                f"a redirect to a {scheme or 'relative'}:// URL is not allowed by the egress policy"
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def egress_opener(redirect_handler: urllib.request.HTTPRedirectHandler | None = None) -> urllib.request.OpenerDirector:
+def egress_opener(
+    redirect_handler: urllib.request.HTTPRedirectHandler | None = None,
+) -> urllib.request.OpenerDirector:
     """A urllib opener that speaks http and https through the egress policy, and nothing
     else (no ftp, file or data URLs, no environment proxy)."""
     opener = urllib.request.OpenerDirector()

@@ -39,7 +39,9 @@ def can_add_by_username(user) -> bool:
     return bool(user.is_staff or user.is_superuser)
 
 
-def add_member(workspace: Workspace, actor, *, role: str, username: str = "", user_id=None) -> tuple[Membership, bool]:
+def add_member(
+    workspace: Workspace, actor, *, role: str, username: str = "", user_id=None
+) -> tuple[Membership, bool]:
     """Add a user to `workspace` with `role`, on `actor`'s behalf: staff by username (or
     from the list), admins only someone from colleagues_of(actor). Returns (membership,
     created); an existing member keeps their role. Raises MembershipRefused — for a
@@ -50,9 +52,13 @@ def add_member(workspace: Workspace, actor, *, role: str, username: str = "", us
     if username and can_add_by_username(actor):
         user = User.objects.filter(username=username).first()
         if user is None:
-            raise MembershipRefused(f"No user named “{username}”. Users are created in the Django admin.")
+            raise MembershipRefused(
+                f"No user named “{username}”. Users are created in the Django admin."
+            )
     else:
-        candidates = User.objects.all() if can_add_by_username(actor) else colleagues_of(actor, workspace)
+        candidates = (
+            User.objects.all() if can_add_by_username(actor) else colleagues_of(actor, workspace)
+        )
         try:
             user = candidates.filter(pk=int(user_id)).first() if user_id not in (None, "") else None
         except (TypeError, ValueError):
@@ -73,7 +79,11 @@ def invite(workspace: Workspace, actor, *, email: str, role: str) -> tuple[Invit
 def accept_invitation(invitation: Invitation, user) -> Membership | None:
     """Make `user` a member with the invitation's role (an existing member keeps the role
     they have) and use the invitation up. None when someone else used it first."""
-    used = Invitation.objects.pending().filter(pk=invitation.pk).update(accepted_at=timezone.now(), accepted_by=user)
+    used = (
+        Invitation.objects.pending()
+        .filter(pk=invitation.pk)
+        .update(accepted_at=timezone.now(), accepted_by=user)
+    )
     if not used:
         return None
     membership, _ = Membership.objects.get_or_create(

@@ -39,7 +39,9 @@ class Workspace(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     retention_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Delete finished jobs older than this many days (empty: keep forever)."
+        null=True,
+        blank=True,
+        help_text="Delete finished jobs older than this many days (empty: keep forever).",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -63,22 +65,34 @@ class Workspace(models.Model):
         help_text='Step types this workspace\'s templates may use, e.g. ["shell", "http"]; empty: all.',
     )
     cpu_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Per step: CPU seconds (default and ceiling; empty: the server default)."
+        null=True,
+        blank=True,
+        help_text="Per step: CPU seconds (default and ceiling; empty: the server default).",
     )
     memory_mb = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Per step: memory in MB (default and ceiling; empty: the server default)."
+        null=True,
+        blank=True,
+        help_text="Per step: memory in MB (default and ceiling; empty: the server default).",
     )
     max_file_mb = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Per step: largest file in MB (default and ceiling; empty: the server default)."
+        null=True,
+        blank=True,
+        help_text="Per step: largest file in MB (default and ceiling; empty: the server default).",
     )
     max_processes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Per step: processes (default and ceiling; empty: the server default)."
+        null=True,
+        blank=True,
+        help_text="Per step: processes (default and ceiling; empty: the server default).",
     )
     max_artifacts_mb = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Per job: artifacts in MB (default and ceiling; empty: the server default)."
+        null=True,
+        blank=True,
+        help_text="Per job: artifacts in MB (default and ceiling; empty: the server default).",
     )
     storage_quota_mb = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Stored artifacts and uploads of the whole workspace, in MB (empty: no quota)."
+        null=True,
+        blank=True,
+        help_text="Stored artifacts and uploads of the whole workspace, in MB (empty: no quota).",
     )
 
     class Meta:
@@ -90,12 +104,16 @@ class Workspace(models.Model):
 
 class Membership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user")
+        ]
 
     def __str__(self):
         return f"{self.user} in {self.workspace} ({self.role})"
@@ -117,7 +135,9 @@ def key_is_active(revoked_at, expires_at):
 class ApiKeyQuerySet(models.QuerySet):
     def usable(self):
         now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
 
 
 class ApiKey(models.Model):
@@ -130,7 +150,9 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=VISIBLE_PREFIX_LENGTH, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -202,11 +224,15 @@ class Invitation(models.Model):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     token_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = InvitationQuerySet.as_manager()
 
@@ -235,4 +261,9 @@ class Invitation(models.Model):
         """The pending invitation of this token, or None (used, expired or unknown alike)."""
         if not raw or not isinstance(raw, str) or not raw.startswith(INVITATION_PREFIX):
             return None
-        return cls.objects.pending().select_related("workspace").filter(token_hash=hash_key(raw)).first()
+        return (
+            cls.objects.pending()
+            .select_related("workspace")
+            .filter(token_hash=hash_key(raw))
+            .first()
+        )

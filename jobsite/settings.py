@@ -100,7 +100,9 @@ if not SECRET_KEY:
     if DEBUG:
         SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"
     else:
-        raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=1 (set it in the environment)")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required unless DEBUG=1 (set it in the environment)"
+        )
 
 # Keys that encrypt secrets at rest (SPEC §15, docs/security.md): comma-separated Fernet
 # keys, the first encrypts, every one decrypts (put a new key first, then run
@@ -324,7 +326,10 @@ JOBSITE_BASE_URL = env_str("JOBSITE_BASE_URL", "http://127.0.0.1:8000")
 JOBSITE_NOTIFY_FROM = env_str("JOBSITE_NOTIFY_FROM", "jobsite@localhost")
 _SMTP_HOST = env_str("JOBSITE_SMTP_HOST", "localhost")
 MAILERS = {
-    "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"host": _SMTP_HOST, "port": env_int("JOBSITE_SMTP_PORT", 25)}}
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {"host": _SMTP_HOST, "port": env_int("JOBSITE_SMTP_PORT", 25)},
+    }
     if _SMTP_HOST
     else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
 }
@@ -419,9 +424,19 @@ JOBSITE_CACHE_URL = env_str("JOBSITE_CACHE_URL", "") or env_str("JOBSITE_API_CAC
 
 if JOBSITE_CACHE_URL:
     require_extra("redis", "redis", "JOBSITE_CACHE_URL")
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": JOBSITE_CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": JOBSITE_CACHE_URL,
+        }
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jobsite"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "jobsite",
+        }
+    }
 
 # DRF and drf-spectacular: fixed, not read from the environment (jobsite/api/conf.py).
 REST_FRAMEWORK = API_REST_FRAMEWORK
@@ -443,9 +458,18 @@ LOGGING = {
         **{
             f"django.security.{name}": {"filters": ["no_traceback_for_refusals"]}
             for name in (
-                "DisallowedHost", "DisallowedRedirect", "SuspiciousOperation", "SuspiciousFileOperation",
-                "SuspiciousMultipartForm", "SuspiciousSession", "RequestDataTooBig", "TooManyFieldsSent",
-                "TooManyFilesSent", "DisallowedModelAdminLookup", "DisallowedModelAdminToField", "csrf",
+                "DisallowedHost",
+                "DisallowedRedirect",
+                "SuspiciousOperation",
+                "SuspiciousFileOperation",
+                "SuspiciousMultipartForm",
+                "SuspiciousSession",
+                "RequestDataTooBig",
+                "TooManyFieldsSent",
+                "TooManyFilesSent",
+                "DisallowedModelAdminLookup",
+                "DisallowedModelAdminToField",
+                "csrf",
             )
         },
     },

@@ -34,7 +34,9 @@ class Tenant:
 
 
 def memberships_of(user):
-    return Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+    return (
+        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+    )
 
 
 def tenant_for_user(user, *, slug=None, workspace_id=None):
@@ -73,7 +75,9 @@ def tenant_for_session(request):
         if membership is None:
             request.session.pop(SESSION_KEY, None)
             return None
-        tenant = Tenant(membership.workspace, membership.role, f"user:{request.user.get_username()}")
+        tenant = Tenant(
+            membership.workspace, membership.role, f"user:{request.user.get_username()}"
+        )
         request.session[SESSION_KEY] = str(membership.workspace_id)
     return tenant
 
@@ -81,6 +85,7 @@ def tenant_for_session(request):
 def member_required(view):
     """For page views: log in first, then put the user's Tenant on `request.tenant`. A
     user who belongs to no workspace gets a page saying so instead of empty pages."""
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated and getattr(request, "htmx", False):

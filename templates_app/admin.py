@@ -10,7 +10,9 @@ class TemplateSourceForm(forms.ModelForm):
     """Edit a template as YAML or JSON; saving validates it with the same code as the
     API and writes a new version."""
 
-    source = forms.CharField(widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField"}))
+    source = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField"})
+    )
 
     class Meta:
         model = JobTemplate
@@ -28,9 +30,13 @@ class TemplateSourceForm(forms.ModelForm):
         if workspace is None:
             return cleaned  # "workspace: this field is required" says it already
         try:
-            self.definition = load_definition(cleaned.get("source", ""), rules=definition_rules(workspace))
+            self.definition = load_definition(
+                cleaned.get("source", ""), rules=definition_rules(workspace)
+            )
         except DefinitionError as exc:
-            raise forms.ValidationError([f"{path}: {message}" for path, items in exc.errors.items() for message in items]) from None
+            raise forms.ValidationError(
+                [f"{path}: {message}" for path, items in exc.errors.items() for message in items]
+            ) from None
         if not self.instance._state.adding and self.definition["slug"] != self.instance.slug:
             self.add_error("source", f"the slug cannot change here (it is {self.instance.slug!r})")
         return cleaned
@@ -39,7 +45,15 @@ class TemplateSourceForm(forms.ModelForm):
 @admin.register(JobTemplate)
 class JobTemplateAdmin(admin.ModelAdmin):
     form = TemplateSourceForm
-    list_display = ["name", "slug", "type", "workspace", "current_version", "updated_at", "archived_at"]
+    list_display = [
+        "name",
+        "slug",
+        "type",
+        "workspace",
+        "current_version",
+        "updated_at",
+        "archived_at",
+    ]
     list_filter = ["workspace", "type"]
     search_fields = ["name", "slug", "id"]
     readonly_fields = ["versions"]
@@ -52,12 +66,19 @@ class JobTemplateAdmin(admin.ModelAdmin):
         return ", ".join(f"v{number} ({created:%Y-%m-%d %H:%M})" for number, created in rows)
 
     def save_model(self, request, obj, form, change):
-        template = save_template_version(form.cleaned_data["workspace"], form.definition, source=form.cleaned_data["source"], user=request.user)
+        template = save_template_version(
+            form.cleaned_data["workspace"],
+            form.definition,
+            source=form.cleaned_data["source"],
+            user=request.user,
+        )
         form.instance = template
         # The admin's "was added" message and redirect read `obj`: make it the saved row.
         obj.__dict__.update({k: v for k, v in template.__dict__.items() if k != "_state"})
         obj._state.adding = False
-        messages.info(request, f"Saved version {template.current_version.number} of {template.slug}.")
+        messages.info(
+            request, f"Saved version {template.current_version.number} of {template.slug}."
+        )
 
     def save_related(self, request, form, formsets, change):
         pass  # versions are written by save_template_version, never edited inline

@@ -46,7 +46,10 @@ from templates_app.serializers import (
 )
 
 TEMPLATE_REF = OpenApiParameter(
-    "template_ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The template's id or slug."
+    "template_ref",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The template's id or slug.",
 )
 
 
@@ -54,7 +57,9 @@ def find_template(workspace, ref):
     """The template of `workspace` with this id or slug (archived ones included), or None."""
     # No ORDER BY (first() would add the model's) and no join of the workspace we have:
     # every POST jobs/ starts here.
-    templates = JobTemplate.objects.filter(workspace=workspace).select_related("current_version").order_by()
+    templates = (
+        JobTemplate.objects.filter(workspace=workspace).select_related("current_version").order_by()
+    )
     try:
         found = list(templates.filter(pk=uuid.UUID(str(ref)))[:1])
     except ValueError:
@@ -104,7 +109,7 @@ class TemplateAPIView(WorkspaceAPIView):
 
 WRITE_PARSERS = [LimitedJSONParser, YamlTextParser, TextYamlParser]
 WRITE_DESCRIPTION = (
-    "Send `{\"source\": \"<YAML or JSON text>\"}` or `{\"definition\": {...}}` as JSON, or the YAML "
+    'Send `{"source": "<YAML or JSON text>"}` or `{"definition": {...}}` as JSON, or the YAML '
     "itself with `Content-Type: application/yaml`. Every problem is reported at once in "
     "`errors`, keyed by where it is (`steps.fetch.with.url`, `variables.days.min`, …)."
 )
@@ -117,7 +122,9 @@ class TemplateListView(TemplateAPIView):
         operation_id="templates_list",
         summary="List templates",
         parameters=[
-            OpenApiParameter("archived", OpenApiTypes.BOOL, description="true: include archived templates."),
+            OpenApiParameter(
+                "archived", OpenApiTypes.BOOL, description="true: include archived templates."
+            ),
         ]
         + response_headers(),
         responses={200: TemplateListSerializer, **error_responses()},
@@ -140,7 +147,8 @@ class TemplateListView(TemplateAPIView):
     @extend_schema(
         operation_id="templates_create",
         summary="Create a template (admin)",
-        description=WRITE_DESCRIPTION + " 409 when a template with that slug exists (PUT updates it).",
+        description=WRITE_DESCRIPTION
+        + " 409 when a template with that slug exists (PUT updates it).",
         # The raw YAML body (`Content-Type: application/yaml`) is in the description, not
         # the schema: generated clients cannot send a YAML body and warn about it; JSON
         # `{"source": "<YAML>"}` does the same.
@@ -154,16 +162,24 @@ class TemplateListView(TemplateAPIView):
         serializer.is_valid(raise_exception=True)
         definition, source = parse_definition(serializer.validated_data, self.workspace)
         with transaction.atomic():
-            existing = JobTemplate.objects.filter(workspace=self.workspace, slug=definition["slug"]).first()
+            existing = JobTemplate.objects.filter(
+                workspace=self.workspace, slug=definition["slug"]
+            ).first()
             if existing is not None and existing.archived_at is None:
                 raise Conflict(
                     f"A template with the slug '{definition['slug']}' exists; PUT to its URL to change it.",
                     code="exists",
                 )
-            template = save_template_version(self.workspace, definition, source=source, user=editor(request))
+            template = save_template_version(
+                self.workspace, definition, source=source, user=editor(request)
+            )
         template = self.get_template(template.pk)
         location = request.build_absolute_uri(reverse("api-template-detail", args=[template.pk]))
-        return Response(TemplateSerializer(template, context=self.context()).data, status=201, headers={"Location": location})
+        return Response(
+            TemplateSerializer(template, context=self.context()).data,
+            status=201,
+            headers={"Location": location},
+        )
 
 
 class TemplateDetailView(TemplateAPIView):
@@ -177,7 +193,9 @@ class TemplateDetailView(TemplateAPIView):
         tags=["templates"],
     )
     def get(self, request, template_ref):
-        return Response(TemplateSerializer(self.get_template(template_ref), context=self.context()).data)
+        return Response(
+            TemplateSerializer(self.get_template(template_ref), context=self.context()).data
+        )
 
     @extend_schema(
         operation_id="templates_update",
@@ -196,7 +214,9 @@ class TemplateDetailView(TemplateAPIView):
         template = self.get_template(template_ref)
         serializer = TemplateWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        definition, source = parse_definition(serializer.validated_data, self.workspace, slug=template.slug)
+        definition, source = parse_definition(
+            serializer.validated_data, self.workspace, slug=template.slug
+        )
         if definition["slug"] != template.slug:
             raise exceptions.ValidationError(
                 {"slug": [f"must stay '{template.slug}': a template's slug cannot change"]}
@@ -238,7 +258,11 @@ class TemplateSchemaView(TemplateAPIView):
         definition = template.definition
         return Response(
             {
-                "template": {"id": str(template.pk), "slug": template.slug, "version": template.current_version.number},
+                "template": {
+                    "id": str(template.pk),
+                    "slug": template.slug,
+                    "version": template.current_version.number,
+                },
                 "variables": json_schema(definition.get("variables", {})),
                 "params": params_json_schema(definition.get("steps", [])),
             }
@@ -264,11 +288,25 @@ class TemplateValidateView(TemplateAPIView):
         serializer.is_valid(raise_exception=True)
         definition = template.definition
         data = serializer.validated_data
-        variables, params, errors = check_job_input(definition, data.get("variables"), data.get("params"))
+        variables, params, errors = check_job_input(
+            definition, data.get("variables"), data.get("params")
+        )
         shown = masked_values(definition.get("variables", {}), variables)
-        declared_params = {step["id"]: step.get("params") or {} for step in definition.get("steps", [])}
-        shown_params = {step_id: masked_values(declared_params.get(step_id, {}), values) for step_id, values in params.items()}
-        return Response({"valid": not errors, "errors": errors, "variables": shown if not errors else {}, "params": shown_params if not errors else {}})
+        declared_params = {
+            step["id"]: step.get("params") or {} for step in definition.get("steps", [])
+        }
+        shown_params = {
+            step_id: masked_values(declared_params.get(step_id, {}), values)
+            for step_id, values in params.items()
+        }
+        return Response(
+            {
+                "valid": not errors,
+                "errors": errors,
+                "variables": shown if not errors else {},
+                "params": shown_params if not errors else {},
+            }
+        )
 
 
 class TemplateTriggerKeyView(TemplateAPIView):
@@ -290,5 +328,7 @@ class TemplateTriggerKeyView(TemplateAPIView):
             raw = issue_trigger_key(template)
         except TriggerUrlDisabled as exc:
             raise Conflict(str(exc), code="trigger_url_disabled") from None
-        url = request.build_absolute_uri(reverse("api-hook-trigger", args=[self.workspace.slug, template.slug]))
+        url = request.build_absolute_uri(
+            reverse("api-hook-trigger", args=[self.workspace.slug, template.slug])
+        )
         return Response({"key": raw, "trigger_url": url}, status=201)

@@ -10,7 +10,9 @@ from django.utils import timezone
 from jobsite.models import Workspace, hash_key
 
 TRIGGER_KEY_PREFIX = "jtk_"
-TRIGGER_URL_DISABLED = "This template does not allow triggering by URL: set settings.trigger_url.enabled first."
+TRIGGER_URL_DISABLED = (
+    "This template does not allow triggering by URL: set settings.trigger_url.enabled first."
+)
 
 
 class TriggerUrlDisabled(Exception):
@@ -35,7 +37,9 @@ class JobTemplate(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "slug"], name="template_unique_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "slug"], name="template_unique_slug")
+        ]
 
     def __str__(self):
         return self.name
@@ -54,11 +58,17 @@ class TemplateVersion(models.Model):
     definition = models.JSONField()
     source = models.TextField(blank=True, default="", help_text="The YAML or JSON text as written.")
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
 
     class Meta:
         ordering = ["template", "-number"]
-        constraints = [models.UniqueConstraint(fields=["template", "number"], name="template_version_unique_number")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "number"], name="template_version_unique_number"
+            )
+        ]
 
     def __str__(self):
         return f"{self.template.slug} v{self.number}"
@@ -90,7 +100,16 @@ def save_template_version(workspace, definition, source="", user=None):
     template.current_version = version
     template.archived_at = None
     template.updated_at = timezone.now()
-    template.save(update_fields=["name", "type", "description", "current_version", "archived_at", "updated_at"])
+    template.save(
+        update_fields=[
+            "name",
+            "type",
+            "description",
+            "current_version",
+            "archived_at",
+            "updated_at",
+        ]
+    )
     return template
 
 

@@ -75,5 +75,6 @@ def forbidden_steps_problem(workspace: Workspace, definition: dict) -> str | Non
     if not forbidden:
         return None
     return "; ".join(
-        f"step {step_id} uses type '{step_type}', which this workspace does not allow" for step_id, step_type in forbidden
+        f"step {step_id} uses type '{step_type}', which this workspace does not allow"
+        for step_id, step_type in forbidden
     )

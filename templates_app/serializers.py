@@ -31,7 +31,9 @@ class VariableSummarySerializer(serializers.Serializer):
     name = serializers.CharField()
     type = serializers.CharField()
     required = serializers.BooleanField()
-    default = serializers.JSONField(required=False, help_text='Absent when there is none; "***" for a secret.')
+    default = serializers.JSONField(
+        required=False, help_text='Absent when there is none; "***" for a secret.'
+    )
     description = serializers.CharField()
 
 
@@ -93,7 +95,9 @@ class TemplateSummarySerializer(serializers.Serializer):
 
 class TriggerUrlSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
-    has_key = serializers.BooleanField(help_text="Whether a trigger key was issued (POST trigger-key/).")
+    has_key = serializers.BooleanField(
+        help_text="Whether a trigger key was issued (POST trigger-key/)."
+    )
     url = serializers.URLField()
 
 
@@ -107,9 +111,13 @@ class TemplateSerializer(TemplateSummarySerializer):
     trigger_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     archived_at = serializers.DateTimeField(allow_null=True)
-    source = serializers.SerializerMethodField(help_text="The YAML or JSON as written; admins only.")
+    source = serializers.SerializerMethodField(
+        help_text="The YAML or JSON as written; admins only."
+    )
 
-    @extend_schema_field(serializers.DictField(child=ObjectField(), help_text="Declarations by name."))
+    @extend_schema_field(
+        serializers.DictField(child=ObjectField(), help_text="Declarations by name.")
+    )
     def get_variables(self, template):
         return masked_declarations(template.definition.get("variables"))
 
@@ -150,13 +158,17 @@ class TemplateWriteSerializer(StrictSerializer):
     """A template definition, as text or as an object."""
 
     source = StrictCharField(
-        required=False, trim_whitespace=False, help_text="The template as YAML or JSON text (SPEC §3)."
+        required=False,
+        trim_whitespace=False,
+        help_text="The template as YAML or JSON text (SPEC §3).",
     )
     definition = ObjectField(required=False, help_text="The template as a JSON object.")
 
     def validate(self, data):
         if ("source" in data) == ("definition" in data):
-            raise serializers.ValidationError({"source": ["give either source (YAML/JSON text) or definition (an object)"]})
+            raise serializers.ValidationError(
+                {"source": ["give either source (YAML/JSON text) or definition (an object)"]}
+            )
         return data
 
 
@@ -170,9 +182,12 @@ class TemplateValidateSerializer(StrictSerializer):
 class TemplateValidationSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Field path → messages."
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field path → messages.",
     )
-    variables = ObjectField(help_text='The values a job would get (defaults filled in, secrets "***").')
+    variables = ObjectField(
+        help_text='The values a job would get (defaults filled in, secrets "***").'
+    )
     params = serializers.DictField(child=ObjectField())
 
 
@@ -183,5 +198,7 @@ class TemplateSchemaSerializer(serializers.Serializer):
 
 
 class TriggerKeySerializer(serializers.Serializer):
-    key = serializers.CharField(help_text="The raw trigger key (jtk_…), shown once; the old one stops working.")
+    key = serializers.CharField(
+        help_text="The raw trigger key (jtk_…), shown once; the old one stops working."
+    )
     trigger_url = serializers.URLField()

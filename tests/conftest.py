@@ -24,7 +24,9 @@ def other_workspace(db):
 
 
 def _member(workspace, username, role):
-    user = get_user_model().objects.create_user(username, f"{username}@example.invalid", "pw-" + username)
+    user = get_user_model().objects.create_user(
+        username, f"{username}@example.invalid", "pw-" + username
+    )
     Membership.objects.create(workspace=workspace, user=user, role=role)
     return user
 

@@ -60,11 +60,15 @@ def test_without_an_encryption_key_production_refuses_to_start_in_one_line(monke
     monkeypatch.setenv("SECRET_KEY", "x")
     monkeypatch.delenv("JOBSITE_ENCRYPTION_KEY", raising=False)
     monkeypatch.delenv("DEBUG", raising=False)
-    with pytest.raises(ImproperlyConfigured, match="^JOBSITE_ENCRYPTION_KEY is required unless DEBUG=1"):
+    with pytest.raises(
+        ImproperlyConfigured, match="^JOBSITE_ENCRYPTION_KEY is required unless DEBUG=1"
+    ):
         runpy.run_path(str(SETTINGS))
     # `make run` writes one to the data dir: then it starts.
     (tmp_path / "encryption_key").write_text("cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU=\n")
-    assert runpy.run_path(str(SETTINGS))["JOBSITE_ENCRYPTION_KEYS"] == ["cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU="]
+    assert runpy.run_path(str(SETTINGS))["JOBSITE_ENCRYPTION_KEYS"] == [
+        "cHJvZHVjdGlvbi1lbmNyeXB0aW9uLWtleS0wMTIzNDU="
+    ]
 
 
 def test_every_response_carries_the_security_headers(client, db):
@@ -87,9 +91,15 @@ def test_every_response_carries_the_security_headers(client, db):
         ({"JOBSITE_API_CACHE_URL": "redis://127.0.0.1:6379/3"}, "redis", "redis"),
     ],
 )
-def test_a_missing_database_or_redis_client_is_one_line_naming_the_extra(env, module, extra, monkeypatch, tmp_path):
+def test_a_missing_database_or_redis_client_is_one_line_naming_the_extra(
+    env, module, extra, monkeypatch, tmp_path
+):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == module else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == module else real_find_spec(name, *args),
+    )
     monkeypatch.setenv("JOBSITE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SECRET_KEY", "x")
     for name, value in env.items():
@@ -97,4 +107,6 @@ def test_a_missing_database_or_redis_client_is_one_line_naming_the_extra(env, mo
     with pytest.raises(ImproperlyConfigured) as raised:
         runpy.run_path(str(SETTINGS))
     message = str(raised.value)
-    assert "\n" not in message and f"pip install 'jobsite[{extra}]'" in message and module in message
+    assert (
+        "\n" not in message and f"pip install 'jobsite[{extra}]'" in message and module in message
+    )

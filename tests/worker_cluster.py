@@ -61,7 +61,11 @@ class Deployment:
         self.data_dir = tmp_path / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "JOBSITE_", "PYTEST"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("DATABASE_URL", "JOBSITE_", "PYTEST"))
+            },
             "JOBSITE_DATA_DIR": str(self.data_dir),
             "SECRET_KEY": "test-" + uuid.uuid4().hex,
             # The real settings, not the test ones pytest runs with.
@@ -85,17 +89,28 @@ class Deployment:
 
     def manage(self, *args, timeout=120, check=True):
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"manage.py {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"manage.py {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def start(self, *args, log_name="proc"):
         """Start a long-running manage.py command in its own process group."""
         log = open(self.data_dir / f"{log_name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.processes.append(proc)

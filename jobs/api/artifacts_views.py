@@ -15,7 +15,10 @@ from jobsite.api.errors import error_responses, not_found, response_headers
 from jobsite.api.parsers import FirstRendererNegotiation
 
 ARTIFACT_NAME = OpenApiParameter(
-    "name", OpenApiTypes.STR, OpenApiParameter.PATH, description='The artifact\'s name, e.g. "step:export.orders.csv".'
+    "name",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description='The artifact\'s name, e.g. "step:export.orders.csv".',
 )
 
 
@@ -23,14 +26,24 @@ ARTIFACT_NAME = OpenApiParameter(
 # comes first so that generated clients read the body as bytes whatever it is; the others
 # are the types steps commonly produce.
 DOWNLOAD_MEDIA_TYPES = (
-    "application/octet-stream", "text/plain", "text/csv", "text/markdown", "application/json", "application/pdf",
-    "application/zip", "image/png",
+    "application/octet-stream",
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+    "application/pdf",
+    "application/zip",
+    "image/png",
 )
 
 
 def download_filename(artifact):
-    """"step:export.reports/orders.csv" → "orders.csv"."""
-    name = artifact.name.split(".", 1)[1] if artifact.step_id and "." in artifact.name else artifact.name
+    """ "step:export.reports/orders.csv" → "orders.csv"."""
+    name = (
+        artifact.name.split(".", 1)[1]
+        if artifact.step_id and "." in artifact.name
+        else artifact.name
+    )
     return name.rsplit("/", 1)[-1] or "artifact"
 
 
@@ -48,7 +61,9 @@ class JobArtifactListView(JobAPIView):
         job = self.get_job(job_id)
         # By name in code point order, as job_to_dict lists them (not the database's collation).
         artifacts = sorted(job.artifacts.all(), key=attrgetter("name"))
-        return Response({"results": [artifact_to_dict(artifact, request) for artifact in artifacts]})
+        return Response(
+            {"results": [artifact_to_dict(artifact, request) for artifact in artifacts]}
+        )
 
 
 class JobArtifactDownloadView(JobAPIView):
@@ -67,7 +82,9 @@ class JobArtifactDownloadView(JobAPIView):
         ),
         responses={
             **{
-                (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file, in its own content type.")
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.BINARY, description="The file, in its own content type."
+                )
                 for media_type in DOWNLOAD_MEDIA_TYPES
             },
             **error_responses(404),
@@ -84,7 +101,10 @@ class JobArtifactDownloadView(JobAPIView):
         except (FileNotFoundError, OSError, ValueError):
             raise not_found() from None
         response = FileResponse(
-            handle, as_attachment=True, filename=download_filename(artifact), content_type=artifact.content_type
+            handle,
+            as_attachment=True,
+            filename=download_filename(artifact),
+            content_type=artifact.content_type,
         )
         response["Content-Length"] = str(artifact.size)
         response["X-Content-SHA256"] = artifact.sha256

@@ -13,7 +13,9 @@ from jobs.models import Job
 from jobsite.api.errors import not_found
 from jobsite.api.views import WorkspaceAPIView
 
-JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
+JOB_ID = OpenApiParameter(
+    "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."
+)
 
 
 def job_queryset(workspace, *, full=False, related=True):
@@ -40,7 +42,9 @@ class JobAPIView(WorkspaceAPIView):
 
 def json_response(data, status=200, headers=None):
     """A rendered JSON response (the bytes an idempotent replay will repeat)."""
-    response = HttpResponse(JSONRenderer().render(data), status=status, content_type="application/json")
+    response = HttpResponse(
+        JSONRenderer().render(data), status=status, content_type="application/json"
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -48,7 +52,11 @@ def json_response(data, status=200, headers=None):
 
 def status_etag(data):
     """The ETag of a status/ answer: changes whenever the answer would."""
-    return '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
+    return (
+        '"'
+        + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        + '"'
+    )
 
 
 def status_response(request, data: dict, *, drf: bool = True) -> HttpResponse:

@@ -27,8 +27,14 @@ class JobEventsView(JobAPIView):
         "order. Follow `next_after` to read each event exactly once.",
         parameters=[
             JOB_ID,
-            OpenApiParameter("after", OpenApiTypes.INT, description="Only events with a larger seq (default 0)."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most this many (1–{MAX_EVENTS}, default 100)."),
+            OpenApiParameter(
+                "after", OpenApiTypes.INT, description="Only events with a larger seq (default 0)."
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"At most this many (1–{MAX_EVENTS}, default 100).",
+            ),
         ]
         + response_headers(),
         responses={200: EventPageSerializer, **error_responses(404)},
@@ -48,6 +54,8 @@ class JobEventsView(JobAPIView):
                 "events": EventSerializer(events, many=True).data,
                 "next_after": next_after,
                 "job_status": job.status,
-                "complete": job.status in JOB_TERMINAL and not more and next_after >= job.last_event_seq,
+                "complete": job.status in JOB_TERMINAL
+                and not more
+                and next_after >= job.last_event_seq,
             }
         )

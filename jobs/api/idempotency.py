@@ -34,12 +34,16 @@ def idempotency_key(request):
         return None
     key = raw.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
-        raise exceptions.ValidationError({HEADER: [f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"]})
+        raise exceptions.ValidationError(
+            {HEADER: [f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"]}
+        )
     return key
 
 
 def fingerprint(request, payload):
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     text = f"{request.method} {request.path}\n{canonical}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -54,7 +58,9 @@ def _replay(record, expected_fingerprint):
             "This Idempotency-Key was already used with a different request; use a new key.",
             code="idempotency_key_reused",
         )
-    response = HttpResponse(record.body, status=record.status_code, content_type=record.content_type)
+    response = HttpResponse(
+        record.body, status=record.status_code, content_type=record.content_type
+    )
     if record.location:
         response["Location"] = record.location
     response[REPLAYED_HEADER] = "true"
@@ -76,7 +82,9 @@ def respond_once(request, workspace, payload, make_response):
             return make_response()[0]
     expected = fingerprint(request, payload)
     for _ in range(5):
-        record = IdempotencyRecord.objects.filter(workspace=workspace, key=key, created_at__gte=_cutoff()).first()
+        record = IdempotencyRecord.objects.filter(
+            workspace=workspace, key=key, created_at__gte=_cutoff()
+        ).first()
         if record is not None:
             return _replay(record, expected)
         try:
@@ -84,7 +92,11 @@ def respond_once(request, workspace, payload, make_response):
                 # An expired record with this key would block the insert: it is forgotten.
                 IdempotencyRecord.objects.filter(created_at__lt=_cutoff()).delete()
                 record = IdempotencyRecord.objects.create(
-                    workspace=workspace, key=key, fingerprint=expected, status_code=0, content_type=""
+                    workspace=workspace,
+                    key=key,
+                    fingerprint=expected,
+                    status_code=0,
+                    content_type="",
                 )
                 response, job = make_response()
                 if not 200 <= response.status_code < 300:
@@ -94,10 +106,15 @@ def respond_once(request, workspace, payload, make_response):
                 record.body = response.content.decode("utf-8")
                 record.location = response.get("Location", "")
                 record.job = job
-                record.save(update_fields=["status_code", "content_type", "body", "location", "job"])
+                record.save(
+                    update_fields=["status_code", "content_type", "body", "location", "job"]
+                )
             return response
         except _NotKept as refused:
             return refused.response
         except IntegrityError:
             continue  # another request with this key committed first: replay its answer
-    raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.", code="idempotency_in_progress")
+    raise Conflict(
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        code="idempotency_in_progress",
+    )

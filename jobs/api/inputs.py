@@ -30,12 +30,15 @@ def resolve_inputs(workspace, inputs):
             job_id = None
         artifact = None
         if job_id and artifact_name:
-            artifact = Artifact.objects.filter(job__workspace=workspace, job_id=job_id, name=artifact_name).first()
+            artifact = Artifact.objects.filter(
+                job__workspace=workspace, job_id=job_id, name=artifact_name
+            ).first()
         if artifact is None:
-            errors[where] = ['no such artifact: use "<job id>/<artifact name>" of a job of this workspace']
+            errors[where] = [
+                'no such artifact: use "<job id>/<artifact name>" of a job of this workspace'
+            ]
             continue
         resolved[name] = (reference, artifact)
     if errors:
         raise exceptions.ValidationError(errors)
     return resolved
-

@@ -1,6 +1,5 @@
 """jobs/ — create, list, read, poll, start, cancel and rerun jobs (SPEC §6.2)."""
 
-
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -48,7 +47,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "response instead of a second job; the replay carries `Idempotent-Replayed: true`.",
 )
 LOCATION = {"Location": ((201,), "The new job's URL.")}
-REPLAYED = {"Idempotent-Replayed": ((201,), '"true" when this is the stored answer to an earlier request.')}
+REPLAYED = {
+    "Idempotent-Replayed": ((201,), '"true" when this is the stored answer to an earlier request.')
+}
 
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 MAX_BATCH = 1000
@@ -63,7 +64,9 @@ def refused(exc):
 def read_job_to_dict(request, job):
     """The job read back with its template, steps and artifacts, as the API shows it."""
     job = job_queryset(job.workspace, full=True).get(pk=job.pk)
-    return job_to_dict(job, request, steps=list(job.steps.all()), artifacts=list(job.artifacts.all()))
+    return job_to_dict(
+        job, request, steps=list(job.steps.all()), artifacts=list(job.artifacts.all())
+    )
 
 
 def job_response(request, job, status, data=None):
@@ -71,7 +74,11 @@ def job_response(request, job, status, data=None):
     the new job's Location."""
     if data is None:
         data = read_job_to_dict(request, job)
-    headers = {"Location": request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))} if status == 201 else {}
+    headers = (
+        {"Location": request.build_absolute_uri(reverse("api-job-detail", args=[job.pk]))}
+        if status == 201
+        else {}
+    )
     return json_response(data, status=status, headers=headers)
 
 
@@ -101,8 +108,12 @@ def page_response(request, rows, params, serialize):
 
 class JobListQuery(QuerySerializer):
     cursor = serializers.CharField(required=False, help_text="next_cursor of the previous page.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
-    status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE
+    )
+    status = serializers.CharField(
+        required=False, help_text="One status or several, comma-separated."
+    )
     template = serializers.CharField(required=False, help_text="Template id or slug.")
     type = serializers.CharField(required=False)
     trigger = serializers.ChoiceField(choices=Trigger.choices, required=False)
@@ -119,15 +130,29 @@ class JobListQuery(QuerySerializer):
 
 
 LIST_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Jobs per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE})."),
-    OpenApiParameter("status", OpenApiTypes.STR, description="Status, or several comma-separated: " + ", ".join(JobStatus.values)),
+    OpenApiParameter(
+        "cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."
+    ),
+    OpenApiParameter(
+        "limit",
+        OpenApiTypes.INT,
+        description=f"Jobs per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE}).",
+    ),
+    OpenApiParameter(
+        "status",
+        OpenApiTypes.STR,
+        description="Status, or several comma-separated: " + ", ".join(JobStatus.values),
+    ),
     OpenApiParameter("template", OpenApiTypes.STR, description="Template id or slug."),
     OpenApiParameter("type", OpenApiTypes.STR, description="The job's type label."),
-    OpenApiParameter("trigger", OpenApiTypes.STR, enum=Trigger.values, description="What created the job."),
+    OpenApiParameter(
+        "trigger", OpenApiTypes.STR, enum=Trigger.values, description="What created the job."
+    ),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("q", OpenApiTypes.STR, description="Part of the job's name (case-insensitive)."),
+    OpenApiParameter(
+        "q", OpenApiTypes.STR, description="Part of the job's name (case-insensitive)."
+    ),
 ]
 
 
@@ -162,7 +187,9 @@ class JobListView(JobAPIView):
             jobs = jobs.filter(created_at__lt=params["created_before"])
         if params.get("q"):
             jobs = jobs.filter(name__icontains=params["q"])
-        return page_response(request, jobs, params, lambda page: [job_summary_to_dict(job, request) for job in page])
+        return page_response(
+            request, jobs, params, lambda page: [job_summary_to_dict(job, request) for job in page]
+        )
 
     @extend_schema(
         operation_id="jobs_create",
@@ -269,14 +296,21 @@ class JobBatchView(JobAPIView):
                 if not spec.is_valid():
                     continue
                 try:
-                    jobs.append(create_job_from_spec(self.workspace, self.tenant, spec.validated_data, templates))
+                    jobs.append(
+                        create_job_from_spec(
+                            self.workspace, self.tenant, spec.validated_data, templates
+                        )
+                    )
                 except exceptions.ValidationError as exc:
                     errors[f"jobs[{index}]"] = exc.detail
             if errors:
                 # Raised inside respond_once's transaction: every job made above is rolled back.
                 raise exceptions.ValidationError(errors)
             data_out = {
-                "jobs": [job_to_dict(job, request, steps=job.step_runs, artifacts=job.input_artifacts) for job in jobs]
+                "jobs": [
+                    job_to_dict(job, request, steps=job.step_runs, artifacts=job.input_artifacts)
+                    for job in jobs
+                ]
             }
             return json_response(data_out, status=201), None
 
@@ -301,7 +335,11 @@ class JobDetailView(JobAPIView):
     )
     def get(self, request, job_id):
         job = self.get_job(job_id, full=True)
-        return Response(job_to_dict(job, request, steps=list(job.steps.all()), artifacts=list(job.artifacts.all())))
+        return Response(
+            job_to_dict(
+                job, request, steps=list(job.steps.all()), artifacts=list(job.artifacts.all())
+            )
+        )
 
 
 class JobStatusView(JobAPIView):
@@ -316,7 +354,12 @@ class JobStatusView(JobAPIView):
         description="Send the `ETag` back as `If-None-Match`: 304 with no body until something changed.",
         parameters=[
             JOB_ID,
-            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The ETag of the last answer."),
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="The ETag of the last answer.",
+            ),
         ]
         + response_headers(ETag=((200, 304), "Changes whenever the answer would.")),
         responses={

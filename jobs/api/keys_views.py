@@ -18,7 +18,9 @@ from jobsite.api.fields import StrictCharField, StrictSerializer
 from jobsite.api.views import WorkspaceAPIView
 from jobsite.models import ApiKey, Role
 
-KEY_ID = OpenApiParameter("key_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id.")
+KEY_ID = OpenApiParameter(
+    "key_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The key's id."
+)
 
 
 class KeySerializer(serializers.Serializer):
@@ -29,7 +31,9 @@ class KeySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     created_by = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField(allow_null=True)
-    last_used_at = serializers.DateTimeField(allow_null=True, help_text="Updated at most once a minute.")
+    last_used_at = serializers.DateTimeField(
+        allow_null=True, help_text="Updated at most once a minute."
+    )
     revoked_at = serializers.DateTimeField(allow_null=True)
     active = serializers.BooleanField(source="is_active")
 
@@ -39,7 +43,9 @@ class KeySerializer(serializers.Serializer):
 
 
 class KeyCreatedSerializer(KeySerializer):
-    key = serializers.CharField(help_text="The raw key (jsk_…). Shown in this response only: store it now.")
+    key = serializers.CharField(
+        help_text="The raw key (jsk_…). Shown in this response only: store it now."
+    )
 
 
 class KeyCreateSerializer(StrictSerializer):
@@ -47,7 +53,9 @@ class KeyCreateSerializer(StrictSerializer):
 
     name = StrictCharField(max_length=100)
     role = serializers.ChoiceField(choices=Role.choices, default=Role.OPERATOR, required=False)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: never expires.")
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Empty: never expires."
+    )
 
     def validate_name(self, value):
         if not value.strip():
@@ -65,7 +73,11 @@ class KeyListSerializer(serializers.Serializer):
 
 
 def workspace_keys(workspace):
-    return ApiKey.objects.filter(workspace=workspace).select_related("created_by").order_by("-created_at", "-pk")
+    return (
+        ApiKey.objects.filter(workspace=workspace)
+        .select_related("created_by")
+        .order_by("-created_at", "-pk")
+    )
 
 
 class KeyListView(WorkspaceAPIView):
@@ -96,7 +108,11 @@ class KeyListView(WorkspaceAPIView):
         data = serializer.validated_data
         user = request.user if not isinstance(request.user, ApiKeyUser) else None
         key, raw = ApiKey.issue(
-            self.workspace, data["name"], role=data["role"], expires_at=data.get("expires_at"), created_by=user
+            self.workspace,
+            data["name"],
+            role=data["role"],
+            expires_at=data.get("expires_at"),
+            created_by=user,
         )
         key = workspace_keys(self.workspace).get(pk=key.pk)
         return Response({**KeySerializer(key).data, "key": raw}, status=201)
@@ -143,7 +159,9 @@ class WorkspaceSerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices, help_text="Your role here.")
-    actor = serializers.CharField(help_text='Who you are, as recorded in jobs\' created_by ("key:…" or "user:…").')
+    actor = serializers.CharField(
+        help_text='Who you are, as recorded in jobs\' created_by ("key:…" or "user:…").'
+    )
     callback_secret = serializers.CharField(
         required=False,
         help_text="Admins only: the secret that signs job callback_url deliveries, the workspace's own "
@@ -162,8 +180,11 @@ class WorkspaceView(WorkspaceAPIView):
     def get(self, request):
         workspace = self.workspace
         body = {
-            "id": str(workspace.pk), "slug": workspace.slug, "name": workspace.name,
-            "role": self.tenant.role, "actor": self.tenant.actor,
+            "id": str(workspace.pk),
+            "slug": workspace.slug,
+            "name": workspace.name,
+            "role": self.tenant.role,
+            "actor": self.tenant.actor,
         }
         if self.tenant.is_admin:
             body["callback_secret"] = workspace_signing_secret(workspace.pk)

@@ -35,7 +35,9 @@ class LogQuery(QuerySerializer):
     step = serializers.CharField(required=False)
     level = serializers.CharField(required=False)
     tail = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LINES)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LINES, default=PAGE_LINES)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_LINES, default=PAGE_LINES
+    )
     follow = serializers.BooleanField(required=False, default=False)
     q = serializers.CharField(required=False, max_length=200, trim_whitespace=True)
 
@@ -94,15 +96,35 @@ class JobLogsView(JobAPIView):
             JOB_ID,
             OpenApiParameter("after", OpenApiTypes.INT, description="Only lines after this seq."),
             OpenApiParameter("step", OpenApiTypes.STR, description="Only this step's lines."),
-            OpenApiParameter("level", OpenApiTypes.STR, enum=list(LEVELS), description="This level and above."),
-            OpenApiParameter("tail", OpenApiTypes.INT, description=f"Only the last N lines (1–{MAX_LINES})."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most N lines (1–{MAX_LINES}, default {PAGE_LINES})."),
-            OpenApiParameter("follow", OpenApiTypes.BOOL, description="Stream until the job has finished."),
-            OpenApiParameter("q", OpenApiTypes.STR, description="Only lines containing this text (case-insensitive)."),
+            OpenApiParameter(
+                "level", OpenApiTypes.STR, enum=list(LEVELS), description="This level and above."
+            ),
+            OpenApiParameter(
+                "tail", OpenApiTypes.INT, description=f"Only the last N lines (1–{MAX_LINES})."
+            ),
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"At most N lines (1–{MAX_LINES}, default {PAGE_LINES}).",
+            ),
+            OpenApiParameter(
+                "follow", OpenApiTypes.BOOL, description="Stream until the job has finished."
+            ),
+            OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description="Only lines containing this text (case-insensitive).",
+            ),
         ]
         + response_headers(
-            X_Next_After=((200,), "The seq to pass as ?after= for what comes next (not sent when following)."),
-            X_Log_Complete=((200,), '"true" when the job has finished and this is the end of its log.'),
+            X_Next_After=(
+                (200,),
+                "The seq to pass as ?after= for what comes next (not sent when following).",
+            ),
+            X_Log_Complete=(
+                (200,),
+                '"true" when the job has finished and this is the end of its log.',
+            ),
             X_Job_Status=((200,), "The job's status when the answer was made."),
         ),
         responses={
@@ -129,12 +151,16 @@ class JobLogsView(JobAPIView):
             next_after = max(query["after"], job.last_event_seq)
         text = "".join(log_line(event) + "\n" for event in lines)
         if query["follow"] and job.status not in JOB_TERMINAL:
-            response = StreamingHttpResponse(follow_log(job.pk, query, [text] if text else [], next_after), content_type=TEXT)
+            response = StreamingHttpResponse(
+                follow_log(job.pk, query, [text] if text else [], next_after), content_type=TEXT
+            )
             response["X-Accel-Buffering"] = "no"  # let a proxy pass lines through as they come
         else:
             response = HttpResponse(text, content_type=TEXT)
             response["X-Next-After"] = str(next_after)
-            response["X-Log-Complete"] = "true" if job.status in JOB_TERMINAL and not more else "false"
+            response["X-Log-Complete"] = (
+                "true" if job.status in JOB_TERMINAL and not more else "false"
+            )
         response["X-Job-Status"] = job.status
         response["Cache-Control"] = "no-cache"
         return response
@@ -154,8 +180,12 @@ def prefers_json(accept):
                     quality = 0.0
         media = media.lower()
         kinds = {
-            "application/json": ["json"], "text/markdown": ["markdown"], "text/*": ["markdown"],
-            "text/plain": ["markdown"], "*/*": ["markdown", "json"], "application/*": ["json"],
+            "application/json": ["json"],
+            "text/markdown": ["markdown"],
+            "text/*": ["markdown"],
+            "text/plain": ["markdown"],
+            "*/*": ["markdown", "json"],
+            "application/*": ["json"],
         }.get(media, [])
         for kind in kinds:
             if (quality, -position) > (best[kind][0], -best[kind][1]):
@@ -179,8 +209,12 @@ class JobResultView(JobAPIView):
         responses={
             # JSON first: generated clients parse the first declared type (they send
             # `Accept: application/json` to get it); the server's default stays markdown.
-            (200, "application/json"): OpenApiResponse(JobResultSerializer, description="Markdown and outputs."),
-            (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="The result as markdown."),
+            (200, "application/json"): OpenApiResponse(
+                JobResultSerializer, description="Markdown and outputs."
+            ),
+            (200, "text/markdown"): OpenApiResponse(
+                OpenApiTypes.STR, description="The result as markdown."
+            ),
             **error_responses(404, 409),
         },
         tags=["jobs"],
@@ -188,7 +222,9 @@ class JobResultView(JobAPIView):
     def get(self, request, job_id):
         job = self.get_job(job_id)
         if job.status not in JOB_TERMINAL:
-            raise Conflict(f"The job has not finished yet (it is {job.status}).", code="not_finished")
+            raise Conflict(
+                f"The job has not finished yet (it is {job.status}).", code="not_finished"
+            )
         result = result_to_dict(job)
         if prefers_json(request.META.get("HTTP_ACCEPT")):
             return json_response(result)

@@ -26,7 +26,9 @@ from jobsite.api.fields import StrictBooleanField, StrictCharField, StrictSerial
 from jobsite.api.views import WorkspaceAPIView
 from templates_app.api import find_template
 
-CHANNEL_ID = OpenApiParameter("channel_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The channel's id.")
+CHANNEL_ID = OpenApiParameter(
+    "channel_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The channel's id."
+)
 
 
 def shown_target(channel: NotificationChannel) -> str:
@@ -41,9 +43,13 @@ class NotificationChannelSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     name = serializers.CharField()
-    target = serializers.SerializerMethodField(help_text="Email addresses; for chat, the URL's host only.")
+    target = serializers.SerializerMethodField(
+        help_text="Email addresses; for chat, the URL's host only."
+    )
     events = serializers.ListField(child=serializers.ChoiceField(choices=NOTIFICATION_EVENTS))
-    template = serializers.SerializerMethodField(help_text="Only this template's jobs; null: any template.")
+    template = serializers.SerializerMethodField(
+        help_text="Only this template's jobs; null: any template."
+    )
     active = serializers.BooleanField(source="is_active")
     created_at = serializers.DateTimeField()
 
@@ -67,9 +73,13 @@ class NotificationChannelWriteSerializer(StrictSerializer):
 
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
     name = StrictCharField(max_length=100)
-    target = StrictCharField(max_length=2000, help_text="Email addresses (comma-separated), or the chat's incoming-webhook URL.")
+    target = StrictCharField(
+        max_length=2000,
+        help_text="Email addresses (comma-separated), or the chat's incoming-webhook URL.",
+    )
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=NOTIFICATION_EVENTS), help_text="One or more events to be told about."
+        child=serializers.ChoiceField(choices=NOTIFICATION_EVENTS),
+        help_text="One or more events to be told about.",
     )
     template = StrictCharField(
         required=False, allow_null=True, max_length=200, default=None,
@@ -84,7 +94,9 @@ class NotificationChannelUpdateSerializer(NotificationChannelWriteSerializer):
     kind = serializers.ChoiceField(choices=ChannelKind.choices, required=False)
     name = StrictCharField(max_length=100, required=False)
     target = StrictCharField(max_length=2000, required=False)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=NOTIFICATION_EVENTS), required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=NOTIFICATION_EVENTS), required=False
+    )
     template = StrictCharField(required=False, allow_null=True, max_length=200)
     active = StrictBooleanField(required=False)
 
@@ -107,7 +119,9 @@ class NotificationAPIView(WorkspaceAPIView):
     required_roles = ALL_ADMIN
 
     def channels(self):
-        return NotificationChannel.objects.filter(workspace=self.workspace).select_related("template")
+        return NotificationChannel.objects.filter(workspace=self.workspace).select_related(
+            "template"
+        )
 
     def get_channel(self, channel_id):
         channel = self.channels().filter(pk=channel_id).first()
@@ -125,7 +139,13 @@ class NotificationChannelListView(NotificationAPIView):
         tags=["notifications"],
     )
     def get(self, request):
-        return Response({"results": NotificationChannelSerializer(self.channels().order_by("name", "pk"), many=True).data})
+        return Response(
+            {
+                "results": NotificationChannelSerializer(
+                    self.channels().order_by("name", "pk"), many=True
+                ).data
+            }
+        )
 
     @extend_schema(
         operation_id="notifications_create",
@@ -140,9 +160,13 @@ class NotificationChannelListView(NotificationAPIView):
     def post(self, request):
         serializer = NotificationChannelWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        channel = save_channel(self.workspace, NotificationChannel(workspace=self.workspace), serializer.validated_data)
+        channel = save_channel(
+            self.workspace, NotificationChannel(workspace=self.workspace), serializer.validated_data
+        )
         location = request.build_absolute_uri(reverse("api-notification-detail", args=[channel.pk]))
-        return Response(NotificationChannelSerializer(channel).data, status=201, headers={"Location": location})
+        return Response(
+            NotificationChannelSerializer(channel).data, status=201, headers={"Location": location}
+        )
 
 
 class NotificationChannelDetailView(NotificationAPIView):
@@ -175,7 +199,10 @@ class NotificationChannelDetailView(NotificationAPIView):
         operation_id="notifications_delete",
         summary="Delete a notification channel (admin)",
         parameters=[CHANNEL_ID] + response_headers(),
-        responses={204: OpenApiResponse(description="Deleted, with its deliveries."), **error_responses(404)},
+        responses={
+            204: OpenApiResponse(description="Deleted, with its deliveries."),
+            **error_responses(404),
+        },
         tags=["notifications"],
     )
     def delete(self, request, channel_id):

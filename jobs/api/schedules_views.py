@@ -41,7 +41,9 @@ from jobsite.models import Role
 from templates_app.api import editor, find_template
 from templates_app.definition import secret_names
 
-SCHEDULE_ID = OpenApiParameter("schedule_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The schedule's id.")
+SCHEDULE_ID = OpenApiParameter(
+    "schedule_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The schedule's id."
+)
 
 
 # --- how they look --------------------------------------------------------------------------
@@ -50,12 +52,18 @@ SCHEDULE_ID = OpenApiParameter("schedule_id", OpenApiTypes.UUID, OpenApiParamete
 class ScheduleSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     template = serializers.SerializerMethodField()
-    name = serializers.CharField(help_text='Jobs it starts record it as created_by "schedule:<name>".')
-    cron = serializers.CharField(help_text="Five fields: minute hour day-of-month month day-of-week.")
+    name = serializers.CharField(
+        help_text='Jobs it starts record it as created_by "schedule:<name>".'
+    )
+    cron = serializers.CharField(
+        help_text="Five fields: minute hour day-of-month month day-of-week."
+    )
     timezone = serializers.CharField(help_text="The IANA time zone the cron expression is read in.")
     variables = serializers.SerializerMethodField()
     enabled = serializers.BooleanField()
-    paused_reason = serializers.SerializerMethodField(help_text="Why the dispatcher paused it, if it did.")
+    paused_reason = serializers.SerializerMethodField(
+        help_text="Why the dispatcher paused it, if it did."
+    )
     next_run_at = serializers.DateTimeField(allow_null=True, help_text="null while it is off.")
     last_run_at = serializers.DateTimeField(allow_null=True)
     last_job_id = serializers.UUIDField(allow_null=True, help_text="The job its last run started.")
@@ -64,7 +72,11 @@ class ScheduleSerializer(serializers.Serializer):
     def get_template(self, schedule):
         return {"id": str(schedule.template_id), "slug": schedule.template.slug}
 
-    @extend_schema_field(ObjectField(help_text='The values given (left out: the template\'s default); secrets read "***".'))
+    @extend_schema_field(
+        ObjectField(
+            help_text='The values given (left out: the template\'s default); secrets read "***".'
+        )
+    )
     def get_variables(self, schedule):
         secrets = secret_names(declared_variables(schedule.template))
         return {
@@ -87,16 +99,25 @@ class ScheduleListSerializer(serializers.Serializer):
 class ScheduleWriteSerializer(StrictSerializer):
     """A schedule to add, or (PATCH) what to change in one."""
 
-    template = StrictCharField(max_length=200, help_text="Id or slug of a template of this workspace.")
+    template = StrictCharField(
+        max_length=200, help_text="Id or slug of a template of this workspace."
+    )
     name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
-    cron = StrictCharField(max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 0 3 * * 1-5.")
+    cron = StrictCharField(
+        max_length=100,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. 0 3 * * 1-5.",
+    )
     timezone = StrictCharField(
-        required=False, allow_blank=True, max_length=64, default="UTC",
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        default="UTC",
         help_text="An IANA name such as Europe/Paris; empty means UTC.",
     )
     variables = ObjectField(
-        required=False, default=dict,
-        help_text='Values of the template\'s variables; replaces the stored ones, except that a secret left out '
+        required=False,
+        default=dict,
+        help_text="Values of the template's variables; replaces the stored ones, except that a secret left out "
         'or sent as "***" keeps its stored value (sent empty, it is dropped).',
     )
     enabled = StrictBooleanField(required=False, default=True, help_text="Runs only while enabled.")
@@ -112,16 +133,26 @@ class ScheduleUpdateSerializer(ScheduleWriteSerializer):
     """What to change in a schedule: only the fields sent (the whole schedule is checked
     again)."""
 
-    template = StrictCharField(required=False, max_length=200, help_text="Id or slug of a template of this workspace.")
+    template = StrictCharField(
+        required=False, max_length=200, help_text="Id or slug of a template of this workspace."
+    )
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
-    cron = StrictCharField(required=False, max_length=100, help_text="Five fields: minute hour day-of-month month day-of-week.")
-    timezone = StrictCharField(required=False, allow_blank=True, max_length=64, help_text="An IANA name; empty means UTC.")
+    cron = StrictCharField(
+        required=False,
+        max_length=100,
+        help_text="Five fields: minute hour day-of-month month day-of-week.",
+    )
+    timezone = StrictCharField(
+        required=False, allow_blank=True, max_length=64, help_text="An IANA name; empty means UTC."
+    )
     variables = ObjectField(
         required=False,
         help_text='Replaces the stored variables, except that a secret left out or sent as "***" keeps its '
         "stored value (sent empty, it is dropped).",
     )
-    enabled = StrictBooleanField(required=False, help_text="true runs it again (and clears paused_reason).")
+    enabled = StrictBooleanField(
+        required=False, help_text="true runs it again (and clears paused_reason)."
+    )
 
 
 # --- the rules: jobs.automation.schedules ---------------------------------------------------
@@ -141,13 +172,21 @@ def _template(workspace, ref, schedule):
 def apply_changes(workspace, schedule, data):
     """Save what `data` changes with `save_schedule`; a 400 naming every problem at once
     otherwise."""
-    changes = {name: data[name] for name in ("name", "cron", "timezone", "enabled", "variables") if name in data}
+    changes = {
+        name: data[name]
+        for name in ("name", "cron", "timezone", "enabled", "variables")
+        if name in data
+    }
     if "template" in data:
         template, problem = _template(workspace, data["template"], schedule)
         if problem:
             _, errors = validate_schedule(
-                schedule, template=None, cron=data.get("cron", schedule.cron),
-                timezone=data.get("timezone", schedule.timezone), enabled=False, variables=None,
+                schedule,
+                template=None,
+                cron=data.get("cron", schedule.cron),
+                timezone=data.get("timezone", schedule.timezone),
+                enabled=False,
+                variables=None,
             )
             raise exceptions.ValidationError({"template": [problem], **errors})
         changes["template"] = template
@@ -182,13 +221,15 @@ class ScheduleListView(ScheduleAPIView):
     @extend_schema(
         operation_id="schedules_list",
         summary="List schedules",
-        description="By template name, then cron expression. Secret variables read \"***\".",
+        description='By template name, then cron expression. Secret variables read "***".',
         parameters=response_headers(),
         responses={200: ScheduleListSerializer, **error_responses()},
         tags=["schedules"],
     )
     def get(self, request):
-        schedules = workspace_schedules(self.workspace).order_by("template__name", "cron", "created_at", "pk")
+        schedules = workspace_schedules(self.workspace).order_by(
+            "template__name", "cron", "created_at", "pk"
+        )
         return Response({"results": ScheduleSerializer(schedules, many=True).data})
 
     @extend_schema(

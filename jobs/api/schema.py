@@ -23,22 +23,48 @@ WORKSPACE_HEADERS = [
 LINKS = {
     ("jobs_create", "jobs_rerun"): (
         "job_id",
-        ["jobs_retrieve", "jobs_status", "jobs_events", "jobs_logs", "jobs_result", "jobs_artifacts_list",
-         "jobs_run", "jobs_cancel", "jobs_rerun"],
+        [
+            "jobs_retrieve",
+            "jobs_status",
+            "jobs_events",
+            "jobs_logs",
+            "jobs_result",
+            "jobs_artifacts_list",
+            "jobs_run",
+            "jobs_cancel",
+            "jobs_rerun",
+        ],
     ),
     ("templates_create",): (
         "template_ref",
-        ["templates_retrieve", "templates_schema", "templates_validate", "templates_update",
-         "templates_trigger_key", "templates_archive"],
+        [
+            "templates_retrieve",
+            "templates_schema",
+            "templates_validate",
+            "templates_update",
+            "templates_trigger_key",
+            "templates_archive",
+        ],
     ),
     ("keys_create",): ("key_id", ["keys_retrieve", "keys_revoke"]),
     ("webhooks_create",): (
         "webhook_id",
-        ["webhooks_retrieve", "webhooks_update", "webhooks_rotate_secret", "webhooks_deliveries_list",
-         "webhooks_delete"],
+        [
+            "webhooks_retrieve",
+            "webhooks_update",
+            "webhooks_rotate_secret",
+            "webhooks_deliveries_list",
+            "webhooks_delete",
+        ],
     ),
-    ("schedules_create",): ("schedule_id", ["schedules_retrieve", "schedules_update", "schedules_delete"]),
-    ("notifications_create",): ("channel_id", ["notifications_retrieve", "notifications_update", "notifications_delete"]),
+    ("schedules_create",): (
+        "schedule_id",
+        ["schedules_retrieve", "schedules_update", "schedules_delete"],
+    ),
+    ("notifications_create",): (
+        "channel_id",
+        ["notifications_retrieve", "notifications_update", "notifications_delete"],
+    ),
 }
 
 
@@ -69,7 +95,11 @@ def add_workspace_headers_and_strict_bodies(result, generator, request, public):
                 dict(header) for header in WORKSPACE_HEADERS if header["name"] not in names
             )
     for name, schema in result.get("components", {}).get("schemas", {}).items():
-        if name.endswith("Request") and "properties" in schema and "additionalProperties" not in schema:
+        if (
+            name.endswith("Request")
+            and "properties" in schema
+            and "additionalProperties" not in schema
+        ):
             schema["additionalProperties"] = False
     return result
 
@@ -83,8 +113,17 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer jsk_…`."},
-            {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key: `X-API-Key: jsk_…`."},
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key: `Authorization: Bearer jsk_…`.",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "An API key: `X-API-Key: jsk_…`.",
+            },
         ]
 
     def get_security_requirement(self, auto_schema):
@@ -96,4 +135,9 @@ class SessionScheme(OpenApiAuthenticationExtension):
     name = "SessionAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "A logged-in session (browsable API)."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "A logged-in session (browsable API).",
+        }

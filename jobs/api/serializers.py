@@ -30,7 +30,9 @@ class ProgressSerializer(serializers.Serializer):
 class TemplateRefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     slug = serializers.CharField()
-    version = serializers.IntegerField(allow_null=True, help_text="The template version this job runs.")
+    version = serializers.IntegerField(
+        allow_null=True, help_text="The template version this job runs."
+    )
 
 
 class StepSerializer(serializers.Serializer):  # representation.step_to_dict
@@ -52,14 +54,20 @@ class StepSerializer(serializers.Serializer):  # representation.step_to_dict
     reused = serializers.BooleanField(
         read_only=True, help_text="Carried over from the original job by a failed-only rerun."
     )
-    pool = serializers.CharField(read_only=True, help_text="The worker pool the step runs in (SPEC §14).")
+    pool = serializers.CharField(
+        read_only=True, help_text="The worker pool the step runs in (SPEC §14)."
+    )
     waiting_reason = serializers.CharField(
-        allow_null=True, read_only=True, help_text='Why a queued step has not started, e.g. "no worker in pool gpu".'
+        allow_null=True,
+        read_only=True,
+        help_text='Why a queued step has not started, e.g. "no worker in pool gpu".',
     )
 
 
 class ArtifactSerializer(serializers.Serializer):  # representation.artifact_to_dict
-    name = serializers.CharField(help_text='"step:<step id>.<path>" for a step\'s file, the input name for a job input.')
+    name = serializers.CharField(
+        help_text='"step:<step id>.<path>" for a step\'s file, the input name for a job input.'
+    )
     step = serializers.CharField(allow_null=True, read_only=True)
     size = serializers.IntegerField(help_text="Bytes.")
     sha256 = serializers.CharField()
@@ -105,8 +113,12 @@ class JobSummarySerializer(serializers.Serializer):  # representation.job_summar
     )
     progress = ProgressSerializer(read_only=True)
     original_job_id = serializers.UUIDField(allow_null=True, help_text="The job this one reruns.")
-    attempt = serializers.IntegerField(help_text="1 for an original job, n+1 for a rerun of attempt n.")
-    last_event_seq = serializers.IntegerField(help_text="The newest event's seq (see events/ and logs/ ?after=).")
+    attempt = serializers.IntegerField(
+        help_text="1 for an original job, n+1 for a rerun of attempt n."
+    )
+    last_event_seq = serializers.IntegerField(
+        help_text="The newest event's seq (see events/ and logs/ ?after=)."
+    )
     links = JobLinksSerializer(read_only=True)
 
 
@@ -152,7 +164,9 @@ class JobStatusSerializer(serializers.Serializer):  # representation.job_status_
 
 class JobPageSerializer(serializers.Serializer):
     results = JobSummarySerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as ?cursor= for the next (older) page.")
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Pass as ?cursor= for the next (older) page."
+    )
     next = serializers.URLField(allow_null=True)
 
 
@@ -178,7 +192,9 @@ class EventPageSerializer(serializers.Serializer):
     events = EventSerializer(many=True)
     next_after = serializers.IntegerField(help_text="Pass as ?after= to get what comes next.")
     job_status = serializers.ChoiceField(choices=JobStatus.choices)
-    complete = serializers.BooleanField(help_text="True when the job has finished and every event was returned.")
+    complete = serializers.BooleanField(
+        help_text="True when the job has finished and every event was returned."
+    )
 
 
 class ArtifactListSerializer(serializers.Serializer):
@@ -209,7 +225,9 @@ class JobCreateSerializer(StrictSerializer):
         "of this workspace, copied into the job's inputs.",
     )
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
-    start = StrictBooleanField(required=False, default=True, help_text="false creates a draft (start it with run/).")
+    start = StrictBooleanField(
+        required=False, default=True, help_text="false creates a draft (start it with run/)."
+    )
     callback_url = OutboundURLField(
         required=False,
         allow_blank=True,
@@ -219,10 +237,16 @@ class JobCreateSerializer(StrictSerializer):
 
     def validate(self, data):
         if "template" in data and "recipe" in data:
-            raise serializers.ValidationError({"template": ["give either a template or a recipe, not both"]})
+            raise serializers.ValidationError(
+                {"template": ["give either a template or a recipe, not both"]}
+            )
         if "template" not in data and "recipe" not in data:
             raise serializers.ValidationError(
-                {"template": ["this field is required: give a template (id or slug) or an inline recipe"]}
+                {
+                    "template": [
+                        "this field is required: give a template (id or slug) or an inline recipe"
+                    ]
+                }
             )
         return data
 

@@ -57,26 +57,42 @@ class PlainTextRenderer(BaseRenderer):
 
 
 KEY_PARAMETERS = [
-    OpenApiParameter("X-Trigger-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, description="The template's trigger key."),
-    OpenApiParameter("key", OpenApiTypes.STR, description="The trigger key, for tools that cannot set headers."),
+    OpenApiParameter(
+        "X-Trigger-Key",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="The template's trigger key.",
+    ),
+    OpenApiParameter(
+        "key", OpenApiTypes.STR, description="The trigger key, for tools that cannot set headers."
+    ),
 ]
 HOOK_PATH = [
     OpenApiParameter("workspace_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
     OpenApiParameter("template_slug", OpenApiTypes.STR, OpenApiParameter.PATH),
 ]
 HOOK_ERRORS = {
-    (403, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Wrong or missing trigger key."),
-    (404, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="No such template, or it does not allow triggering by URL."),
-    (429, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Too many requests (or too many wrong keys): see Retry-After."),
+    (403, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="Wrong or missing trigger key."
+    ),
+    (404, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="No such template, or it does not allow triggering by URL."
+    ),
+    (429, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="Too many requests (or too many wrong keys): see Retry-After."
+    ),
 }
 TRIGGER_ERRORS = {
-    (400, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Bad or missing variables; each line names one."),
+    (400, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="Bad or missing variables; each line names one."
+    ),
     **HOOK_ERRORS,
 }
 HOOK_JOB_ERRORS = {
     **HOOK_ERRORS,
     (404, "text/plain"): OpenApiResponse(
-        OpenApiTypes.STR, description="No such template (or it does not allow triggering by URL), or no such job of it."
+        OpenApiTypes.STR,
+        description="No such template (or it does not allow triggering by URL), or no such job of it.",
     ),
 }
 # The GET trigger's variables: any query field but `key` (form style, exploded), so a
@@ -103,17 +119,26 @@ class HookView(APIView):
         """The enabled template, after checking the trigger key (403 when wrong)."""
         template = (
             JobTemplate.objects.filter(
-                workspace__slug=workspace_slug, slug=template_slug, archived_at__isnull=True, current_version__isnull=False
+                workspace__slug=workspace_slug,
+                slug=template_slug,
+                archived_at__isnull=True,
+                current_version__isnull=False,
             )
             .select_related("workspace", "current_version")
             .first()
         )
         if template is None or not trigger_enabled(template.definition):
             raise exceptions.NotFound("No such template, or it does not allow triggering by URL.")
-        raw = self.request.META.get("HTTP_X_TRIGGER_KEY") or self.request.query_params.get("key") or ""
+        raw = (
+            self.request.META.get("HTTP_X_TRIGGER_KEY")
+            or self.request.query_params.get("key")
+            or ""
+        )
         expected = template.trigger_key_hash
         if not expected or not hmac.compare_digest(hash_key(raw), expected):
-            refuse_wrong_key(self.request, raw, exceptions.PermissionDenied("Wrong or missing trigger key."))
+            refuse_wrong_key(
+                self.request, raw, exceptions.PermissionDenied("Wrong or missing trigger key.")
+            )
         return template
 
     def get_job(self, template, job_id):
@@ -149,7 +174,9 @@ def variables_from(request):
         elif isinstance(source, dict):
             variables.update(source)
         else:
-            raise exceptions.ValidationError({"body": ["a JSON body must be an object of variables"]})
+            raise exceptions.ValidationError(
+                {"body": ["a JSON body must be an object of variables"]}
+            )
     return variables
 
 
@@ -161,8 +188,12 @@ class TriggerView(HookView):
         def create():
             try:
                 job = create_job(
-                    template.workspace, template=template, variables=variables, trigger=Trigger.TRIGGER_URL,
-                    created_by="trigger_url", start=True,
+                    template.workspace,
+                    template=template,
+                    variables=variables,
+                    trigger=Trigger.TRIGGER_URL,
+                    created_by="trigger_url",
+                    start=True,
                 )
             except JobValidationError as exc:
                 raise exceptions.ValidationError(exc.errors) from None
@@ -177,7 +208,10 @@ class TriggerView(HookView):
         summary="Trigger a template by URL",
         description="Query fields other than `key` are variables. Answers the new job's id as text.",
         parameters=HOOK_PATH + KEY_PARAMETERS + [QUERY_VARIABLES],
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TRIGGER_ERRORS},
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."),
+            **TRIGGER_ERRORS,
+        },
         auth=[],
         tags=["trigger URL"],
     )
@@ -193,7 +227,10 @@ class TriggerView(HookView):
             "application/json": {"type": "object", "additionalProperties": True},
             "application/x-www-form-urlencoded": {"type": "object", "additionalProperties": True},
         },
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."), **TRIGGER_ERRORS},
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The job id."),
+            **TRIGGER_ERRORS,
+        },
         auth=[],
         tags=["trigger URL"],
     )
@@ -201,7 +238,11 @@ class TriggerView(HookView):
         return self._trigger(request, workspace_slug, template_slug)
 
 
-HOOK_JOB = HOOK_PATH + [OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)] + KEY_PARAMETERS
+HOOK_JOB = (
+    HOOK_PATH
+    + [OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)]
+    + KEY_PARAMETERS
+)
 
 
 class HookJobStatusView(HookView):
@@ -210,7 +251,10 @@ class HookJobStatusView(HookView):
         summary="A triggered job's status in one word",
         description="Pending, Executing, Succeeded, Warning (partial) or Error (failed or canceled).",
         parameters=HOOK_JOB,
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One word."), **HOOK_JOB_ERRORS},
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="One word."),
+            **HOOK_JOB_ERRORS,
+        },
         auth=[],
         tags=["trigger URL"],
     )
@@ -225,11 +269,20 @@ class HookJobLogsView(HookView):
         summary="A triggered job's whole log as text",
         description="`LEVEL: message` per line, levels DEBUG, INFO, WARN, ERROR.",
         parameters=HOOK_JOB,
-        responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The log."), **HOOK_JOB_ERRORS},
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="The log."),
+            **HOOK_JOB_ERRORS,
+        },
         auth=[],
         tags=["trigger URL"],
     )
     def get(self, request, workspace_slug, template_slug, job_id):
         job = self.get_job(self.get_template(workspace_slug, template_slug), job_id)
-        events = job.events.filter(kind=EventKind.LOG).order_by("seq").only("level", "message", "step_id")
-        return text_response("".join(log_line(event, with_step=False) + "\n" for event in events.iterator()))
+        events = (
+            job.events.filter(kind=EventKind.LOG)
+            .order_by("seq")
+            .only("level", "message", "step_id")
+        )
+        return text_response(
+            "".join(log_line(event, with_step=False) + "\n" for event in events.iterator())
+        )

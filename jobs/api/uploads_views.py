@@ -23,12 +23,16 @@ from jobsite.models import Role
 
 class UploadSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="Give it as the value of a `file` variable.")
-    name = serializers.CharField(help_text="The file name the job's steps see under $JOBSITE_INPUTS.")
+    name = serializers.CharField(
+        help_text="The file name the job's steps see under $JOBSITE_INPUTS."
+    )
     size = serializers.IntegerField()
     sha256 = serializers.CharField()
     content_type = serializers.CharField()
     created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(help_text="After this the id is refused; jobs that used it keep the file.")
+    expires_at = serializers.DateTimeField(
+        help_text="After this the id is refused; jobs that used it keep the file."
+    )
 
 
 def refused(exc: UploadRefused) -> exceptions.APIException:
@@ -36,7 +40,9 @@ def refused(exc: UploadRefused) -> exceptions.APIException:
     kind = {413: RequestTooLarge, 415: exceptions.UnsupportedMediaType}.get(exc.status)
     if kind is None:
         return exceptions.ValidationError({exc.field: [exc.message]})
-    error = kind(exc.message) if kind is RequestTooLarge else kind(media_type="", detail=exc.message)
+    error = (
+        kind(exc.message) if kind is RequestTooLarge else kind(media_type="", detail=exc.message)
+    )
     error.errors = {exc.field: [exc.message]}
     return error
 
@@ -76,9 +82,16 @@ class UploadListView(WorkspaceAPIView):
             "any number of jobs of this workspace may use it until `expires_at`. 413 past "
             "the size cap, 415 for a form-encoded or untyped body."
         ),
-        request={"multipart/form-data": MULTIPART_BODY, "application/octet-stream": OpenApiTypes.BINARY},
+        request={
+            "multipart/form-data": MULTIPART_BODY,
+            "application/octet-stream": OpenApiTypes.BINARY,
+        },
         parameters=[
-            OpenApiParameter("name", OpenApiTypes.STR, description="The file's name (raw bodies; multipart sends its own)."),
+            OpenApiParameter(
+                "name",
+                OpenApiTypes.STR,
+                description="The file's name (raw bodies; multipart sends its own).",
+            ),
         ]
         + response_headers(),
         responses={201: UploadSerializer, **error_responses(413, 415)},
@@ -89,27 +102,39 @@ class UploadListView(WorkspaceAPIView):
         limit = max_upload_bytes(self.workspace)
         self.receiver.limit = min(self.receiver.limit, limit)
         declared = django_request.META.get("CONTENT_LENGTH")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # multipart framing
+        if (
+            declared and declared.isdigit() and int(declared) > limit + 64 * 1024
+        ):  # multipart framing
             raise too_large("file", limit)
         content_type = django_request.META.get("CONTENT_TYPE", "")
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type == "multipart/form-data":
             django_request.FILES  # noqa: B018 - parses the body through self.receiver
             if not self.receiver.files:
-                raise UploadRefused("file", "this field is required: send the file in the form field 'file'")
+                raise UploadRefused(
+                    "file", "this field is required: send the file in the form field 'file'"
+                )
             received = self.receiver.files[0][1]
             check_media_type(received.content_type, "file")
-            if received.size > limit:  # parsed before the workspace was known (a session's CSRF check)
+            if (
+                received.size > limit
+            ):  # parsed before the workspace was known (a session's CSRF check)
                 raise too_large("file", limit)
-        elif media_type in ("", "application/x-www-form-urlencoded") or media_type.startswith("multipart/"):
+        elif media_type in ("", "application/x-www-form-urlencoded") or media_type.startswith(
+            "multipart/"
+        ):
             raise UploadRefused(
-                "file", "send multipart/form-data with the field 'file', or the raw file with its own Content-Type", 415
+                "file",
+                "send multipart/form-data with the field 'file', or the raw file with its own Content-Type",
+                415,
             )
         else:
             check_media_type(content_type, "Content-Type")
             name = request.query_params.get("name", "").strip()
             if not name:
-                raise UploadRefused("name", "this query parameter is required with a raw body: ?name=<file name>")
+                raise UploadRefused(
+                    "name", "this query parameter is required with a raw body: ?name=<file name>"
+                )
             received = self.receiver.receive_raw_body(django_request, name, content_type)
         upload = save_upload(self.workspace, received, created_by=self.tenant.actor)
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)

@@ -19,9 +19,21 @@ from templates_app import api as templates_api
 urlpatterns = [
     path("workspace/", keys_views.WorkspaceView.as_view(), name="api-workspace"),
     path("templates/", templates_api.TemplateListView.as_view(), name="api-template-list"),
-    path("templates/<str:template_ref>/", templates_api.TemplateDetailView.as_view(), name="api-template-detail"),
-    path("templates/<str:template_ref>/schema/", templates_api.TemplateSchemaView.as_view(), name="api-template-schema"),
-    path("templates/<str:template_ref>/validate/", templates_api.TemplateValidateView.as_view(), name="api-template-validate"),
+    path(
+        "templates/<str:template_ref>/",
+        templates_api.TemplateDetailView.as_view(),
+        name="api-template-detail",
+    ),
+    path(
+        "templates/<str:template_ref>/schema/",
+        templates_api.TemplateSchemaView.as_view(),
+        name="api-template-schema",
+    ),
+    path(
+        "templates/<str:template_ref>/validate/",
+        templates_api.TemplateValidateView.as_view(),
+        name="api-template-validate",
+    ),
     path(
         "templates/<str:template_ref>/trigger-key/",
         templates_api.TemplateTriggerKeyView.as_view(),
@@ -34,7 +46,11 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/events/", events_views.JobEventsView.as_view(), name="api-job-events"),
     path("jobs/<uuid:job_id>/logs/", logs_views.JobLogsView.as_view(), name="api-job-logs"),
     path("jobs/<uuid:job_id>/result/", logs_views.JobResultView.as_view(), name="api-job-result"),
-    path("jobs/<uuid:job_id>/artifacts/", artifacts_views.JobArtifactListView.as_view(), name="api-job-artifacts"),
+    path(
+        "jobs/<uuid:job_id>/artifacts/",
+        artifacts_views.JobArtifactListView.as_view(),
+        name="api-job-artifacts",
+    ),
     path(
         "jobs/<uuid:job_id>/artifacts/<path:name>",
         artifacts_views.JobArtifactDownloadView.as_view(),
@@ -47,7 +63,11 @@ urlpatterns = [
     path("keys/", keys_views.KeyListView.as_view(), name="api-key-list"),
     path("keys/<int:key_id>/", keys_views.KeyDetailView.as_view(), name="api-key-detail"),
     path("webhooks/", webhooks_views.WebhookListView.as_view(), name="api-webhook-list"),
-    path("webhooks/<uuid:webhook_id>/", webhooks_views.WebhookDetailView.as_view(), name="api-webhook-detail"),
+    path(
+        "webhooks/<uuid:webhook_id>/",
+        webhooks_views.WebhookDetailView.as_view(),
+        name="api-webhook-detail",
+    ),
     path(
         "webhooks/<uuid:webhook_id>/rotate-secret/",
         webhooks_views.WebhookRotateSecretView.as_view(),
@@ -63,12 +83,20 @@ urlpatterns = [
         webhooks_views.WebhookRedeliverView.as_view(),
         name="api-webhook-redeliver",
     ),
-    path("notifications/", notifications_views.NotificationChannelListView.as_view(), name="api-notification-list"),
+    path(
+        "notifications/",
+        notifications_views.NotificationChannelListView.as_view(),
+        name="api-notification-list",
+    ),
     path(
         "notifications/<uuid:channel_id>/",
         notifications_views.NotificationChannelDetailView.as_view(),
         name="api-notification-detail",
     ),
     path("schedules/", schedules_views.ScheduleListView.as_view(), name="api-schedule-list"),
-    path("schedules/<uuid:schedule_id>/", schedules_views.ScheduleDetailView.as_view(), name="api-schedule-detail"),
+    path(
+        "schedules/<uuid:schedule_id>/",
+        schedules_views.ScheduleDetailView.as_view(),
+        name="api-schedule-detail",
+    ),
 ]

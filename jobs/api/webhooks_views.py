@@ -46,8 +46,12 @@ from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
-WEBHOOK_ID = OpenApiParameter("webhook_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The endpoint's id.")
-DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The delivery's id.")
+WEBHOOK_ID = OpenApiParameter(
+    "webhook_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The endpoint's id."
+)
+DELIVERY_ID = OpenApiParameter(
+    "delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The delivery's id."
+)
 # Reading too: HEAD and OPTIONS are not left to the viewer default.
 ALL_ADMIN = {method: Role.ADMIN for method in ("GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE")}
 NO_SUCH_TEMPLATE = webhooks.NO_SUCH_TEMPLATE
@@ -70,9 +74,15 @@ class WebhookSerializer(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WEBHOOK_EVENTS), help_text="Empty: every event."
     )
-    template = serializers.SerializerMethodField(help_text="Only events of this template's jobs; null: any template.")
-    active = serializers.BooleanField(source="is_active", help_text="An inactive endpoint is sent nothing.")
-    disabled_reason = serializers.SerializerMethodField(help_text="Why jobsite disabled it (a 410 Gone), if it did.")
+    template = serializers.SerializerMethodField(
+        help_text="Only events of this template's jobs; null: any template."
+    )
+    active = serializers.BooleanField(
+        source="is_active", help_text="An inactive endpoint is sent nothing."
+    )
+    disabled_reason = serializers.SerializerMethodField(
+        help_text="Why jobsite disabled it (a 410 Gone), if it did."
+    )
     previous_secret_expires_at = serializers.SerializerMethodField(
         help_text="After a rotation: until when the previous secret still signs beside the new one."
     )
@@ -109,10 +119,14 @@ class WebhookListSerializer(serializers.Serializer):
 class DeliveryAttemptSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     attempted_at = serializers.DateTimeField()
-    status_code = serializers.IntegerField(allow_null=True, help_text="null: no answer (see error).")
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="null: no answer (see error)."
+    )
     duration_ms = serializers.IntegerField()
     response_excerpt = serializers.CharField(help_text="The first 500 characters of the answer.")
-    error = serializers.SerializerMethodField(help_text="Why there was no answer (timeout, refused, …).")
+    error = serializers.SerializerMethodField(
+        help_text="Why there was no answer (timeout, refused, …)."
+    )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, attempt):
@@ -127,15 +141,21 @@ class DeliverySerializer(serializers.Serializer):
     url = serializers.URLField()
     status = serializers.ChoiceField(choices=DeliveryStatus.choices)
     last_status_code = serializers.IntegerField(allow_null=True)
-    next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When a pending delivery is tried next.")
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a pending delivery is tried next."
+    )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
-    attempts = DeliveryAttemptSerializer(many=True, source="attempt_log.all", help_text="Oldest first.")
+    attempts = DeliveryAttemptSerializer(
+        many=True, source="attempt_log.all", help_text="Oldest first."
+    )
 
 
 class DeliveryPageSerializer(serializers.Serializer):
     results = DeliverySerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as ?cursor= for the next (older) page.")
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Pass as ?cursor= for the next (older) page."
+    )
     next = serializers.URLField(allow_null=True)
 
 
@@ -169,41 +189,68 @@ class EventsField(serializers.ListField):
 class WebhookWriteSerializer(StrictSerializer):
     """A webhook endpoint to add, or (PATCH) what to change in one."""
 
-    url = HttpURLField(max_length=2000, help_text="Where events are POSTed (http or https), signed as Standard Webhooks.")
+    url = HttpURLField(
+        max_length=2000,
+        help_text="Where events are POSTed (http or https), signed as Standard Webhooks.",
+    )
     description = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     events = EventsField(required=False, default=list, help_text="Empty or left out: every event.")
     template = StrictCharField(
-        required=False, allow_null=True, max_length=200, default=None,
+        required=False,
+        allow_null=True,
+        max_length=200,
+        default=None,
         help_text="Id or slug of a template of this workspace: only its jobs' events. null: any template.",
     )
     active = StrictBooleanField(
-        required=False, default=True, help_text="false: send nothing. Setting it true clears disabled_reason."
+        required=False,
+        default=True,
+        help_text="false: send nothing. Setting it true clears disabled_reason.",
     )
 
 
 class WebhookUpdateSerializer(WebhookWriteSerializer):
     """What to change in a webhook endpoint: only the fields sent."""
 
-    url = HttpURLField(required=False, max_length=2000, help_text="Where events are POSTed (http or https).")
+    url = HttpURLField(
+        required=False, max_length=2000, help_text="Where events are POSTed (http or https)."
+    )
     description = StrictCharField(required=False, allow_blank=True, max_length=200)
     events = EventsField(required=False, help_text="Empty: every event.")
     template = StrictCharField(
-        required=False, allow_null=True, max_length=200,
+        required=False,
+        allow_null=True,
+        max_length=200,
         help_text="Id or slug of a template of this workspace: only its jobs' events. null: any template.",
     )
-    active = StrictBooleanField(required=False, help_text="false: send nothing. true clears disabled_reason.")
+    active = StrictBooleanField(
+        required=False, help_text="false: send nothing. true clears disabled_reason."
+    )
 
 
 class DeliveryListQuery(QuerySerializer):
     cursor = serializers.CharField(required=False)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE
+    )
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)
 
 
 DELIVERY_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Deliveries per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE})."),
-    OpenApiParameter("status", OpenApiTypes.STR, enum=DeliveryStatus.values, description="Only deliveries in this state."),
+    OpenApiParameter(
+        "cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page (opaque)."
+    ),
+    OpenApiParameter(
+        "limit",
+        OpenApiTypes.INT,
+        description=f"Deliveries per page, 1–{MAX_PAGE_SIZE} (default {PAGE_SIZE}).",
+    ),
+    OpenApiParameter(
+        "status",
+        OpenApiTypes.STR,
+        enum=DeliveryStatus.values,
+        description="Only deliveries in this state.",
+    ),
 ]
 
 
@@ -278,7 +325,9 @@ class WebhookListView(WebhookAPIView):
     def post(self, request):
         serializer = WebhookWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint = save_endpoint(self.workspace, WebhookEndpoint(workspace=self.workspace), serializer.validated_data)
+        endpoint = save_endpoint(
+            self.workspace, WebhookEndpoint(workspace=self.workspace), serializer.validated_data
+        )
         location = request.build_absolute_uri(reverse("api-webhook-detail", args=[endpoint.pk]))
         return Response(self.with_secret(endpoint), status=201, headers={"Location": location})
 
@@ -362,7 +411,9 @@ class WebhookDeliveryListView(WebhookAPIView):
         if "status" in params:
             deliveries = deliveries.filter(status=params["status"])
         deliveries = deliveries.prefetch_related(attempts_prefetch())
-        return page_response(request, deliveries, params, lambda page: DeliverySerializer(page, many=True).data)
+        return page_response(
+            request, deliveries, params, lambda page: DeliverySerializer(page, many=True).data
+        )
 
 
 class WebhookRedeliverView(WebhookAPIView):
@@ -379,7 +430,9 @@ class WebhookRedeliverView(WebhookAPIView):
     )
     def post(self, request, webhook_id, delivery_id):
         endpoint = self.get_webhook(webhook_id)
-        delivery = WebhookDelivery.objects.filter(workspace=self.workspace, endpoint=endpoint, pk=delivery_id).first()
+        delivery = WebhookDelivery.objects.filter(
+            workspace=self.workspace, endpoint=endpoint, pk=delivery_id
+        ).first()
         if delivery is None:
             raise not_found()
         require_no_body(request)

@@ -58,7 +58,9 @@ def email_addresses(target: str) -> list[str]:
     return [address.strip() for address in target.split(",") if address.strip()]
 
 
-def channel_errors(channel: NotificationChannel, *, kind: str, name: str, target: str, events: list, template) -> dict:
+def channel_errors(
+    channel: NotificationChannel, *, kind: str, name: str, target: str, events: list, template
+) -> dict:
     """Every problem with a channel as it would be."""
     errors: dict[str, list[str]] = {}
     if kind not in ChannelKind.values:
@@ -89,7 +91,9 @@ def channel_errors(channel: NotificationChannel, *, kind: str, name: str, target
     unknown = [event for event in events if event not in NOTIFICATION_EVENTS]
     if unknown or not events:
         errors["events"] = [f"choose one or more of: {', '.join(NOTIFICATION_EVENTS)}"]
-    if template is not None and (template.workspace_id != channel.workspace_id or template.current_version_id is None):
+    if template is not None and (
+        template.workspace_id != channel.workspace_id or template.current_version_id is None
+    ):
         errors["template"] = [NO_SUCH_TEMPLATE]
     return errors
 
@@ -138,10 +142,17 @@ def message_for(job, event: str, step=None) -> tuple[str, str]:
     status = event.split(".", 1)[1]
     what = f"step {step.step_id} of job" if event == "step.failed" else "job"
     subject = f"[{job.workspace.slug}] {what.capitalize()} {job.name!r} {status}"
-    lines = [f"Job: {job.name} ({job.pk})", f"Status: {job.status}" + (f" (step {step.step_id} {status})" if step else "")]
+    lines = [
+        f"Job: {job.name} ({job.pk})",
+        f"Status: {job.status}" + (f" (step {step.step_id} {status})" if step else ""),
+    ]
     if job.template_id:
         lines.append(f"Template: {job.definition.get('slug', '')}")
-    broken = failing_step(job, step) if event in ("job.failed", "job.partial", "job.canceled", "step.failed") else None
+    broken = (
+        failing_step(job, step)
+        if event in ("job.failed", "job.partial", "job.canceled", "step.failed")
+        else None
+    )
     if broken is not None:
         lines.append(f"Failing step: {broken.step_id} ({broken.status})")
         lines.append(f"Error: {broken.error or '—'}")
@@ -170,7 +181,12 @@ def record_notifications(job, event: str, step=None) -> list[NotificationDeliver
     deliveries = NotificationDelivery.objects.bulk_create(
         [
             NotificationDelivery(
-                workspace_id=job.workspace_id, channel=channel, job=job, event=event, subject=subject, body=body,
+                workspace_id=job.workspace_id,
+                channel=channel,
+                job=job,
+                event=event,
+                subject=subject,
+                body=body,
                 next_attempt_at=now,
             )  # fmt: skip
             for channel in channels
@@ -182,13 +198,20 @@ def record_notifications(job, event: str, step=None) -> list[NotificationDeliver
 
 
 def enqueue_send(delivery_id) -> None:
-    transaction.on_commit(lambda: enqueue_task(SEND_TASK, str(delivery_id), task_name=f"notify-{delivery_id}"))
+    transaction.on_commit(
+        lambda: enqueue_task(SEND_TASK, str(delivery_id), task_name=f"notify-{delivery_id}")
+    )
 
 
 def _send_email(channel, delivery) -> str:
-    """"" when sent, else why not."""
+    """ "" when sent, else why not."""
     try:
-        send_mail(delivery.subject, delivery.body, settings.JOBSITE_NOTIFY_FROM, email_addresses(channel.target))
+        send_mail(
+            delivery.subject,
+            delivery.body,
+            settings.JOBSITE_NOTIFY_FROM,
+            email_addresses(channel.target),
+        )
     except Exception as exc:  # any backend error (SMTP, DNS, …) is retried
         return f"{exc.__class__.__name__}: {exc}"[:500]
     return ""
@@ -198,7 +221,11 @@ def _send_chat(channel, delivery) -> str:
     text = f"*{delivery.subject}*\n{delivery.body}"
     body = json.dumps({"text": text}).encode()
     # The webhooks' HTTP helper: the same egress policy (jobsite.egress) and timeout.
-    status_code, excerpt, error = _post(channel.target, body, {"content-type": "application/json", "user-agent": "jobsite-notifications/1"})
+    status_code, excerpt, error = _post(
+        channel.target,
+        body,
+        {"content-type": "application/json", "user-agent": "jobsite-notifications/1"},
+    )
     if status_code is not None and 200 <= status_code < 300:
         return ""
     return (error or f"HTTP {status_code}: {excerpt}")[:500]
@@ -219,18 +246,30 @@ def send(delivery_id) -> str:
     channel = delivery.channel
     now = timezone.now()
     if not channel.is_active:
-        NotificationDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, finished_at=now, last_error="channel disabled")
+        NotificationDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, finished_at=now, last_error="channel disabled"
+        )
         return "channel disabled"
-    error = _send_email(channel, delivery) if channel.kind == ChannelKind.EMAIL else _send_chat(channel, delivery)
+    error = (
+        _send_email(channel, delivery)
+        if channel.kind == ChannelKind.EMAIL
+        else _send_chat(channel, delivery)
+    )
     now = timezone.now()
     if not error:
-        NotificationDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SUCCEEDED, finished_at=now, last_error="")
+        NotificationDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SUCCEEDED, finished_at=now, last_error=""
+        )
         return "sent"
     if number >= MAX_ATTEMPTS:
-        NotificationDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, finished_at=now, last_error=error)
+        NotificationDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, finished_at=now, last_error=error
+        )
         return "gave up"
     delay = BACKOFF_SECONDS[number - 1] * random.uniform(0.8, 1.2)
-    NotificationDelivery.objects.filter(pk=delivery.pk).update(last_error=error, next_attempt_at=now + timedelta(seconds=delay))
+    NotificationDelivery.objects.filter(pk=delivery.pk).update(
+        last_error=error, next_attempt_at=now + timedelta(seconds=delay)
+    )
     log.info("notification %s attempt %s failed: %s", delivery.pk, number, error)
     return "will retry"
 
@@ -239,8 +278,9 @@ def enqueue_due_notifications(now=None) -> int:
     """Dispatcher duty: send retries whose backoff has passed."""
     now = now or timezone.now()
     due = list(
-        NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2))
-        .values_list("pk", flat=True)[:200]
+        NotificationDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)
+        ).values_list("pk", flat=True)[:200]
     )
     for delivery_id in due:
         # Push the time on so the next pass does not enqueue it again before it runs.

@@ -28,7 +28,9 @@ def prune_workspace(workspace, now=None):
     deleted = 0
     while True:
         ids = list(
-            Job.objects.filter(workspace=workspace, status__in=JOB_TERMINAL, finished_at__lt=cutoff).values_list("pk", flat=True)[:BATCH]
+            Job.objects.filter(
+                workspace=workspace, status__in=JOB_TERMINAL, finished_at__lt=cutoff
+            ).values_list("pk", flat=True)[:BATCH]
         )
         if not ids:
             return deleted
@@ -57,7 +59,9 @@ def purge_secrets(now=None):
     if not days:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    old = Job.objects.filter(status__in=JOB_TERMINAL, finished_at__lt=cutoff).exclude(sealed_secrets="")
+    old = Job.objects.filter(status__in=JOB_TERMINAL, finished_at__lt=cutoff).exclude(
+        sealed_secrets=""
+    )
     purged = 0
     while ids := list(old.values_list("pk", flat=True)[:BATCH]):
         purged += Job.objects.filter(pk__in=ids).update(sealed_secrets="")
@@ -66,4 +70,6 @@ def purge_secrets(now=None):
 
 def prune_all(now=None):
     purge_secrets(now)
-    return sum(prune_workspace(ws, now) for ws in Workspace.objects.filter(retention_days__isnull=False))
+    return sum(
+        prune_workspace(ws, now) for ws in Workspace.objects.filter(retention_days__isnull=False)
+    )

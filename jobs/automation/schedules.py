@@ -33,7 +33,9 @@ from templates_app.definition import is_empty, secret_names, validate_values
 
 log = logging.getLogger(__name__)
 
-ARCHIVED_CANNOT_RUN = "Its template is archived: it cannot run. Pick another template or leave it off."
+ARCHIVED_CANNOT_RUN = (
+    "Its template is archived: it cannot run. Pick another template or leave it off."
+)
 # Saving an edit writes only what a person sets, so a run the dispatcher records at the
 # same moment (last_run_at, last_job) is not overwritten.
 EDITED_FIELDS = [
@@ -61,16 +63,22 @@ def validate_cron(cron: str, tz_name: str) -> ZoneInfo:
     try:
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError("timezone", f"unknown timezone {tz_name!r} (use an IANA name such as Europe/Paris)") from None
+        raise ScheduleError(
+            "timezone", f"unknown timezone {tz_name!r} (use an IANA name such as Europe/Paris)"
+        ) from None
     if not isinstance(cron, str) or len(cron.split()) != 5:
-        raise ScheduleError("cron", f"{cron!r} is not a five-field cron expression (minute hour day month weekday)")
+        raise ScheduleError(
+            "cron", f"{cron!r} is not a five-field cron expression (minute hour day month weekday)"
+        )
     if not croniter.is_valid(cron):
         raise ScheduleError("cron", cron_field_problem(cron))
     try:
         croniter(cron, datetime.now(zone)).get_next(datetime)
     except (CroniterError, ValueError):
         # Well-formed is not enough: "0 3 31 2 *" (February 31st) never comes.
-        raise ScheduleError("cron", f"{cron!r} names no date that ever comes (e.g. February 31st)") from None
+        raise ScheduleError(
+            "cron", f"{cron!r} names no date that ever comes (e.g. February 31st)"
+        ) from None
     return zone
 
 
@@ -105,7 +113,11 @@ def stored_secrets(schedule: Schedule) -> dict:
     # Decrypted only to be validated and sealed again with the schedule's other values.
     # A secret counts while `variables` names it ("***" when sealed): a form that has
     # just replaced `variables` without it has dropped it.
-    present = {name for name, value in (schedule.variables or {}).items() if name in secrets and not is_empty(value)}
+    present = {
+        name
+        for name, value in (schedule.variables or {}).items()
+        if name in secrets and not is_empty(value)
+    }
     return {name: value for name, value in schedule.unsealed_variables().items() if name in present}
 
 
@@ -114,7 +126,9 @@ def shown_variables(schedule: Schedule) -> dict:
     if schedule._state.adding or schedule.template_id is None:
         return dict(schedule.variables or {})
     secrets = secret_names(declared_variables(schedule.template))
-    return {name: value for name, value in (schedule.variables or {}).items() if name not in secrets}
+    return {
+        name: value for name, value in (schedule.variables or {}).items() if name not in secrets
+    }
 
 
 def _submitted_variables(schedule: Schedule, template, given: dict | None) -> dict:
@@ -153,7 +167,13 @@ def _check_when(cron: str, tz_name: str) -> dict[str, list[str]]:
 
 
 def validate_schedule(
-    schedule: Schedule, *, template, cron: str | None, timezone: str, enabled: bool, variables: dict | None
+    schedule: Schedule,
+    *,
+    template,
+    cron: str | None,
+    timezone: str,
+    enabled: bool,
+    variables: dict | None,
 ) -> tuple[dict | None, dict[str, list[str]]]:
     """Check a schedule as it would be after these changes, without changing it.
 
@@ -187,7 +207,12 @@ def save_schedule(schedule: Schedule, **changes) -> Schedule:
     tz_name = changes.get("timezone", schedule.timezone)
     enabled = changes.get("enabled", schedule.enabled)
     variables, errors = validate_schedule(
-        schedule, template=template, cron=cron, timezone=tz_name, enabled=enabled, variables=changes.get("variables")
+        schedule,
+        template=template,
+        cron=cron,
+        timezone=tz_name,
+        enabled=enabled,
+        variables=changes.get("variables"),
     )
     if template is None:
         errors.setdefault("template", ["this field is required"])
@@ -197,7 +222,12 @@ def save_schedule(schedule: Schedule, **changes) -> Schedule:
         raise ScheduleInvalid(errors)
     schedule.template = template
     schedule.name = changes.get("name", schedule.name)
-    schedule.cron, schedule.timezone, schedule.enabled, schedule.variables = cron, tz_name, enabled, variables
+    schedule.cron, schedule.timezone, schedule.enabled, schedule.variables = (
+        cron,
+        tz_name,
+        enabled,
+        variables,
+    )
     schedule.seal_variables()  # secret values: encrypted, "***" in `variables`
     schedule.next_run_at = next_run_after(cron, tz_name, timezone.now()) if enabled else None
     if not template.archived_at:
@@ -213,7 +243,12 @@ def run_due_schedules(now: datetime | None = None) -> int:
     due = Schedule.objects.filter(enabled=True, next_run_at__lte=now).values_list("pk", flat=True)
     for schedule_id in list(due[:100]):
         with transaction.atomic():
-            schedule = Schedule.objects.select_for_update().select_related("template", "workspace").filter(pk=schedule_id, enabled=True, next_run_at__lte=now).first()
+            schedule = (
+                Schedule.objects.select_for_update()
+                .select_related("template", "workspace")
+                .filter(pk=schedule_id, enabled=True, next_run_at__lte=now)
+                .first()
+            )
             if schedule is None:
                 continue  # another dispatcher took it
             schedule.last_run_at = now
@@ -224,16 +259,23 @@ def run_due_schedules(now: datetime | None = None) -> int:
                     if schedule.template.archived_at or not schedule.template.current_version_id:
                         raise TransitionRefused("its template is archived")
                     job = create_job(
-                        schedule.workspace, template=schedule.template, variables=schedule.unsealed_variables(),
-                        trigger=Trigger.SCHEDULE, created_by=f"schedule:{schedule.name or schedule.pk}",
+                        schedule.workspace,
+                        template=schedule.template,
+                        variables=schedule.unsealed_variables(),
+                        trigger=Trigger.SCHEDULE,
+                        created_by=f"schedule:{schedule.name or schedule.pk}",
                     )
                 schedule.last_job = job
                 fields.append("last_job")
                 started += 1
             except JobValidationError as exc:
-                problems = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.errors.items())
+                problems = "; ".join(
+                    f"{field}: {', '.join(msgs)}" for field, msgs in exc.errors.items()
+                )
                 schedule.enabled, schedule.next_run_at = False, None
-                schedule.paused_reason = f"paused: its variables no longer validate ({problems})"[:500]
+                schedule.paused_reason = f"paused: its variables no longer validate ({problems})"[
+                    :500
+                ]
                 fields += ["enabled", "paused_reason"]
             except TransitionRefused as exc:
                 # Over a concurrency limit with `reject`, or an archived template: skip
@@ -247,7 +289,13 @@ def run_due_schedules(now: datetime | None = None) -> int:
     return started
 
 
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+)
 
 
 def cron_field_problem(cron: str) -> str:

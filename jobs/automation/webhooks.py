@@ -42,8 +42,14 @@ EXCERPT_CHARS = 500
 BACKOFF_SECONDS = [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800]
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 
-JOB_EVENTS = {"queued": "job.queued", "running": "job.started", "succeeded": "job.succeeded",
-              "failed": "job.failed", "partial": "job.partial", "canceled": "job.canceled"}
+JOB_EVENTS = {
+    "queued": "job.queued",
+    "running": "job.started",
+    "succeeded": "job.succeeded",
+    "failed": "job.failed",
+    "partial": "job.partial",
+    "canceled": "job.canceled",
+}
 FINAL_EVENTS = {"job.succeeded", "job.failed", "job.partial", "job.canceled"}
 
 
@@ -64,14 +70,18 @@ class WebhookEndpointInvalid(Exception):
 
 def unknown_events_problem(events: list) -> str | None:
     """Every event that is not one of WEBHOOK_EVENTS, named in one message."""
-    unknown = [event for event in events if not isinstance(event, str) or event not in WEBHOOK_EVENTS]
+    unknown = [
+        event for event in events if not isinstance(event, str) or event not in WEBHOOK_EVENTS
+    ]
     if not unknown:
         return None
     names = ", ".join(repr(event) for event in unknown)
     return f"unknown event {names}; use: {', '.join(WEBHOOK_EVENTS)}"
 
 
-def webhook_endpoint_errors(endpoint: WebhookEndpoint, *, url: str, events: list, template) -> dict[str, list[str]]:
+def webhook_endpoint_errors(
+    endpoint: WebhookEndpoint, *, url: str, events: list, template
+) -> dict[str, list[str]]:
     """Every problem with an endpoint as it would be: the URL is http or https, to a
     destination the egress policy allows; the events are WEBHOOK_EVENTS (none: every
     event); the template filter is a live template of the endpoint's workspace or the one
@@ -113,7 +123,11 @@ def save_webhook_endpoint(endpoint: WebhookEndpoint, **changes) -> WebhookEndpoi
     endpoint.is_active = changes.get("is_active", endpoint.is_active)
     # Only what was given is written, so a worker disabling the endpoint at the same
     # moment (a 410 from the receiver) is not undone by an unrelated edit.
-    fields = [name for name in ("url", "description", "events", "template", "is_active") if name in changes]
+    fields = [
+        name
+        for name in ("url", "description", "events", "template", "is_active")
+        if name in changes
+    ]
     if endpoint.is_active and endpoint.disabled_reason:
         endpoint.disabled_reason = ""
         fields.append("disabled_reason")
@@ -134,7 +148,10 @@ def _key_bytes(secret):
 def sign(secret, message_id, timestamp, body):
     """The Standard Webhooks signature: base64 HMAC-SHA256 of "id.timestamp.body"."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(_key_bytes(secret), signed, hashlib.sha256).digest()).decode()
+    return (
+        "v1,"
+        + base64.b64encode(hmac.new(_key_bytes(secret), signed, hashlib.sha256).digest()).decode()
+    )
 
 
 def signed_headers(secrets, message_id, body, timestamp=None):
@@ -143,7 +160,9 @@ def signed_headers(secrets, message_id, body, timestamp=None):
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
         # During a rotation both the new and the old secret sign, space-separated.
-        "webhook-signature": " ".join(sign(secret, message_id, timestamp, body) for secret in secrets),
+        "webhook-signature": " ".join(
+            sign(secret, message_id, timestamp, body) for secret in secrets
+        ),
         "content-type": "application/json",
         "user-agent": "jobsite-webhooks/1",
     }
@@ -168,7 +187,11 @@ def record_event_deliveries(job, event, step=None):
     it, and the job's callback_url for its final event); send them after commit."""
     # The engine's lock query already asked whether the workspace has any (has_webhooks).
     if getattr(job, "has_webhooks", True):
-        endpoints = [e for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True) if e.wants(event, job.template_id)]
+        endpoints = [
+            e
+            for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True)
+            if e.wants(event, job.template_id)
+        ]
     else:
         endpoints = []
     targets = [(endpoint, endpoint.url) for endpoint in endpoints]
@@ -178,8 +201,18 @@ def record_event_deliveries(job, event, step=None):
         return []
     payload = job_payload(job, event, step)
     deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(workspace_id=job.workspace_id, endpoint=endpoint, job=job, url=url, event=event, payload=payload, next_attempt_at=timezone.now())
-         for endpoint, url in targets]
+        [
+            WebhookDelivery(
+                workspace_id=job.workspace_id,
+                endpoint=endpoint,
+                job=job,
+                url=url,
+                event=event,
+                payload=payload,
+                next_attempt_at=timezone.now(),
+            )
+            for endpoint, url in targets
+        ]
     )
     for delivery in deliveries:
         enqueue_delivery(delivery.pk)
@@ -187,7 +220,9 @@ def record_event_deliveries(job, event, step=None):
 
 
 def enqueue_delivery(delivery_id):
-    transaction.on_commit(lambda: enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}"))
+    transaction.on_commit(
+        lambda: enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
+    )
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -216,14 +251,16 @@ def deliver(delivery_id):
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return "nothing to do"
     number = delivery.attempts + 1
-    claimed = WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts).update(
-        attempts=number, next_attempt_at=None
-    )
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
+    ).update(attempts=number, next_attempt_at=None)
     if not claimed:
         return "taken"
     endpoint = delivery.endpoint
     if endpoint is not None and not endpoint.is_active:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, finished_at=timezone.now())
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, finished_at=timezone.now()
+        )
         return "endpoint disabled"
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     secrets = endpoint.signing_secrets() if endpoint else [callback_secret(delivery)]
@@ -232,21 +269,37 @@ def deliver(delivery_id):
     status_code, text, error = _post(delivery.url, body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
     DeliveryAttempt.objects.create(
-        delivery=delivery, number=number, status_code=status_code, duration_ms=duration_ms, response_excerpt=text[:EXCERPT_CHARS], error=error
+        delivery=delivery,
+        number=number,
+        status_code=status_code,
+        duration_ms=duration_ms,
+        response_excerpt=text[:EXCERPT_CHARS],
+        error=error,
     )
     now = timezone.now()
     if status_code is not None and 200 <= status_code < 300:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SUCCEEDED, last_status_code=status_code, finished_at=now)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SUCCEEDED, last_status_code=status_code, finished_at=now
+        )
         return "delivered"
     if status_code == 410 and endpoint is not None:
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, disabled_reason=f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC")
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_status_code=410, finished_at=now)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            is_active=False,
+            disabled_reason=f"the receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC",
+        )
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, last_status_code=410, finished_at=now
+        )
         return "gone"
     if number >= MAX_ATTEMPTS:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_status_code=status_code, finished_at=now)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.FAILED, last_status_code=status_code, finished_at=now
+        )
         return "gave up"
     delay = BACKOFF_SECONDS[number - 1] * random.uniform(0.8, 1.2)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(last_status_code=status_code, next_attempt_at=now + timedelta(seconds=delay))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        last_status_code=status_code, next_attempt_at=now + timedelta(seconds=delay)
+    )
     return "will retry"
 
 
@@ -264,17 +317,25 @@ def callback_secret_for(workspace_id):
 
 
 def workspace_callback_secret(workspace_id):
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"callback:{workspace_id}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"callback:{workspace_id}".encode(), hashlib.sha256
+    ).digest()
     return "whsec_" + base64.b64encode(digest[:24]).decode()
 
 
 def enqueue_due_deliveries(now=None):
     """Dispatcher duty: send retries whose backoff has passed."""
     now = now or timezone.now()
-    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)).values_list("pk", flat=True)[:200])
+    due = list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)
+        ).values_list("pk", flat=True)[:200]
+    )
     for delivery_id in due:
         # Push the time on so the next pass does not enqueue it again before it runs.
-        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(next_attempt_at=now + timedelta(seconds=60))
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
+            next_attempt_at=now + timedelta(seconds=60)
+        )
         enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
     return len(due)
 
@@ -282,8 +343,13 @@ def enqueue_due_deliveries(now=None):
 def redeliver(delivery):
     """Send a delivery again as a new one (same event and payload, a fresh message id)."""
     copy = WebhookDelivery.objects.create(
-        workspace_id=delivery.workspace_id, endpoint=delivery.endpoint, job=delivery.job, url=delivery.url,
-        event=delivery.event, payload=delivery.payload, next_attempt_at=timezone.now(),
+        workspace_id=delivery.workspace_id,
+        endpoint=delivery.endpoint,
+        job=delivery.job,
+        url=delivery.url,
+        event=delivery.event,
+        payload=delivery.payload,
+        next_attempt_at=timezone.now(),
     )
     enqueue_delivery(copy.pk)
     return copy

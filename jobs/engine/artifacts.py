@@ -45,8 +45,14 @@ def workspace_stored_bytes(workspace_id) -> int:
     used) is counted once."""
     artifacts = Artifact.objects.filter(job__workspace_id=workspace_id).order_by()
     per_file = artifacts.values("file").annotate(bytes=Max("size"))
-    uploads = Upload.objects.usable().filter(workspace_id=workspace_id).exclude(file__in=artifacts.values("file"))
-    return (per_file.aggregate(total=Sum("bytes"))["total"] or 0) + (uploads.aggregate(total=Sum("size"))["total"] or 0)
+    uploads = (
+        Upload.objects.usable()
+        .filter(workspace_id=workspace_id)
+        .exclude(file__in=artifacts.values("file"))
+    )
+    return (per_file.aggregate(total=Sum("bytes"))["total"] or 0) + (
+        uploads.aggregate(total=Sum("size"))["total"] or 0
+    )
 
 
 def check_storage_limits(job: Job, step: StepRun, files: dict[str, int]) -> None:
@@ -80,7 +86,9 @@ def collect_step_artifacts(job: Job, step: StepRun, directory: Path) -> list[Art
     paths = sorted(p for p in directory.rglob("*") if p.is_file() and not p.is_symlink())
     if not paths:
         return []
-    found = {artifact_name(step.step_id, path.relative_to(directory).as_posix()): path for path in paths}
+    found = {
+        artifact_name(step.step_id, path.relative_to(directory).as_posix()): path for path in paths
+    }
     check_storage_limits(job, step, {name: path.stat().st_size for name, path in found.items()})
     saved = []
     try:

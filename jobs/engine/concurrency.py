@@ -33,7 +33,12 @@ def concurrency_key(job: Job) -> str:
         return ""
     try:
         rendered = render(
-            settings.get("key") or "", {"vars": job.variables, "job": {"id": str(job.pk), "name": job.name}, "workspace": {"slug": job.workspace.slug}}
+            settings.get("key") or "",
+            {
+                "vars": job.variables,
+                "job": {"id": str(job.pk), "name": job.name},
+                "workspace": {"slug": job.workspace.slug},
+            },
         )
     except SubstitutionError:
         rendered = ""

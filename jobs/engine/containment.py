@@ -34,4 +34,6 @@ def step_sandbox_policy(job, workspace: Workspace | None = None) -> SandboxPolic
 def job_storage_limits(job, workspace: Workspace | None = None) -> tuple[int, int | None]:
     """(max_artifacts_mb of this job, the workspace's storage_quota_mb or None)."""
     workspace = workspace or job_workspace(job)
-    return effective_limits(workspace, job.definition)["max_artifacts_mb"], workspace.storage_quota_mb
+    return effective_limits(workspace, job.definition)[
+        "max_artifacts_mb"
+    ], workspace.storage_quota_mb

@@ -107,7 +107,10 @@ def _insert_events(job_id, first_seq, now, events):
         def text(value):
             if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
                 return (
-                    value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+                    value.replace("\\", "\\\\")
+                    .replace("\n", "\\n")
+                    .replace("\r", "\\r")
+                    .replace("\t", "\\t")
                 )
             return value
 
@@ -141,7 +144,9 @@ def _insert_events(job_id, first_seq, now, events):
             event.get("step_id", ""),
             event.get("level", ""),
             event.get("message", ""),
-            data_field.get_db_prep_save(event["data"], connection) if event.get("data") else empty_data,
+            data_field.get_db_prep_save(event["data"], connection)
+            if event.get("data")
+            else empty_data,
             now_value,
         )
         for offset, event in enumerate(events)
@@ -150,5 +155,7 @@ def _insert_events(job_id, first_seq, now, events):
     with connection.cursor() as cursor:
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start : start + INSERT_CHUNK]
-            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(chunk))
+            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join(
+                [placeholders] * len(chunk)
+            )
             cursor.execute(sql, [value for row in chunk for value in row])

@@ -94,7 +94,10 @@ def enqueue_due_retries(now: datetime | None = None) -> int:
 
 
 def requeue_vanished_steps(
-    queue_size: int | None, older_than_seconds: float = 10, now: datetime | None = None, pool: str | None = None
+    queue_size: int | None,
+    older_than_seconds: float = 10,
+    now: datetime | None = None,
+    pool: str | None = None,
 ) -> int:
     """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
     holds nothing but steps have been waiting, ring again. Duplicates are harmless —

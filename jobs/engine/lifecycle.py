@@ -43,8 +43,6 @@ def step_of(job: Job, step_run_id: int) -> StepRun | None:
     return next((step for step in steps_of(job) if step.pk == step_run_id), None)
 
 
-
-
 def step_definition(job: Job, step_id: str) -> dict:
     for spec in job.definition.get("steps", []):
         if spec["id"] == step_id:
@@ -65,7 +63,9 @@ def _need_blocks(need):
     return need.status == S.SKIPPED or (need.status in STEP_BROKEN and not need.continue_on_failure)
 
 
-def queue_step(job: Job, step: StepRun, *, message: str = "", eager: EagerClaim | None = None) -> bool:
+def queue_step(
+    job: Job, step: StepRun, *, message: str = "", eager: EagerClaim | None = None
+) -> bool:
     """pending/retrying → queued with the next attempt number, and ring the doorbell —
     unless `eager` (a jobs.engine.steps.EagerClaim) takes the step for the finishing
     worker, in this same transaction."""

@@ -38,6 +38,7 @@ def pool_broker(pool: str = DEFAULT_POOL) -> Broker:
         brokers[pool] = get_broker(list_key=queue_name(pool))
     return brokers[pool]
 
+
 @per_process
 def shared_broker() -> Broker:
     """This process's django-q2 broker. async_task() without one builds a new broker for

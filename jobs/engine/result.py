@@ -30,8 +30,12 @@ def _duration(step):
 def summary_markdown(job: Job, steps: list[StepRun]) -> str:
     lines = [f"# {job.name}", "", "| step | status | duration | outputs |", "|---|---|---|---|"]
     for step in steps:
-        outputs = ", ".join(f"{key}={_cell(value)}" for key, value in (step.outputs or {}).items()) or "—"
-        status = step.status + (f" ({_cell(step.error)})" if step.error and step.status != StepStatus.SUCCEEDED else "")
+        outputs = (
+            ", ".join(f"{key}={_cell(value)}" for key, value in (step.outputs or {}).items()) or "—"
+        )
+        status = step.status + (
+            f" ({_cell(step.error)})" if step.error and step.status != StepStatus.SUCCEEDED else ""
+        )
         lines.append(f"| {step.step_id} | {status} | {_duration(step)} | {outputs} |")
     return "\n".join(lines) + "\n"
 
@@ -51,7 +55,9 @@ def declared_outputs(job: Job, steps: list[StepRun]) -> dict:
     context = substitution_context(job, steps)
     wanted = {name: parse_artifact_output(value) for name, value in declared.items()}
     artifact_names = {artifact_name(*where) for where in wanted.values() if where}
-    artifacts = {a.name: a for a in job.artifacts.filter(name__in=artifact_names)} if artifact_names else {}
+    artifacts = (
+        {a.name: a for a in job.artifacts.filter(name__in=artifact_names)} if artifact_names else {}
+    )
     outputs = {}
     for name, value in declared.items():
         if wanted[name]:
@@ -77,7 +83,9 @@ def build_result(job: Job, steps: list[StepRun]) -> tuple[str, dict]:
         outputs = declared_outputs(job, steps)
     else:
         outputs = {step.step_id: step.outputs for step in steps if step.outputs}
-    report_ids = [spec["id"] for spec in job.definition.get("steps", []) if spec.get("type") == "report"]
+    report_ids = [
+        spec["id"] for spec in job.definition.get("steps", []) if spec.get("type") == "report"
+    ]
     by_id = {step.step_id: step for step in steps}
     for step_id in reversed(report_ids):
         step = by_id.get(step_id)

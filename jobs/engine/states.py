@@ -86,4 +86,3 @@ def job_transition_allowed(old: str, new: str) -> bool:
 
 def step_transition_allowed(old: str, new: str) -> bool:
     return new in STEP_TRANSITIONS.get(old, ())
-

@@ -47,7 +47,12 @@ def claim_step(
         if step is None or step.status != S.QUEUED or step.attempt != attempt:
             return None
         if pools is not None and step.pool not in pools:
-            log.warning("step %s is in pool %s, not in this host's %s: sent to its pool", step.pk, step.pool, pools)
+            log.warning(
+                "step %s is in pool %s, not in this host's %s: sent to its pool",
+                step.pk,
+                step.pool,
+                pools,
+            )
             enqueue_step(step.pk, attempt, step.pool)
             return None
         if not claim_locked_step(job, step, attempt, worker_id):

@@ -10,9 +10,13 @@ if TYPE_CHECKING:
     from jobs.models import Job, StepRun
 
 
-
 def substitution_context(
-    job: Job, steps: list[StepRun], step_id: str | None = None, *, variables: dict | None = None, params: dict | None = None
+    job: Job,
+    steps: list[StepRun],
+    step_id: str | None = None,
+    *,
+    variables: dict | None = None,
+    params: dict | None = None,
 ) -> dict:
     """vars, params (of `step_id`), steps.<id>.outputs of finished steps, job, workspace.
 
@@ -26,9 +30,9 @@ def substitution_context(
         "steps": {
             step.step_id: {"outputs": step.outputs or {}}
             for step in steps
-            if step.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RETRYING) or step.outputs
+            if step.status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.RETRYING)
+            or step.outputs
         },
         "job": {"id": str(job.id), "name": job.name},
         "workspace": {"slug": job.workspace.slug},
     }
-

@@ -33,13 +33,23 @@ JOB_UPDATES = {
     frozenset({"queued_at", "waiting_reason"}): "queue_job",
     frozenset({"started_at", "waiting_reason"}): "start_job_running",
     frozenset(
-        {"finished_at", "progress", "completed_steps", "error", "waiting_reason", "result_markdown", "result_outputs"}
+        {
+            "finished_at",
+            "progress",
+            "completed_steps",
+            "error",
+            "waiting_reason",
+            "result_markdown",
+            "result_outputs",
+        }
     ): "finish_job",
 }
 STEP_UPDATES = {
     frozenset({"attempt", "queued_at", "next_attempt_at", "worker_id"}): "queue_step",
     frozenset({"started_at", "worker_id", "lease_expires_at", "heartbeat_at"}): "claim_step",
-    frozenset({"finished_at", "exit_code", "error", "outputs", "progress", "lease_expires_at"}): "finish_step",
+    frozenset(
+        {"finished_at", "exit_code", "error", "outputs", "progress", "lease_expires_at"}
+    ): "finish_step",
 }
 
 
@@ -66,7 +76,9 @@ def _set_step_status(step, old, fence, values, fields):
     if name is None:
         return StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(**values)
     params = {column: db_save_value(StepRun, column, value) for column, value in values.items()}
-    return execute(name, StepRun, id=db_value(StepRun._meta.pk, step.pk), old_status=old, fence=fence, **params)
+    return execute(
+        name, StepRun, id=db_value(StepRun._meta.pk, step.pk), old_status=old, fence=fence, **params
+    )
 
 
 class TransitionRefused(Exception):
@@ -75,7 +87,11 @@ class TransitionRefused(Exception):
 
 @contextmanager
 def locked_job(
-    job_id: UUID | None = None, *, step_run_id: int | None = None, engine: bool = False, known: Job | None = None
+    job_id: UUID | None = None,
+    *,
+    step_run_id: int | None = None,
+    engine: bool = False,
+    known: Job | None = None,
 ) -> Iterator[Job | None]:
     """A transaction holding the job's row lock; yields the freshly read job (or None).
 
@@ -136,7 +152,9 @@ def change_job_status(job: Job, new: str, *, message: str = "", **fields: object
     # The event's seq is written with the status, in the same UPDATE (one query less on
     # every job transition); the event row follows in this transaction.
     seq = job.last_event_seq + 1
-    updated = _set_job_status(job, old, {"status": new, "updated_at": now, "last_event_seq": seq, **fields}, fields)
+    updated = _set_job_status(
+        job, old, {"status": new, "updated_at": now, "last_event_seq": seq, **fields}, fields
+    )
     if not updated:
         return False
     job.status = new
@@ -145,7 +163,13 @@ def change_job_status(job: Job, new: str, *, message: str = "", **fields: object
         setattr(job, name, value)
     record_events(
         job,
-        [{"kind": EventKind.JOB_STATUS, "message": message or f"Job {new}", "data": {"from": old, "to": new}}],
+        [
+            {
+                "kind": EventKind.JOB_STATUS,
+                "message": message or f"Job {new}",
+                "data": {"from": old, "to": new},
+            }
+        ],
         seq_saved=True,
     )
     if new in JOB_EVENTS:

@@ -96,7 +96,11 @@ class StepContext:
     def should_stop(self):
         """None while the step may keep running, else why it must stop: "canceled",
         "timed out after N s", or "lease lost". Cheap: call it often."""
-        if self._stop_reason is None and self.timeout and time.monotonic() - self.started > self.timeout:
+        if (
+            self._stop_reason is None
+            and self.timeout
+            and time.monotonic() - self.started > self.timeout
+        ):
             self.request_stop(f"timed out after {int(self.timeout)} s")
         return self._stop_reason
 

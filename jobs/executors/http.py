@@ -220,7 +220,9 @@ def url_for_log(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-def read_capped(response: http.client.HTTPResponse, ctx: StepContext, deadline: float) -> tuple[bytes, bool]:
+def read_capped(
+    response: http.client.HTTPResponse, ctx: StepContext, deadline: float
+) -> tuple[bytes, bool]:
     """Up to MAX_BODY_BYTES of the body, read in chunks so a stop request or the
     deadline ends a slow download. Returns (bytes, truncated)."""
     chunks, size = [], 0

@@ -31,7 +31,11 @@ def die_with_parent() -> None:
 
 
 def start_in_new_group(
-    argv: list[str], *, env: dict[str, str], cwd: str | Path, preexec: Callable[[], None] | None = None
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: str | Path,
+    preexec: Callable[[], None] | None = None,
 ) -> subprocess.Popen:
     """Popen with stdin closed, stdout/stderr piped and a fresh session/process group.
     `preexec` runs in the child just before exec (the sandbox's rlimits).

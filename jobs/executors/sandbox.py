@@ -122,7 +122,7 @@ FORK_FAILURES = (
 
 
 def sandbox_mode() -> str:
-    """"bwrap" or "off" for this process, from settings.JOBSITE_SANDBOX (auto: bwrap when
+    """ "bwrap" or "off" for this process, from settings.JOBSITE_SANDBOX (auto: bwrap when
     a working one is found). "bwrap" is returned for JOBSITE_SANDBOX=bwrap even when it
     does not work, so that steps fail instead of running unsandboxed."""
     from django.conf import settings
@@ -425,7 +425,12 @@ def uid_lease_dir():
         directory.mkdir(mode=0o700, exist_ok=True)
         info = directory.lstat()
         # In /tmp anyone could have made it first, to hand out uids of their choosing.
-        if info.st_uid != 0 or info.st_mode & 0o077 or not os.path.isdir(directory) or directory.is_symlink():
+        if (
+            info.st_uid != 0
+            or info.st_mode & 0o077
+            or not os.path.isdir(directory)
+            or directory.is_symlink()
+        ):
             raise PermissionError(f"{directory} is not root's own directory; refusing to use it")
         return directory
     raise FileNotFoundError(f"none of {', '.join(map(str, UID_LEASE_DIRS))} can be made")

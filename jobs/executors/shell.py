@@ -156,7 +156,17 @@ class ShellExecutor(Executor):
             )
 
     def _start_and_follow(
-        self, ctx, env, workdir, output_file, limits, *, wrap, preexec, visible=None, watch_processes=None
+        self,
+        ctx,
+        env,
+        workdir,
+        output_file,
+        limits,
+        *,
+        wrap,
+        preexec,
+        visible=None,
+        watch_processes=None,
     ):
         """Start the step's argv (through `wrap`: the sandbox's bwrap, or as it is), log
         it until it ends, and turn how it ended into an outcome."""
@@ -335,12 +345,14 @@ def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None, watch_pro
     try:
         while selector.get_map():
             if drain_until is None:
-                if watch_processes is not None and watched_reason[0] is None and time.monotonic() >= count_at:
+                if (
+                    watch_processes is not None
+                    and watched_reason[0] is None
+                    and time.monotonic() >= count_at
+                ):
                     watched_reason[0] = watch_processes()
                     count_at = time.monotonic() + PROCESS_COUNT_SECONDS
-                if stop_reason is None and (
-                    stop_reason := watched_reason[0] or ctx.should_stop()
-                ):
+                if stop_reason is None and (stop_reason := watched_reason[0] or ctx.should_stop()):
                     if send_sigterm is not None:
                         send_sigterm(proc)
                     else:
@@ -431,7 +443,10 @@ def read_outputs(path, ctx):
             try:
                 end = lines.index(delimiter, number)
             except ValueError:
-                ctx.log("WARN", f"$JOBSITE_OUTPUT line {number}: no line {delimiter!r} ends {key}; ignored from here")
+                ctx.log(
+                    "WARN",
+                    f"$JOBSITE_OUTPUT line {number}: no line {delimiter!r} ends {key}; ignored from here",
+                )
                 break
             outputs[key] = "\n".join(lines[number:end])
             number = end + 1

@@ -11,7 +11,15 @@ from django.utils import timezone as django_timezone
 
 from jobsite.secrets import EncryptedTextField
 
-WEBHOOK_EVENTS = ["job.queued", "job.started", "job.succeeded", "job.failed", "job.partial", "job.canceled", "step.failed"]
+WEBHOOK_EVENTS = [
+    "job.queued",
+    "job.started",
+    "job.succeeded",
+    "job.failed",
+    "job.partial",
+    "job.canceled",
+    "step.failed",
+]
 
 
 def new_webhook_secret():
@@ -20,12 +28,20 @@ def new_webhook_secret():
 
 class WebhookEndpoint(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="webhooks")
+    workspace = models.ForeignKey(
+        "jobsite.Workspace", on_delete=models.CASCADE, related_name="webhooks"
+    )
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True, default="")
     # Empty: every event. Otherwise a list of WEBHOOK_EVENTS.
     events = models.JSONField(default=list, blank=True)
-    template = models.ForeignKey("templates_app.JobTemplate", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    template = models.ForeignKey(
+        "templates_app.JobTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     # The signing secret must be kept to sign; it is shown once and never listed again.
     # Encrypted at rest (SPEC §15): the column holds a Fernet token.
     secret = EncryptedTextField(default=new_webhook_secret)
@@ -42,12 +58,18 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     def wants(self, event, template_id):
-        return (not self.events or event in self.events) and (self.template_id is None or self.template_id == template_id)
+        return (not self.events or event in self.events) and (
+            self.template_id is None or self.template_id == template_id
+        )
 
     def signing_secrets(self, now=None):
         now = now or django_timezone.now()
         keys = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > now
+        ):
             keys.append(self.previous_secret)
         return keys
 
@@ -66,12 +88,18 @@ class WebhookDelivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="+")
-    endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
     url = models.URLField(max_length=2000)
     event = models.CharField(max_length=32)
     payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -95,7 +123,9 @@ class WebhookDelivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField(default=django_timezone.now)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -112,10 +142,16 @@ class DeliveryAttempt(models.Model):
 
 class Schedule(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="schedules")
-    template = models.ForeignKey("templates_app.JobTemplate", on_delete=models.CASCADE, related_name="schedules")
+    workspace = models.ForeignKey(
+        "jobsite.Workspace", on_delete=models.CASCADE, related_name="schedules"
+    )
+    template = models.ForeignKey(
+        "templates_app.JobTemplate", on_delete=models.CASCADE, related_name="schedules"
+    )
     name = models.CharField(max_length=200, blank=True, default="")
-    cron = models.CharField(max_length=100, help_text="five fields: minute hour day-of-month month day-of-week")
+    cron = models.CharField(
+        max_length=100, help_text="five fields: minute hour day-of-month month day-of-week"
+    )
     timezone = models.CharField(max_length=64, default="UTC")
     # Secret variables read "***" here; their values are in sealed_secrets, encrypted
     # (the same as a job's: jobsite/secrets.py).
@@ -126,8 +162,12 @@ class Schedule(models.Model):
     paused_reason = models.CharField(max_length=500, blank=True, default="")
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
-    last_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    last_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created_at = models.DateTimeField(default=django_timezone.now)
 
     class Meta:
@@ -152,7 +192,9 @@ class Schedule(models.Model):
             kept[name] = sealed.get(name) if value == MASK else value
             variables[name] = MASK
         kept = {name: value for name, value in kept.items() if value is not None}
-        self.variables = {name: value for name, value in variables.items() if value != MASK or name in kept}
+        self.variables = {
+            name: value for name, value in variables.items() if value != MASK or name in kept
+        }
         self.sealed_secrets = seal_json({"variables": kept} if kept else {})
 
     def unsealed_variables(self):
@@ -161,6 +203,7 @@ class Schedule(models.Model):
         from jobsite.secrets import unseal_json
 
         return {**(self.variables or {}), **unseal_json(self.sealed_secrets).get("variables", {})}
+
 
 # --- notifications (SPEC §16) -----------------------------------------------------------
 
@@ -179,13 +222,23 @@ class NotificationChannel(models.Model):
     machine-readable twin): which events, optionally of one template only."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="notification_channels")
+    workspace = models.ForeignKey(
+        "jobsite.Workspace", on_delete=models.CASCADE, related_name="notification_channels"
+    )
     kind = models.CharField(max_length=16, choices=ChannelKind.choices)
     name = models.CharField(max_length=100)
-    target = models.CharField(max_length=2000, help_text="Email addresses (comma-separated) or the chat webhook's URL.")
+    target = models.CharField(
+        max_length=2000, help_text="Email addresses (comma-separated) or the chat webhook's URL."
+    )
     # A list of NOTIFICATION_EVENTS; never empty (saved channels have at least one).
     events = models.JSONField(default=list)
-    template = models.ForeignKey("templates_app.JobTemplate", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    template = models.ForeignKey(
+        "templates_app.JobTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=django_timezone.now)
 
@@ -196,7 +249,9 @@ class NotificationChannel(models.Model):
         return self.name
 
     def wants(self, event, template_id):
-        return event in self.events and (self.template_id is None or self.template_id == template_id)
+        return event in self.events and (
+            self.template_id is None or self.template_id == template_id
+        )
 
 
 class NotificationDelivery(models.Model):
@@ -205,12 +260,18 @@ class NotificationDelivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("jobsite.Workspace", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
-    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        NotificationChannel, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     event = models.CharField(max_length=32)
     subject = models.CharField(max_length=300)
     body = models.TextField()
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True, default="")

@@ -23,8 +23,12 @@ class Trigger(models.TextChoices):
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="jobs")
-    template = models.ForeignKey(JobTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
-    template_version = models.ForeignKey(TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    template = models.ForeignKey(
+        JobTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    template_version = models.ForeignKey(
+        TemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     # The normalized definition this job runs (a template version's, or an inline recipe).
     # Kept on the job so it runs the same even if the version row goes away.
     definition = models.JSONField()
@@ -64,7 +68,9 @@ class Job(models.Model):
     result_markdown = models.TextField(blank=True, default="")
     result_outputs = models.JSONField(default=dict, blank=True)
 
-    original_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    original_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
     attempt = models.PositiveIntegerField(default=1)
     # The highest seq handed out for this job's events; allocating under this row's lock
     # is what keeps every reader's view a gap-free prefix (SPEC §8).
@@ -74,8 +80,12 @@ class Job(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["workspace", "-created_at", "-id"], name="job_ws_created"),
-            models.Index(fields=["workspace", "status", "-created_at"], name="job_ws_status_created"),
-            models.Index(fields=["workspace", "template", "-created_at"], name="job_ws_template_created"),
+            models.Index(
+                fields=["workspace", "status", "-created_at"], name="job_ws_status_created"
+            ),
+            models.Index(
+                fields=["workspace", "template", "-created_at"], name="job_ws_template_created"
+            ),
             models.Index(fields=["status", "concurrency_key"], name="job_status_concurrency"),
             models.Index(fields=["workspace", "-finished_at"], name="job_ws_finished"),
         ]
@@ -95,7 +105,11 @@ class Job(models.Model):
         return int((end - self.started_at).total_seconds() * 1000)
 
     def secret_names(self):
-        return {name for name, decl in self.definition.get("variables", {}).items() if decl.get("type") == "secret"}
+        return {
+            name
+            for name, decl in self.definition.get("variables", {}).items()
+            if decl.get("type") == "secret"
+        }
 
     def _param_declarations(self):
         return {step["id"]: step.get("params") or {} for step in self.definition.get("steps", [])}
@@ -122,10 +136,16 @@ class Job(models.Model):
                 secret_params[step_id] = found
         self.variables = masked_values(declared, variables)
         self.params = {
-            step_id: masked_values(param_declarations.get(step_id, {}), values) if isinstance(values, dict) else values
+            step_id: masked_values(param_declarations.get(step_id, {}), values)
+            if isinstance(values, dict)
+            else values
             for step_id, values in params.items()
         }
-        secrets = {key: value for key, value in (("variables", secret_vars), ("params", secret_params)) if value}
+        secrets = {
+            key: value
+            for key, value in (("variables", secret_vars), ("params", secret_params))
+            if value
+        }
         self.sealed_secrets = seal_json(secrets)
 
     def unsealed_values(self):
@@ -145,7 +165,9 @@ class Job(models.Model):
                 continue
             declared = self._param_declarations().get(step_id, {})
             params[step_id] = {
-                name: (sealed_params.get(step_id) or {}).get(name) if (declared.get(name) or {}).get("type") == "secret" else value
+                name: (sealed_params.get(step_id) or {}).get(name)
+                if (declared.get(name) or {}).get("type") == "secret"
+                else value
                 for name, value in values.items()
             }
         return variables, params
@@ -189,7 +211,9 @@ class StepRun(models.Model):
     outputs = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0.0)
     log_bytes = models.PositiveBigIntegerField(default=0)
-    reused_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reused_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The worker pool this step runs in (SPEC §14): the step's runs_on, else its
     # template's, else its workspace's default pool, else "default".
     pool = models.CharField(max_length=100, default="default")
@@ -198,7 +222,9 @@ class StepRun(models.Model):
 
     class Meta:
         ordering = ["job", "position"]
-        constraints = [models.UniqueConstraint(fields=["job", "step_id"], name="steprun_unique_step")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "step_id"], name="steprun_unique_step")
+        ]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="steprun_status_lease"),
             models.Index(fields=["status", "next_attempt_at"], name="steprun_status_next"),
@@ -318,7 +344,9 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique_key")
+        ]
 
     def __str__(self):
         return f"{self.key} ({self.workspace_id})"

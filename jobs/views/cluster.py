@@ -24,16 +24,24 @@ def cluster_health():
     now = timezone.now()
     hosts = list(WorkerHost.objects.order_by("host_id"))
     running = list(
-        StepRun.objects.filter(status=StepStatus.RUNNING).select_related("job").order_by("started_at")[:100]
+        StepRun.objects.filter(status=StepStatus.RUNNING)
+        .select_related("job")
+        .order_by("started_at")[:100]
     )
     per_host = {}
     for step in running:
         per_host.setdefault(step.worker_id.split(":", 1)[0], []).append(step)
-    oldest_queued = StepRun.objects.filter(status=StepStatus.QUEUED).aggregate(oldest=Min("queued_at"))["oldest"]
+    oldest_queued = StepRun.objects.filter(status=StepStatus.QUEUED).aggregate(
+        oldest=Min("queued_at")
+    )["oldest"]
     return {
         "now": now,
         "hosts": [
-            {"host": host, "alive": now - host.last_seen_at < STALE_AFTER, "running": per_host.get(host.host_id, [])}
+            {
+                "host": host,
+                "alive": now - host.last_seen_at < STALE_AFTER,
+                "running": per_host.get(host.host_id, []),
+            }
             for host in hosts
         ],
         "running": running,

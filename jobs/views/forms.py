@@ -91,7 +91,9 @@ def _field_for(declaration, label):
     elif kind == "datetime":
         widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"})
     elif kind == "file":
-        widget = forms.FileInput(attrs={"accept": ",".join(declaration["accept"])} if declaration.get("accept") else {})
+        widget = forms.FileInput(
+            attrs={"accept": ",".join(declaration["accept"])} if declaration.get("accept") else {}
+        )
     else:
         widget = forms.TextInput()
     if kind in ("string", "text", "secret"):
@@ -128,7 +130,15 @@ class StartForm(forms.Form):
     )
     submission = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, definition, *args, initial_variables=None, secrets_kept=False, with_params=True, **kwargs):
+    def __init__(
+        self,
+        definition,
+        *args,
+        initial_variables=None,
+        secrets_kept=False,
+        with_params=True,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.definition = definition
         self.secrets_kept = secrets_kept
@@ -146,7 +156,12 @@ class StartForm(forms.Form):
                 )
             if secrets_kept and declaration["type"] == "file":
                 self.fields[key].help_text = " ".join(
-                    part for part in (self.fields[key].help_text, "Leave empty to keep the previous file.") if part
+                    part
+                    for part in (
+                        self.fields[key].help_text,
+                        "Leave empty to keep the previous file.",
+                    )
+                    if part
                 )
             value = initial_variables.get(name, declaration.get("default"))
             if declaration["type"] != "secret":
@@ -182,7 +197,11 @@ class StartForm(forms.Form):
         values = {}
         for key, name in self.variable_fields:
             value = self._raw(key)
-            if omit_empty_secrets and self.fields[key].variable_type in ("secret", "file") and value == "":
+            if (
+                omit_empty_secrets
+                and self.fields[key].variable_type in ("secret", "file")
+                and value == ""
+            ):
                 continue  # a rerun keeps the old job's secret, or its file
             values[name] = value
         return values

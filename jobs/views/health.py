@@ -40,7 +40,11 @@ def _check_workers():
 @require_GET
 def readyz(request):
     checks = {}
-    for name, check in (("database", _check_database), ("broker", _check_broker), ("workers", _check_workers)):
+    for name, check in (
+        ("database", _check_database),
+        ("broker", _check_broker),
+        ("workers", _check_workers),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # noqa: BLE001 - any failure means not ready

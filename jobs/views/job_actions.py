@@ -107,6 +107,6 @@ def job_rerun(request, job_id):
         if from_failed
         else f"Rerun from step {from_step} started."
         if from_step
-        else "Rerun started."
+        else "Rerun started.",
     )
     return redirect("job-detail", job_id=new.pk)

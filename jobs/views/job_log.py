@@ -134,7 +134,9 @@ def lines_json(events, attempts):
         if step_id in starts:
             index = bisect.bisect_right(starts[step_id], seq) - 1
             attempt = numbers[step_id][max(index, 0)]
-        out.append([seq, int(created_at.timestamp() * 1000), level, step_id, attempt, str(ansi(message))])
+        out.append(
+            [seq, int(created_at.timestamp() * 1000), level, step_id, attempt, str(ansi(message))]
+        )
     return out
 
 
@@ -148,9 +150,9 @@ def search(events, query, after, last_seq):
     while position < last_seq and len(found) <= SEARCH_LINES:
         upper = min(position + window, last_seq)
         found += list(
-            events.filter(seq__gt=position, seq__lte=upper, message__icontains=query).order_by("seq")[
-                : SEARCH_LINES + 1 - len(found)
-            ]
+            events.filter(seq__gt=position, seq__lte=upper, message__icontains=query).order_by(
+                "seq"
+            )[: SEARCH_LINES + 1 - len(found)]
         )
         position, window = upper, window * 2
         if time.monotonic() > deadline:

@@ -102,7 +102,9 @@ class NotificationChannelForm(forms.ModelForm):
         "(Slack or compatible); it is a credential, so it is never shown again — leave it empty "
         "to keep the current one.",
     )
-    is_active = forms.BooleanField(required=False, label="Active", help_text="An inactive channel is sent nothing.")
+    is_active = forms.BooleanField(
+        required=False, label="Active", help_text="An inactive channel is sent nothing."
+    )
 
     class Meta:
         model = NotificationChannel
@@ -111,14 +113,21 @@ class NotificationChannelForm(forms.ModelForm):
     def __init__(self, *args, templates, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["template"] = TemplateChoiceField(
-            queryset=templates, required=False, empty_label="any template", help_text="Only this template's jobs."
+            queryset=templates,
+            required=False,
+            empty_label="any template",
+            help_text="Only this template's jobs.",
         )
         if self.instance.kind == ChannelKind.CHAT:
             self.initial["target"] = ""  # never shown again
 
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("target") and self.instance.pk and cleaned.get("kind") == self.instance.kind == ChannelKind.CHAT:
+        if (
+            not cleaned.get("target")
+            and self.instance.pk
+            and cleaned.get("kind") == self.instance.kind == ChannelKind.CHAT
+        ):
             cleaned["target"] = self.instance.target
         add_service_errors(
             self,

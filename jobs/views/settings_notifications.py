@@ -25,7 +25,9 @@ def _admin(request):
 
 def _channel_for(request, channel_id):
     return get_object_or_404(
-        NotificationChannel.objects.select_related("template"), pk=channel_id, workspace=request.tenant.workspace
+        NotificationChannel.objects.select_related("template"),
+        pk=channel_id,
+        workspace=request.tenant.workspace,
     )
 
 
@@ -40,7 +42,11 @@ def _templates_for(request, channel=None):
 @member_required
 def settings_notifications(request):
     workspace = _admin(request)
-    channels = NotificationChannel.objects.filter(workspace=workspace).select_related("template").order_by("name")
+    channels = (
+        NotificationChannel.objects.filter(workspace=workspace)
+        .select_related("template")
+        .order_by("name")
+    )
     deliveries = (
         NotificationDelivery.objects.filter(workspace=workspace)
         .select_related("channel", "job")
@@ -84,7 +90,9 @@ def settings_notification_edit(request, channel_id):
     _admin(request)
     channel = _channel_for(request, channel_id)
     form = NotificationChannelForm(
-        request.POST if request.method == "POST" else None, instance=channel, templates=_templates_for(request, channel)
+        request.POST if request.method == "POST" else None,
+        instance=channel,
+        templates=_templates_for(request, channel),
     )
     if request.method == "POST" and form.is_valid():
         channel = notifications.save_notification_channel(channel, **form.changes())

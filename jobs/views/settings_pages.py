@@ -128,24 +128,37 @@ def settings_member_invite(request):
     email = request.POST.get("email", "").strip()
     try:
         validate_email(email)
-        invitation, raw = invite(workspace, request.user, email=email, role=request.POST.get("role", Role.VIEWER))
+        invitation, raw = invite(
+            workspace, request.user, email=email, role=request.POST.get("role", Role.VIEWER)
+        )
     except ValidationError:
         messages.error(request, "Enter a valid email address.")
         return redirect("settings-members")
     except MembershipRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("settings-members")
-    link = request.build_absolute_uri(reverse("invitation-accept")) + "?" + urlencode({"token": raw})
-    return show_once(request, f"Invitation link for {invitation.email} ({invitation.role})", link, redirect("settings-members"))
+    link = (
+        request.build_absolute_uri(reverse("invitation-accept")) + "?" + urlencode({"token": raw})
+    )
+    return show_once(
+        request,
+        f"Invitation link for {invitation.email} ({invitation.role})",
+        link,
+        redirect("settings-members"),
+    )
 
 
 @require_POST
 @member_required
 def settings_invitation_cancel(request, invitation_id):
     workspace = _admin(request)
-    invitation = get_object_or_404(Invitation.objects.pending(), pk=invitation_id, workspace=workspace)
+    invitation = get_object_or_404(
+        Invitation.objects.pending(), pk=invitation_id, workspace=workspace
+    )
     invitation.delete()
-    messages.success(request, f"The invitation for {invitation.email} was withdrawn; its link no longer works.")
+    messages.success(
+        request, f"The invitation for {invitation.email} was withdrawn; its link no longer works."
+    )
     return redirect("settings-members")
 
 
@@ -267,4 +280,6 @@ def settings_trigger_key(request, slug):
     except TriggerUrlDisabled as exc:
         messages.error(request, str(exc))
         return redirect("settings-triggers")
-    return show_once(request, f"Trigger key of “{template.name}”", raw, redirect("settings-triggers"))
+    return show_once(
+        request, f"Trigger key of “{template.name}”", raw, redirect("settings-triggers")
+    )

@@ -93,9 +93,7 @@ def settings_schedule_new(request):
     chosen = templates.filter(slug=request.GET.get("template", "")).first()
     if chosen:
         initial["template"] = chosen.pk  # "Schedule it" on a template's page
-    form = ScheduleForm(
-        form_data(request), instance=schedule, templates=templates, initial=initial
-    )
+    form = ScheduleForm(form_data(request), instance=schedule, templates=templates, initial=initial)
     if request.method == "POST" and form.is_valid():
         schedule = _save(request, form)
         if schedule:
@@ -110,7 +108,9 @@ def settings_schedule_edit(request, schedule_id):
     require_role(request, Role.OPERATOR)
     schedule = _schedule_for(request, schedule_id)
     form = ScheduleForm(
-        form_data(request), instance=schedule, templates=choosable_templates(request, keep=schedule.template_id)
+        form_data(request),
+        instance=schedule,
+        templates=choosable_templates(request, keep=schedule.template_id),
     )
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form)

@@ -85,7 +85,12 @@ def settings_webhook_new(request):
     if request.method == "POST" and form.is_valid():
         endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())
         messages.success(request, f"Endpoint {endpoint.url} added.")
-        return show_once(request, f"Signing secret of {endpoint.url}", endpoint.secret, redirect("settings-webhooks"))
+        return show_once(
+            request,
+            f"Signing secret of {endpoint.url}",
+            endpoint.secret,
+            redirect("settings-webhooks"),
+        )
     return _form_page(request, form)
 
 
@@ -95,7 +100,9 @@ def settings_webhook_edit(request, endpoint_id):
     _admin(request)
     endpoint = _endpoint_for(request, endpoint_id)
     form = WebhookEndpointForm(
-        form_data(request), instance=endpoint, templates=choosable_templates(request, keep=endpoint.template_id)
+        form_data(request),
+        instance=endpoint,
+        templates=choosable_templates(request, keep=endpoint.template_id),
     )
     if request.method == "POST" and form.is_valid():
         endpoint = webhooks.save_webhook_endpoint(endpoint, **form.changes())
@@ -116,7 +123,9 @@ def settings_webhook_rotate(request, endpoint_id):
         f"{endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC the old one signs beside "
         "it (two signatures), so the receiver can switch at its pace.",
     )
-    return show_once(request, f"New signing secret of {endpoint.url}", secret, redirect("settings-webhooks"))
+    return show_once(
+        request, f"New signing secret of {endpoint.url}", secret, redirect("settings-webhooks")
+    )
 
 
 @require_http_methods(["GET", "POST"])

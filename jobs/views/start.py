@@ -93,7 +93,9 @@ def store_form_uploads(request, form):
     for key in form.file_keys():
         received = request.FILES.get(key)
         if received is not None:
-            upload = save_upload(request.tenant.workspace, received, field=key, created_by=request.tenant.actor)
+            upload = save_upload(
+                request.tenant.workspace, received, field=key, created_by=request.tenant.actor
+            )
             form.upload_ids[key] = str(upload.pk)
 
 
@@ -173,7 +175,9 @@ def job_rerun_edit(request, job_id):
         return _job_rerun_edit(request, job)
     except UploadRefused as exc:
         form = refused_form(request, job.definition, exc, secrets_kept=True, with_params=False)
-        return render(request, "jobs/job_rerun_edit.html", {"job": job, "form": form}, status=exc.status)
+        return render(
+            request, "jobs/job_rerun_edit.html", {"job": job, "form": form}, status=exc.status
+        )
 
 
 @csrf_protect

@@ -43,13 +43,17 @@ def check_source(request, source, template=None):
     """(definition or None, problems at their lines). `template`: the one being edited
     (its slug cannot change); None for a new one (its slug must be free)."""
     if len(source) > MAX_SOURCE:
-        return None, [{"path": "source", "message": f"is longer than {MAX_SOURCE} characters", "line": None}]
+        return None, [
+            {"path": "source", "message": f"is longer than {MAX_SOURCE} characters", "line": None}
+        ]
     try:
         definition = load_definition(source, rules=definition_rules(request.tenant.workspace))
     except DefinitionError as exc:
         return None, problems_at_lines(source, exc.errors)
     except RecursionError:
-        return None, [{"path": "source", "message": "the definition nests too deeply", "line": None}]
+        return None, [
+            {"path": "source", "message": "the definition nests too deeply", "line": None}
+        ]
     slug_problem = None
     if template is not None and definition["slug"] != template.slug:
         slug_problem = f"must stay '{template.slug}': a template's slug cannot change"
@@ -90,7 +94,9 @@ def editor_page(request, template, source, problems, definition, status=200):
 def save_and_redirect(request, workspace, definition, source):
     with transaction.atomic():
         template = save_template_version(workspace, definition, source=source, user=request.user)
-    messages.success(request, f"Saved version {template.current_version.number} of {template.name}.")
+    messages.success(
+        request, f"Saved version {template.current_version.number} of {template.name}."
+    )
     return redirect("template-detail", slug=template.slug)
 
 
@@ -175,7 +181,11 @@ def template_versions(request, slug):
             lineterm="",
         )
         for line in lines:
-            kind = "meta" if line.startswith(("---", "+++", "@@")) else {"+": "add", "-": "del"}.get(line[:1], "same")
+            kind = (
+                "meta"
+                if line.startswith(("---", "+++", "@@"))
+                else {"+": "add", "-": "del"}.get(line[:1], "same")
+            )
             diff.append({"kind": kind, "text": line})
     context = {
         "template": template,
@@ -200,12 +210,16 @@ def template_restore(request, slug, number):
     definition, problems = check_source(request, source, template)
     if problems:
         # The definition language may have tightened since: say what no longer passes.
-        messages.error(request, f"Version {number} no longer validates: " + "; ".join(
-            f"{problem['path']}: {problem['message']}" for problem in problems
-        ))
+        messages.error(
+            request,
+            f"Version {number} no longer validates: "
+            + "; ".join(f"{problem['path']}: {problem['message']}" for problem in problems),
+        )
         return redirect("template-versions", slug=slug)
     with transaction.atomic():
-        template = save_template_version(template.workspace, definition, source=source, user=request.user)
+        template = save_template_version(
+            template.workspace, definition, source=source, user=request.user
+        )
     messages.success(
         request, f"Version {number} restored as version {template.current_version.number}."
     )

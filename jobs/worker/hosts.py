@@ -46,11 +46,15 @@ def host_started(host_id=None):
     """A (re)started host is not draining any more."""
     host_id = host_id or this_host()
     beat(host_id)
-    WorkerHost.objects.filter(host_id=host_id).update(drain_requested_at=None, started_at=timezone.now())
+    WorkerHost.objects.filter(host_id=host_id).update(
+        drain_requested_at=None, started_at=timezone.now()
+    )
 
 
 def request_drain(host_id=None):
-    return WorkerHost.objects.filter(host_id=host_id or this_host()).update(drain_requested_at=timezone.now())
+    return WorkerHost.objects.filter(host_id=host_id or this_host()).update(
+        drain_requested_at=timezone.now()
+    )
 
 
 def drain_quietly(host_id: str | None = None) -> None:
@@ -60,17 +64,25 @@ def drain_quietly(host_id: str | None = None) -> None:
         close_old_connections()
         request_drain(host_id)
     except Exception:  # noqa: BLE001 - stopping must not fail on the database
-        log.warning("could not mark host %s as draining; stopping anyway", host_id or this_host(), exc_info=True)
+        log.warning(
+            "could not mark host %s as draining; stopping anyway",
+            host_id or this_host(),
+            exc_info=True,
+        )
 
 
 def is_draining():
     """Whether this host was told to drain; read at most once a second per process."""
     now = time.monotonic()
     if now - _drain_cache["checked"] >= DRAIN_CHECK_SECONDS:
-        _drain_cache["draining"] = WorkerHost.objects.filter(host_id=this_host(), drain_requested_at__isnull=False).exists()
+        _drain_cache["draining"] = WorkerHost.objects.filter(
+            host_id=this_host(), drain_requested_at__isnull=False
+        ).exists()
         _drain_cache["checked"] = now
     return _drain_cache["draining"]
 
 
 def running_steps_on(host_id=None):
-    return StepRun.objects.filter(status=StepStatus.RUNNING, worker_id__startswith=f"{host_id or this_host()}:").count()
+    return StepRun.objects.filter(
+        status=StepStatus.RUNNING, worker_id__startswith=f"{host_id or this_host()}:"
+    ).count()

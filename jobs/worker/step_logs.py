@@ -30,7 +30,10 @@ class StepLogWriter:
         self.step_id = step.step_id
         self.attempt = attempt
         self.secrets = job.secret_values()
-        self.limit = int(job.definition.get("settings", {}).get("log_limit_bytes") or settings.JOBSITE_LOG_LIMIT_BYTES)
+        self.limit = int(
+            job.definition.get("settings", {}).get("log_limit_bytes")
+            or settings.JOBSITE_LOG_LIMIT_BYTES
+        )
         self.bytes_written = step.log_bytes
         self.truncated = False
         self.buffer = []
@@ -53,7 +56,9 @@ class StepLogWriter:
                 return
             if self.bytes_written + size > self.limit:
                 self.truncated = True
-                self.buffer.append(("WARN", f"[log truncated: this step's log reached {self.limit} bytes]"))
+                self.buffer.append(
+                    ("WARN", f"[log truncated: this step's log reached {self.limit} bytes]")
+                )
             else:
                 self.bytes_written += size
                 self.buffer.append((level, message))
@@ -100,12 +105,18 @@ class StepLogWriter:
         with locked_job(self.job_id) as job:
             # A zombie attempt (its step was reclaimed) must not write into the stream:
             # the step's update is fenced on this attempt still running.
-            step = StepRun.objects.filter(pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING)
+            step = StepRun.objects.filter(
+                pk=self.step_pk, attempt=self.attempt, status=StepStatus.RUNNING
+            )
             if job is None or not step.update(**fields):
                 return
             if progress is not None:
                 events.append(
-                    {"kind": EventKind.PROGRESS, "step_id": self.step_id, "data": {"step_progress": progress}}
+                    {
+                        "kind": EventKind.PROGRESS,
+                        "step_id": self.step_id,
+                        "data": {"step_progress": progress},
+                    }
                 )
                 self._refine_job_progress(job, progress)
             record_events(job, events)

@@ -78,7 +78,9 @@ def run_step(step_run_id, attempt):
     return status
 
 
-def run_claimed_step(job: Job, step: StepRun, task_started: float) -> tuple[str, tuple[Job, StepRun] | None]:
+def run_claimed_step(
+    job: Job, step: StepRun, task_started: float
+) -> tuple[str, tuple[Job, StepRun] | None]:
     """Run the attempt this worker holds; returns (outcome status, the (job, step) the
     finish claimed eagerly for this worker, or None)."""
     step_run_id, attempt = step.pk, step.attempt
@@ -95,7 +97,8 @@ def run_claimed_step(job: Job, step: StepRun, task_started: float) -> tuple[str,
         # Nothing has run yet: a database blip while preparing is waited out (within the
         # claim's lease) instead of failing a step that never started.
         ctx = retrying_while_database_away(
-            lambda: prepare_context(job, step, spec, executor, workdir, log_writer), until=lease_ends
+            lambda: prepare_context(job, step, spec, executor, workdir, log_writer),
+            until=lease_ends,
         )
         beat = heartbeats().watch(job.pk, step_run_id, attempt, ctx, log_writer)
         try:
@@ -111,7 +114,9 @@ def run_claimed_step(job: Job, step: StepRun, task_started: float) -> tuple[str,
                 collect_step_artifacts(job, step, ctx.artifacts_dir)
             except ArtifactLimitExceeded as exc:
                 log_writer.add("ERROR", str(exc))
-                outcome = Outcome.fail(str(exc), outputs=outcome.outputs, exit_code=outcome.exit_code)
+                outcome = Outcome.fail(
+                    str(exc), outputs=outcome.outputs, exit_code=outcome.exit_code
+                )
     except SubstitutionError as exc:
         outcome = Outcome.fail(f"substitution failed: {exc}")
     except Exception as exc:  # noqa: BLE001 - the step fails with a clear error; the worker lives on
@@ -123,7 +128,9 @@ def run_claimed_step(job: Job, step: StepRun, task_started: float) -> tuple[str,
         outcome.error = log_writer.mask(outcome.error)
     if outcome.outputs:
         outcome.outputs = log_writer.mask(outcome.outputs)
-    eager = record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, task_started=task_started, known=job)
+    eager = record_outcome(
+        log_writer, step_run_id, attempt, outcome, stop_reason, task_started=task_started, known=job
+    )
     if executor is not None and executor.uses_files:
         shutil.rmtree(workdir, ignore_errors=True)
     next_claim = (eager.job, eager.step) if eager is not None and eager.step is not None else None
@@ -144,7 +151,9 @@ def fits_in_task(step: StepRun, task_started: float) -> bool:
     (timeout and kill grace included) a minute before django-q2's own task timeout,
     which would kill this worker process mid-step. Otherwise it goes to the broker."""
     step_timeout = step.timeout_seconds or settings.JOBSITE_MAX_STEP_TIMEOUT
-    worst_end = time.monotonic() - task_started + step_timeout + settings.JOBSITE_KILL_GRACE_SECONDS + 60
+    worst_end = (
+        time.monotonic() - task_started + step_timeout + settings.JOBSITE_KILL_GRACE_SECONDS + 60
+    )
     return worst_end < settings.Q_CLUSTER["timeout"]
 
 
@@ -155,7 +164,9 @@ def eager_offer(task_started: float | None) -> EagerClaim | None:
     its job holds its slot (jobs/engine/lifecycle.py advance_job)."""
     if task_started is None or not settings.JOBSITE_EAGER_DISPATCH or is_draining():
         return None
-    return EagerClaim(worker_id(), lambda step: may_run_here(step) and fits_in_task(step, task_started))
+    return EagerClaim(
+        worker_id(), lambda step: may_run_here(step) and fits_in_task(step, task_started)
+    )
 
 
 def prepare_context(job, step, spec, executor, workdir, log_writer):
@@ -163,7 +174,9 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     upstream_steps = steps_of(job)  # as read under the claim's lock
     # The job's secrets are decrypted here, in the worker, for this step only.
     variables, params = job.unsealed_values()
-    context = substitution_context(job, upstream_steps, step.step_id, variables=variables, params=params)
+    context = substitution_context(
+        job, upstream_steps, step.step_id, variables=variables, params=params
+    )
     for field, message in leading_dash_problems(job.definition, spec, context):
         # A step output (or a value that got past creation) would be an option: the
         # step fails before anything runs.
@@ -183,7 +196,9 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
         with_=with_,
         vars=variables,
         params=context["params"],
-        upstream={key: value["outputs"] for key, value in context["steps"].items() if key in step.needs},
+        upstream={
+            key: value["outputs"] for key, value in context["steps"].items() if key in step.needs
+        },
         env=step_environment(job, step, variables, context["params"]),
         timeout=step.timeout_seconds,
         kill_grace=settings.JOBSITE_KILL_GRACE_SECONDS,
@@ -192,7 +207,9 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
     )
 
 
-def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None, known=None):
+def record_outcome(
+    log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None, known=None
+):
     """Flush the step's last log lines and hand its outcome to the engine. A step that
     finished while the database was away keeps its result instead of being reaped as
     lost later; retrying is safe because finish_step is fenced on the attempt.
@@ -207,7 +224,14 @@ def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, ta
         eager = eager_offer(task_started)  # a fresh offer per try: a rolled-back claim is no claim
         # A try that failed may have changed the known steps in memory and then rolled
         # back: the tries after it read them again.
-        finish_step(step_run_id, attempt, outcome, stop_reason=stop_reason, eager=eager, known=None if tries else known)
+        finish_step(
+            step_run_id,
+            attempt,
+            outcome,
+            stop_reason=stop_reason,
+            eager=eager,
+            known=None if tries else known,
+        )
         return eager
 
     def first_then_fresh():
@@ -216,7 +240,9 @@ def record_outcome(log_writer, step_run_id, attempt, outcome, stop_reason, *, ta
         finally:
             tries.append(1)
 
-    return retrying_while_database_away(first_then_fresh, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS)
+    return retrying_while_database_away(
+        first_then_fresh, until=time.monotonic() + settings.JOBSITE_LEASE_SECONDS
+    )
 
 
 def retrying_while_database_away(action, *, until):
@@ -250,7 +276,9 @@ def step_environment(job, step, variables, params):
     """VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID: how values reach a shell step —
     as environment variables, never spliced into the script."""
     env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in variables.items()}
-    env.update({f"PARAM_{_env_name(name)}": _env_value(value) for name, value in (params or {}).items()})
+    env.update(
+        {f"PARAM_{_env_name(name)}": _env_value(value) for name, value in (params or {}).items()}
+    )
     env["JOBSITE_JOB_ID"] = str(job.pk)
     env["JOBSITE_STEP_ID"] = step.step_id
     env["JOBSITE_JOB_NAME"] = job.name

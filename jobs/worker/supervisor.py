@@ -34,7 +34,10 @@ def pool_clusters(pools: list[str]) -> dict[str, tuple[list[str], dict[str, str]
     children = {}
     for pool in pools:
         name = "workers" if pool == DEFAULT_POOL else f"workers-{pool}"
-        children[name] = (manage_command("qcluster"), {**os.environ, "Q_CLUSTER_NAME": queue_name(pool)})
+        children[name] = (
+            manage_command("qcluster"),
+            {**os.environ, "Q_CLUSTER_NAME": queue_name(pool)},
+        )
     return children
 
 
@@ -80,7 +83,9 @@ def supervise(
                 last_asked = time.monotonic()
                 if should_stop():
                     break
-            ended = [(name, proc.returncode) for name, proc in procs.items() if proc.poll() is not None]
+            ended = [
+                (name, proc.returncode) for name, proc in procs.items() if proc.poll() is not None
+            ]
             if ended:
                 name, code = ended[0]
                 out.write(f"{name} exited with code {code}; stopping the rest\n")

@@ -32,9 +32,9 @@ def touch_last_used(key: ApiKey) -> None:
     horizon = now - timedelta(seconds=settings.JOBSITE_API_KEY_TOUCH_SECONDS)
     if key.last_used_at and key.last_used_at > horizon:
         return
-    ApiKey.objects.filter(pk=key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)).update(
-        last_used_at=now
-    )
+    ApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=horizon)
+    ).update(last_used_at=now)
     key.last_used_at = now
 
 
@@ -155,7 +155,9 @@ def _named_workspace(request):
     workspace at all, which is never the caller's: it is refused like any other."""
     slug = request.META.get("HTTP_X_WORKSPACE_SLUG")
     workspace_id = request.META.get("HTTP_X_WORKSPACE_ID")
-    if (slug is not None and not slug.strip()) or (workspace_id is not None and not workspace_id.strip()):
+    if (slug is not None and not slug.strip()) or (
+        workspace_id is not None and not workspace_id.strip()
+    ):
         raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
     return (slug or "").strip(), (workspace_id or "").strip()
 
@@ -176,7 +178,9 @@ def resolve_tenant(request):
     slug, workspace_id = _named_workspace(request)
     user = request.user
     if slug or workspace_id:
-        tenant = tenant_for_user(user, slug=slug or None, workspace_id=None if slug else workspace_id)
+        tenant = tenant_for_user(
+            user, slug=slug or None, workspace_id=None if slug else workspace_id
+        )
         if tenant is None or (workspace_id and not _same_uuid(workspace_id, tenant.workspace.pk)):
             raise exceptions.PermissionDenied(FORBIDDEN_WORKSPACE)
         return tenant
@@ -211,4 +215,6 @@ def check_role(tenant: Tenant, view, method: str) -> None:
     roles = getattr(view, "required_roles", {})
     required = roles.get(method) or (Role.VIEWER if method in READ_METHODS else Role.ADMIN)
     if not tenant.can(required):
-        raise exceptions.PermissionDenied(f"This needs the {required} role; yours is {tenant.role}.")
+        raise exceptions.PermissionDenied(
+            f"This needs the {required} role; yours is {tenant.role}."
+        )

@@ -115,7 +115,9 @@ def api_exception_handler(exc, context):
         if _is_database_outage(exc):
             return None
         view = context.get("view")
-        log.exception("unhandled error in %s", view.__class__.__name__ if view else "the API", exc_info=exc)
+        log.exception(
+            "unhandled error in %s", view.__class__.__name__ if view else "the API", exc_info=exc
+        )
         set_rollback()
         return Response(error_body("Internal server error.", "server_error"), status=500)
 
@@ -130,7 +132,11 @@ def api_exception_handler(exc, context):
     else:
         codes = api_exc.get_codes()
         code = codes if isinstance(codes, str) else api_exc.default_code
-        detail = api_exc.detail if not isinstance(api_exc.detail, dict | list) else api_exc.default_detail
+        detail = (
+            api_exc.detail
+            if not isinstance(api_exc.detail, dict | list)
+            else api_exc.default_detail
+        )
         errors = getattr(api_exc, "errors", None)
         body = error_body(detail, code, errors)
     set_rollback()
@@ -168,19 +174,32 @@ COMMON_ERRORS = (400, 401, 403, 429)
 def error_responses(*codes, common=True):
     """`responses=` entries of extend_schema for these error statuses, in the error shape."""
     wanted = sorted(set(codes) | (set(COMMON_ERRORS) if common else set()))
-    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in wanted}
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
+        for code in wanted
+    }
 
 
 def response_headers(**extra):
     """`parameters=` entries documenting response headers: Retry-After on 429 and the
     RateLimit-* headers, plus `extra` (name → (status codes, description))."""
     headers = [
-        OpenApiParameter("Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
-                         description="Seconds to wait before the next request."),
+        OpenApiParameter(
+            "Retry-After",
+            OpenApiTypes.INT,
+            OpenApiParameter.HEADER,
+            response=[429],
+            description="Seconds to wait before the next request.",
+        ),
     ]
     for name, (codes, description) in extra.items():
         headers.append(
-            OpenApiParameter(name.replace("_", "-"), OpenApiTypes.STR, OpenApiParameter.HEADER,
-                             response=list(codes), description=description)
+            OpenApiParameter(
+                name.replace("_", "-"),
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=list(codes),
+                description=description,
+            )
         )
     return headers

@@ -33,7 +33,9 @@ def decode_utf8(data):
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise exceptions.ParseError(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
+        raise exceptions.ParseError(
+            f"The request body is not valid UTF-8 (byte {exc.start})."
+        ) from None
 
 
 def refuse_unstorable_text(value, path=""):

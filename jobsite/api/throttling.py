@@ -25,7 +25,18 @@ from rest_framework.throttling import BaseThrottle
 
 from jobsite.models import ApiKey
 
-PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 # How much of a wrong key names its "prefix" for the per-prefix counter: the key format
 # (jsk_/jtk_) and a few characters, so one guesser spreading over many addresses is
 # counted once per prefix it tries, and a stray typo of a real key is not.
@@ -33,7 +44,7 @@ BAD_KEY_PREFIX_CHARS = 8
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """"1200/minute" → (1200, 60). Fails loudly on anything else."""
+    """ "1200/minute" → (1200, 60). Fails loudly on anything else."""
     try:
         count, period = rate.split("/", 1)
         return int(count), PERIODS[period.strip().lower()]

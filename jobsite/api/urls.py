@@ -9,8 +9,14 @@ from jobsite.api.views import SchemaView
 
 hooks = [
     path("trigger/", trigger_views.TriggerView.as_view(), name="api-hook-trigger"),
-    path("jobs/<str:job_id>/status/", trigger_views.HookJobStatusView.as_view(), name="api-hook-job-status"),
-    path("jobs/<str:job_id>/logs/", trigger_views.HookJobLogsView.as_view(), name="api-hook-job-logs"),
+    path(
+        "jobs/<str:job_id>/status/",
+        trigger_views.HookJobStatusView.as_view(),
+        name="api-hook-job-status",
+    ),
+    path(
+        "jobs/<str:job_id>/logs/", trigger_views.HookJobLogsView.as_view(), name="api-hook-job-logs"
+    ),
 ]
 
 urlpatterns = [

@@ -62,7 +62,11 @@ def forbidden_step_types(definition: dict, rules: DefinitionRules | None) -> lis
     """[(step id, type)] of the steps of a normalized definition that `rules` forbid."""
     if rules is None or rules.allowed_step_types is None:
         return []
-    return [(step["id"], step["type"]) for step in definition.get("steps", []) if not rules.allows_type(step["type"])]
+    return [
+        (step["id"], step["type"])
+        for step in definition.get("steps", [])
+        if not rules.allows_type(step["type"])
+    ]
 
 
 def normalize_limits(raw: object, errors: dict, rules: DefinitionRules | None) -> dict[str, int]:
@@ -80,11 +84,17 @@ def normalize_limits(raw: object, errors: dict, rules: DefinitionRules | None) -
         if value is None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            add_error(errors, f"{where}.{key}", f"must be a whole number of {LIMIT_UNITS[key]} greater than 0")
+            add_error(
+                errors,
+                f"{where}.{key}",
+                f"must be a whole number of {LIMIT_UNITS[key]} greater than 0",
+            )
             continue
         ceiling = (rules.limit_ceilings if rules else {}).get(key)
         if ceiling is not None and value > ceiling.value:
-            add_error(errors, f"{where}.{key}", f"must be at most {ceiling.value} ({ceiling.source})")
+            add_error(
+                errors, f"{where}.{key}", f"must be at most {ceiling.value} ({ceiling.source})"
+            )
             continue
         limits[key] = value
     return limits

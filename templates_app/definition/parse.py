@@ -362,11 +362,19 @@ def _normalize_declaration(declaration, where, errors):
             isinstance(accept, list) and accept
             and all(isinstance(item, str) and re.fullmatch(r"[a-z0-9.+*-]+/[a-z0-9.+*-]+", item.lower()) for item in accept)
         ):  # fmt: skip
-            add_error(errors, f"{where}.accept", "must be a list of media types such as text/csv or image/*")
+            add_error(
+                errors,
+                f"{where}.accept",
+                "must be a list of media types such as text/csv or image/*",
+            )
         else:
             normalized["accept"] = [item.lower() for item in accept]
     if kind == "file" and declaration.get("default") is not None:
-        add_error(errors, f"{where}.default", "a file variable has no default (uploads expire); leave it out")
+        add_error(
+            errors,
+            f"{where}.default",
+            "a file variable has no default (uploads expire); leave it out",
+        )
 
     # The default is checked by the very code that checks submitted values, and only once
     # the declaration itself is sound (a default cannot be judged against a broken pattern).

@@ -30,7 +30,17 @@ from .substitute import (
 )
 from .variables import NAME_RE
 
-TOP_LEVEL_KEYS = ("slug", "name", "type", "description", "variables", "steps", "result", "outputs", "settings")
+TOP_LEVEL_KEYS = (
+    "slug",
+    "name",
+    "type",
+    "description",
+    "variables",
+    "steps",
+    "result",
+    "outputs",
+    "settings",
+)
 STEP_KEYS = (
     "id", "type", "name", "with", "needs", "params", "timeout", "retries", "retry_backoff",
     "idempotent", "continue_on_failure", "runs_on",
@@ -100,7 +110,9 @@ def _result(result, errors):
 
 
 ARTIFACT_OUTPUT = "artifact:"
-OUTPUT_FORMS = '"{{ steps.<id>.outputs.<key> }}" (or other text with {{ }}) or "artifact:<step>/<path>"'
+OUTPUT_FORMS = (
+    '"{{ steps.<id>.outputs.<key> }}" (or other text with {{ }}) or "artifact:<step>/<path>"'
+)
 
 
 def _outputs(raw, errors):
@@ -113,7 +125,9 @@ def _outputs(raw, errors):
     outputs = {}
     for name, value in raw.items():
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            add_error(errors, f"outputs.{name}", "an output name is lower-case letters, digits and _")
+            add_error(
+                errors, f"outputs.{name}", "an output name is lower-case letters, digits and _"
+            )
         elif not isinstance(value, str) or not value.strip():
             add_error(errors, f"outputs.{name}", f"must be {OUTPUT_FORMS}")
         else:
@@ -122,7 +136,7 @@ def _outputs(raw, errors):
 
 
 def parse_artifact_output(value):
-    """"artifact:<step>/<path>" → (step id, path); None for any other output."""
+    """ "artifact:<step>/<path>" → (step id, path); None for any other output."""
     if not value.startswith(ARTIFACT_OUTPUT):
         return None
     step_id, _, path = value[len(ARTIFACT_OUTPUT) :].partition("/")
@@ -142,16 +156,29 @@ def _check_outputs(definition, errors):
             if step is None:
                 add_error(errors, where, f"unknown step '{step_id}' in '{value}'")
             elif not path or path.startswith("/") or ".." in path.split("/"):
-                add_error(errors, where, f"'{value}': give the artifact's path inside the step's artifacts, e.g. artifact:{step_id}/report.csv")
+                add_error(
+                    errors,
+                    where,
+                    f"'{value}': give the artifact's path inside the step's artifacts, e.g. artifact:{step_id}/report.csv",
+                )
             elif step["type"] and not get_executor(step["type"]).uses_files:
-                add_error(errors, where, f"step '{step_id}' is a {step['type']} step: it makes no artifacts")
+                add_error(
+                    errors,
+                    where,
+                    f"step '{step_id}' is a {step['type']} step: it makes no artifacts",
+                )
             continue
         scope = ReferenceScope(where, frozenset(definition["variables"]), frozenset(steps))
         for _, message in reference_problems(value, scope):
             add_error(errors, where, message)
         for path in references(value):
             parts = path.split(".")
-            if parts[0] != "steps" or len(parts) < 4 or parts[2] != "outputs" or parts[1] not in steps:
+            if (
+                parts[0] != "steps"
+                or len(parts) < 4
+                or parts[2] != "outputs"
+                or parts[1] not in steps
+            ):
                 continue
             step = steps[parts[1]]
             known = get_executor(step["type"]).output_names(step["with"]) if step["type"] else None
@@ -218,7 +245,9 @@ def _pool_name(raw, where, errors):
         return None
     known = getattr(settings, "JOBSITE_KNOWN_POOLS", None) or []
     if known and value not in known:
-        add_error(errors, f"{where}.runs_on", f"unknown pool '{value}'; known pools: {', '.join(known)}")
+        add_error(
+            errors, f"{where}.runs_on", f"unknown pool '{value}'; known pools: {', '.join(known)}"
+        )
         return None
     return value
 

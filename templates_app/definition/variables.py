@@ -248,7 +248,9 @@ def validate_step_params(steps, submitted):
     return clean, errors
 
 
-def check_job_input(definition: dict, variables: dict | None, params: dict | None) -> tuple[dict, dict, dict]:
+def check_job_input(
+    definition: dict, variables: dict | None, params: dict | None
+) -> tuple[dict, dict, dict]:
     """A job's variables and per-step params checked and coerced against its definition,
     as creating a job and the templates' dry run both do. Returns (variables, params,
     errors), errors keyed `variables.<name>` and `params.<step>.<name>`."""
@@ -304,7 +306,12 @@ def _property_schema(declaration):
             "uniqueItems": True,
         }
     elif kind == "file":
-        schema = {"type": "string", "format": "uuid", "x-widget": "file", "description": "An upload id (uploads/)."}
+        schema = {
+            "type": "string",
+            "format": "uuid",
+            "x-widget": "file",
+            "description": "An upload id (uploads/).",
+        }
         if declaration.get("accept"):
             schema["contentMediaType"] = ", ".join(declaration["accept"])
     else:

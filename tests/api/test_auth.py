@@ -18,7 +18,10 @@ def test_a_request_without_a_key_is_401_with_a_bearer_challenge(db):
     response = APIClient().get(WORKSPACE_URL)
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
 
 
 def test_a_wrong_key_is_401_with_a_bearer_challenge(db):
@@ -39,7 +42,11 @@ def test_a_key_works_as_bearer_and_as_x_api_key(workspace, api_key):
         response = client.get(WORKSPACE_URL)
         assert response.status_code == 200
         assert response.json() == {
-            "id": str(workspace.pk), "slug": "acme", "name": "Acme", "role": "viewer", "actor": "key:viewer-key",
+            "id": str(workspace.pk),
+            "slug": "acme",
+            "name": "Acme",
+            "role": "viewer",
+            "actor": "key:viewer-key",
         }
 
 
@@ -52,7 +59,9 @@ def test_a_revoked_key_stops_working_with_the_next_request(workspace):
 
 
 def test_an_expired_key_is_refused(workspace):
-    _, raw = ApiKey.issue(workspace, "old", role=Role.ADMIN, expires_at=timezone.now() - timedelta(seconds=1))
+    _, raw = ApiKey.issue(
+        workspace, "old", role=Role.ADMIN, expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert client_for(raw).get(WORKSPACE_URL).status_code == 401
 
 
@@ -75,7 +84,9 @@ def test_last_used_at_is_written_at_most_once_a_minute(workspace, django_assert_
 
 
 def test_a_workspace_header_naming_the_keys_own_workspace_is_fine(workspace, api_key):
-    client = client_for(api_key(Role.VIEWER), HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(workspace.pk))
+    client = client_for(
+        api_key(Role.VIEWER), HTTP_X_WORKSPACE_SLUG="acme", HTTP_X_WORKSPACE_ID=str(workspace.pk)
+    )
     assert client.get(WORKSPACE_URL).status_code == 200
 
 
@@ -139,7 +150,9 @@ def test_the_browsable_api_renders_for_a_logged_in_user(workspace):
 
 
 @override_settings(JOBSITE_API_RATE_LIMIT="3/hour")
-def test_a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_headers(workspace, api_key):
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after_and_ratelimit_headers(
+    workspace, api_key
+):
     client = client_for(api_key(Role.VIEWER))
     answers = [client.get(WORKSPACE_URL) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
@@ -178,12 +191,15 @@ def test_wrong_keys_from_one_address_never_lock_out_a_valid_key_from_it(workspac
 @override_settings(JOBSITE_API_BAD_KEY_LIMIT="5/hour")
 def test_wrong_keys_with_one_prefix_are_counted_across_addresses(workspace):
     answers = [
-        client_for(f"jsk_AAAA{i}", REMOTE_ADDR=f"203.0.113.{i}").get(WORKSPACE_URL).status_code for i in range(7)
+        client_for(f"jsk_AAAA{i}", REMOTE_ADDR=f"203.0.113.{i}").get(WORKSPACE_URL).status_code
+        for i in range(7)
     ]
     assert answers == [401] * 5 + [429] * 2
 
 
-@pytest.mark.parametrize("role,status", [(Role.VIEWER, 403), (Role.OPERATOR, 403), (Role.ADMIN, 200)])
+@pytest.mark.parametrize(
+    "role,status", [(Role.VIEWER, 403), (Role.OPERATOR, 403), (Role.ADMIN, 200)]
+)
 def test_only_admins_see_the_keys(api_key, role, status):
     assert client_for(api_key(role)).get("/api/v1/keys/").status_code == status
 
@@ -196,10 +212,14 @@ def test_a_user_of_no_workspace_is_403(db):
     assert Workspace.objects.count() == 0
 
 
-def test_a_gateway_bearer_token_beside_a_valid_x_api_key_authenticates_with_the_key(workspace, api_key):
+def test_a_gateway_bearer_token_beside_a_valid_x_api_key_authenticates_with_the_key(
+    workspace, api_key
+):
     # Seed 002's client sends both: its gateway's token and our key.
     raw = api_key(Role.VIEWER)
-    client = APIClient(HTTP_AUTHORIZATION="Bearer eyJhbGciOiJIUzI1NiJ9.gateway-token", HTTP_X_API_KEY=raw)
+    client = APIClient(
+        HTTP_AUTHORIZATION="Bearer eyJhbGciOiJIUzI1NiJ9.gateway-token", HTTP_X_API_KEY=raw
+    )
     response = client.get(WORKSPACE_URL, HTTP_X_WORKSPACE_SLUG="acme")
     assert response.status_code == 200
     assert response.json()["slug"] == "acme"
@@ -207,9 +227,13 @@ def test_a_gateway_bearer_token_beside_a_valid_x_api_key_authenticates_with_the_
     assert jobs.status_code == 200
 
 
-def test_two_different_keys_in_the_two_headers_are_400_saying_so(workspace, other_workspace, api_key):
+def test_two_different_keys_in_the_two_headers_are_400_saying_so(
+    workspace, other_workspace, api_key
+):
     mine, theirs = api_key(Role.VIEWER), api_key(Role.ADMIN, target=other_workspace)
-    response = APIClient(HTTP_AUTHORIZATION=f"Bearer {mine}", HTTP_X_API_KEY=theirs).get(WORKSPACE_URL)
+    response = APIClient(HTTP_AUTHORIZATION=f"Bearer {mine}", HTTP_X_API_KEY=theirs).get(
+        WORKSPACE_URL
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "conflicting_keys"
     assert "Authorization" in response.json()["detail"] and "X-API-Key" in response.json()["detail"]

@@ -11,7 +11,9 @@ BATCH = "/api/v1/jobs/batch/"
 
 
 def test_a_batch_creates_every_job_in_order(operator_client, greet):
-    specs = [{"template": "greet", "variables": {"who": f"n{i}"}, "start": i % 2 == 0} for i in range(3)]
+    specs = [
+        {"template": "greet", "variables": {"who": f"n{i}"}, "start": i % 2 == 0} for i in range(3)
+    ]
     response = operator_client.post(BATCH, {"jobs": specs}, format="json")
     assert response.status_code == 201, response.content
     jobs = response.json()["jobs"]
@@ -31,10 +33,19 @@ def test_one_bad_job_creates_none_and_every_problem_is_named_by_index(operator_c
     response = operator_client.post(BATCH, {"jobs": specs}, format="json")
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert set(errors) == {"jobs[1].variables.times", "jobs[2].template", "jobs[3].template", "jobs[4].colour"}
+    assert set(errors) == {
+        "jobs[1].variables.times",
+        "jobs[2].template",
+        "jobs[3].template",
+        "jobs[4].colour",
+    }
     assert errors["jobs[1].variables.times"] == ["must be at most 5"]
     assert Job.objects.count() == 0
-    later = operator_client.post(BATCH, {"jobs": [{"template": "greet"}, {"template": "greet", "variables": {"times": 9}}]}, format="json")
+    later = operator_client.post(
+        BATCH,
+        {"jobs": [{"template": "greet"}, {"template": "greet", "variables": {"times": 9}}]},
+        format="json",
+    )
     assert later.status_code == 400 and list(later.json()["errors"]) == ["jobs[1].variables.times"]
     assert Job.objects.count() == 0
 
@@ -46,7 +57,9 @@ def test_a_batch_is_idempotent(operator_client, greet):
     assert first.status_code == again.status_code == 201
     assert again["Idempotent-Replayed"] == "true" and again.content == first.content
     assert Job.objects.count() == 2
-    other = operator_client.post(BATCH, {"jobs": [{"template": "greet"}]}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1")
+    other = operator_client.post(
+        BATCH, {"jobs": [{"template": "greet"}]}, format="json", HTTP_IDEMPOTENCY_KEY="batch-1"
+    )
     assert other.status_code == 409
 
 
@@ -55,7 +68,9 @@ def test_a_batch_is_limited_to_1000_jobs_and_recipes_need_an_admin(operator_clie
     assert too_many.status_code == 400 and "jobs" in too_many.json()["errors"]
     empty = operator_client.post(BATCH, {"jobs": []}, format="json")
     assert empty.status_code == 400
-    recipe = operator_client.post(BATCH, {"jobs": [{"recipe": {"steps": [{"id": "a", "type": "noop"}]}}]}, format="json")
+    recipe = operator_client.post(
+        BATCH, {"jobs": [{"recipe": {"steps": [{"id": "a", "type": "noop"}]}}]}, format="json"
+    )
     assert recipe.status_code == 403
 
 

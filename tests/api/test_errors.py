@@ -19,7 +19,9 @@ def error_of(response):
 
 
 def test_a_validation_error_names_each_field(operator_client, greet):
-    response = operator_client.post(JOBS, {"template": "greet", "variables": {"times": "many", "colour": "red"}}, format="json")
+    response = operator_client.post(
+        JOBS, {"template": "greet", "variables": {"times": "many", "colour": "red"}}, format="json"
+    )
     assert response.status_code == 400
     body = error_of(response)
     assert body["code"] == "invalid"
@@ -44,7 +46,9 @@ def test_a_body_past_the_default_limit_of_one_mib_is_413(operator_client, greet)
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x"]
+)
 def test_a_body_in_another_content_type_is_415(operator_client, greet, content_type):
     response = operator_client.generic("POST", JOBS, "template=greet", content_type=content_type)
     assert response.status_code == 415
@@ -60,12 +64,17 @@ def test_deeply_nested_json_is_refused(operator_client, greet, depth):
 
 
 def test_bad_utf8_is_refused(operator_client, greet):
-    response = operator_client.generic("POST", JOBS, b'{"template": "gr\xffeet"}', content_type="application/json")
+    response = operator_client.generic(
+        "POST", JOBS, b'{"template": "gr\xffeet"}', content_type="application/json"
+    )
     assert response.status_code == 400
     assert "UTF-8" in error_of(response)["detail"]
 
 
-@pytest.mark.parametrize("body", ['{"template": ', "[1, 2]", '"greet"', "null", '{"template": "greet", "variables": NaN}'])
+@pytest.mark.parametrize(
+    "body",
+    ['{"template": ', "[1, 2]", '"greet"', "null", '{"template": "greet", "variables": NaN}'],
+)
 def test_malformed_or_non_object_json_is_400(operator_client, greet, body):
     response = operator_client.generic("POST", JOBS, body, content_type="application/json")
     assert response.status_code == 400
@@ -73,7 +82,9 @@ def test_malformed_or_non_object_json_is_400(operator_client, greet, body):
 
 
 def test_unknown_fields_are_refused_not_ignored(operator_client, greet):
-    response = operator_client.post(JOBS, {"template": "greet", "varibles": {"who": "x"}}, format="json")
+    response = operator_client.post(
+        JOBS, {"template": "greet", "varibles": {"who": "x"}}, format="json"
+    )
     assert response.status_code == 400
     assert list(error_of(response)["errors"]) == ["varibles"]
 
@@ -111,8 +122,15 @@ def test_a_method_the_endpoint_does_not_have_is_405(admin_client):
 
 def test_bad_query_parameters_are_400_not_500(viewer_client):
     for query in (
-        "limit=abc", "limit=0", "limit=100000", "status=exploded", "cursor=%%%", "created_after=yesterday",
-        "trigger=fax", "created_before=", "status=draft&status=queued",
+        "limit=abc",
+        "limit=0",
+        "limit=100000",
+        "status=exploded",
+        "cursor=%%%",
+        "created_after=yesterday",
+        "trigger=fax",
+        "created_before=",
+        "status=draft&status=queued",
     ):
         response = viewer_client.get(f"{JOBS}?{query}")
         assert response.status_code == 400, query

@@ -34,7 +34,9 @@ ARTIFACT = "step:hello.hello.txt"
 
 
 def schemathesis_binary():
-    found = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
+    found = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which(
+        "schemathesis"
+    )
     if not found:
         pytest.skip("schemathesis is not installed (pip install -e '.[fuzz]')")
     return found
@@ -48,21 +50,42 @@ def seed(slug):
     flaky = make_template(workspace, FLAKY)
     draft = create_job(workspace, template=greet, start=False)
     queued = create_job(workspace, template=greet)
-    artifact = Artifact(job=queued, step_id="hello", name=ARTIFACT, size=5, sha256="0" * 64, content_type="text/plain")
+    artifact = Artifact(
+        job=queued,
+        step_id="hello",
+        name=ARTIFACT,
+        size=5,
+        sha256="0" * 64,
+        content_type="text/plain",
+    )
     artifact.file.save("hello.txt", ContentFile(b"hello"), save=True)
     trigger_key = "jtk_fuzz_" + slug
     JobTemplate.objects.filter(pk=greet.pk).update(trigger_key_hash=hash_key(trigger_key))
     _, raw = ApiKey.issue(workspace, f"{slug}-fuzz", role=Role.ADMIN)
     # Nothing listens there: a redelivery the fuzzer asks for is only queued.
-    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="http://127.0.0.1:9/hook", template=greet)
-    delivery = WebhookDelivery.objects.create(
-        workspace=workspace, endpoint=endpoint, job=queued, url=endpoint.url, event="job.queued", payload={}
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="http://127.0.0.1:9/hook", template=greet
     )
-    schedule = Schedule.objects.create(workspace=workspace, template=greet, cron="0 3 * * *", variables={"who": "fuzz"})
+    delivery = WebhookDelivery.objects.create(
+        workspace=workspace,
+        endpoint=endpoint,
+        job=queued,
+        url=endpoint.url,
+        event="job.queued",
+        payload={},
+    )
+    schedule = Schedule.objects.create(
+        workspace=workspace, template=greet, cron="0 3 * * *", variables={"who": "fuzz"}
+    )
     return {
-        "workspace": workspace, "key": raw, "trigger_key": trigger_key,
-        "jobs": [str(draft.pk), str(queued.pk)], "templates": ["greet", "flaky", str(greet.pk), str(flaky.pk)],
-        "webhooks": [str(endpoint.pk)], "deliveries": [str(delivery.pk)], "schedules": [str(schedule.pk)],
+        "workspace": workspace,
+        "key": raw,
+        "trigger_key": trigger_key,
+        "jobs": [str(draft.pk), str(queued.pk)],
+        "templates": ["greet", "flaky", str(greet.pk), str(flaky.pk)],
+        "webhooks": [str(endpoint.pk)],
+        "deliveries": [str(delivery.pk)],
+        "schedules": [str(schedule.pk)],
     }
 
 
@@ -107,22 +130,39 @@ def write_config(path, seeds):
 
 def run_schemathesis(base_url, workspace, raw_key, seed_number, config):
     command = [
-        schemathesis_binary(), "--config-file", str(config), "run", f"{base_url}/api/schema/",
-        "--url", base_url,
-        "-H", f"Authorization: Bearer {raw_key}",
-        "-H", f"X-Workspace-Slug: {workspace.slug}",
-        "-H", f"X-Workspace-Id: {workspace.pk}",
-        "--checks", "all",
+        schemathesis_binary(),
+        "--config-file",
+        str(config),
+        "run",
+        f"{base_url}/api/schema/",
+        "--url",
+        base_url,
+        "-H",
+        f"Authorization: Bearer {raw_key}",
+        "-H",
+        f"X-Workspace-Slug: {workspace.slug}",
+        "-H",
+        f"X-Workspace-Id: {workspace.pk}",
+        "--checks",
+        "all",
         # Positive data the schema cannot express as invalid (an unknown template slug, a
         # cursor we never gave out) is rightly refused; that check would count it.
-        "--exclude-checks", "positive_data_acceptance",
-        "--mode", "all",
-        "--phases", "examples,coverage,fuzzing,stateful",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--max-time", str(MAX_SECONDS),
-        "--seed", str(seed_number),
-        "--workers", "2",
-        "--request-timeout", "30",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--mode",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--max-time",
+        str(MAX_SECONDS),
+        "--seed",
+        str(seed_number),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
         "--no-color",
     ]
     for operation in EXCLUDED_OPERATIONS:
@@ -144,7 +184,7 @@ def test_schemathesis_finds_no_server_error_no_schema_violation_and_no_accepted_
     for number, seed_ in enumerate(seeds, start=1):
         workspace = seed_["workspace"]
         code, output = run_schemathesis(live_server.url, workspace, seed_["key"], number, config)
-        summary = output[output.find("SUMMARY"):] if "SUMMARY" in output else output[-3000:]
+        summary = output[output.find("SUMMARY") :] if "SUMMARY" in output else output[-3000:]
         print(f"\n===== schemathesis, workspace {workspace.slug} =====\n{summary}")
         cases = re.search(r"(\d+) generated", output)
         assert cases and int(cases.group(1)) > 0, output[-3000:]

@@ -33,9 +33,17 @@ def generator_venv() -> Path:
     if not marker.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             f"openapi-python-client=={GENERATOR_VERSION}", "ruff"],
-            check=True, timeout=600,
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"openapi-python-client=={GENERATOR_VERSION}",
+                "ruff",
+            ],
+            check=True,
+            timeout=600,
         )
         marker.touch()
     return venv
@@ -63,43 +71,86 @@ def jobsite_server(tmp_path):
     deploy.manage("migrate", "--noinput", "-v", "0")
     out = deploy.manage("demo", "--password", "demo-pass").stdout
     key = re.search(r"(jsk_\S+)", out).group(1)
-    ids = deploy.manage("shell", "-c", "from jobsite.models import Workspace; w = Workspace.objects.get(slug='demo'); print(w.pk)")
+    ids = deploy.manage(
+        "shell",
+        "-c",
+        "from jobsite.models import Workspace; w = Workspace.objects.get(slug='demo'); print(w.pk)",
+    )
     workspace_id = ids.stdout.strip().splitlines()[-1]
     port = free_port()
     deploy.start("worker", log_name="worker")
     deploy.processes.append(
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "jobsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "4"],
-            cwd=Path(__file__).resolve().parents[2], env=deploy.env, start_new_session=True,
-            stdout=open(tmp_path / "gunicorn.log", "ab"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "jobsite.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env=deploy.env,
+            start_new_session=True,
+            stdout=open(tmp_path / "gunicorn.log", "ab"),
+            stderr=subprocess.STDOUT,
         )
     )
     base = f"http://127.0.0.1:{port}"
-    assert wait_until(lambda: served(base + "/healthz"), 30), (tmp_path / "gunicorn.log").read_text()
+    assert wait_until(lambda: served(base + "/healthz"), 30), (
+        tmp_path / "gunicorn.log"
+    ).read_text()
     yield {"base": base, "key": key, "workspace_id": workspace_id, "workspace_slug": "demo"}
     deploy.stop_all()
 
 
-def test_a_generated_client_runs_the_seed_workflows_in_strict_mode_without_warnings(jobsite_server, tmp_path):
+def test_a_generated_client_runs_the_seed_workflows_in_strict_mode_without_warnings(
+    jobsite_server, tmp_path
+):
     venv = generator_venv()
-    with urllib.request.urlopen(jobsite_server["base"] + "/api/schema/?format=json", timeout=30) as answer:
+    with urllib.request.urlopen(
+        jobsite_server["base"] + "/api/schema/?format=json", timeout=30
+    ) as answer:
         assert answer.headers["Content-Type"].startswith("application/vnd.oai.openapi+json")
         (tmp_path / "openapi.json").write_bytes(answer.read())
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     generated = subprocess.run(
-        [str(venv / "bin" / "openapi-python-client"), "generate", "--path", str(tmp_path / "openapi.json"),
-         "--meta", "none", "--output-path", str(tmp_path / "jobsite_client")],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(venv / "bin" / "openapi-python-client"),
+            "generate",
+            "--path",
+            str(tmp_path / "openapi.json"),
+            "--meta",
+            "none",
+            "--output-path",
+            str(tmp_path / "jobsite_client"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = generated.stdout + generated.stderr
     assert generated.returncode == 0, output
     assert "warning" not in output.lower(), output
 
     drive = subprocess.run(
-        [str(venv / "bin" / "python"), str(DRIVER), jobsite_server["base"], jobsite_server["key"],
-         jobsite_server["workspace_id"], jobsite_server["workspace_slug"]],
-        env={**env, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, timeout=300,
+        [
+            str(venv / "bin" / "python"),
+            str(DRIVER),
+            jobsite_server["base"],
+            jobsite_server["key"],
+            jobsite_server["workspace_id"],
+            jobsite_server["workspace_slug"],
+        ],
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert drive.returncode == 0, drive.stdout + drive.stderr
     seen = json.loads(drive.stdout.strip().splitlines()[-1])
@@ -124,9 +175,31 @@ def test_a_generated_client_runs_the_seed_workflows_in_strict_mode_without_warni
     print(json.dumps(walk, indent=1))
     exercised = {line.split()[0] for line in seen["operations"]}
     assert exercised >= {
-        "workspace_retrieve", "templates_list", "templates_retrieve", "templates_schema", "templates_validate",
-        "templates_create", "templates_trigger_key", "jobs_create", "jobs_status", "jobs_retrieve", "jobs_events",
-        "jobs_logs", "jobs_result", "jobs_artifacts_list", "jobs_artifacts_download", "jobs_run", "jobs_cancel",
-        "jobs_rerun", "jobs_list", "hooks_trigger_get", "hooks_job_status", "hooks_job_logs", "hooks_trigger_post",
-        "uploads_create", "jobs_batch", "notifications_create", "notifications_list",
+        "workspace_retrieve",
+        "templates_list",
+        "templates_retrieve",
+        "templates_schema",
+        "templates_validate",
+        "templates_create",
+        "templates_trigger_key",
+        "jobs_create",
+        "jobs_status",
+        "jobs_retrieve",
+        "jobs_events",
+        "jobs_logs",
+        "jobs_result",
+        "jobs_artifacts_list",
+        "jobs_artifacts_download",
+        "jobs_run",
+        "jobs_cancel",
+        "jobs_rerun",
+        "jobs_list",
+        "hooks_trigger_get",
+        "hooks_job_status",
+        "hooks_job_logs",
+        "hooks_trigger_post",
+        "uploads_create",
+        "jobs_batch",
+        "notifications_create",
+        "notifications_list",
     }

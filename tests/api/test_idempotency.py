@@ -40,7 +40,9 @@ def test_the_same_key_with_another_body_is_409(operator_client, greet):
     assert Job.objects.count() == 1
 
 
-def test_the_same_key_in_another_workspace_is_independent(operator_client, api_key, other_workspace, greet):
+def test_the_same_key_in_another_workspace_is_independent(
+    operator_client, api_key, other_workspace, greet
+):
     from tests.api.conftest import GREET
     from tests.jobs.helpers import make_template
 
@@ -91,7 +93,9 @@ def test_an_unusable_idempotency_key_is_400(operator_client, greet):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_identical_posts_make_one_job_and_identical_responses(live_server, workspace, greet, api_key):
+def test_twenty_concurrent_identical_posts_make_one_job_and_identical_responses(
+    live_server, workspace, greet, api_key
+):
     raw = api_key(Role.OPERATOR)
     body = json.dumps({"template": "greet", "variables": {"who": "race"}}).encode()
     start = threading.Barrier(20)
@@ -102,12 +106,21 @@ def test_twenty_concurrent_identical_posts_make_one_job_and_identical_responses(
             f"{live_server.url}{JOBS}",
             data=body,
             method="POST",
-            headers={"Authorization": f"Bearer {raw}", "Content-Type": "application/json", "Idempotency-Key": "race-1"},
+            headers={
+                "Authorization": f"Bearer {raw}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": "race-1",
+            },
         )
         start.wait()
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                answers[index] = (response.status, response.read(), response.headers["Location"], response.headers["Idempotent-Replayed"])
+                answers[index] = (
+                    response.status,
+                    response.read(),
+                    response.headers["Location"],
+                    response.headers["Idempotent-Replayed"],
+                )
         except urllib.error.HTTPError as error:
             answers[index] = (error.code, error.read(), None, None)
 

@@ -20,7 +20,14 @@ NOWHERE = "00000000-0000-0000-0000-000000000000"
 def ours(workspace, greet):
     """A job (with an artifact) and a key of `workspace`, for the outsider to look for."""
     job = create_job(workspace, template=greet, start=False)
-    artifact = Artifact(job=job, step_id="hello", name="step:hello.hello.txt", size=5, sha256="0" * 64, content_type="text/plain")
+    artifact = Artifact(
+        job=job,
+        step_id="hello",
+        name="step:hello.hello.txt",
+        size=5,
+        sha256="0" * 64,
+        content_type="text/plain",
+    )
     artifact.file.save("hello.txt", ContentFile(b"hello"), save=True)
     key, _ = ApiKey.issue(workspace, "ours", role=Role.ADMIN)
     return {"job": job, "template": greet, "key": key}
@@ -43,7 +50,11 @@ def object_requests(job_id, template_ref, key_id):
         ("get", f"{templates}/", None),
         ("get", f"{templates}/schema/", None),
         ("post", f"{templates}/validate/", {"variables": {}}),
-        ("put", f"{templates}/", {"source": "slug: greet\nname: Stolen\nsteps: [{id: a, type: noop}]"}),
+        (
+            "put",
+            f"{templates}/",
+            {"source": "slug: greet\nname: Stolen\nsteps: [{id: a, type: noop}]"},
+        ),
         ("delete", f"{templates}/", None),
         ("post", f"{templates}/trigger-key/", None),
         ("get", f"/api/v1/keys/{key_id}/", None),
@@ -52,11 +63,17 @@ def object_requests(job_id, template_ref, key_id):
 
 
 def send(client, method, url, body):
-    return getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+    return (
+        getattr(client, method)(url, body, format="json")
+        if body is not None
+        else getattr(client, method)(url)
+    )
 
 
 @pytest.mark.parametrize("by", ["id", "slug"])
-def test_every_object_endpoint_answers_another_workspaces_objects_like_nonexistent_ids(outsider_client, ours, by):
+def test_every_object_endpoint_answers_another_workspaces_objects_like_nonexistent_ids(
+    outsider_client, ours, by
+):
     template_ref = str(ours["template"].pk) if by == "id" else "greet"
     missing_ref = str(uuid.uuid4()) if by == "id" else "no-such-template"
     theirs = object_requests(ours["job"].pk, template_ref, ours["key"].pk)
@@ -71,7 +88,11 @@ def test_every_object_endpoint_answers_another_workspaces_objects_like_nonexiste
     ours["job"].refresh_from_db()
     ours["template"].refresh_from_db()
     ours["key"].refresh_from_db()
-    assert ours["job"].status == "draft" and ours["template"].archived_at is None and ours["key"].is_active
+    assert (
+        ours["job"].status == "draft"
+        and ours["template"].archived_at is None
+        and ours["key"].is_active
+    )
     assert ours["template"].name == "Greet" and not ours["template"].trigger_key_hash
 
 
@@ -83,26 +104,43 @@ def test_lists_hold_no_row_of_another_workspace(outsider_client, ours):
     assert [key["name"] for key in keys] == ["admin-key"]
 
 
-def test_another_workspaces_template_or_artifact_cannot_be_used_to_create_a_job(outsider_client, ours):
-    by_id = outsider_client.post("/api/v1/jobs/", {"template": str(ours["template"].pk)}, format="json")
+def test_another_workspaces_template_or_artifact_cannot_be_used_to_create_a_job(
+    outsider_client, ours
+):
+    by_id = outsider_client.post(
+        "/api/v1/jobs/", {"template": str(ours["template"].pk)}, format="json"
+    )
     nowhere = outsider_client.post("/api/v1/jobs/", {"template": NOWHERE}, format="json")
     assert by_id.status_code == 400 and by_id.content == nowhere.content
     stolen = outsider_client.post(
         "/api/v1/jobs/",
-        {"recipe": {"steps": [{"id": "a", "type": "noop"}]}, "inputs": {"f.txt": f"{ours['job'].pk}/step:hello.hello.txt"}},
+        {
+            "recipe": {"steps": [{"id": "a", "type": "noop"}]},
+            "inputs": {"f.txt": f"{ours['job'].pk}/step:hello.hello.txt"},
+        },
         format="json",
     )
     invented = outsider_client.post(
         "/api/v1/jobs/",
-        {"recipe": {"steps": [{"id": "a", "type": "noop"}]}, "inputs": {"f.txt": f"{NOWHERE}/step:hello.hello.txt"}},
+        {
+            "recipe": {"steps": [{"id": "a", "type": "noop"}]},
+            "inputs": {"f.txt": f"{NOWHERE}/step:hello.hello.txt"},
+        },
         format="json",
     )
     assert stolen.status_code == 400 and stolen.content == invented.content
 
 
-def test_a_key_naming_another_workspace_in_a_header_is_refused_everywhere(api_key, other_workspace, ours):
+def test_a_key_naming_another_workspace_in_a_header_is_refused_everywhere(
+    api_key, other_workspace, ours
+):
     client = client_for(api_key(Role.ADMIN), HTTP_X_WORKSPACE_SLUG=other_workspace.slug)
-    for url in ("/api/v1/jobs/", "/api/v1/templates/", "/api/v1/keys/", f"/api/v1/jobs/{ours['job'].pk}/"):
+    for url in (
+        "/api/v1/jobs/",
+        "/api/v1/templates/",
+        "/api/v1/keys/",
+        f"/api/v1/jobs/{ours['job'].pk}/",
+    ):
         assert client.get(url).status_code == 403
 
 
@@ -112,7 +150,10 @@ def test_a_key_naming_another_workspace_in_a_header_is_refused_everywhere(api_ke
 def test_a_viewer_reads_but_cannot_start_cancel_or_rerun(viewer_client, ours):
     job = ours["job"]
     assert viewer_client.get(f"/api/v1/jobs/{job.pk}/").status_code == 200
-    assert viewer_client.post("/api/v1/templates/greet/validate/", {}, format="json").status_code == 200
+    assert (
+        viewer_client.post("/api/v1/templates/greet/validate/", {}, format="json").status_code
+        == 200
+    )
     refused = [
         viewer_client.post("/api/v1/jobs/", {"template": "greet"}, format="json"),
         viewer_client.post(f"/api/v1/jobs/{job.pk}/run/"),
@@ -120,7 +161,10 @@ def test_a_viewer_reads_but_cannot_start_cancel_or_rerun(viewer_client, ours):
         viewer_client.post(f"/api/v1/jobs/{job.pk}/rerun/", {}, format="json"),
     ]
     assert [response.status_code for response in refused] == [403] * 4
-    assert refused[0].json() == {"detail": "This needs the operator role; yours is viewer.", "code": "permission_denied"}
+    assert refused[0].json() == {
+        "detail": "This needs the operator role; yours is viewer.",
+        "code": "permission_denied",
+    }
     job.refresh_from_db()
     assert job.status == "draft"
 
@@ -137,7 +181,9 @@ def test_an_operator_runs_jobs_but_cannot_edit_templates_or_keys(operator_client
         operator_client.post("/api/v1/keys/", {"name": "mine", "role": "admin"}, format="json"),
         operator_client.get(f"/api/v1/keys/{ours['key'].pk}/"),
         operator_client.delete(f"/api/v1/keys/{ours['key'].pk}/"),
-        operator_client.post("/api/v1/jobs/", {"recipe": {"steps": [{"id": "a", "type": "noop"}]}}, format="json"),
+        operator_client.post(
+            "/api/v1/jobs/", {"recipe": {"steps": [{"id": "a", "type": "noop"}]}}, format="json"
+        ),
     ]
     assert [response.status_code for response in refused] == [403] * len(refused)
     ours["key"].refresh_from_db()

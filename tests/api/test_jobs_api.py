@@ -22,7 +22,9 @@ def create(client, **payload):
 
 
 def test_creating_a_job_answers_201_with_location_links_and_the_whole_job(operator_client, greet):
-    response = operator_client.post(JOBS, {"template": "greet", "variables": {"who": "ann"}, "name": "Hi Ann"}, format="json")
+    response = operator_client.post(
+        JOBS, {"template": "greet", "variables": {"who": "ann"}, "name": "Hi Ann"}, format="json"
+    )
     assert response.status_code == 201
     job = response.json()
     assert response["Location"] == f"http://testserver/api/v1/jobs/{job['id']}/"
@@ -37,7 +39,18 @@ def test_creating_a_job_answers_201_with_location_links_and_the_whole_job(operat
     assert job["steps"][0]["status"] == "queued"
     assert job["waiting_reason"] == "waiting for a free worker"
     assert job["result"] is None and job["original_job_id"] is None and job["attempt"] == 1
-    assert set(job["links"]) == {"self", "status", "events", "logs", "result", "artifacts", "run", "cancel", "rerun", "ui"}
+    assert set(job["links"]) == {
+        "self",
+        "status",
+        "events",
+        "logs",
+        "result",
+        "artifacts",
+        "run",
+        "cancel",
+        "rerun",
+        "ui",
+    }
     assert job["links"]["logs"].endswith(f"/api/v1/jobs/{job['id']}/logs/")
     assert job["last_event_seq"] >= 1
 
@@ -69,7 +82,10 @@ def test_an_unknown_or_archived_template_is_400(admin_client, greet):
 
 
 def test_a_missing_required_variable_is_400_naming_it(operator_client, workspace):
-    make_template(workspace, "slug: needy\nname: Needy\nvariables:\n  region: {type: choice, choices: [eu, us], required: true}\nsteps:\n  - {id: a, type: noop}\n")
+    make_template(
+        workspace,
+        "slug: needy\nname: Needy\nvariables:\n  region: {type: choice, choices: [eu, us], required: true}\nsteps:\n  - {id: a, type: noop}\n",
+    )
     response = operator_client.post(JOBS, {"template": "needy"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"] == {"variables.region": ["this variable is required"]}
@@ -79,31 +95,50 @@ def test_an_inline_recipe_with_per_step_params_needs_the_admin_role(admin_client
     recipe = {
         "name": "Adhoc",
         "steps": [
-            {"id": "fetch", "type": "noop", "params": {"limit": {"type": "integer", "required": True}},
-             "with": {"outputs": {"limit": "{{ params.limit }}"}}},
+            {
+                "id": "fetch",
+                "type": "noop",
+                "params": {"limit": {"type": "integer", "required": True}},
+                "with": {"outputs": {"limit": "{{ params.limit }}"}},
+            },
         ],
     }
-    refused = operator_client.post(JOBS, {"recipe": recipe, "params": {"fetch": {"limit": 5}}}, format="json")
+    refused = operator_client.post(
+        JOBS, {"recipe": recipe, "params": {"fetch": {"limit": 5}}}, format="json"
+    )
     assert refused.status_code == 403
     missing = admin_client.post(JOBS, {"recipe": recipe}, format="json")
     assert missing.status_code == 400
     assert missing.json()["errors"] == {"params.fetch.limit": ["this parameter is required"]}
-    response = admin_client.post(JOBS, {"recipe": recipe, "params": {"fetch": {"limit": 5}}}, format="json")
+    response = admin_client.post(
+        JOBS, {"recipe": recipe, "params": {"fetch": {"limit": 5}}}, format="json"
+    )
     assert response.status_code == 201
     job = response.json()
-    assert job["template"] is None and job["name"] == "Adhoc" and job["params"] == {"fetch": {"limit": 5}}
+    assert (
+        job["template"] is None
+        and job["name"] == "Adhoc"
+        and job["params"] == {"fetch": {"limit": 5}}
+    )
 
 
 def test_a_bad_recipe_is_400_with_the_definition_errors(admin_client):
-    recipe = {"steps": [{"id": "a", "type": "teleport"}, {"id": "b", "type": "noop", "needs": ["c"]}]}
+    recipe = {
+        "steps": [{"id": "a", "type": "teleport"}, {"id": "b", "type": "noop", "needs": ["c"]}]
+    }
     response = admin_client.post(JOBS, {"recipe": recipe}, format="json")
     assert response.status_code == 400
     errors = response.json()["errors"]
-    assert any(key.startswith("recipe.steps") and "teleport" in " ".join(msgs) for key, msgs in errors.items())
+    assert any(
+        key.startswith("recipe.steps") and "teleport" in " ".join(msgs)
+        for key, msgs in errors.items()
+    )
     assert any("c" in " ".join(msgs) for key, msgs in errors.items() if "needs" in key)
 
 
-def test_the_list_is_newest_first_and_pages_by_cursor_without_counting(operator_client, workspace, greet):
+def test_the_list_is_newest_first_and_pages_by_cursor_without_counting(
+    operator_client, workspace, greet
+):
     for index in range(5):
         create_job(workspace, template=greet, name=f"job {index}", start=False)
     with CaptureQueriesContext(connection) as queries:
@@ -120,7 +155,9 @@ def test_the_list_is_newest_first_and_pages_by_cursor_without_counting(operator_
     assert "steps" not in first["results"][0]
 
 
-def test_the_list_filters_by_status_template_type_trigger_name_and_time(operator_client, workspace, greet, flaky):
+def test_the_list_filters_by_status_template_type_trigger_name_and_time(
+    operator_client, workspace, greet, flaky
+):
     draft = create_job(workspace, template=greet, name="Nightly greet", start=False)
     create_job(workspace, template=flaky, name="Flaky run", start=False)
     queued = create_job(workspace, template=greet, name="Morning greet")
@@ -140,7 +177,10 @@ def test_the_list_filters_by_status_template_type_trigger_name_and_time(operator
     assert names("trigger=schedule") == []
     stamp = draft.created_at.isoformat().replace("+00:00", "Z")
     assert names(f"created_after={stamp}") == ["Flaky run", "Morning greet"]
-    assert names(f"created_before={queued.created_at.isoformat().replace('+00:00', 'Z')}") == ["Flaky run", "Nightly greet"]
+    assert names(f"created_before={queued.created_at.isoformat().replace('+00:00', 'Z')}") == [
+        "Flaky run",
+        "Nightly greet",
+    ]
 
 
 def test_a_nonexistent_job_is_404(viewer_client):
@@ -175,7 +215,9 @@ def test_cancel_ends_a_draft_at_once_and_a_finished_job_is_409(operator_client, 
     assert "canceled" in again.json()["detail"]
 
 
-def test_force_cancel_marks_a_running_job_canceled_even_without_its_worker(operator_client, workspace, slow):
+def test_force_cancel_marks_a_running_job_canceled_even_without_its_worker(
+    operator_client, workspace, slow
+):
     job = create_job(workspace, template=slow)
     step = job.steps.get()
     StepRun.objects.filter(pk=step.pk).update(status="running", worker_id="gone")
@@ -200,33 +242,50 @@ def test_events_page_by_seq(operator_client, greet):
     page = operator_client.get(f"{job['links']['events']}?limit=1").json()
     assert [event["seq"] for event in page["events"]] == [1]
     assert page["complete"] is False
-    rest = operator_client.get(f"{job['links']['events']}?after={page['next_after']}&limit=1000").json()
+    rest = operator_client.get(
+        f"{job['links']['events']}?after={page['next_after']}&limit=1000"
+    ).json()
     seqs = [event["seq"] for event in rest["events"]]
     assert seqs == list(range(2, 2 + len(seqs)))
     kinds = {event["kind"] for event in page["events"] + rest["events"]}
     assert {"job.status", "step.status"} <= kinds
 
 
-def test_a_job_runs_and_its_logs_result_and_artifacts_can_be_read(operator_client, greet, run_tasks):
+def test_a_job_runs_and_its_logs_result_and_artifacts_can_be_read(
+    operator_client, greet, run_tasks
+):
     job = create(operator_client, variables={"who": "ann"})
     run_tasks()
     detail = operator_client.get(job["links"]["self"]).json()
     assert detail["status"] == "succeeded"
     assert detail["progress"] == {"percentage": 100.0, "completed_steps": 2, "total_steps": 2}
     hello = detail["steps"][0]
-    assert hello["outputs"] == {"who": "ann"} and hello["exit_code"] == 0 and hello["duration_ms"] is not None
+    assert (
+        hello["outputs"] == {"who": "ann"}
+        and hello["exit_code"] == 0
+        and hello["duration_ms"] is not None
+    )
     assert hello["worker"] and hello["started_at"] and hello["finished_at"]
     assert detail["result"]["markdown"] == "# Hello ann"
     assert detail["duration_ms"] >= 0
 
     logs = operator_client.get(job["links"]["logs"])
     assert logs["Content-Type"].startswith("text/plain")
-    assert logs.content.decode() == "INFO: [hello] hello ann (token ***)\nWARN: [hello] just a warning\n"
+    assert (
+        logs.content.decode()
+        == "INFO: [hello] hello ann (token ***)\nWARN: [hello] just a warning\n"
+    )
     assert logs["X-Log-Complete"] == "true"
     after = logs["X-Next-After"]
     assert operator_client.get(f"{job['links']['logs']}?after={after}").content == b""
-    assert operator_client.get(f"{job['links']['logs']}?level=warn").content == b"WARN: [hello] just a warning\n"
-    assert operator_client.get(f"{job['links']['logs']}?tail=1").content == b"WARN: [hello] just a warning\n"
+    assert (
+        operator_client.get(f"{job['links']['logs']}?level=warn").content
+        == b"WARN: [hello] just a warning\n"
+    )
+    assert (
+        operator_client.get(f"{job['links']['logs']}?tail=1").content
+        == b"WARN: [hello] just a warning\n"
+    )
     assert operator_client.get(f"{job['links']['logs']}?step=report").content == b""
     first = operator_client.get(f"{job['links']['logs']}?limit=1")
     assert first.content.count(b"\n") == 1 and first["X-Log-Complete"] == "false"
@@ -235,10 +294,15 @@ def test_a_job_runs_and_its_logs_result_and_artifacts_can_be_read(operator_clien
     assert markdown["Content-Type"].startswith("text/markdown")
     assert markdown.content == b"# Hello ann"
     as_json = operator_client.get(job["links"]["result"], HTTP_ACCEPT="application/json")
-    assert as_json.json() == {"markdown": "# Hello ann", "outputs": {"hello": {"who": "ann"}, "report": {"markdown": "# Hello ann"}}}
+    assert as_json.json() == {
+        "markdown": "# Hello ann",
+        "outputs": {"hello": {"who": "ann"}, "report": {"markdown": "# Hello ann"}},
+    }
 
     artifacts = operator_client.get(job["links"]["artifacts"]).json()["results"]
-    assert [(a["name"], a["step"], a["size"]) for a in artifacts] == [("step:hello.hello.txt", "hello", 17)]
+    assert [(a["name"], a["step"], a["size"]) for a in artifacts] == [
+        ("step:hello.hello.txt", "hello", 17)
+    ]
     download = operator_client.get(artifacts[0]["url"])
     assert download.status_code == 200
     assert download["Content-Type"] == "text/plain"
@@ -269,11 +333,17 @@ def test_rerun_makes_a_new_job_pointing_at_the_original(operator_client, flaky, 
     assert failed["status"] == "failed"
     assert failed["error"]
 
-    only_failed = operator_client.post(failed["links"]["rerun"], {"from": "failed", "variables": {"fail": False}}, format="json")
+    only_failed = operator_client.post(
+        failed["links"]["rerun"], {"from": "failed", "variables": {"fail": False}}, format="json"
+    )
     assert only_failed.status_code == 201
     rerun = only_failed.json()
     assert only_failed["Location"].endswith(f"/api/v1/jobs/{rerun['id']}/")
-    assert rerun["original_job_id"] == job["id"] and rerun["attempt"] == 2 and rerun["trigger"] == "rerun"
+    assert (
+        rerun["original_job_id"] == job["id"]
+        and rerun["attempt"] == 2
+        and rerun["trigger"] == "rerun"
+    )
     assert rerun["variables"] == {"fail": False}
     steps = {step["id"]: step for step in rerun["steps"]}
     assert steps["first"]["status"] == "succeeded" and steps["first"]["reused"] is True
@@ -282,18 +352,30 @@ def test_rerun_makes_a_new_job_pointing_at_the_original(operator_client, flaky, 
 
     everything = operator_client.post(failed["links"]["rerun"], format="json").json()
     assert {step["reused"] for step in everything["steps"]} == {False}
-    bad = operator_client.post(failed["links"]["rerun"], {"variables": {"fail": "perhaps"}}, format="json")
+    bad = operator_client.post(
+        failed["links"]["rerun"], {"variables": {"fail": "perhaps"}}, format="json"
+    )
     assert bad.status_code == 400 and "variables.fail" in bad.json()["errors"]
-    assert operator_client.post(failed["links"]["rerun"], {"from": "middle"}, format="json").status_code == 400
+    assert (
+        operator_client.post(
+            failed["links"]["rerun"], {"from": "middle"}, format="json"
+        ).status_code
+        == 400
+    )
 
 
 def test_a_rerun_keeps_a_secret_sent_back_masked(operator_client, workspace, greet):
     job = create_job(workspace, template=greet, variables={"token": "real-secret"}, start=False)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
-    response = operator_client.post(f"{JOBS}{job.pk}/rerun/", {"variables": {"token": "***", "who": "zed"}}, format="json")
+    response = operator_client.post(
+        f"{JOBS}{job.pk}/rerun/", {"variables": {"token": "***", "who": "zed"}}, format="json"
+    )
     assert response.status_code == 201
     new = Job.objects.get(pk=response.json()["id"])
-    assert new.unsealed_values()[0]["token"] == "real-secret" and new.unsealed_values()[0]["who"] == "zed"
+    assert (
+        new.unsealed_values()[0]["token"] == "real-secret"
+        and new.unsealed_values()[0]["who"] == "zed"
+    )
     assert response.json()["variables"]["token"] == "***"
 
 
@@ -303,8 +385,12 @@ def test_inputs_reference_another_jobs_artifact(operator_client, greet, run_task
     reference = f"{source['id']}/step:hello.hello.txt"
     job = create(operator_client, inputs={"greeting.txt": reference}, start=False)
     assert job["inputs"] == {"greeting.txt": reference}
-    assert [(a["name"], a["step"], a["size"]) for a in job["artifacts"]] == [("greeting.txt", None, 17)]
-    bad = operator_client.post(JOBS, {"template": "greet", "inputs": {"x.txt": f"{source['id']}/nope"}}, format="json")
+    assert [(a["name"], a["step"], a["size"]) for a in job["artifacts"]] == [
+        ("greeting.txt", None, 17)
+    ]
+    bad = operator_client.post(
+        JOBS, {"template": "greet", "inputs": {"x.txt": f"{source['id']}/nope"}}, format="json"
+    )
     assert bad.status_code == 400
     assert list(bad.json()["errors"]) == ["inputs.x.txt"]
 
@@ -330,7 +416,9 @@ steps:
 """
 
 
-def test_rerun_from_a_step_runs_it_and_what_follows_and_reuses_the_rest(operator_client, workspace, run_tasks):
+def test_rerun_from_a_step_runs_it_and_what_follows_and_reuses_the_rest(
+    operator_client, workspace, run_tasks
+):
     from tests.jobs.helpers import make_template
 
     make_template(workspace, CHAIN)

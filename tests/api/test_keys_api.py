@@ -10,13 +10,19 @@ from tests.api.conftest import client_for
 KEYS = "/api/v1/keys/"
 
 
-def test_an_admin_creates_a_key_whose_raw_value_appears_only_in_that_response(admin_client, workspace):
+def test_an_admin_creates_a_key_whose_raw_value_appears_only_in_that_response(
+    admin_client, workspace
+):
     response = admin_client.post(KEYS, {"name": "ci-bot", "role": "operator"}, format="json")
     assert response.status_code == 201
     created = response.json()
     raw = created["key"]
     assert raw.startswith("jsk_") and created["prefix"] == raw[:12]
-    assert created["role"] == "operator" and created["active"] is True and created["created_by"] is None
+    assert (
+        created["role"] == "operator"
+        and created["active"] is True
+        and created["created_by"] is None
+    )
     listed = admin_client.get(KEYS).json()["results"]
     assert raw not in str(listed)
     assert created["id"] in [key["id"] for key in listed]
@@ -26,9 +32,13 @@ def test_an_admin_creates_a_key_whose_raw_value_appears_only_in_that_response(ad
 
 def test_a_key_can_expire(admin_client):
     expires = (timezone.now() + timedelta(days=1)).isoformat()
-    response = admin_client.post(KEYS, {"name": "temp", "role": "viewer", "expires_at": expires}, format="json")
+    response = admin_client.post(
+        KEYS, {"name": "temp", "role": "viewer", "expires_at": expires}, format="json"
+    )
     assert response.status_code == 201 and response.json()["expires_at"]
-    past = admin_client.post(KEYS, {"name": "temp", "expires_at": "2000-01-01T00:00:00Z"}, format="json")
+    past = admin_client.post(
+        KEYS, {"name": "temp", "expires_at": "2000-01-01T00:00:00Z"}, format="json"
+    )
     assert past.status_code == 400 and list(past.json()["errors"]) == ["expires_at"]
 
 

@@ -388,13 +388,18 @@ def test_a_webhook_payload_masks_the_jobs_secrets_in_its_errors(workspace, run_t
     """A receiver of webhooks is outside the workspace: a secret variable quoted in the
     job's or a step's error reads *** there as in the API (the worker masked it before
     storing it: jobsite/secrets.py)."""
-    job = create_job(workspace, template=make_template(workspace, LEAKY), variables={"token": "hunter2-secret"})
+    job = create_job(
+        workspace, template=make_template(workspace, LEAKY), variables={"token": "hunter2-secret"}
+    )
     run_tasks()
     job.refresh_from_db()
     step = job.steps.get(step_id="hello")
     body = json.dumps(job_payload(job, "step.failed", step))
     assert "hunter2-secret" not in body
-    assert json.loads(body)["data"]["error"] == "step hello failed: exited with code 1: curl: *** rejected"
+    assert (
+        json.loads(body)["data"]["error"]
+        == "step hello failed: exited with code 1: curl: *** rejected"
+    )
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/St_Johns"])

@@ -34,7 +34,13 @@ outputs:
 """
 
 
-def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_client, operator_user, workspace, run_tasks, receiver):  # noqa: F811
+def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(
+    operator_client,
+    operator_user,
+    workspace,
+    run_tasks,
+    receiver,  # noqa: F811
+):
     make_template(workspace, EXPORT)
     hook = receiver()
     job = create(operator_client, template="export", callback_url=hook.url)
@@ -43,7 +49,11 @@ def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_
     full = operator_client.get(job["links"]["self"]).json()
     assert full["status"] == "succeeded"
     outputs = full["outputs"]
-    assert outputs["rows"] == "41" and outputs["headline"] == "eu: 41 rows" and outputs["never"] is None
+    assert (
+        outputs["rows"] == "41"
+        and outputs["headline"] == "eu: 41 rows"
+        and outputs["never"] is None
+    )
     assert outputs["csv"]["artifact"] == "step:build.out.csv" and outputs["csv"]["size"] == 4
     assert outputs["csv"]["url"] == f"/api/v1/jobs/{job['id']}/artifacts/step:build.out.csv"
     assert b"".join(operator_client.get(outputs["csv"]["url"]).streaming_content) == b"a,b\n"
@@ -57,7 +67,10 @@ def test_declared_outputs_are_resolved_at_the_end_and_shown_everywhere(operator_
     browser.force_login(operator_user)
     page = browser.get(job["links"]["ui"]).content.decode()
     assert "<dt>headline</dt><dd><code>eu: 41 rows</code></dd>" in page
-    assert f'<dd><a href="/jobs/{job["id"]}/artifacts/step:build.out.csv" download>step:build.out.csv</a></dd>' in page
+    assert (
+        f'<dd><a href="/jobs/{job["id"]}/artifacts/step:build.out.csv" download>step:build.out.csv</a></dd>'
+        in page
+    )
 
 
 def test_a_recipe_declares_outputs_too(admin_client, run_tasks):
@@ -87,7 +100,9 @@ def test_outputs_naming_an_unknown_step_or_output_are_refused(admin_client):
     assert "unknown step 'nowhere'" in errors["recipe.outputs.c"][0]
 
 
-def test_a_job_without_declared_outputs_keeps_its_outputs_by_step(operator_client, workspace, greet, run_tasks):
+def test_a_job_without_declared_outputs_keeps_its_outputs_by_step(
+    operator_client, workspace, greet, run_tasks
+):
     job = create_job(workspace, template=greet)
     run_tasks()
     answer = operator_client.get(f"{JOBS}{job.pk}/").json()

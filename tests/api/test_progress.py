@@ -7,7 +7,9 @@ from jobs.services import cancel_job, create_job
 from tests.api.test_jobs_api import create
 
 
-def test_a_failed_job_counts_only_its_succeeded_steps_and_the_page_agrees(operator_client, operator_user, flaky, run_tasks):
+def test_a_failed_job_counts_only_its_succeeded_steps_and_the_page_agrees(
+    operator_client, operator_user, flaky, run_tasks
+):
     job = create(operator_client, template="flaky")
     run_tasks()
     full = operator_client.get(job["links"]["self"]).json()
@@ -21,10 +23,14 @@ def test_a_failed_job_counts_only_its_succeeded_steps_and_the_page_agrees(operat
     assert 'value="50"' in page and "50 % · 1/2 steps" in page
 
 
-def test_a_rerun_of_failed_steps_counts_the_reused_step_as_completed(operator_client, flaky, run_tasks):
+def test_a_rerun_of_failed_steps_counts_the_reused_step_as_completed(
+    operator_client, flaky, run_tasks
+):
     job = create(operator_client, template="flaky")
     run_tasks()
-    rerun = operator_client.post(job["links"]["rerun"], {"from": "failed", "variables": {"fail": False}}, format="json").json()
+    rerun = operator_client.post(
+        job["links"]["rerun"], {"from": "failed", "variables": {"fail": False}}, format="json"
+    ).json()
     assert rerun["progress"]["completed_steps"] == 1
     run_tasks()
     done = operator_client.get(rerun["links"]["self"]).json()

@@ -28,7 +28,9 @@ def test_the_schema_is_valid_openapi_3_and_generates_without_warnings(db, tmp_pa
     document = schema()
     assert document["openapi"].startswith("3.")
     validate_schema(document)
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
 
 
 def test_every_v1_url_and_the_trigger_urls_are_in_the_schema(db):
@@ -53,8 +55,14 @@ def test_every_operation_documents_its_errors_in_the_one_error_shape(db):
                     assert "404" in responses, (method, path)
                 for status, response in responses.items():
                     if status.startswith("4"):
-                        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-    assert set(document["components"]["schemas"]["Error"]["properties"]) == {"detail", "code", "errors"}
+                        assert response["content"]["application/json"]["schema"] == {
+                            "$ref": "#/components/schemas/Error"
+                        }
+    assert set(document["components"]["schemas"]["Error"]["properties"]) == {
+        "detail",
+        "code",
+        "errors",
+    }
     assert {"BearerAuth", "ApiKeyAuth"} <= set(document["components"]["securitySchemes"])
 
 
@@ -64,7 +72,9 @@ def test_swagger_ui_is_served_from_our_own_static_files(db):
     html = response.content.decode()
     assert "swagger-ui" in html
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert sources and all(not source.startswith(("http://", "https://", "//")) for source in sources), sources
+    assert sources and all(
+        not source.startswith(("http://", "https://", "//")) for source in sources
+    ), sources
 
 
 # What generated clients (openapi-python-client) trip over; the whole run is in
@@ -87,20 +97,28 @@ def test_the_workspace_id_header_is_a_plain_string_a_client_can_send(db):
 
 
 def test_an_artifact_download_declares_bytes_first_and_real_content_types(db):
-    content = schema()["paths"]["/api/v1/jobs/{job_id}/artifacts/{name}"]["get"]["responses"]["200"]["content"]
+    content = schema()["paths"]["/api/v1/jobs/{job_id}/artifacts/{name}"]["get"]["responses"][
+        "200"
+    ]["content"]
     assert list(content)[0] == "application/octet-stream"
     assert "*/*" not in content and {"text/csv", "text/plain", "application/json"} <= set(content)
 
 
 def test_the_result_declares_its_json_variant_first(db):
-    content = schema()["paths"]["/api/v1/jobs/{job_id}/result/"]["get"]["responses"]["200"]["content"]
+    content = schema()["paths"]["/api/v1/jobs/{job_id}/result/"]["get"]["responses"]["200"][
+        "content"
+    ]
     assert list(content) == ["application/json", "text/markdown"]
 
 
 def test_the_get_trigger_declares_its_variables_as_free_form_query_fields(db):
-    parameters = schema()["paths"]["/api/hooks/{workspace_slug}/{template_slug}/trigger/"]["get"]["parameters"]
+    parameters = schema()["paths"]["/api/hooks/{workspace_slug}/{template_slug}/trigger/"]["get"][
+        "parameters"
+    ]
     variables = next(parameter for parameter in parameters if parameter["name"] == "variables")
-    assert variables["in"] == "query" and variables["style"] == "form" and variables["explode"] is True
+    assert (
+        variables["in"] == "query" and variables["style"] == "form" and variables["explode"] is True
+    )
     assert variables["schema"]["additionalProperties"] == {"type": "string"}
 
 
@@ -109,5 +127,7 @@ def test_no_operation_borrows_a_base_class_docstring_and_hooks_answer_their_own_
     for operations in document["paths"].values():
         for operation in operations.values():
             assert "Base of" not in operation.get("description", ""), operation["operationId"]
-    status = document["paths"]["/api/hooks/{workspace_slug}/{template_slug}/jobs/{job_id}/status/"]["get"]["responses"]
+    status = document["paths"]["/api/hooks/{workspace_slug}/{template_slug}/jobs/{job_id}/status/"][
+        "get"
+    ]["responses"]
     assert "400" not in status and "no such job" in status["404"]["description"]

@@ -29,7 +29,13 @@ def test_the_list_summarizes_templates_with_their_variables(viewer_client, greet
     [item] = response.json()["results"]
     assert item["slug"] == "greet" and item["version"] == 1 and item["type"] == "demo"
     assert item["variables"] == [
-        {"name": "who", "type": "string", "required": False, "description": "Whom to greet.", "default": "world"},
+        {
+            "name": "who",
+            "type": "string",
+            "required": False,
+            "description": "Whom to greet.",
+            "default": "world",
+        },
         {"name": "times", "type": "integer", "required": False, "description": "", "default": 1},
         {"name": "token", "type": "secret", "required": False, "description": "", "default": "***"},
     ]
@@ -37,7 +43,9 @@ def test_the_list_summarizes_templates_with_their_variables(viewer_client, greet
     assert item["links"]["schema"].endswith(f"/api/v1/templates/{greet.pk}/schema/")
 
 
-def test_a_template_reads_by_slug_or_id_with_steps_and_settings_and_no_secret_default(viewer_client, admin_client, greet):
+def test_a_template_reads_by_slug_or_id_with_steps_and_settings_and_no_secret_default(
+    viewer_client, admin_client, greet
+):
     by_slug = viewer_client.get(f"{TEMPLATES}greet/").json()
     by_id = viewer_client.get(f"{TEMPLATES}{greet.pk}/").json()
     assert by_slug == by_id
@@ -57,19 +65,36 @@ def test_the_schema_is_json_schema_of_variables_and_params(viewer_client, greet)
     assert schema["template"] == {"id": str(greet.pk), "slug": "greet", "version": 1}
     variables = schema["variables"]
     assert variables["additionalProperties"] is False
-    assert variables["properties"]["times"] == {"type": "integer", "minimum": 1, "maximum": 5, "default": 1}
+    assert variables["properties"]["times"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 5,
+        "default": 1,
+    }
     assert "default" not in variables["properties"]["token"]
     assert schema["params"]["properties"] == {}
 
 
 def test_validate_is_a_dry_run_that_creates_nothing(viewer_client, greet):
-    ok = viewer_client.post(f"{TEMPLATES}greet/validate/", {"variables": {"who": "ann", "token": "x"}}, format="json")
+    ok = viewer_client.post(
+        f"{TEMPLATES}greet/validate/", {"variables": {"who": "ann", "token": "x"}}, format="json"
+    )
     assert ok.status_code == 200
-    assert ok.json() == {"valid": True, "errors": {}, "variables": {"who": "ann", "times": 1, "token": "***"}, "params": {}}
-    bad = viewer_client.post(f"{TEMPLATES}greet/validate/", {"variables": {"times": 9, "x": 1}}, format="json")
+    assert ok.json() == {
+        "valid": True,
+        "errors": {},
+        "variables": {"who": "ann", "times": 1, "token": "***"},
+        "params": {},
+    }
+    bad = viewer_client.post(
+        f"{TEMPLATES}greet/validate/", {"variables": {"times": 9, "x": 1}}, format="json"
+    )
     assert bad.status_code == 200
     assert bad.json()["valid"] is False
-    assert bad.json()["errors"] == {"variables.x": ["unknown variable"], "variables.times": ["must be at most 5"]}
+    assert bad.json()["errors"] == {
+        "variables.x": ["unknown variable"],
+        "variables.times": ["must be at most 5"],
+    }
     assert Job.objects.count() == 0
 
 
@@ -79,17 +104,25 @@ def test_an_admin_creates_a_template_from_yaml_in_json_or_as_the_raw_body(admin_
     created = response.json()
     assert created["slug"] == "cleanup" and created["version"] == 1
     assert response["Location"].endswith(f"/api/v1/templates/{created['id']}/")
-    raw = admin_client.generic("POST", TEMPLATES, NEW.replace("cleanup", "cleanup-two"), content_type="application/yaml")
+    raw = admin_client.generic(
+        "POST", TEMPLATES, NEW.replace("cleanup", "cleanup-two"), content_type="application/yaml"
+    )
     assert raw.status_code == 201
     as_object = admin_client.post(
-        TEMPLATES, {"definition": {"slug": "tiny", "name": "Tiny", "steps": [{"id": "a", "type": "noop"}]}}, format="json"
+        TEMPLATES,
+        {"definition": {"slug": "tiny", "name": "Tiny", "steps": [{"id": "a", "type": "noop"}]}},
+        format="json",
     )
     assert as_object.status_code == 201
     assert JobTemplate.objects.filter(workspace=workspace).count() == 3
 
 
 def test_a_slug_that_exists_is_409(admin_client, greet):
-    response = admin_client.post(TEMPLATES, {"source": "slug: greet\nname: Again\nsteps: [{id: a, type: noop}]"}, format="json")
+    response = admin_client.post(
+        TEMPLATES,
+        {"source": "slug: greet\nname: Again\nsteps: [{id: a, type: noop}]"},
+        format="json",
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "exists"
 
@@ -130,7 +163,9 @@ def test_put_creates_a_new_version_and_old_jobs_keep_theirs(admin_client, greet)
     assert response.json()["version"] == 2 and response.json()["name"] == "Greet v2"
     old_job.refresh_from_db()
     assert old_job.template_version.number == 1
-    new_job = admin_client.post("/api/v1/jobs/", {"template": "greet", "start": False}, format="json").json()
+    new_job = admin_client.post(
+        "/api/v1/jobs/", {"template": "greet", "start": False}, format="json"
+    ).json()
     assert new_job["template"]["version"] == 2
 
 
@@ -143,7 +178,9 @@ def test_put_cannot_change_the_slug(admin_client, greet):
 def test_delete_archives_a_template(admin_client, viewer_client, greet):
     assert admin_client.delete(f"{TEMPLATES}greet/").status_code == 204
     assert viewer_client.get(TEMPLATES).json()["results"] == []
-    assert [t["slug"] for t in viewer_client.get(f"{TEMPLATES}?archived=true").json()["results"]] == ["greet"]
+    assert [
+        t["slug"] for t in viewer_client.get(f"{TEMPLATES}?archived=true").json()["results"]
+    ] == ["greet"]
     assert viewer_client.get(f"{TEMPLATES}greet/").json()["archived_at"] is not None
 
 

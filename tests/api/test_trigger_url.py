@@ -29,9 +29,15 @@ def test_get_with_the_key_in_the_query_starts_a_job_with_query_variables(trigger
 
 def test_post_with_the_key_in_a_header_takes_json_or_form_variables_over_the_query(trigger_key):
     client = APIClient(HTTP_X_TRIGGER_KEY=trigger_key)
-    from_json = job_of(client.post(f"{HOOK}/trigger/?who=query&times=2", {"who": "json"}, format="json"))
+    from_json = job_of(
+        client.post(f"{HOOK}/trigger/?who=query&times=2", {"who": "json"}, format="json")
+    )
     assert from_json.variables["who"] == "json" and from_json.variables["times"] == 2
-    from_form = job_of(client.post(f"{HOOK}/trigger/", "who=form&times=4", content_type="application/x-www-form-urlencoded"))
+    from_form = job_of(
+        client.post(
+            f"{HOOK}/trigger/", "who=form&times=4", content_type="application/x-www-form-urlencoded"
+        )
+    )
     assert from_form.variables["who"] == "form" and from_form.variables["times"] == 4
     defaults = job_of(client.post(f"{HOOK}/trigger/"))
     assert defaults.variables["who"] == "world"
@@ -50,7 +56,9 @@ def test_a_bad_or_unknown_variable_is_400_naming_it(trigger_key):
 def test_a_wrong_or_missing_key_is_403(trigger_key):
     assert APIClient().get(f"{HOOK}/trigger/?key=jtk_wrong").status_code == 403
     assert APIClient().post(f"{HOOK}/trigger/").status_code == 403
-    assert APIClient(HTTP_X_TRIGGER_KEY=trigger_key + "x").post(f"{HOOK}/trigger/").status_code == 403
+    assert (
+        APIClient(HTTP_X_TRIGGER_KEY=trigger_key + "x").post(f"{HOOK}/trigger/").status_code == 403
+    )
     assert Job.objects.count() == 0
 
 
@@ -58,7 +66,9 @@ def test_a_template_whose_key_was_never_issued_refuses_every_key(greet):
     assert APIClient().get(f"{HOOK}/trigger/?key=").status_code == 403
 
 
-def test_an_unknown_template_or_workspace_or_one_without_trigger_url_is_404(trigger_key, flaky, admin_client):
+def test_an_unknown_template_or_workspace_or_one_without_trigger_url_is_404(
+    trigger_key, flaky, admin_client
+):
     client = APIClient(HTTP_X_TRIGGER_KEY=trigger_key)
     assert client.post("/api/hooks/acme/nope/trigger/").status_code == 404
     assert client.post("/api/hooks/nowhere/greet/trigger/").status_code == 404
@@ -100,4 +110,6 @@ def test_guessing_trigger_keys_is_slowed_down(trigger_key):
     answers = [APIClient().get(f"{HOOK}/trigger/?key=jtk_guess{i}").status_code for i in range(5)]
     assert answers == [403, 403, 403, 429, 429]
     # The right key from the same address still starts a job.
-    assert APIClient(HTTP_X_TRIGGER_KEY=trigger_key).post(f"{HOOK}/trigger/?who=a").status_code == 200
+    assert (
+        APIClient(HTTP_X_TRIGGER_KEY=trigger_key).post(f"{HOOK}/trigger/?who=a").status_code == 200
+    )

@@ -59,10 +59,25 @@ def server(tmp_path):
     key = re.search(r"(jsk_\S+)", out).group(1)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "jobsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--threads", "2", "--timeout", "120"],
-        cwd=Path(__file__).resolve().parents[2], env=deploy.env, start_new_session=True,
-        stdout=open(tmp_path / "gunicorn.log", "ab"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "jobsite.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--timeout",
+            "120",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=deploy.env,
+        start_new_session=True,
+        stdout=open(tmp_path / "gunicorn.log", "ab"),
+        stderr=subprocess.STDOUT,
     )
     deploy.processes.append(proc)
     assert wait_until(lambda: served(f"http://127.0.0.1:{port}/healthz"), 30)
@@ -73,7 +88,11 @@ def server(tmp_path):
 def send(server, path, headers, body_chunks, length):
     conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=300)
     conn.putrequest("POST", path)
-    for name, value in {**headers, "Authorization": f"Bearer {server['key']}", "Content-Length": str(length)}.items():
+    for name, value in {
+        **headers,
+        "Authorization": f"Bearer {server['key']}",
+        "Content-Length": str(length),
+    }.items():
         conn.putheader(name, value)
     conn.endheaders()
     for chunk in body_chunks:
@@ -101,16 +120,25 @@ def test_a_200_mb_upload_keeps_the_server_under_150_mb(server, kind):
     try:
         if kind == "raw":
             status, answer = send(
-                server, "/api/v1/uploads/?name=big.bin", {"Content-Type": "application/octet-stream"}, chunks(), SIZE
+                server,
+                "/api/v1/uploads/?name=big.bin",
+                {"Content-Type": "application/octet-stream"},
+                chunks(),
+                SIZE,
             )
         else:
             boundary = "jobsite-test-boundary"
-            head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n"
-                    "Content-Type: application/octet-stream\r\n\r\n").encode()
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
             tail = f"\r\n--{boundary}--\r\n".encode()
             status, answer = send(
-                server, "/api/v1/uploads/", {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-                chunks(head, tail), len(head) + SIZE + len(tail),
+                server,
+                "/api/v1/uploads/",
+                {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                chunks(head, tail),
+                len(head) + SIZE + len(tail),
             )
     finally:
         done.set()

@@ -71,10 +71,20 @@ def free_port():
 def http_get(url, timeout=5, headers=None):
     """(status, content type, body text) of a GET; (None, "", error) when nothing answered."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
-            return response.status, response.headers.get("Content-Type", ""), response.read().decode(errors="replace")
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=timeout
+        ) as response:
+            return (
+                response.status,
+                response.headers.get("Content-Type", ""),
+                response.read().decode(errors="replace"),
+            )
     except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace")
+        return (
+            error.code,
+            error.headers.get("Content-Type", ""),
+            error.read().decode(errors="replace"),
+        )
     except (urllib.error.URLError, OSError) as error:
         return None, "", str(error)
 
@@ -181,7 +191,9 @@ class DatabaseView:
         return self.scalar(f"SELECT COUNT(*) FROM jobs_job WHERE status NOT IN ({marks})")
 
     def running_on(self, host):
-        return self.scalar(f"SELECT COUNT(*) FROM jobs_steprun WHERE status = 'running' AND worker_id LIKE '{host}:%'")
+        return self.scalar(
+            f"SELECT COUNT(*) FROM jobs_steprun WHERE status = 'running' AND worker_id LIKE '{host}:%'"
+        )
 
     def worker_losses(self):
         """How many attempts the reaper took from a dead worker: step events running →
@@ -206,7 +218,17 @@ class DatabaseView:
             "SELECT s.job_id, s.step_id, s.status, s.attempt, s.idempotent, s.worker_id, s.error,"
             " j.status, j.error FROM jobs_steprun s JOIN jobs_job j ON j.id = s.job_id"
         )
-        names = ("job", "step", "status", "attempt", "idempotent", "worker", "error", "job_status", "job_error")
+        names = (
+            "job",
+            "step",
+            "status",
+            "attempt",
+            "idempotent",
+            "worker",
+            "error",
+            "job_status",
+            "job_error",
+        )
         return [dict(zip(names, (job_key(row[0]), *row[1:]), strict=True)) for row in rows]
 
 
@@ -310,7 +332,9 @@ print("created", len(plan["jobs"]), flush=True)
 class Workload:
     """`jobs` seeded jobs of KINDS; each step sleeps 2 × pause (pause in `pauses`)."""
 
-    def __init__(self, deployment, *, jobs=200, seed=0, kinds=tuple(KINDS), weights=None, pauses=(0.1, 0.5)):
+    def __init__(
+        self, deployment, *, jobs=200, seed=0, kinds=tuple(KINDS), weights=None, pauses=(0.1, 0.5)
+    ):
         self.deployment = deployment
         self.effects_dir = deployment.data_dir / "effects"
         self.effects_dir.mkdir(exist_ok=True)
@@ -341,7 +365,9 @@ class Workload:
         plan = self.deployment.data_dir / "plan.json"
         templates = {slug: self.template_source(slug) for slug in self.kinds}
         plan.write_text(json.dumps({"templates": templates, "jobs": self.jobs, "pace": pace}))
-        return self.deployment.start("shell", "-c", CREATE_JOBS.format(plan=str(plan)), log_name="create-jobs")
+        return self.deployment.start(
+            "shell", "-c", CREATE_JOBS.format(plan=str(plan)), log_name="create-jobs"
+        )
 
     def lines(self, name):
         """How many times each job wrote to the file `name` (e.g. 'record.effects')."""
@@ -362,7 +388,10 @@ class ChaosDeployment(Deployment):
         if database == "postgres":
             database_url, self.pg_name = fresh_postgres_url(PG)
         super().__init__(
-            tmp_path, database_url=database_url, broker=broker, redis_url=REDIS if broker == "redis" else None,
+            tmp_path,
+            database_url=database_url,
+            broker=broker,
+            redis_url=REDIS if broker == "redis" else None,
             workers=workers,
         )
         self.env.update(FAST_LEASES)
@@ -411,15 +440,31 @@ class ChaosDeployment(Deployment):
         log = open(self.data_dir / "web.log", "ab")
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "jobsite.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "jobsite.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
             ],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(proc)
         self.sessions.append(proc.pid)
         base = f"http://127.0.0.1:{port}"
-        assert self.wait_for(lambda: http_get(base + "/healthz")[0] == 200, timeout=30), "gunicorn did not start"
+        assert self.wait_for(lambda: http_get(base + "/healthz")[0] == 200, timeout=30), (
+            "gunicorn did not start"
+        )
         return base
 
     def step_processes(self):
@@ -430,7 +475,10 @@ class ChaosDeployment(Deployment):
         try:
             self.stop_all()
         finally:
-            leftovers = sorted({pid for sid in self.sessions for pid in processes_in_session(sid)} | set(self.step_processes()))
+            leftovers = sorted(
+                {pid for sid in self.sessions for pid in processes_in_session(sid)}
+                | set(self.step_processes())
+            )
             for pid in leftovers:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -465,7 +513,9 @@ def chaos_deployment(tmp_path):
 
 
 def _postgres_cluster():
-    versions = sorted(os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
+    versions = sorted(
+        os.listdir("/etc/postgresql"), key=lambda v: [int(p) for p in v.split(".") if p.isdigit()]
+    )
     return versions[-1], "main"
 
 
@@ -527,11 +577,26 @@ def redis_restarted_empty(url, down_seconds=2.0):
         if not redis_answers(url):
             subprocess.run(
                 [
-                    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", port,
-                    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-                    "--logfile", "/var/log/redis/ci.log",
+                    "redis-server",
+                    "--daemonize",
+                    "yes",
+                    "--bind",
+                    "127.0.0.1",
+                    "-::1",
+                    "--port",
+                    port,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    "/var/lib/redis",
+                    "--logfile",
+                    "/var/log/redis/ci.log",
                 ],
-                check=True, capture_output=True, timeout=30,
+                check=True,
+                capture_output=True,
+                timeout=30,
             )
         deadline = time.monotonic() + 10
         while not redis_answers(url) and time.monotonic() < deadline:

@@ -39,7 +39,12 @@ def test_a_redis_restart_that_loses_every_task_loses_no_job(chaos_deployment):
 
     # Restart while jobs are arriving and running: after a seeded number finished.
     restart_after = rng.randint(5, 30)
-    assert deploy.wait_for(lambda: db.scalar("SELECT COUNT(*) FROM jobs_job WHERE status = 'succeeded'") >= restart_after, timeout=60)
+    assert deploy.wait_for(
+        lambda: (
+            db.scalar("SELECT COUNT(*) FROM jobs_job WHERE status = 'succeeded'") >= restart_after
+        ),
+        timeout=60,
+    )
     import redis  # the `redis` extra: only the chaos suite on Redis needs the client here
 
     tasks_in_redis = redis.from_url(REDIS).llen(queue_key)
@@ -52,9 +57,15 @@ def test_a_redis_restart_that_loses_every_task_loses_no_job(chaos_deployment):
     def all_done():
         if creator.poll():
             return True  # creating jobs failed: no point waiting
-        return creator.poll() == 0 and db.scalar("SELECT COUNT(*) FROM jobs_job") == JOBS and db.unfinished_jobs() == 0
+        return (
+            creator.poll() == 0
+            and db.scalar("SELECT COUNT(*) FROM jobs_job") == JOBS
+            and db.unfinished_jobs() == 0
+        )
 
-    deploy.wait_for(all_done, timeout=max(1, DEADLINE_SECONDS - (time.monotonic() - started)), interval=0.2)
+    deploy.wait_for(
+        all_done, timeout=max(1, DEADLINE_SECONDS - (time.monotonic() - started)), interval=0.2
+    )
     drained = time.monotonic()
 
     creator_log = (deploy.data_dir / "create-jobs.log").read_text()
@@ -76,8 +87,14 @@ def test_a_redis_restart_that_loses_every_task_loses_no_job(chaos_deployment):
         },
     )
 
-    assert creator.wait(timeout=5) == 0, f"creating jobs failed during the restart:\n{creator_log[-3000:]}"
+    assert creator.wait(timeout=5) == 0, (
+        f"creating jobs failed during the restart:\n{creator_log[-3000:]}"
+    )
     assert sum(statuses.values()) == JOBS
-    assert statuses == {"succeeded": JOBS}, f"not every job succeeded {DEADLINE_SECONDS} s after the start"
+    assert statuses == {"succeeded": JOBS}, (
+        f"not every job succeeded {DEADLINE_SECONDS} s after the start"
+    )
     assert {s["status"] for s in steps} == {"succeeded"}
-    assert all(runs[s["job"]] == 1 and effects[s["job"]] == 1 for s in steps), "a step ran twice or not at all"
+    assert all(runs[s["job"]] == 1 and effects[s["job"]] == 1 for s in steps), (
+        "a step ran twice or not at all"
+    )

@@ -56,9 +56,17 @@ class Browser:
         request = urllib.request.Request(self.base + path, data=data, headers=self.headers)
         try:
             with self.opener.open(request, timeout=5) as response:
-                return response.status, response.headers.get("Content-Type", ""), response.read().decode(errors="replace")
+                return (
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    response.read().decode(errors="replace"),
+                )
         except urllib.error.HTTPError as error:
-            return error.code, error.headers.get("Content-Type", ""), error.read().decode(errors="replace")
+            return (
+                error.code,
+                error.headers.get("Content-Type", ""),
+                error.read().decode(errors="replace"),
+            )
         except (urllib.error.URLError, OSError) as error:
             return None, "", str(error)
 
@@ -66,7 +74,12 @@ class Browser:
         return next((cookie.value for cookie in self.cookies if cookie.name == name), "")
 
     def log_in_form(self, username, password):
-        return {"username": username, "password": password, "csrfmiddlewaretoken": self.cookie("csrftoken"), "next": "/admin/"}
+        return {
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": self.cookie("csrftoken"),
+            "next": "/admin/",
+        }
 
 
 def web_requests(web, api_key):
@@ -74,8 +87,12 @@ def web_requests(web, api_key):
     Each returns (status, content type, body)."""
     operator = Browser(web)
     assert operator.request("/admin/login/")[0] == 200
-    status, _, body = operator.request("/admin/login/?next=/admin/", operator.log_in_form("chaos", "chaos-pass"))
-    assert status == 200 and "Site administration" in body, f"could not log in: {status} {body[:300]}"
+    status, _, body = operator.request(
+        "/admin/login/?next=/admin/", operator.log_in_form("chaos", "chaos-pass")
+    )
+    assert status == 200 and "Site administration" in body, (
+        f"could not log in: {status} {body[:300]}"
+    )
     visitor = Browser(web)
     assert visitor.request("/admin/login/")[0] == 200
     api = Browser(web, headers={"Authorization": f"Bearer {api_key}"})
@@ -83,7 +100,9 @@ def web_requests(web, api_key):
     return {
         "GET /readyz": lambda: http_get(web + "/readyz"),
         "GET /admin/ (logged in)": lambda: operator.request("/admin/"),
-        "POST /admin/login/": lambda: visitor.request("/admin/login/?next=/admin/", visitor.log_in_form("chaos", "chaos-pass")),
+        "POST /admin/login/": lambda: visitor.request(
+            "/admin/login/?next=/admin/", visitor.log_in_form("chaos", "chaos-pass")
+        ),
         "GET /api/v1/jobs/ (API key)": lambda: api.request("/api/v1/jobs/"),
         # The bare login form needs no database; it may render, but never as an error.
         "GET /admin/login/": lambda: visitor.request("/admin/login/"),
@@ -122,8 +141,12 @@ def is_a_clean_answer(name, status, content_type, body):
 @pytest.mark.chaos
 @pytest.mark.postgres
 @needs_postgres
-def test_workers_and_dispatcher_ride_out_a_database_outage_and_the_web_answers_503(chaos_deployment):
-    deploy = chaos_deployment(database="postgres", broker="orm", workers=8, env={"JOBSITE_LEASE_SECONDS": "30"})
+def test_workers_and_dispatcher_ride_out_a_database_outage_and_the_web_answers_503(
+    chaos_deployment,
+):
+    deploy = chaos_deployment(
+        database="postgres", broker="orm", workers=8, env={"JOBSITE_LEASE_SECONDS": "30"}
+    )
     db = deploy.db
     rng = random.Random(SEED)
     workload = Workload(deploy, jobs=JOBS, seed=SEED)
@@ -134,7 +157,10 @@ def test_workers_and_dispatcher_ride_out_a_database_outage_and_the_web_answers_5
     creator = workload.start_creating()
     assert creator.wait(timeout=60) == 0, (deploy.data_dir / "create-jobs.log").read_text()[-3000:]
     stop_after = rng.randint(20, 60)
-    assert deploy.wait_for(lambda: db.scalar("SELECT COUNT(*) FROM jobs_job WHERE status = 'succeeded'") >= stop_after, timeout=60)
+    assert deploy.wait_for(
+        lambda: db.scalar("SELECT COUNT(*) FROM jobs_job WHERE status = 'succeeded'") >= stop_after,
+        timeout=60,
+    )
     api_key = deploy.manage("shell", "-c", SET_UP_USERS).stdout.split()[-1]
     asks = web_requests(web, api_key)
     roles_before, pool_before = host_processes(host_proc.pid)
@@ -153,7 +179,11 @@ def test_workers_and_dispatcher_ride_out_a_database_outage_and_the_web_answers_5
                 if not is_a_clean_answer(name, status, content_type, body):
                     unclean.append((name, status, content_type, body[:500]))
             time.sleep(0.5)
-        alive_during = {role: pid for role, pid in roles_before.items() if pid in processes_in_session(host_proc.pid)}
+        alive_during = {
+            role: pid
+            for role, pid in roles_before.items()
+            if pid in processes_in_session(host_proc.pid)
+        }
     back_at = time.monotonic()
 
     def all_done():
@@ -177,19 +207,28 @@ def test_workers_and_dispatcher_ride_out_a_database_outage_and_the_web_answers_5
             "jobs": sum(statuses.values()),
             "job statuses": dict(sorted(statuses.items())),
             "stopped after": f"{stop_after} jobs succeeded, {running_before} steps running",
-            "answers while it was down": "; ".join(f"{name} {status}×{n}" for (name, status), n in sorted(answers.items(), key=str)),
+            "answers while it was down": "; ".join(
+                f"{name} {status}×{n}" for (name, status), n in sorted(answers.items(), key=str)
+            ),
             "host processes alive after": f"{sum(roles_after.get(r) == p for r, p in roles_before.items())} of {len(roles_before)} (same pids)",
             "django-q2 pool processes replaced": len(pool_before - pool_after),
             "lost": sum(1 for s in steps if s["status"] == "lost"),
-            "duplicates": sum(n - 1 for n in record_effects.values() if n > 1) + sum(n - 1 for n in charge_runs.values() if n > 1),
+            "duplicates": sum(n - 1 for n in record_effects.values() if n > 1)
+            + sum(n - 1 for n in charge_runs.values() if n > 1),
             "time to drain after it came back": f"{drained - back_at:.1f} s",
             "total": f"{drained - started:.1f} s",
         },
     )
 
-    assert not unclean, f"answers while the database was down that are not a clean 503: {unclean[:3]}"
-    assert alive_during == roles_before, f"host processes died during the outage: {roles_before} → {alive_during}"
-    assert roles_after == roles_before, f"host processes were replaced: {roles_before} → {roles_after}"
+    assert not unclean, (
+        f"answers while the database was down that are not a clean 503: {unclean[:3]}"
+    )
+    assert alive_during == roles_before, (
+        f"host processes died during the outage: {roles_before} → {alive_during}"
+    )
+    assert roles_after == roles_before, (
+        f"host processes were replaced: {roles_before} → {roles_after}"
+    )
     assert ready_after[0] == 200, f"/readyz after the outage: {ready_after}"
     unsuccessful = sorted({s["job"] for s in steps if s["job_status"] != "succeeded"})
     assert statuses == {"succeeded": JOBS}, (

@@ -23,7 +23,12 @@ DEADLINE_SECONDS = 150  # every job finished by then (50-90 s on a quiet 2-core 
 
 DEPLOYMENTS = [
     pytest.param("sqlite", "orm", id="sqlite-orm"),
-    pytest.param("postgres", "redis", id="postgres-redis", marks=[pytest.mark.postgres, needs_postgres_and_redis]),
+    pytest.param(
+        "postgres",
+        "redis",
+        id="postgres-redis",
+        marks=[pytest.mark.postgres, needs_postgres_and_redis],
+    ),
 ]
 
 
@@ -65,7 +70,9 @@ class OrphanWatch:
 
 @pytest.mark.chaos
 @pytest.mark.parametrize("database,broker", DEPLOYMENTS)
-def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twice(chaos_deployment, database, broker):
+def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twice(
+    chaos_deployment, database, broker
+):
     deploy = chaos_deployment(database=database, broker=broker, workers=8)
     db = deploy.db
     rng = random.Random(SEED)
@@ -85,7 +92,11 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
     def all_done():
         if creator.poll():
             return True  # creating jobs failed: no point waiting
-        return creator.poll() == 0 and db.scalar("SELECT COUNT(*) FROM jobs_job") == JOBS and db.unfinished_jobs() == 0
+        return (
+            creator.poll() == 0
+            and db.scalar("SELECT COUNT(*) FROM jobs_job") == JOBS
+            and db.unfinished_jobs() == 0
+        )
 
     while len(kills) < planned_kills and time.monotonic() - started < KILLS_UNTIL:
         # Let the new host get busy, then kill it at a random moment of its work.
@@ -112,14 +123,22 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
     steps = db.steps()
     record = [s for s in steps if s["step"] == "record"]
     charge = [s for s in steps if s["step"] == "charge"]
-    record_effects, record_runs = workload.lines("record.effects"), workload.lines("record.executions")
-    charge_effects, charge_runs = workload.lines("charge.effects"), workload.lines("charge.executions")
+    record_effects, record_runs = (
+        workload.lines("record.effects"),
+        workload.lines("record.executions"),
+    )
+    charge_effects, charge_runs = (
+        workload.lines("charge.effects"),
+        workload.lines("charge.executions"),
+    )
     lost = [s for s in steps if s["status"] == "lost"]
     killed_hosts = {kill["host"] for kill in kills}
     # A step lost although its host was never killed: a live worker whose lease ran out.
     lost_alive = [s for s in lost if s["worker"].split(":")[0] not in killed_hosts]
     interrupted = db.worker_losses()
-    duplicates = sum(n - 1 for n in record_effects.values() if n > 1) + sum(n - 1 for n in charge_runs.values() if n > 1)
+    duplicates = sum(n - 1 for n in record_effects.values() if n > 1) + sum(
+        n - 1 for n in charge_runs.values() if n > 1
+    )
     released = [seconds for seconds in watch.released.values() if seconds is not None]
     print_figures(
         f"worker kills on {deploy.label} (seed {SEED})",
@@ -140,19 +159,25 @@ def test_killed_worker_hosts_lose_no_job_and_never_run_a_non_idempotent_step_twi
     )
 
     assert len(kills) >= 5, f"only {len(kills)} kills happened: the workload ran out first"
-    assert all(not kill["survivors"] for kill in kills), f"a killed worker host left processes running: {kills}"
+    assert all(not kill["survivors"] for kill in kills), (
+        f"a killed worker host left processes running: {kills}"
+    )
     assert all(seconds is not None for seconds in watch.released.values()), (
         f"steps of a killed host were still `running` {bound:g} s after the kill: {watch.released}"
     )
     assert sum(statuses.values()) == JOBS
-    assert db.unfinished_jobs() == 0, f"unfinished jobs {DEADLINE_SECONDS} s after the start: {statuses}"
+    assert db.unfinished_jobs() == 0, (
+        f"unfinished jobs {DEADLINE_SECONDS} s after the start: {statuses}"
+    )
     assert interrupted > 0, "no kill landed while a step was running"
 
     # At least once, exactly one effect: every idempotent step succeeded (re-run after a
     # lost worker when needed) and its guarded side effect is there once.
     assert {s["status"] for s in record} == {"succeeded"}, status_counts(record)
     assert all(record_effects[s["job"]] == 1 for s in record)
-    assert duplicates == 0, f"duplicated side effects: record {record_effects.most_common(3)}, charge {charge_runs.most_common(3)}"
+    assert duplicates == 0, (
+        f"duplicated side effects: record {record_effects.most_common(3)}, charge {charge_runs.most_common(3)}"
+    )
 
     # At most once: a non-idempotent step never ran twice; one a kill interrupted is
     # `lost` and fails its job with "worker lost" — it is never re-run on its own.

@@ -13,10 +13,13 @@ def shell_template(workspace, script, slug="probe", timeout=None, limits=None):
     timeout_line = f"    timeout: {timeout}\n" if timeout else ""
     source = (
         f"slug: {slug}\nname: {slug}\nsteps:\n  - id: probe\n    type: shell\n{timeout_line}"
-        "    with:\n      script: |\n" + textwrap.indent(textwrap.dedent(script).strip() + "\n", " " * 8)
+        "    with:\n      script: |\n"
+        + textwrap.indent(textwrap.dedent(script).strip() + "\n", " " * 8)
     )
     if limits:
-        source += "settings:\n  limits:\n" + "".join(f"    {key}: {value}\n" for key, value in limits.items())
+        source += "settings:\n  limits:\n" + "".join(
+            f"    {key}: {value}\n" for key, value in limits.items()
+        )
     return make_template(workspace, source)
 
 

@@ -48,12 +48,18 @@ echo "neighbour done"
         ),
     ],
 )
-def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(workspace, run_tasks, script, error):
+def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(
+    workspace, run_tasks, script, error
+):
     if "bomb" in script and sandbox_mode() == "off":
         # Unsandboxed, the process cap cannot be per step: never fork-bomb the host.
         pytest.skip("max_processes is enforced only inside the sandbox")
-    offender = create_job(workspace, template=shell_template(workspace, script, slug="offender", limits=TIGHT))
-    neighbour = create_job(workspace, template=shell_template(workspace, NEIGHBOUR, slug="neighbour"))
+    offender = create_job(
+        workspace, template=shell_template(workspace, script, slug="offender", limits=TIGHT)
+    )
+    neighbour = create_job(
+        workspace, template=shell_template(workspace, NEIGHBOUR, slug="neighbour")
+    )
 
     run_tasks(parallel=2)
 
@@ -62,7 +68,13 @@ def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(workspac
     step = offender.steps.get()
     ran_for = (step.finished_at - step.started_at).total_seconds()
     print(f"\n[limits] {step.error!r} after {ran_for:.1f} s")
-    seen = (step.status, step.error, f"{ran_for:.1f} s", neighbour.status, neighbour.steps.get().error)
+    seen = (
+        step.status,
+        step.error,
+        f"{ran_for:.1f} s",
+        neighbour.status,
+        neighbour.steps.get().error,
+    )
     assert step.status == "failed", seen
     assert step.error.startswith(error), seen
     assert ran_for < 20, seen  # wall seconds: on a busy machine one CPU second takes several
@@ -72,9 +84,13 @@ def test_a_step_past_a_limit_fails_naming_it_while_a_neighbour_succeeds(workspac
 
 def test_a_fork_bomb_that_hides_its_errors_is_stopped_too(workspace, run_tasks):
     if sandbox_mode() == "off" or os.geteuid() != 0:
-        pytest.skip("counting a step's processes needs the sandbox and a uid of the step's own (root)")
+        pytest.skip(
+            "counting a step's processes needs the sandbox and a uid of the step's own (root)"
+        )
     script = "bomb() { bomb | bomb & }; bomb 2> /dev/null; sleep 60"
-    job = create_job(workspace, template=shell_template(workspace, script, slug="silent", limits=TIGHT))
+    job = create_job(
+        workspace, template=shell_template(workspace, script, slug="silent", limits=TIGHT)
+    )
 
     run_tasks()
 

@@ -25,17 +25,23 @@ def probe_script(ports):
     )
 
 
-def test_with_network_none_a_step_reaches_nothing_on_the_host(workspace, run_tasks, web_server_port):
+def test_with_network_none_a_step_reaches_nothing_on_the_host(
+    workspace, run_tasks, web_server_port
+):
     workspace.step_network = "none"  # what server staff set in the admin
     workspace.save(update_fields=["step_network"])
     ports = [5432, 6379, web_server_port]
 
     job, lines, _ = run_shell_step(workspace, run_tasks, probe_script(ports))
 
-    assert [line for line in lines if line.startswith(("OPEN", "CLOSED"))] == [f"CLOSED {port}" for port in ports]
+    assert [line for line in lines if line.startswith(("OPEN", "CLOSED"))] == [
+        f"CLOSED {port}" for port in ports
+    ]
 
 
-def test_with_network_host_the_same_probe_reaches_the_web_server(workspace, run_tasks, web_server_port):
+def test_with_network_host_the_same_probe_reaches_the_web_server(
+    workspace, run_tasks, web_server_port
+):
     assert workspace.step_network == "host"  # the default
     job, lines, _ = run_shell_step(workspace, run_tasks, probe_script([web_server_port]))
 

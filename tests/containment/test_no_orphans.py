@@ -34,14 +34,20 @@ def test_no_process_of_a_step_outlives_its_end(workspace, run_tasks):
 
 def test_no_process_of_a_step_outlives_its_timeout(workspace, run_tasks):
     marker = unique_sleep()
-    job, lines, step = run_shell_step(workspace, run_tasks, escaping_child(marker) + "sleep 60", timeout=1)
+    job, lines, step = run_shell_step(
+        workspace, run_tasks, escaping_child(marker) + "sleep 60", timeout=1
+    )
     assert step.error == "timed out after 1 s"
     assert wait_until_gone(marker, within=5) == []
 
 
-def test_no_process_of_a_step_outlives_a_cancel_and_the_cancel_takes_under_3_seconds(workspace, run_tasks):
+def test_no_process_of_a_step_outlives_a_cancel_and_the_cancel_takes_under_3_seconds(
+    workspace, run_tasks
+):
     marker = unique_sleep()
-    job = create_job(workspace, template=shell_template(workspace, escaping_child(marker) + "sleep 60"))
+    job = create_job(
+        workspace, template=shell_template(workspace, escaping_child(marker) + "sleep 60")
+    )
     worker = threading.Thread(target=run_queued_tasks)
     worker.start()
     deadline = time.monotonic() + 10
@@ -81,7 +87,9 @@ def test_no_process_of_a_step_outlives_a_sigkill_of_its_workers_process_group(tm
     worker = deploy.start("worker", log_name="worker")
     try:
         deploy.manage("shell", "-c", CREATE_JOB.format(script=escaping_child(marker) + "sleep 60"))
-        assert deploy.wait_for(lambda: live_processes_running(marker), timeout=60), "the step never started"
+        assert deploy.wait_for(lambda: live_processes_running(marker), timeout=60), (
+            "the step never started"
+        )
         os.killpg(worker.pid, signal.SIGKILL)
         killed = time.monotonic()
         worker.wait(timeout=10)

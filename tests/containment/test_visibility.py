@@ -59,7 +59,9 @@ def test_a_step_cannot_see_the_data_dir_the_database_or_other_jobs_work_dirs(wor
     media.mkdir(parents=True, exist_ok=True)
     (media / "other-workspace-upload.txt").write_text("whsec_other_workspace")
     # A step of another job, running at the same time, and its secret file.
-    neighbour = Path(settings.JOBSITE_WORK_DIR) / f"other-job-{uuid.uuid4().hex}" / "step-1" / "work"
+    neighbour = (
+        Path(settings.JOBSITE_WORK_DIR) / f"other-job-{uuid.uuid4().hex}" / "step-1" / "work"
+    )
     neighbour.mkdir(parents=True, exist_ok=True)
     (neighbour / "secret.txt").write_text("other job's secret")
     probes = [database, media / "other-workspace-upload.txt", neighbour / "secret.txt"]

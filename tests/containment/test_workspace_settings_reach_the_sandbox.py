@@ -39,11 +39,15 @@ def test_step_network_none_set_by_staff_keeps_a_step_off_127_0_0_1(workspace, ru
     server = listening_port()
     port = server.getsockname()[1]
     try:
-        reachable = create_job(workspace, template=make_template(workspace, CONNECT.format(port=port)))
+        reachable = create_job(
+            workspace, template=make_template(workspace, CONNECT.format(port=port))
+        )
         run_tasks()
         workspace.step_network = "none"
         workspace.save(update_fields=["step_network"])
-        cut_off = create_job(workspace, template=make_template(workspace, CONNECT.format(port=port)))
+        cut_off = create_job(
+            workspace, template=make_template(workspace, CONNECT.format(port=port))
+        )
         run_tasks()
     finally:
         server.close()
@@ -52,7 +56,10 @@ def test_step_network_none_set_by_staff_keeps_a_step_off_127_0_0_1(workspace, ru
     assert reachable.status == "succeeded"
     assert cut_off.status == "failed"
     # Its own empty network namespace: nothing listens on its 127.0.0.1.
-    assert "Connection refused" in cut_off.steps.get().error or "unreachable" in cut_off.steps.get().error
+    assert (
+        "Connection refused" in cut_off.steps.get().error
+        or "unreachable" in cut_off.steps.get().error
+    )
 
 
 def test_a_templates_max_file_mb_is_enforced_in_the_sandbox(workspace, run_tasks):

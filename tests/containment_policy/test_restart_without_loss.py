@@ -46,7 +46,9 @@ def deployment(request, tmp_path):
             pytest.skip("JOBSITE_TEST_DATABASE_URL not set")
         database_url, pg_name = fresh_postgres_url(PG, prefix="jobsite_restart_")
     deploy = Deployment(tmp_path, database_url=database_url, workers=1)
-    deploy.env.update({"JOBSITE_WORKER_ID": f"restart-{os.getpid()}", "JOBSITE_DISPATCH_INTERVAL": "0.5"})
+    deploy.env.update(
+        {"JOBSITE_WORKER_ID": f"restart-{os.getpid()}", "JOBSITE_DISPATCH_INTERVAL": "0.5"}
+    )
     deploy.manage("migrate", "--noinput", "-v", "0")
     deploy.manage("demo", "--password", "x")
     yield deploy
@@ -68,7 +70,9 @@ class Clock:
 
 
 def step_row(db, job):
-    return db.rows(f"SELECT status, attempt, error FROM jobs_steprun WHERE job_id = '{job_key(job)}'")[0]
+    return db.rows(
+        f"SELECT status, attempt, error FROM jobs_steprun WHERE job_id = '{job_key(job)}'"
+    )[0]
 
 
 def job_status(db, job):
@@ -85,12 +89,18 @@ def executions(db, job):
 
 def start(deploy, command, name):
     if command == "serve":
-        return deploy.start("serve", "--bind", f"127.0.0.1:{free_port()}", "--web-workers", "1", log_name=name)
+        return deploy.start(
+            "serve", "--bind", f"127.0.0.1:{free_port()}", "--web-workers", "1", log_name=name
+        )
     return deploy.start("worker", log_name=name)
 
 
 def create_job(deploy, seconds):
-    return deploy.manage("shell", "-c", CREATE_JOB.format(seconds=seconds)).stdout.strip().splitlines()[-1]
+    return (
+        deploy.manage("shell", "-c", CREATE_JOB.format(seconds=seconds))
+        .stdout.strip()
+        .splitlines()[-1]
+    )
 
 
 def run_and_sigterm(deploy, seconds, clock, command="serve", also_queue=()):
@@ -114,7 +124,9 @@ def run_and_sigterm(deploy, seconds, clock, command="serve", also_queue=()):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_a_restart_during_a_20_s_non_idempotent_step_loses_nothing_and_runs_it_once(deployment, command):
+def test_a_restart_during_a_20_s_non_idempotent_step_loses_nothing_and_runs_it_once(
+    deployment, command
+):
     if command == "worker" and deployment.env.get("DATABASE_URL"):
         pytest.skip("the worker variant runs on SQLite only (the serve one covers PostgreSQL)")
     clock = Clock()
@@ -125,7 +137,9 @@ def test_a_restart_during_a_20_s_non_idempotent_step_loses_nothing_and_runs_it_o
     at_exit = (job_status(db, job), step_row(db, job), step_row(db, later))
     second = start(deployment, command, f"{command}-2")
     clock.mark(f"{command} started again")
-    assert deployment.wait_for(lambda: job_status(db, job) in TERMINAL and job_status(db, later) in TERMINAL, timeout=90)
+    assert deployment.wait_for(
+        lambda: job_status(db, job) in TERMINAL and job_status(db, later) in TERMINAL, timeout=90
+    )
     clock.mark(f"jobs {job_status(db, job)} and {job_status(db, later)}")
     print(
         f"\n[restart {command}] {clock}; at exit: {at_exit}; "
@@ -150,7 +164,9 @@ def test_a_step_longer_than_the_grace_meets_the_usual_fault_rules_after_the_rest
     stopped_after = clock.marks[-1][0] - clock.marks[-2][0]
     start(deployment, "serve", "serve-2")
     clock.mark("serve started again")
-    assert deployment.wait_for(lambda: job_status(db, job) in TERMINAL, timeout=60), "\n".join(db.timeline(job))
+    assert deployment.wait_for(lambda: job_status(db, job) in TERMINAL, timeout=60), "\n".join(
+        db.timeline(job)
+    )
     clock.mark(f"job {job_status(db, job)}")
     print(f"\n[restart, grace 3 s] {clock}; step: {step_row(db, job)}")
     assert stopped_after < 3 + 8, f"serve took {stopped_after} s to stop with a 3 s grace"

@@ -29,7 +29,9 @@ def sandbox_on(settings):
 
 
 def check_ids(**kwargs):
-    return {message.id for message in run_checks(include_deployment_checks=kwargs.get("deploy", False))}
+    return {
+        message.id for message in run_checks(include_deployment_checks=kwargs.get("deploy", False))
+    }
 
 
 def test_a_system_check_warns_when_the_sandbox_is_off(sandbox_off, db):
@@ -43,7 +45,9 @@ def test_no_warning_when_the_sandbox_is_on(sandbox_on, db):
     assert not {"jobsite.W010", "jobsite.E010"} & check_ids(deploy=True)
 
 
-def test_check_deploy_is_an_error_when_several_workspaces_share_a_server_without_the_sandbox(sandbox_off, workspace, other_workspace):
+def test_check_deploy_is_an_error_when_several_workspaces_share_a_server_without_the_sandbox(
+    sandbox_off, workspace, other_workspace
+):
     with pytest.raises(SystemCheckError) as failed:
         call_command("check", deploy=True, fail_level="ERROR")
     assert "jobsite.E010" in str(failed.value)
@@ -75,10 +79,16 @@ def staff_member(workspace, django_user_model):
     return user
 
 
-def test_staff_see_a_banner_on_the_dashboard_and_the_cluster_page_when_the_sandbox_is_off(sandbox_off, staff_member):
+def test_staff_see_a_banner_on_the_dashboard_and_the_cluster_page_when_the_sandbox_is_off(
+    sandbox_off, staff_member
+):
     client = logged_in(staff_member)
     dashboard = client.get("/").content.decode()
-    assert 'id="sandbox-off"' in dashboard and "Sandbox off." in dashboard and "JOBSITE_SANDBOX=off" in dashboard
+    assert (
+        'id="sandbox-off"' in dashboard
+        and "Sandbox off." in dashboard
+        and "JOBSITE_SANDBOX=off" in dashboard
+    )
     cluster = client.get("/admin/cluster/").content.decode()
     assert 'id="sandbox-off"' in cluster and "Step sandbox: <strong>off</strong>" in cluster
 
@@ -95,19 +105,30 @@ def test_staff_see_no_banner_when_the_sandbox_is_on(sandbox_on, staff_member):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["serve", "--bind", "127.0.0.1:0"], ["worker"], ["qcluster"]])
-def test_a_required_sandbox_that_does_not_work_stops_the_step_runners_at_start_with_one_line(tmp_path, command):
+def test_a_required_sandbox_that_does_not_work_stops_the_step_runners_at_start_with_one_line(
+    tmp_path, command
+):
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    (fake / "bwrap").write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
     (fake / "bwrap").chmod(0o755)
     deploy = Deployment(tmp_path)
     deploy.env.update({"JOBSITE_SANDBOX": "bwrap", "PATH": f"{fake}:{deploy.env['PATH']}"})
     deploy.manage("migrate", "--noinput", "-v", "0")
     result = subprocess.run(
-        [sys.executable, "manage.py", *command], cwd=ROOT, env=deploy.env, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=deploy.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("configuration error: JOBSITE_SANDBOX=bwrap but bwrap does not work here:")
+    assert lines[0].startswith(
+        "configuration error: JOBSITE_SANDBOX=bwrap but bwrap does not work here:"
+    )
     assert "Traceback" not in result.stderr + result.stdout

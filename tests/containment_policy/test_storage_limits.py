@@ -32,7 +32,9 @@ def stored_files(job):
     return sorted(Artifact.objects.filter(job=job).values_list("name", flat=True))
 
 
-def test_a_step_writing_more_than_max_artifacts_mb_fails_naming_the_limit_and_stores_nothing(workspace, run_tasks, tmp_path, settings):
+def test_a_step_writing_more_than_max_artifacts_mb_fails_naming_the_limit_and_stores_nothing(
+    workspace, run_tasks, tmp_path, settings
+):
     settings.MEDIA_ROOT = tmp_path / "media"
     workspace.max_artifacts_mb = 5
     workspace.save(update_fields=["max_artifacts_mb"])
@@ -41,22 +43,30 @@ def test_a_step_writing_more_than_max_artifacts_mb_fails_naming_the_limit_and_st
     job.refresh_from_db()
     big = job.steps.get(step_id="big")
     assert (job.status, big.status) == ("failed", "failed")
-    assert big.error.startswith("artifacts exceed max_artifacts_mb=5 for this job (they would total 6.0 MB)")
+    assert big.error.startswith(
+        "artifacts exceed max_artifacts_mb=5 for this job (they would total 6.0 MB)"
+    )
     # The first step's artifact stays; nothing of the failed step is half-stored, in the
     # database or on disk.
     assert stored_files(job) == ["step:small.small.txt"]
-    assert not list((tmp_path / "media").rglob("big.bin")) and not list((tmp_path / "media").rglob("a-note.txt"))
+    assert not list((tmp_path / "media").rglob("big.bin")) and not list(
+        (tmp_path / "media").rglob("a-note.txt")
+    )
     logs = " ".join(job.events.filter(step_id="big", kind="log").values_list("message", flat=True))
     assert "artifacts exceed max_artifacts_mb=5" in logs
 
 
 def test_a_template_may_ask_for_a_lower_artifacts_limit(workspace, run_tasks, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    job = create_job(workspace, template=writer(workspace, 2, "settings:\n  limits: {max_artifacts_mb: 1}"))
+    job = create_job(
+        workspace, template=writer(workspace, 2, "settings:\n  limits: {max_artifacts_mb: 1}")
+    )
     run_tasks()
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.steps.get(step_id="big").error.startswith("artifacts exceed max_artifacts_mb=1 for this job")
+    assert job.steps.get(step_id="big").error.startswith(
+        "artifacts exceed max_artifacts_mb=1 for this job"
+    )
 
 
 def test_within_the_limit_every_artifact_is_stored(workspace, run_tasks, settings, tmp_path):
@@ -88,5 +98,7 @@ def test_the_workspace_storage_quota_counts_earlier_jobs_and_fails_the_step_that
     second.refresh_from_db()
     big = second.steps.get(step_id="big")
     assert second.status == "failed"
-    assert big.error.startswith("artifacts exceed storage_quota_mb=5 for this workspace (it would hold 6.0 MB)")
+    assert big.error.startswith(
+        "artifacts exceed storage_quota_mb=5 for this workspace (it would hold 6.0 MB)"
+    )
     assert stored_files(second) == ["step:small.small.txt"]

@@ -54,7 +54,10 @@ def test_a_template_using_a_step_type_the_workspace_forbids_is_refused_naming_th
     assert response.status_code == 400, response.content
     errors = response.json()["errors"]
     assert list(errors) == ["steps.build.type"]
-    assert "step type 'shell' is not allowed in this workspace (allowed: http, noop" in errors["steps.build.type"][0]
+    assert (
+        "step type 'shell' is not allowed in this workspace (allowed: http, noop"
+        in errors["steps.build.type"][0]
+    )
 
 
 def test_an_inline_recipe_with_a_forbidden_type_is_refused_the_same_way(workspace, api_key):
@@ -66,21 +69,32 @@ def test_an_inline_recipe_with_a_forbidden_type_is_refused_the_same_way(workspac
             {"id": "ping", "type": "http", "with": {"url": "https://example.invalid/"}},
         ]
     }
-    response = admin_client(api_key, workspace).post("/api/v1/jobs/", {"recipe": recipe}, format="json")
+    response = admin_client(api_key, workspace).post(
+        "/api/v1/jobs/", {"recipe": recipe}, format="json"
+    )
     assert response.status_code == 400, response.content
     errors = response.json()["errors"]
     assert "not allowed in this workspace" in errors["recipe.steps.build.type"][0]
     assert "not allowed in this workspace" in errors["recipe.steps.ping.type"][0]
 
 
-def test_an_empty_list_allows_every_type_and_another_workspace_is_not_affected(workspace, other_workspace, api_key):
+def test_an_empty_list_allows_every_type_and_another_workspace_is_not_affected(
+    workspace, other_workspace, api_key
+):
     other_workspace.allowed_step_types = ["noop"]
     other_workspace.save(update_fields=["allowed_step_types"])
     assert post_template(admin_client(api_key, workspace), SHELL_AND_HTTP).status_code == 201
 
 
-def test_jobs_created_before_staff_forbid_a_type_still_run_but_no_new_job_of_it_starts(workspace, run_tasks):
-    template = make_template(workspace, SHELL_AND_HTTP.replace("type: http\n    with: {url: \"https://example.invalid/\"}", "type: noop"))
+def test_jobs_created_before_staff_forbid_a_type_still_run_but_no_new_job_of_it_starts(
+    workspace, run_tasks
+):
+    template = make_template(
+        workspace,
+        SHELL_AND_HTTP.replace(
+            'type: http\n    with: {url: "https://example.invalid/"}', "type: noop"
+        ),
+    )
     existing = create_job(workspace, template=template)
     workspace.allowed_step_types = ["noop"]
     workspace.save(update_fields=["allowed_step_types"])
@@ -89,17 +103,23 @@ def test_jobs_created_before_staff_forbid_a_type_still_run_but_no_new_job_of_it_
     assert existing.status == "succeeded"
     with pytest.raises(JobValidationError) as refused:
         create_job(workspace, template=template)
-    assert "step build uses type 'shell', which this workspace does not allow" in str(refused.value.errors)
+    assert "step build uses type 'shell', which this workspace does not allow" in str(
+        refused.value.errors
+    )
     assert Job.objects.count() == 1
 
 
-def test_a_limit_above_the_workspace_ceiling_is_refused_naming_the_field_and_the_ceiling(workspace, api_key):
+def test_a_limit_above_the_workspace_ceiling_is_refused_naming_the_field_and_the_ceiling(
+    workspace, api_key
+):
     workspace.memory_mb = 128
     workspace.save(update_fields=["memory_mb"])
     response = post_template(admin_client(api_key, workspace), LIMITED)
     assert response.status_code == 400
     assert response.json()["errors"] == {
-        "settings.limits.memory_mb": ["must be at most 128 (this workspace's memory_mb, set by server staff)"]
+        "settings.limits.memory_mb": [
+            "must be at most 128 (this workspace's memory_mb, set by server staff)"
+        ]
     }
 
 
@@ -107,14 +127,20 @@ def test_a_limit_above_the_server_cap_is_refused_naming_the_setting(workspace, a
     settings.JOBSITE_MAX_CPU_SECONDS = 20
     response = post_template(admin_client(api_key, workspace), LIMITED)
     assert response.status_code == 400
-    assert response.json()["errors"] == {"settings.limits.cpu_seconds": ["must be at most 20 (the server's JOBSITE_MAX_CPU_SECONDS)"]}
+    assert response.json()["errors"] == {
+        "settings.limits.cpu_seconds": ["must be at most 20 (the server's JOBSITE_MAX_CPU_SECONDS)"]
+    }
 
 
 def test_malformed_limits_are_refused_naming_each_field(workspace, api_key):
-    source = LIMITED.replace("{memory_mb: 256, cpu_seconds: 30}", "{memory_mb: -1, cpu_seconds: 1.5, disk_mb: 3}")
+    source = LIMITED.replace(
+        "{memory_mb: 256, cpu_seconds: 30}", "{memory_mb: -1, cpu_seconds: 1.5, disk_mb: 3}"
+    )
     errors = post_template(admin_client(api_key, workspace), source).json()["errors"]
     assert errors["settings.limits.memory_mb"] == ["must be a whole number of MB greater than 0"]
-    assert errors["settings.limits.cpu_seconds"] == ["must be a whole number of CPU seconds greater than 0"]
+    assert errors["settings.limits.cpu_seconds"] == [
+        "must be a whole number of CPU seconds greater than 0"
+    ]
     assert "unknown key 'disk_mb'" in errors["settings.limits.disk_mb"][0]
 
 
@@ -133,17 +159,25 @@ def seen_policies(monkeypatch):
     return seen
 
 
-def test_a_step_runs_with_the_template_limits_within_the_workspace_defaults(workspace, run_tasks, seen_policies):
+def test_a_step_runs_with_the_template_limits_within_the_workspace_defaults(
+    workspace, run_tasks, seen_policies
+):
     workspace.memory_mb, workspace.max_processes, workspace.step_network = 512, 64, "none"
     workspace.save(update_fields=["memory_mb", "max_processes", "step_network"])
     create_job(workspace, template=make_template(workspace, LIMITED))
     run_tasks()
     (policy,) = seen_policies
     assert policy.network == "none"
-    assert (policy.limits.memory_mb, policy.limits.cpu_seconds, policy.limits.max_processes) == (256, 30, 64)
+    assert (policy.limits.memory_mb, policy.limits.cpu_seconds, policy.limits.max_processes) == (
+        256,
+        30,
+        64,
+    )
 
 
-def test_staff_lowering_a_limit_after_a_template_was_saved_lowers_it_for_new_steps(workspace, run_tasks, seen_policies, settings):
+def test_staff_lowering_a_limit_after_a_template_was_saved_lowers_it_for_new_steps(
+    workspace, run_tasks, seen_policies, settings
+):
     template = make_template(workspace, LIMITED)
     workspace.memory_mb = 100
     workspace.save(update_fields=["memory_mb"])
@@ -154,12 +188,16 @@ def test_staff_lowering_a_limit_after_a_template_was_saved_lowers_it_for_new_ste
     assert (policy.network, policy.limits.memory_mb, policy.limits.cpu_seconds) == ("host", 100, 10)
 
 
-def test_workspace_admins_cannot_change_the_containment_settings_through_the_api(workspace, api_key):
+def test_workspace_admins_cannot_change_the_containment_settings_through_the_api(
+    workspace, api_key
+):
     workspace.step_network, workspace.allowed_step_types = "none", ["noop"]
     workspace.save(update_fields=["step_network", "allowed_step_types"])
     client = admin_client(api_key, workspace)
     for method in (client.patch, client.put, client.post):
-        response = method("/api/v1/workspace/", {"step_network": "host", "allowed_step_types": []}, format="json")
+        response = method(
+            "/api/v1/workspace/", {"step_network": "host", "allowed_step_types": []}, format="json"
+        )
         assert response.status_code == 405, response.content
     assert "step_network" not in client.get("/api/v1/workspace/").json()
     workspace.refresh_from_db()
@@ -170,11 +208,15 @@ def test_workspace_admins_cannot_change_the_containment_settings_through_the_api
 def staff_client(client, db):
     from django.contrib.auth import get_user_model
 
-    client.force_login(get_user_model().objects.create_superuser("staff", "staff@example.invalid", "pw"))
+    client.force_login(
+        get_user_model().objects.create_superuser("staff", "staff@example.invalid", "pw")
+    )
     return client
 
 
-def test_staff_set_a_workspaces_containment_in_the_admin_and_templates_follow_it(staff_client, workspace):
+def test_staff_set_a_workspaces_containment_in_the_admin_and_templates_follow_it(
+    staff_client, workspace
+):
     page = staff_client.get(f"/admin/jobsite/workspace/{workspace.pk}/change/")
     assert b"Step containment" in page.content and b'value="shell"' in page.content
     form = {
@@ -185,13 +227,25 @@ def test_staff_set_a_workspaces_containment_in_the_admin_and_templates_follow_it
     response = staff_client.post(f"/admin/jobsite/workspace/{workspace.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     workspace.refresh_from_db()
-    assert (workspace.step_network, workspace.allowed_step_types, workspace.memory_mb, workspace.storage_quota_mb) == (
-        "none", ["http", "noop"], 300, 50,
+    assert (
+        workspace.step_network,
+        workspace.allowed_step_types,
+        workspace.memory_mb,
+        workspace.storage_quota_mb,
+    ) == (
+        "none",
+        ["http", "noop"],
+        300,
+        50,
     )
     refused = staff_client.post(
-        "/admin/templates_app/jobtemplate/add/", {"workspace": workspace.pk, "source": SHELL_AND_HTTP}
+        "/admin/templates_app/jobtemplate/add/",
+        {"workspace": workspace.pk, "source": SHELL_AND_HTTP},
     )
-    assert b"steps.build.type: step type &#x27;shell&#x27; is not allowed in this workspace" in refused.content
+    assert (
+        b"steps.build.type: step type &#x27;shell&#x27; is not allowed in this workspace"
+        in refused.content
+    )
 
 
 def test_a_misspelt_step_type_cannot_be_saved_as_allowed(staff_client, workspace):
@@ -201,7 +255,10 @@ def test_a_misspelt_step_type_cannot_be_saved_as_allowed(staff_client, workspace
         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
     }  # fmt: skip
     response = staff_client.post(f"/admin/jobsite/workspace/{workspace.pk}/change/", form)
-    assert response.status_code == 200 and b"Select a valid choice. shel is not one of the available choices" in response.content
+    assert (
+        response.status_code == 200
+        and b"Select a valid choice. shel is not one of the available choices" in response.content
+    )
 
 
 @pytest.mark.parametrize(

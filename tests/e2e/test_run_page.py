@@ -107,7 +107,9 @@ def test_a_million_line_job_followed_live_and_opened_cold(visit, site):
     job = site.wait_for_status(job, "succeeded", "failed", timeout=300)
     assert job.status == "succeeded", job.error
     finished = time.monotonic()
-    expect(page.locator("#job-summary .live-status .badge")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#job-summary .live-status .badge")).to_have_text(
+        "succeeded", timeout=60_000
+    )
     caught_up = time.monotonic()
     expect(page.locator(".lv-line").last).to_contain_text("line 1000000 of the flood")
     live = figures_of(page)

@@ -156,7 +156,9 @@ def test_a_banner_says_the_server_cannot_be_reached_and_goes_away_by_itself(visi
     expect(banner).to_be_hidden(timeout=10_000)
     # htmx reports each failed poll on the console: expected here, and only here.
     browsing.console_errors = [
-        e for e in browsing.console_errors if not e.startswith(("htmx:sendError", "htmx:afterRequest"))
+        e
+        for e in browsing.console_errors
+        if not e.startswith(("htmx:sendError", "htmx:afterRequest"))
     ]
     from jobs.services import cancel_job
 
@@ -174,7 +176,9 @@ def test_the_editor_shows_problems_at_their_lines_as_you_type_and_saves_a_versio
         expect(page.locator("#editor-check")).to_contain_text("Valid")
         source = page.locator("#id_source")
         text = source.input_value()
-        source.fill(text.replace("type: report", "type: reprot").replace("default: 4", "default: 40"))
+        source.fill(
+            text.replace("type: report", "type: reprot").replace("default: 4", "default: 40")
+        )
         problems = page.locator("#editor-problems li")
         expect(problems).to_have_count(2, timeout=5_000)
         expect(problems.first).to_contain_text("Line 6")  # count's default above its max

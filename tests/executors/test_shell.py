@@ -305,7 +305,13 @@ def lines_one_by_one(output, default):
     for raw in raw_lines:
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
         level = default
-        for prefix, name in (("DEBUG:", "DEBUG"), ("INFO:", "INFO"), ("WARNING:", "WARN"), ("WARN:", "WARN"), ("ERROR:", "ERROR")):
+        for prefix, name in (
+            ("DEBUG:", "DEBUG"),
+            ("INFO:", "INFO"),
+            ("WARNING:", "WARN"),
+            ("WARN:", "WARN"),
+            ("ERROR:", "ERROR"),
+        ):
             if line.startswith(prefix):
                 level, line = name, line[len(prefix) :]
                 line = line[1:] if line.startswith(" ") else line
@@ -322,15 +328,36 @@ for chunk in sys.argv[1:]:
 """
 
 OUTPUT_PIECES = st.sampled_from(
-    [b"a", b"line", b" ", b"\n", b"\n", b"\r", b"\t", b"\xe9", b"\xe2\x82", b"\xac", "é".encode(), "😀".encode(),
-     b"INFO:", b"ERROR: ", b"WARNING:", b"WARN:x", b"DEBUG: "]
+    [
+        b"a",
+        b"line",
+        b" ",
+        b"\n",
+        b"\n",
+        b"\r",
+        b"\t",
+        b"\xe9",
+        b"\xe2\x82",
+        b"\xac",
+        "é".encode(),
+        "😀".encode(),
+        b"INFO:",
+        b"ERROR: ",
+        b"WARNING:",
+        b"WARN:x",
+        b"DEBUG: ",
+    ]
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(chunks=st.lists(st.lists(OUTPUT_PIECES, max_size=40).map(b"".join), min_size=1, max_size=6))
 def test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line(tmp_path, chunks):
-    ctx = make_ctx(tmp_path, {"command": ["python3", "-c", WRITE_CHUNKS, *(chunk.hex() for chunk in chunks)]})
+    ctx = make_ctx(
+        tmp_path, {"command": ["python3", "-c", WRITE_CHUNKS, *(chunk.hex() for chunk in chunks)]}
+    )
     outcome = ShellExecutor().run(ctx)
 
     assert outcome.status == SUCCEEDED, outcome.error
@@ -339,7 +366,7 @@ def test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line(tmp_path, c
 
 def test_a_line_longer_than_64_kib_is_logged_in_pieces(tmp_path):
     script = "import sys; sys.stdout.write('x' * 150000 + '\\nafter\\n')"
-    outcome, ctx = run_script(tmp_path, f"python3 -c \"{script}\"")
+    outcome, ctx = run_script(tmp_path, f'python3 -c "{script}"')
 
     assert outcome.status == SUCCEEDED, outcome.error
     pieces = messages(ctx)
@@ -349,7 +376,9 @@ def test_a_line_longer_than_64_kib_is_logged_in_pieces(tmp_path):
 
 
 def test_a_flood_of_lines_arrives_complete_and_in_order(tmp_path):
-    outcome, ctx = run_script(tmp_path, "seq -f 'line %g of the flood' 1 200000; echo 'ERROR: last' >&2")
+    outcome, ctx = run_script(
+        tmp_path, "seq -f 'line %g of the flood' 1 200000; echo 'ERROR: last' >&2"
+    )
 
     assert outcome.status == SUCCEEDED, outcome.error
     assert messages(ctx, "INFO") == [f"line {number} of the flood" for number in range(1, 200001)]
@@ -360,7 +389,9 @@ def test_argv_items_filled_with_numbers_booleans_or_nothing_become_text(tmp_path
     from jobs.executors.base import StepContext
     from jobs.executors.shell import ShellExecutor
 
-    ctx = StepContext(with_={"command": ["printf", "%s|%s|%s|%s\\n", 7, 2.5, True, None]}, workdir=tmp_path / "w")
+    ctx = StepContext(
+        with_={"command": ["printf", "%s|%s|%s|%s\\n", 7, 2.5, True, None]}, workdir=tmp_path / "w"
+    )
     outcome = ShellExecutor().run(ctx)
     assert outcome.status == "succeeded", outcome.error
     assert ("INFO", "7|2.5|true|") in ctx.logs

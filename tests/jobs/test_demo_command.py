@@ -23,5 +23,10 @@ def test_demo_and_serve_take_their_address_from_jobsite_bind(settings):
     from jobs.management.commands import demo, serve
 
     settings.JOBSITE_BIND = "127.0.0.1:9123"
-    assert demo.Command().create_parser("manage.py", "demo").get_default("url") == "http://127.0.0.1:9123"
-    assert serve.Command().create_parser("manage.py", "serve").get_default("bind") == "127.0.0.1:9123"
+    assert (
+        demo.Command().create_parser("manage.py", "demo").get_default("url")
+        == "http://127.0.0.1:9123"
+    )
+    assert (
+        serve.Command().create_parser("manage.py", "serve").get_default("bind") == "127.0.0.1:9123"
+    )

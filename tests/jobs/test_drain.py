@@ -35,7 +35,11 @@ def test_a_draining_worker_finishes_its_running_step_takes_no_new_one_and_exits(
     first = deploy.manage("shell", "-c", SHELL).stdout.strip().splitlines()[-1]
 
     def status(job_id):
-        out = deploy.manage("shell", "-c", f"from jobs.models import Job; print(Job.objects.get(pk='{job_id}').status)")
+        out = deploy.manage(
+            "shell",
+            "-c",
+            f"from jobs.models import Job; print(Job.objects.get(pk='{job_id}').status)",
+        )
         return out.stdout.strip().splitlines()[-1]
 
     assert deploy.wait_for(lambda: status(first) == "running", timeout=30)
@@ -45,12 +49,25 @@ def test_a_draining_worker_finishes_its_running_step_takes_no_new_one_and_exits(
     def drain_seen():
         # Recorded on the host's row, and old enough that every worker process has
         # re-read it (each caches the answer for DRAIN_CHECK_SECONDS).
-        out = deploy.manage("shell", "-c", "from jobs.models import WorkerHost; print(WorkerHost.objects.filter(host_id='host-a', drain_requested_at__isnull=False).exists())")
-        return out.stdout.strip().splitlines()[-1] == "True" and time.monotonic() - running_since > DRAIN_CHECK_SECONDS
+        out = deploy.manage(
+            "shell",
+            "-c",
+            "from jobs.models import WorkerHost; print(WorkerHost.objects.filter(host_id='host-a', drain_requested_at__isnull=False).exists())",
+        )
+        return (
+            out.stdout.strip().splitlines()[-1] == "True"
+            and time.monotonic() - running_since > DRAIN_CHECK_SECONDS
+        )
 
     assert deploy.wait_for(drain_seen, timeout=30)
-    second = deploy.manage("shell", "-c", SHELL.replace("slug: drainable", "slug: drainable2")).stdout.strip().splitlines()[-1]
-    assert deploy.wait_for(lambda: worker.poll() is not None, timeout=30), "the drained worker did not exit"
+    second = (
+        deploy.manage("shell", "-c", SHELL.replace("slug: drainable", "slug: drainable2"))
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert deploy.wait_for(lambda: worker.poll() is not None, timeout=30), (
+        "the drained worker did not exit"
+    )
     assert worker.returncode == 0
     assert status(first) == "succeeded"
     assert status(second) == "queued"  # waits for another host; nothing was lost

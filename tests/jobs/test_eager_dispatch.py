@@ -92,11 +92,19 @@ def test_a_chained_job_runs_every_next_step_in_the_same_worker_without_the_broke
     # Each step still went queued → running → succeeded, in order, with no gap in seq.
     events = list(job.events.order_by("seq").values_list("seq", "kind", "step_id", "data"))
     assert [seq for seq, *_ in events] == list(range(1, job.last_event_seq + 1))
-    moves = [(step_id, data["to"]) for _, kind, step_id, data in events if kind == EventKind.STEP_STATUS]
+    moves = [
+        (step_id, data["to"]) for _, kind, step_id, data in events if kind == EventKind.STEP_STATUS
+    ]
     assert moves == [
-        ("one", "queued"), ("one", "running"), ("one", "succeeded"),
-        ("two", "queued"), ("two", "running"), ("two", "succeeded"),
-        ("three", "queued"), ("three", "running"), ("three", "succeeded"),
+        ("one", "queued"),
+        ("one", "running"),
+        ("one", "succeeded"),
+        ("two", "queued"),
+        ("two", "running"),
+        ("two", "succeeded"),
+        ("three", "queued"),
+        ("three", "running"),
+        ("three", "succeeded"),
     ]
 
 
@@ -122,7 +130,12 @@ def test_a_fan_out_claims_only_one_newly_ready_step_and_enqueues_the_others(work
 
     run_step(root.pk, root.attempt)
 
-    assert step_statuses(job) == {"root": "succeeded", "b": "succeeded", "c": "queued", "d": "queued"}
+    assert step_statuses(job) == {
+        "root": "succeeded",
+        "b": "succeeded",
+        "c": "queued",
+        "d": "queued",
+    }
     assert broker_tasks() == 1 + 2  # root's own task, then c and d
 
 

@@ -40,13 +40,19 @@ def test_a_duplicate_delivery_of_a_task_claims_nothing(workspace, transactional_
     assert StepRun.objects.get(pk=step.pk).worker_id == "w1"
 
 
-def test_a_stale_worker_resuming_after_its_step_was_reclaimed_changes_nothing(workspace, transactional_db):
-    template = one_step(workspace, "  - {id: s, type: noop, idempotent: true, retries: 2, retry_backoff: 0}")
+def test_a_stale_worker_resuming_after_its_step_was_reclaimed_changes_nothing(
+    workspace, transactional_db
+):
+    template = one_step(
+        workspace, "  - {id: s, type: noop, idempotent: true, retries: 2, retry_backoff: 0}"
+    )
     job = create_job(workspace, template=template)
     step = job.steps.get()
     assert claim_step(step.pk, 1, "paused-worker")
     # The paused worker stops heartbeating; its lease runs out and the reaper reclaims.
-    StepRun.objects.filter(pk=step.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    StepRun.objects.filter(pk=step.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert reap_expired_leases() == 1
     assert enqueue_due_retries() == 1
     assert claim_step(step.pk, 2, "new-worker")
@@ -54,14 +60,24 @@ def test_a_stale_worker_resuming_after_its_step_was_reclaimed_changes_nothing(wo
     assert renew_lease(step.pk, 1) is False
     assert finish_step(step.pk, 1, Outcome.fail("late failure")) is False
     fresh = StepRun.objects.get(pk=step.pk)
-    assert (fresh.status, fresh.attempt, fresh.worker_id, fresh.error) == ("running", 2, "new-worker", "worker lost")
+    assert (fresh.status, fresh.attempt, fresh.worker_id, fresh.error) == (
+        "running",
+        2,
+        "new-worker",
+        "worker lost",
+    )
     assert finish_step(step.pk, 2, Outcome.ok({"x": 1})) is True
     job.refresh_from_db()
     assert job.status == "succeeded"
 
 
-def test_a_claimed_step_that_never_heartbeats_is_reaped_as_lost_when_not_idempotent(workspace, transactional_db):
-    job = create_job(workspace, template=one_step(workspace, "  - {id: s, type: shell, with: {command: ['true']}}"))
+def test_a_claimed_step_that_never_heartbeats_is_reaped_as_lost_when_not_idempotent(
+    workspace, transactional_db
+):
+    job = create_job(
+        workspace,
+        template=one_step(workspace, "  - {id: s, type: shell, with: {command: ['true']}}"),
+    )
     assert claim_first(job)
     assert reap_expired_leases(now=timezone.now() + timedelta(seconds=120)) == 1
     job.refresh_from_db()
@@ -71,7 +87,9 @@ def test_a_claimed_step_that_never_heartbeats_is_reaped_as_lost_when_not_idempot
     assert enqueue_due_retries() == 0
 
 
-def test_failed_attempts_are_retried_with_backoff_and_each_attempt_is_an_event(workspace, run_tasks, settings):
+def test_failed_attempts_are_retried_with_backoff_and_each_attempt_is_an_event(
+    workspace, run_tasks, settings
+):
     # The step counts its attempts in a host file: a sandboxed step cannot reach one, and
     # this test is about the engine's retries, not about containment.
     settings.JOBSITE_SANDBOX = "off"
@@ -97,7 +115,11 @@ def test_failed_attempts_are_retried_with_backoff_and_each_attempt_is_an_event(w
     transitions = [(e.data["to"], e.data["attempt"]) for e in events_of(job, EventKind.STEP_STATUS)]
     assert transitions.count(("retrying", 1)) == 1 and transitions.count(("retrying", 2)) == 1
     assert ("succeeded", 3) in transitions
-    assert [e.message for e in events_of(job, EventKind.LOG)] == ["attempt 1", "attempt 2", "attempt 3"]
+    assert [e.message for e in events_of(job, EventKind.LOG)] == [
+        "attempt 1",
+        "attempt 2",
+        "attempt 3",
+    ]
 
 
 def test_a_step_timeout_kills_the_whole_process_group(workspace, run_tasks):
@@ -146,7 +168,9 @@ def test_canceling_a_running_shell_step_stops_every_process_within_3_seconds(wor
 
 
 def test_force_cancel_ends_a_job_whose_worker_is_gone(workspace, transactional_db):
-    job = create_job(workspace, template=one_step(workspace, "  - {id: s, type: sleep, with: {seconds: 30}}"))
+    job = create_job(
+        workspace, template=one_step(workspace, "  - {id: s, type: sleep, with: {seconds: 30}}")
+    )
     assert claim_first(job, "dead-worker")
     cancel_job(job)
     job.refresh_from_db()
@@ -157,7 +181,11 @@ def test_force_cancel_ends_a_job_whose_worker_is_gone(workspace, transactional_d
 
 
 def test_a_job_past_its_timeout_is_canceled_by_the_dispatcher(workspace, transactional_db):
-    template = one_step(workspace, "  - {id: s, type: sleep, with: {seconds: 30}}", settings_yaml="settings: {timeout: 5}")
+    template = one_step(
+        workspace,
+        "  - {id: s, type: sleep, with: {seconds: 30}}",
+        settings_yaml="settings: {timeout: 5}",
+    )
     job = create_job(workspace, template=template)
     assert claim_first(job)
     Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=6))
@@ -166,11 +194,15 @@ def test_a_job_past_its_timeout_is_canceled_by_the_dispatcher(workspace, transac
     assert job.cancel_requested_at and job.error == "timed out after 5 s"
 
 
-LIMITED = "settings:\n  concurrency: {{limit: 1, key: \"{{{{ vars.region }}}}\", when_full: {mode}}}"
+LIMITED = 'settings:\n  concurrency: {{limit: 1, key: "{{{{ vars.region }}}}", when_full: {mode}}}'
 
 
-def test_a_job_over_the_concurrency_limit_waits_with_a_reason_and_starts_when_a_slot_frees(workspace, run_tasks):
-    template = one_step(workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="queue"))
+def test_a_job_over_the_concurrency_limit_waits_with_a_reason_and_starts_when_a_slot_frees(
+    workspace, run_tasks
+):
+    template = one_step(
+        workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="queue")
+    )
     first = create_job(workspace, template=template, variables={"region": "eu"})
     second = create_job(workspace, template=template, variables={"region": "eu"})
     other_region = create_job(workspace, template=template, variables={"region": "us"})
@@ -188,15 +220,21 @@ def test_a_job_over_the_concurrency_limit_waits_with_a_reason_and_starts_when_a_
 
 
 def test_reject_refuses_a_job_over_the_limit_and_creates_nothing(workspace, transactional_db):
-    template = one_step(workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="reject"))
+    template = one_step(
+        workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="reject")
+    )
     create_job(workspace, template=template)
     with pytest.raises(ConcurrencyRejected, match="1 job running with key eu"):
         create_job(workspace, template=template)
     assert Job.objects.count() == 1
 
 
-def test_cancel_previous_stops_the_running_job_and_the_new_one_takes_its_place(workspace, run_tasks):
-    template = one_step(workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="cancel_previous"))
+def test_cancel_previous_stops_the_running_job_and_the_new_one_takes_its_place(
+    workspace, run_tasks
+):
+    template = one_step(
+        workspace, "  - {id: s, type: noop}", settings_yaml=LIMITED.format(mode="cancel_previous")
+    )
     first = create_job(workspace, template=template)
     second = create_job(workspace, template=template)
     first.refresh_from_db()

@@ -107,11 +107,18 @@ def test_a_failed_step_skips_everything_below_it(workspace, run_tasks):
     assert "| first | failed" in job.result_markdown and "| third | skipped" in job.result_markdown
 
 
-def test_a_failure_in_one_branch_leaves_the_other_branch_running_and_the_job_partial(workspace, run_tasks):
+def test_a_failure_in_one_branch_leaves_the_other_branch_running_and_the_job_partial(
+    workspace, run_tasks
+):
     job = create_job(workspace, template=make_template(workspace, BRANCHES))
     run_tasks()
     job.refresh_from_db()
-    assert step_statuses(job) == {"a": "failed", "a_after": "skipped", "b": "succeeded", "b_after": "succeeded"}
+    assert step_statuses(job) == {
+        "a": "failed",
+        "a_after": "skipped",
+        "b": "succeeded",
+        "b_after": "succeeded",
+    }
     assert job.status == "partial"
 
 
@@ -158,7 +165,9 @@ def test_a_draft_waits_until_it_is_started(workspace, run_tasks):
     assert job.status == "succeeded"
 
 
-def test_canceling_a_draft_or_queued_job_is_immediate_and_a_finished_one_is_refused(workspace, run_tasks):
+def test_canceling_a_draft_or_queued_job_is_immediate_and_a_finished_one_is_refused(
+    workspace, run_tasks
+):
     template = make_template(workspace, LINEAR)
     draft = create_job(workspace, template=template, start=False)
     cancel_job(draft)
@@ -239,7 +248,9 @@ def test_secret_values_never_reach_the_stored_log(workspace, run_tasks):
             echo "ERROR: failing with $VAR_TOKEN" >&2
             exit 1
     """
-    job = create_job(workspace, template=make_template(workspace, source), variables={"token": "s3cr3t-value"})
+    job = create_job(
+        workspace, template=make_template(workspace, source), variables={"token": "s3cr3t-value"}
+    )
     run_tasks()
     job.refresh_from_db()
     stored = list(JobEvent.objects.filter(job=job).values_list("message", flat=True))
@@ -266,7 +277,17 @@ def test_event_seq_has_no_gaps_under_two_concurrent_writers(workspace, run_tasks
         try:
             for i in range(per_writer):
                 with locked_job(job.pk) as locked:
-                    record_events(locked, [{"kind": EventKind.LOG, "step_id": name, "level": "INFO", "message": f"{name}-{i}"}])
+                    record_events(
+                        locked,
+                        [
+                            {
+                                "kind": EventKind.LOG,
+                                "step_id": name,
+                                "level": "INFO",
+                                "message": f"{name}-{i}",
+                            }
+                        ],
+                    )
         finally:
             connection.close()
 
@@ -274,7 +295,11 @@ def test_event_seq_has_no_gaps_under_two_concurrent_writers(workspace, run_tasks
         after = 0
         try:
             while True:
-                batch = list(JobEvent.objects.filter(job=job, seq__gt=after).order_by("seq").values_list("seq", "message"))
+                batch = list(
+                    JobEvent.objects.filter(job=job, seq__gt=after)
+                    .order_by("seq")
+                    .values_list("seq", "message")
+                )
                 seen.extend(batch)
                 if batch:
                     after = batch[-1][0]
@@ -295,5 +320,7 @@ def test_event_seq_has_no_gaps_under_two_concurrent_writers(workspace, run_tasks
     follower.join()
     seqs = [seq for seq, _ in seen]
     assert seqs == list(range(1, 2 * per_writer + 1))
-    assert sorted(message for _, message in seen) == sorted(f"{n}-{i}" for n in ("w1", "w2") for i in range(per_writer))
+    assert sorted(message for _, message in seen) == sorted(
+        f"{n}-{i}" for n in ("w1", "w2") for i in range(per_writer)
+    )
     assert Job.objects.get(pk=job.pk).last_event_seq == 2 * per_writer

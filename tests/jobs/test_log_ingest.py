@@ -43,7 +43,12 @@ AWKWARD_LINES = [
 
 def running_step(workspace, *, log_limit_bytes=10_000_000, token=""):
     source = ONE_STEP % log_limit_bytes
-    job = create_job(workspace, template=make_template(workspace, source), variables={"token": token}, start=False)
+    job = create_job(
+        workspace,
+        template=make_template(workspace, source),
+        variables={"token": token},
+        start=False,
+    )
     step = job.steps.get()
     StepRun.objects.filter(pk=step.pk).update(status="running", attempt=1)
     step.refresh_from_db()
@@ -52,7 +57,11 @@ def running_step(workspace, *, log_limit_bytes=10_000_000, token=""):
 
 
 def stored(job):
-    return list(JobEvent.objects.filter(job=job).order_by("seq").values_list("seq", "kind", "step_id", "level", "message", "data"))
+    return list(
+        JobEvent.objects.filter(job=job)
+        .order_by("seq")
+        .values_list("seq", "kind", "step_id", "level", "message", "data")
+    )
 
 
 def test_every_character_of_a_batch_is_stored_as_it_was_logged(workspace):
@@ -66,9 +75,12 @@ def test_every_character_of_a_batch_is_stored_as_it_was_logged(workspace):
 
     rows = stored(job)
     expected = [
-        (number + 1, EventKind.LOG, "talk", levels[number % 4], line, {}) for number, line in enumerate(AWKWARD_LINES)
+        (number + 1, EventKind.LOG, "talk", levels[number % 4], line, {})
+        for number, line in enumerate(AWKWARD_LINES)
     ]
-    expected.append((len(AWKWARD_LINES) + 1, EventKind.PROGRESS, "talk", "", "", {"step_progress": 42.5}))
+    expected.append(
+        (len(AWKWARD_LINES) + 1, EventKind.PROGRESS, "talk", "", "", {"step_progress": 42.5})
+    )
     assert rows == expected
     assert Job.objects.get(pk=job.pk).last_event_seq == len(expected)
     step.refresh_from_db()
@@ -86,7 +98,9 @@ def test_many_batches_have_gap_free_seq_in_the_order_logged(workspace, monkeypat
 
     rows = stored(job)
     assert [seq for seq, *_ in rows] == list(range(1, 1001))
-    assert [message.split("\t")[0] for *_, message, _ in rows] == [f"line {number}" for number in range(1000)]
+    assert [message.split("\t")[0] for *_, message, _ in rows] == [
+        f"line {number}" for number in range(1000)
+    ]
 
 
 def test_the_log_stops_at_its_cap_with_one_truncation_marker(workspace, monkeypatch):
@@ -112,7 +126,11 @@ def test_secret_values_are_masked_in_every_line_of_a_batch(workspace):
     writer.add("ERROR", "twice: hunter2-secret hunter2-secret\tend")
     writer.flush()
 
-    assert [message for *_, message, _ in stored(job)] == ["token=***", "nothing to hide", "twice: *** ***\tend"]
+    assert [message for *_, message, _ in stored(job)] == [
+        "token=***",
+        "nothing to hide",
+        "twice: *** ***\tend",
+    ]
 
 
 def test_a_zombie_attempt_writes_nothing(workspace):
@@ -127,7 +145,10 @@ def test_a_zombie_attempt_writes_nothing(workspace):
     assert Job.objects.get(pk=job.pk).last_event_seq == 0
 
 
-@pytest.mark.parametrize("data", [{"a": "tab\there", "b": "back\\slash", "c": ["x", 1, None]}, {"quote": '"', "nl": "\n"}])
+@pytest.mark.parametrize(
+    "data",
+    [{"a": "tab\there", "b": "back\\slash", "c": ["x", 1, None]}, {"quote": '"', "nl": "\n"}],
+)
 def test_event_data_with_escapes_round_trips_in_a_batch(workspace, data):
     from jobs.engine.events import record_events
     from jobs.engine.transitions import locked_job
@@ -142,4 +163,7 @@ def test_event_data_with_escapes_round_trips_in_a_batch(workspace, data):
             ],
         )
 
-    assert stored(job) == [(1, EventKind.LOG, "talk", "INFO", "before", {}), (2, EventKind.PROGRESS, "talk", "", "", data)]
+    assert stored(job) == [
+        (1, EventKind.LOG, "talk", "INFO", "before", {}),
+        (2, EventKind.PROGRESS, "talk", "", "", data),
+    ]

@@ -40,7 +40,9 @@ print(dict(Counter(w.split(":")[0] for w in StepRun.objects.values_list("worker_
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.skipif(not (PG and REDIS), reason="JOBSITE_TEST_DATABASE_URL / JOBSITE_TEST_REDIS_URL not set")
+@pytest.mark.skipif(
+    not (PG and REDIS), reason="JOBSITE_TEST_DATABASE_URL / JOBSITE_TEST_REDIS_URL not set"
+)
 def test_two_worker_hosts_share_the_work_and_survive_losing_one(tmp_path):
     url, name = fresh_postgres_url(PG)
     deploy = Deployment(tmp_path, database_url=url, broker="redis", redis_url=REDIS, workers=2)
@@ -61,10 +63,15 @@ def test_two_worker_hosts_share_the_work_and_survive_losing_one(tmp_path):
         assert deploy.wait_for(lambda: statuses()[0].get("succeeded", 0) >= 40, timeout=120)
         deploy.kill(hosts["host-b"])
         killed_at = time.monotonic() - started
-        assert deploy.wait_for(lambda: set(statuses()[0]) <= {"succeeded", "failed", "partial", "canceled"}, timeout=180)
+        assert deploy.wait_for(
+            lambda: set(statuses()[0]) <= {"succeeded", "failed", "partial", "canceled"},
+            timeout=180,
+        )
         jobs, by_host = statuses()
         elapsed = time.monotonic() - started
-        print(f"\nmulti-host: 200 jobs, host-b killed at {killed_at:.1f} s, all finished in {elapsed:.1f} s; jobs {jobs}; steps per host {by_host}")
+        print(
+            f"\nmulti-host: 200 jobs, host-b killed at {killed_at:.1f} s, all finished in {elapsed:.1f} s; jobs {jobs}; steps per host {by_host}"
+        )
         assert jobs == {"succeeded": 200}
         assert by_host.get("host-a", 0) > 0 and by_host.get("host-b", 0) > 0
     finally:

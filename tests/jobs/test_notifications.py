@@ -38,11 +38,28 @@ def channel(workspace, **values):
     return save_notification_channel(NotificationChannel(workspace=workspace), **values)
 
 
-def test_a_failed_job_is_announced_by_email_and_chat_with_secrets_masked(workspace, run_tasks, receiver, settings):  # noqa: F811
+def test_a_failed_job_is_announced_by_email_and_chat_with_secrets_masked(
+    workspace,
+    run_tasks,
+    receiver,  # noqa: F811
+    settings,
+):
     settings.JOBSITE_BASE_URL = "https://jobs.example.test"
     chat = receiver(fail_first=1)
-    channel(workspace, kind="email", name="Ops mail", target="ops@example.test, lead@example.test", events=["job.failed"])
-    channel(workspace, kind="chat", name="Ops chat", target=chat.url, events=["job.failed", "job.succeeded"])
+    channel(
+        workspace,
+        kind="email",
+        name="Ops mail",
+        target="ops@example.test, lead@example.test",
+        events=["job.failed"],
+    )
+    channel(
+        workspace,
+        kind="chat",
+        name="Ops chat",
+        target=chat.url,
+        events=["job.failed", "job.succeeded"],
+    )
     job = create_job(workspace, template=make_template(workspace, LEAKY))
     run_tasks()
     job.refresh_from_db()
@@ -62,21 +79,44 @@ def test_a_failed_job_is_announced_by_email_and_chat_with_secrets_masked(workspa
     # dispatcher sends it again.
     assert len(chat.requests) == 1
     delivery = NotificationDelivery.objects.get(channel__kind="chat")
-    assert delivery.status == "pending" and delivery.attempts == 1 and "HTTP 500" in delivery.last_error
-    NotificationDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=5))
+    assert (
+        delivery.status == "pending"
+        and delivery.attempts == 1
+        and "HTTP 500" in delivery.last_error
+    )
+    NotificationDelivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=5)
+    )
     assert enqueue_due_notifications() == 1
     run_tasks()
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempts == 2
     message = json.loads(chat.requests[-1][1])["text"]
-    assert "Failing step: upload" in message and f"/jobs/{job.pk}/" in message and "hunter2-token" not in message
+    assert (
+        "Failing step: upload" in message
+        and f"/jobs/{job.pk}/" in message
+        and "hunter2-token" not in message
+    )
 
 
 def test_filters_by_event_and_template(workspace, run_tasks):
     fine = make_template(workspace, OK)
     leaky = make_template(workspace, LEAKY)
-    channel(workspace, kind="email", name="Only fine", target="a@example.test", events=["job.succeeded"], template=fine)
-    channel(workspace, kind="email", name="Step failures", target="b@example.test", events=["step.failed"])
+    channel(
+        workspace,
+        kind="email",
+        name="Only fine",
+        target="a@example.test",
+        events=["job.succeeded"],
+        template=fine,
+    )
+    channel(
+        workspace,
+        kind="email",
+        name="Step failures",
+        target="b@example.test",
+        events=["step.failed"],
+    )
     create_job(workspace, template=leaky)
     create_job(workspace, template=fine)
     run_tasks()
@@ -91,12 +131,25 @@ def test_a_channel_is_checked_before_it_is_saved(workspace, other_workspace):
 
     theirs = make_template(other_workspace, OK)
     try:
-        channel(workspace, kind="email", name="", target="not-an-address", events=["job.exploded"], template=theirs)
+        channel(
+            workspace,
+            kind="email",
+            name="",
+            target="not-an-address",
+            events=["job.exploded"],
+            template=theirs,
+        )
     except NotificationChannelInvalid as exc:
         assert set(exc.errors) == {"name", "target", "events", "template"}
     else:
         raise AssertionError("saved a bad channel")
     try:
-        channel(workspace, kind="chat", name="x", target="ftp://example.test/hook", events=["job.failed"])
+        channel(
+            workspace,
+            kind="chat",
+            name="x",
+            target="ftp://example.test/hook",
+            events=["job.failed"],
+        )
     except NotificationChannelInvalid as exc:
         assert set(exc.errors) == {"target"}

@@ -19,12 +19,23 @@ pytestmark = pytest.mark.slow
 DEPLOYMENTS = [
     pytest.param(("sqlite", "orm"), id="sqlite-orm"),
     pytest.param(
-        ("postgres", "orm"), id="postgres-orm",
-        marks=[pytest.mark.postgres, pytest.mark.skipif(not PG, reason="JOBSITE_TEST_DATABASE_URL not set")],
+        ("postgres", "orm"),
+        id="postgres-orm",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG, reason="JOBSITE_TEST_DATABASE_URL not set"),
+        ],
     ),
     pytest.param(
-        ("postgres", "redis"), id="postgres-redis",
-        marks=[pytest.mark.postgres, pytest.mark.skipif(not (PG and REDIS), reason="JOBSITE_TEST_DATABASE_URL / JOBSITE_TEST_REDIS_URL not set")],
+        ("postgres", "redis"),
+        id="postgres-redis",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(
+                not (PG and REDIS),
+                reason="JOBSITE_TEST_DATABASE_URL / JOBSITE_TEST_REDIS_URL not set",
+            ),
+        ],
     ),
 ]
 
@@ -36,7 +47,12 @@ def deployment(request, tmp_path):
     database_url = None
     if database == "postgres":
         database_url, db_name = fresh_postgres_url(PG)
-    deploy = Deployment(tmp_path, database_url=database_url, broker=broker, redis_url=REDIS if broker == "redis" else None)
+    deploy = Deployment(
+        tmp_path,
+        database_url=database_url,
+        broker=broker,
+        redis_url=REDIS if broker == "redis" else None,
+    )
     deploy.manage("migrate", "--noinput", "-v", "0")
     deploy.manage("demo", "--password", "demo-pass")
     yield deploy
@@ -49,14 +65,34 @@ def deployment(request, tmp_path):
 def test_demo_templates_run_to_their_end_on_a_real_worker_cluster(deployment):
     deployment.start("worker", log_name="worker")
 
-    export = deployment.manage("runjob", "orders-export", "--var", "days=5", "--var", "region=us", "--follow", "--timeout", "90", check=False)
+    export = deployment.manage(
+        "runjob",
+        "orders-export",
+        "--var",
+        "days=5",
+        "--var",
+        "region=us",
+        "--follow",
+        "--timeout",
+        "90",
+        check=False,
+    )
     assert export.returncode == 0, export.stdout + export.stderr
     assert "succeeded" in export.stdout
     assert "| 5 | 5 |" in export.stdout  # the report rendered the upstream outputs
     assert "demo-token-123" not in export.stdout  # the secret default is masked in the log
     assert "token ***" in export.stdout
 
-    maintenance = deployment.manage("runjob", "nightly-maintenance", "--var", "pause_seconds=0.5", "--follow", "--timeout", "90", check=False)
+    maintenance = deployment.manage(
+        "runjob",
+        "nightly-maintenance",
+        "--var",
+        "pause_seconds=0.5",
+        "--follow",
+        "--timeout",
+        "90",
+        check=False,
+    )
     # A partial job is not a success: runjob exits non-zero and says why.
     assert maintenance.returncode == 1
     assert "partial" in maintenance.stdout
@@ -67,7 +103,9 @@ def test_runjob_explains_bad_variables_and_creates_nothing(tmp_path):
     deploy = Deployment(tmp_path)
     deploy.manage("migrate", "--noinput", "-v", "0")
     deploy.manage("demo", "--password", "demo-pass")
-    result = deploy.manage("runjob", "orders-export", "--var", "days=zero", "--var", "colour=red", check=False)
+    result = deploy.manage(
+        "runjob", "orders-export", "--var", "days=zero", "--var", "colour=red", check=False
+    )
     assert result.returncode != 0
     assert "variables.days" in result.stderr and "integer" in result.stderr
     assert "variables.colour" in result.stderr and "unknown" in result.stderr

@@ -19,7 +19,9 @@ steps:
 """
 
 
-def test_retention_deletes_old_finished_jobs_with_their_events_and_files_and_nothing_else(workspace, other_workspace, run_tasks):
+def test_retention_deletes_old_finished_jobs_with_their_events_and_files_and_nothing_else(
+    workspace, other_workspace, run_tasks
+):
     template = make_template(workspace, ARTIFACT)
     old, recent = create_job(workspace, template=template), create_job(workspace, template=template)
     outsider = create_job(other_workspace, template=make_template(other_workspace, ARTIFACT))
@@ -59,10 +61,14 @@ steps:
 """
 
 
-def test_the_secrets_of_a_job_finished_long_ago_are_erased_and_the_rest_kept(workspace, run_tasks, settings):
+def test_the_secrets_of_a_job_finished_long_ago_are_erased_and_the_rest_kept(
+    workspace, run_tasks, settings
+):
     settings.JOBSITE_SECRET_RETENTION_DAYS = 7
     template = make_template(workspace, SECRET)
-    old, recent = (create_job(workspace, template=template, variables={"tok": "tok-value-1"}) for _ in range(2))
+    old, recent = (
+        create_job(workspace, template=template, variables={"tok": "tok-value-1"}) for _ in range(2)
+    )
     run_tasks()
     Job.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
     assert purge_secrets() == 1

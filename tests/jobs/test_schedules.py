@@ -26,7 +26,9 @@ steps:
 def test_next_run_follows_the_schedules_timezone():
     after = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     # 02:30 in Paris (UTC+1 in March before DST) is 01:30 UTC.
-    assert next_run_after("30 2 * * *", "Europe/Paris", after) == datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    assert next_run_after("30 2 * * *", "Europe/Paris", after) == datetime(
+        2026, 3, 2, 1, 30, tzinfo=UTC
+    )
     with pytest.raises(ScheduleError) as bad_cron:
         next_run_after("every day", "UTC", after)
     assert bad_cron.value.field == "cron"
@@ -37,7 +39,9 @@ def test_next_run_follows_the_schedules_timezone():
 
 def test_after_downtime_a_schedule_runs_once_not_a_burst(workspace):
     template = make_template(workspace, TEMPLATE)
-    schedule = save_schedule(Schedule(workspace=workspace, template=template, cron="*/5 * * * *", variables={"days": 3}))
+    schedule = save_schedule(
+        Schedule(workspace=workspace, template=template, cron="*/5 * * * *", variables={"days": 3})
+    )
     schedule.save()
     assert schedule.next_run_at > timezone.now()
     # The dispatcher was down for three hours: 36 runs were missed.
@@ -53,7 +57,11 @@ def test_after_downtime_a_schedule_runs_once_not_a_burst(workspace):
 def test_a_schedule_whose_variables_no_longer_validate_is_paused_with_the_reason(workspace):
     template = make_template(workspace, TEMPLATE)
     schedule = Schedule.objects.create(
-        workspace=workspace, template=template, cron="* * * * *", variables={"days": 99}, next_run_at=timezone.now() - timedelta(seconds=1)
+        workspace=workspace,
+        template=template,
+        cron="* * * * *",
+        variables={"days": 99},
+        next_run_at=timezone.now() - timedelta(seconds=1),
     )
     assert run_due_schedules() == 0
     schedule.refresh_from_db()

@@ -27,7 +27,20 @@ steps:
 """
 
 ACTIONS = st.sampled_from(
-    ["claim", "claim_stale", "heartbeat", "heartbeat_stale", "succeed", "fail", "finish_stale", "reap", "retry", "cancel", "force_cancel", "dispatch"]
+    [
+        "claim",
+        "claim_stale",
+        "heartbeat",
+        "heartbeat_stale",
+        "succeed",
+        "fail",
+        "finish_stale",
+        "reap",
+        "retry",
+        "cancel",
+        "force_cancel",
+        "dispatch",
+    ]
 )
 
 
@@ -49,10 +62,14 @@ def apply(action, job, step):
     elif action == "finish_stale":
         finish_step(step.pk, step.attempt - 1, Outcome.ok())
     elif action == "reap":
-        StepRun.objects.filter(pk=step.pk, status="running").update(lease_expires_at=now - timedelta(seconds=1))
+        StepRun.objects.filter(pk=step.pk, status="running").update(
+            lease_expires_at=now - timedelta(seconds=1)
+        )
         reap_expired_leases()
     elif action == "retry":
-        StepRun.objects.filter(pk=step.pk, status="retrying").update(next_attempt_at=now - timedelta(seconds=1))
+        StepRun.objects.filter(pk=step.pk, status="retrying").update(
+            next_attempt_at=now - timedelta(seconds=1)
+        )
         enqueue_due_retries()
     elif action in ("cancel", "force_cancel"):
         try:
@@ -63,7 +80,11 @@ def apply(action, job, step):
         start_waiting_jobs()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(script=st.lists(st.tuples(ACTIONS, st.integers(0, 2)), min_size=1, max_size=30))
 def test_no_sequence_of_engine_actions_breaks_the_state_machine(workspace, script):
     template = make_template(workspace, SOURCE)
@@ -76,12 +97,16 @@ def test_no_sequence_of_engine_actions_breaks_the_state_machine(workspace, scrip
         apply(action, job, steps[index])
         job.refresh_from_db()
         if finished_job_status:
-            assert job.status == finished_job_status, f"a {finished_job_status} job changed to {job.status}"
+            assert job.status == finished_job_status, (
+                f"a {finished_job_status} job changed to {job.status}"
+            )
         elif job.status in JOB_TERMINAL:
             finished_job_status = job.status
         for step in job.steps.all():
             if step.step_id in finished_steps:
-                assert step.status == finished_steps[step.step_id], f"finished step {step.step_id} changed"
+                assert step.status == finished_steps[step.step_id], (
+                    f"finished step {step.step_id} changed"
+                )
             elif step.status in STEP_TERMINAL:
                 finished_steps[step.step_id] = step.status
         assert job.progress >= last_progress

@@ -65,24 +65,38 @@ def receiver(settings):
 
 
 def retry_now_and_run(run_tasks):
-    WebhookDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now() - timedelta(seconds=5))
+    WebhookDelivery.objects.filter(status="pending").update(
+        next_attempt_at=timezone.now() - timedelta(seconds=5)
+    )
     enqueue_due_deliveries()
     run_tasks()
 
 
-def test_deliveries_are_signed_filtered_and_retried_until_the_receiver_answers(workspace, run_tasks, receiver):
+def test_deliveries_are_signed_filtered_and_retried_until_the_receiver_answers(
+    workspace, run_tasks, receiver
+):
     hook = receiver(fail_first=2)
-    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url=hook.url, events=["job.succeeded", "job.failed"])
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url=hook.url, events=["job.succeeded", "job.failed"]
+    )
     job = create_job(workspace, template=make_template(workspace, OK_TEMPLATE))
     run_tasks()
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-    assert delivery.event == "job.succeeded" and delivery.status == "pending" and delivery.attempts == 1
+    assert (
+        delivery.event == "job.succeeded"
+        and delivery.status == "pending"
+        and delivery.attempts == 1
+    )
     assert delivery.next_attempt_at > timezone.now()  # backing off, not hammering
     retry_now_and_run(run_tasks)
     retry_now_and_run(run_tasks)
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and delivery.attempts == 3
-    log = list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("number", "status_code", "response_excerpt"))
+    log = list(
+        DeliveryAttempt.objects.filter(delivery=delivery).values_list(
+            "number", "status_code", "response_excerpt"
+        )
+    )
     assert log == [(1, 500, "nope"), (2, 500, "nope"), (3, 200, "thanks")]
     # Every attempt is signed; the standardwebhooks package verifies each one.
     for headers, body in hook.requests:
@@ -94,7 +108,9 @@ def test_deliveries_are_signed_filtered_and_retried_until_the_receiver_answers(w
 
 def test_during_a_secret_rotation_old_and_new_secrets_both_verify(workspace, run_tasks, receiver):
     hook = receiver()
-    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url=hook.url, events=["job.succeeded"])
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url=hook.url, events=["job.succeeded"]
+    )
     old_secret = endpoint.secret
     new_secret = rotate_secret(endpoint)
     create_job(workspace, template=make_template(workspace, OK_TEMPLATE))
@@ -116,7 +132,9 @@ def test_a_410_disables_the_endpoint(workspace, run_tasks, receiver):
     assert WebhookDelivery.objects.filter(endpoint=endpoint, status="failed").exists()
 
 
-def test_a_hanging_receiver_times_out_and_the_job_is_not_held_up(workspace, run_tasks, receiver, settings):
+def test_a_hanging_receiver_times_out_and_the_job_is_not_held_up(
+    workspace, run_tasks, receiver, settings
+):
     settings.JOBSITE_WEBHOOK_TIMEOUT = 0.5
     hook = receiver(hang_seconds=3)
     WebhookEndpoint.objects.create(workspace=workspace, url=hook.url, events=["job.queued"])
@@ -132,7 +150,9 @@ def test_a_hanging_receiver_times_out_and_the_job_is_not_held_up(workspace, run_
 def test_step_failures_and_template_filters(workspace, run_tasks, receiver):
     hook = receiver()
     failing = make_template(workspace, FAILING_TEMPLATE)
-    WebhookEndpoint.objects.create(workspace=workspace, url=hook.url, events=["step.failed"], template=failing)
+    WebhookEndpoint.objects.create(
+        workspace=workspace, url=hook.url, events=["step.failed"], template=failing
+    )
     create_job(workspace, template=make_template(workspace, OK_TEMPLATE))
     create_job(workspace, template=failing)
     run_tasks()
@@ -141,9 +161,13 @@ def test_step_failures_and_template_filters(workspace, run_tasks, receiver):
     assert json.loads(hook.requests[0][1])["data"]["step"]["id"] == "s"
 
 
-def test_a_jobs_callback_url_gets_its_final_event_and_redelivery_sends_again(workspace, run_tasks, receiver):
+def test_a_jobs_callback_url_gets_its_final_event_and_redelivery_sends_again(
+    workspace, run_tasks, receiver
+):
     hook = receiver()
-    job = create_job(workspace, template=make_template(workspace, OK_TEMPLATE), callback_url=hook.url)
+    job = create_job(
+        workspace, template=make_template(workspace, OK_TEMPLATE), callback_url=hook.url
+    )
     run_tasks()
     assert [json.loads(body)["type"] for _, body in hook.requests] == ["job.succeeded"]
     delivery = WebhookDelivery.objects.get(job=job)
@@ -153,13 +177,20 @@ def test_a_jobs_callback_url_gets_its_final_event_and_redelivery_sends_again(wor
     assert hook.requests[0][0]["webhook-id"] != hook.requests[1][0]["webhook-id"]
 
 
-def test_admins_read_the_callback_secret_that_signs_callbacks(workspace, run_tasks, receiver, api_key, client):
+def test_admins_read_the_callback_secret_that_signs_callbacks(
+    workspace, run_tasks, receiver, api_key, client
+):
     from jobsite.models import Role
 
     hook = receiver()
     admin_key, viewer_key = api_key(Role.ADMIN), api_key(Role.VIEWER)
-    secret = client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {admin_key}").json()["callback_secret"]
-    assert "callback_secret" not in client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {viewer_key}").json()
+    secret = client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {admin_key}").json()[
+        "callback_secret"
+    ]
+    assert (
+        "callback_secret"
+        not in client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {viewer_key}").json()
+    )
     create_job(workspace, template=make_template(workspace, OK_TEMPLATE), callback_url=hook.url)
     run_tasks()
     headers, body = hook.requests[0]

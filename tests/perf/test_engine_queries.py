@@ -43,7 +43,9 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
     workspace, django_assert_max_num_queries
 ):
     template = make_template(workspace, ONE_STEP)
-    create_job(workspace, template=template)  # warm: the first job of a process reads a few things once
+    create_job(
+        workspace, template=template
+    )  # warm: the first job of a process reads a few things once
     # BEGIN, job, step, job queued, webhook check, step queued, task, events, seq, COMMIT
     with django_assert_max_num_queries(11):
         job = create_job(workspace, template=template)
@@ -69,7 +71,11 @@ def test_every_status_change_of_a_plain_job_runs_its_named_statement(workspace):
         job = create_job(workspace, template=template)
         step = StepRun.objects.get(job=job)
         assert run_step(step.pk, step.attempt) == "succeeded"
-    updates = [query["sql"] for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("UPDATE")]
+    updates = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].lstrip().upper().startswith("UPDATE")
+    ]
     status_updates = [sql for sql in updates if "status" in sql.split("WHERE")[0]]
     assert len(status_updates) == len(JOB_UPDATES) + len(STEP_UPDATES) == 6
     # The ORM quotes its columns; the named statements are written without quotes.
@@ -120,6 +126,11 @@ def test_each_transition_of_a_chain_is_one_short_transaction_of_a_bounded_number
         assert run_step(first.pk, first.attempt) == "succeeded"
     job.refresh_from_db()
     assert job.status == "succeeded"
-    assert StepRun.objects.filter(job=job).exclude(worker_id=StepRun.objects.get(job=job, step_id="s0").worker_id).count() == 0
+    assert (
+        StepRun.objects.filter(job=job)
+        .exclude(worker_id=StepRun.objects.get(job=job, step_id="s0").worker_id)
+        .count()
+        == 0
+    )
     seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, job.last_event_seq + 1))

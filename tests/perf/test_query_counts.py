@@ -29,7 +29,18 @@ def add_jobs(template, count, start=True):
     jobs = [create_job(template.workspace, template=template, start=start) for _ in range(count)]
     for job in jobs:
         with locked_job(job.pk) as locked:
-            record_events(locked, [{"kind": EventKind.LOG, "step_id": "s0", "level": "INFO", "message": f"line {i}"} for i in range(3)])
+            record_events(
+                locked,
+                [
+                    {
+                        "kind": EventKind.LOG,
+                        "step_id": "s0",
+                        "level": "INFO",
+                        "message": f"line {i}",
+                    }
+                    for i in range(3)
+                ],
+            )
     return jobs
 
 
@@ -85,11 +96,15 @@ def test_the_api_job_list_costs_the_same_with_2_or_28_jobs_and_counts_nothing(
     assert len(response.json()["results"]) >= 25
 
 
-def test_the_api_next_page_costs_the_same_as_the_first(workspace, client, api_headers, django_assert_max_num_queries):
+def test_the_api_next_page_costs_the_same_as_the_first(
+    workspace, client, api_headers, django_assert_max_num_queries
+):
     add_jobs(chain_template(workspace, 2, "chain-2"), 12)
     first = get(client, "/api/v1/jobs/?limit=5", **api_headers).json()
     with django_assert_max_num_queries(2) as captured:  # the key, one page of jobs
-        page = get(client, f"/api/v1/jobs/?limit=5&cursor={first['next_cursor']}", **api_headers).json()
+        page = get(
+            client, f"/api/v1/jobs/?limit=5&cursor={first['next_cursor']}", **api_headers
+        ).json()
     assert count_queries(captured) == []
     assert len(page["results"]) == 5
 
@@ -111,7 +126,9 @@ def test_the_dashboard_costs_the_same_with_2_or_28_jobs_and_counts_only_what_is_
 
 
 @pytest.mark.parametrize("path", ["/jobs/{id}/", "/api/v1/jobs/{id}/"])
-def test_a_job_costs_the_same_with_2_or_12_steps(workspace, page_client, api_headers, path, django_assert_max_num_queries):
+def test_a_job_costs_the_same_with_2_or_12_steps(
+    workspace, page_client, api_headers, path, django_assert_max_num_queries
+):
     small = add_jobs(chain_template(workspace, 2, "chain-2"), 1)[0]
     big = add_jobs(chain_template(workspace, 12, "chain-12"), 1)[0]
     headers = api_headers if path.startswith("/api/") else {}
@@ -122,9 +139,13 @@ def test_a_job_costs_the_same_with_2_or_12_steps(workspace, page_client, api_hea
     assert b"s11" in response.content
 
 
-def test_job_events_and_logs_read_one_job_by_seq_without_counting(workspace, client, api_headers, django_assert_max_num_queries):
+def test_job_events_and_logs_read_one_job_by_seq_without_counting(
+    workspace, client, api_headers, django_assert_max_num_queries
+):
     job = add_jobs(chain_template(workspace, 2, "chain-2"), 1)[0]
-    get(client, f"/api/v1/jobs/{job.pk}/status/", **api_headers)  # the key's first use writes last_used_at
+    get(
+        client, f"/api/v1/jobs/{job.pk}/status/", **api_headers
+    )  # the key's first use writes last_used_at
     for path in (f"/api/v1/jobs/{job.pk}/events/?after=1", f"/api/v1/jobs/{job.pk}/logs/?tail=2"):
         with django_assert_max_num_queries(3) as captured:  # key, job, events
             get(client, path, **api_headers)
@@ -136,7 +157,9 @@ def test_a_polled_job_costs_one_query_for_its_status_and_three_for_itself_with_2
 ):
     small = add_jobs(chain_template(workspace, 2, "chain-2"), 1)[0]
     big = add_jobs(chain_template(workspace, 12, "chain-12"), 1)[0]
-    get(client, f"/api/v1/jobs/{small.pk}/status/", **api_headers)  # the key's first use writes last_used_at
+    get(
+        client, f"/api/v1/jobs/{small.pk}/status/", **api_headers
+    )  # the key's first use writes last_used_at
     for job in (small, big):
         with django_assert_max_num_queries(1):  # the job with the key (jobs/api/lean_reads.py)
             get(client, f"/api/v1/jobs/{job.pk}/status/", **api_headers)

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_query_values_are_replaced_and_names_kept():
-    assert redact_query("key=jtk_S3CR3T&api_token=abc%20def&flag&empty=") == "key=***&api_token=***&flag&empty="
-    assert redact_uri("/api/hooks/acme/greet/trigger/?key=jtk_S3CR3T") == "/api/hooks/acme/greet/trigger/?key=***"
+    assert (
+        redact_query("key=jtk_S3CR3T&api_token=abc%20def&flag&empty=")
+        == "key=***&api_token=***&flag&empty="
+    )
+    assert (
+        redact_uri("/api/hooks/acme/greet/trigger/?key=jtk_S3CR3T")
+        == "/api/hooks/acme/greet/trigger/?key=***"
+    )
     assert redact_uri("/healthz") == "/healthz"
 
 
@@ -33,12 +39,21 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_the_served_access_log_shows_no_query_string_secret(tmp_path):
     port = free_port()
-    env = {**os.environ, "SECRET_KEY": "access-log-test-" + "x" * 40, "DEBUG": "0", "JOBSITE_DATA_DIR": str(tmp_path),
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    env = {
+        **os.environ,
+        "SECRET_KEY": "access-log-test-" + "x" * 40,
+        "DEBUG": "0",
+        "JOBSITE_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
     log_path = tmp_path / "web.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            web_command(f"127.0.0.1:{port}", 1), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            web_command(f"127.0.0.1:{port}", 1),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
@@ -47,7 +62,10 @@ def test_the_served_access_log_shows_no_query_string_secret(tmp_path):
         while True:
             try:
                 urllib.request.urlopen(
-                    urllib.request.Request(url, headers={"Referer": "http://x.example/page?key=jtk_S3CR3T-ref"}), timeout=2
+                    urllib.request.Request(
+                        url, headers={"Referer": "http://x.example/page?key=jtk_S3CR3T-ref"}
+                    ),
+                    timeout=2,
                 ).read()
                 break
             except (urllib.error.URLError, OSError):

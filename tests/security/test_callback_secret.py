@@ -13,12 +13,18 @@ from tests.jobs.helpers import make_template
 from tests.jobs.test_webhooks import OK_TEMPLATE, Receiver
 
 
-def test_an_operators_callback_does_not_verify_against_the_admins_endpoint(workspace, run_tasks, api_key, client, settings):
+def test_an_operators_callback_does_not_verify_against_the_admins_endpoint(
+    workspace, run_tasks, api_key, client, settings
+):
     settings.JOBSITE_EGRESS_ALLOW = ["127.0.0.1"]
     admins_receiver, operators_receiver = Receiver(), Receiver()
     try:
-        endpoint = WebhookEndpoint.objects.create(workspace=workspace, url=admins_receiver.url, events=["job.queued"])
-        operator = client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {api_key(Role.OPERATOR)}")
+        endpoint = WebhookEndpoint.objects.create(
+            workspace=workspace, url=admins_receiver.url, events=["job.queued"]
+        )
+        operator = client.get(
+            "/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {api_key(Role.OPERATOR)}"
+        )
         assert "callback_secret" not in operator.json()
         template = make_template(workspace, OK_TEMPLATE)
         create_job(workspace, template=template, callback_url=operators_receiver.url)
@@ -26,9 +32,11 @@ def test_an_operators_callback_does_not_verify_against_the_admins_endpoint(works
     finally:
         admins_receiver.close()
         operators_receiver.close()
-    (headers, body), = operators_receiver.requests
+    ((headers, body),) = operators_receiver.requests
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint.secret).verify(body, headers)
-    secret = client.get("/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {api_key(Role.ADMIN)}").json()["callback_secret"]
+    secret = client.get(
+        "/api/v1/workspace/", HTTP_AUTHORIZATION=f"Bearer {api_key(Role.ADMIN)}"
+    ).json()["callback_secret"]
     assert secret != endpoint.secret
     assert Webhook(secret).verify(body, headers)["type"] == "job.succeeded"

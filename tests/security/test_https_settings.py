@@ -20,9 +20,20 @@ DOCUMENTED = {
 
 
 def run_in_fresh_process(args, tmp_path, **env):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("JOBSITE_", "DJANGO_")) and k not in ("DEBUG", "SECRET_KEY")}
-    environ.update(DOCUMENTED, JOBSITE_DATA_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **env)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JOBSITE_", "DJANGO_")) and k not in ("DEBUG", "SECRET_KEY")
+    }
+    environ.update(
+        DOCUMENTED,
+        JOBSITE_DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_deploy_is_clean_with_the_documented_settings(tmp_path):

@@ -18,7 +18,9 @@ def attempt(client, password, username="alice"):
     return client.post("/login/", {"username": username, "password": password})
 
 
-def test_after_ten_failures_that_client_is_refused_for_that_username_even_with_the_right_password(alice):
+def test_after_ten_failures_that_client_is_refused_for_that_username_even_with_the_right_password(
+    alice,
+):
     attacker = Client(REMOTE_ADDR="203.0.113.7")
     failures = [attempt(attacker, f"guess-{i}").status_code for i in range(10)]
     assert failures == [200] * 10  # the form again, with its error
@@ -32,7 +34,9 @@ def test_after_ten_failures_that_client_is_refused_for_that_username_even_with_t
     assert attempt(attacker, "x", username="bob").status_code == 200
 
 
-def test_sixty_wrong_passwords_in_a_row_cost_ten_password_checks(alice, django_assert_max_num_queries):
+def test_sixty_wrong_passwords_in_a_row_cost_ten_password_checks(
+    alice, django_assert_max_num_queries
+):
     # The CPU amplifier of issue 12: each check is a full PBKDF2 run. Refused attempts
     # never reach the password hasher (nor the user table).
     attacker = Client(REMOTE_ADDR="203.0.113.8")
@@ -61,11 +65,22 @@ def test_a_user_changes_their_password_from_the_top_bar(alice, workspace, client
     assert 'href="/account/password/"' in page.content.decode()
     form = client.get("/account/password/")
     assert form.status_code == 200 and "csrfmiddlewaretoken" in form.content.decode()
-    wrong = client.post("/account/password/", {"old_password": "nope", "new_password1": "a new long passphrase", "new_password2": "a new long passphrase"})
+    wrong = client.post(
+        "/account/password/",
+        {
+            "old_password": "nope",
+            "new_password1": "a new long passphrase",
+            "new_password2": "a new long passphrase",
+        },
+    )
     assert wrong.status_code == 200 and "incorrectly" in wrong.content.decode()
     changed = client.post(
         "/account/password/",
-        {"old_password": PASSWORD, "new_password1": "a new long passphrase", "new_password2": "a new long passphrase"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a new long passphrase",
+            "new_password2": "a new long passphrase",
+        },
         follow=True,
     )
     assert changed.redirect_chain[-1][0] == "/"
@@ -78,7 +93,10 @@ def test_a_user_changes_their_password_from_the_top_bar(alice, workspace, client
 def test_the_password_change_form_needs_the_csrf_token(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    response = client.post("/account/password/", {"old_password": PASSWORD, "new_password1": "x" * 12, "new_password2": "x" * 12})
+    response = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password1": "x" * 12, "new_password2": "x" * 12},
+    )
     assert response.status_code == 403
     alice.refresh_from_db()
     assert alice.check_password(PASSWORD)

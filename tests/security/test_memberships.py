@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def make_user(username, **extra):
-    return get_user_model().objects.create_user(username, f"{username}@example.invalid", "pw-" + username, **extra)
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.invalid", "pw-" + username, **extra
+    )
 
 
 def logged_in(user):
@@ -25,14 +27,23 @@ def logged_in(user):
     return client
 
 
-def test_a_workspace_admin_cannot_add_another_tenants_user_or_tell_whether_a_username_exists(admin_user, workspace, other_workspace):
+def test_a_workspace_admin_cannot_add_another_tenants_user_or_tell_whether_a_username_exists(
+    admin_user, workspace, other_workspace
+):
     outsider = make_user("olga-outsider")
     Membership.objects.create(workspace=other_workspace, user=outsider, role=Role.ADMIN)
     admin = logged_in(admin_user)
-    existing = admin.post("/settings/members/add/", {"username": "olga-outsider", "role": "admin"}, follow=True)
-    missing = admin.post("/settings/members/add/", {"username": "nobody-by-that-name", "role": "admin"}, follow=True)
+    existing = admin.post(
+        "/settings/members/add/", {"username": "olga-outsider", "role": "admin"}, follow=True
+    )
+    missing = admin.post(
+        "/settings/members/add/", {"username": "nobody-by-that-name", "role": "admin"}, follow=True
+    )
     assert not Membership.objects.filter(workspace=workspace, user=outsider).exists()
-    messages = [re.findall(r'class="message[^"]*">([^<]*)<', r.content.decode()) for r in (existing, missing)]
+    messages = [
+        re.findall(r'class="message[^"]*">([^<]*)<', r.content.decode())
+        for r in (existing, missing)
+    ]
     assert messages[0] == messages[1] == ["Pick someone from the list, or invite them by email."]
     assert "olga-outsider" not in admin.get("/settings/members/").content.decode()
     # Nor by guessing a user id.
@@ -40,7 +51,9 @@ def test_a_workspace_admin_cannot_add_another_tenants_user_or_tell_whether_a_use
     assert not Membership.objects.filter(workspace=workspace, user=outsider).exists()
 
 
-def test_an_admin_adds_someone_who_shares_another_workspace_with_them(admin_user, workspace, other_workspace):
+def test_an_admin_adds_someone_who_shares_another_workspace_with_them(
+    admin_user, workspace, other_workspace
+):
     shared = Workspace.objects.create(slug="shared", name="Shared")
     Membership.objects.create(workspace=shared, user=admin_user, role=Role.VIEWER)
     colleague = make_user("cora-colleague")
@@ -67,7 +80,10 @@ def test_staff_add_any_existing_user_by_username(workspace, admin_user):
 
 def invitation_link(admin, email="newcomer@example.com", role="operator"):
     response = admin.post("/settings/members/invite/", {"email": email, "role": role}, follow=True)
-    return re.search(r'value="(http://testserver/invitations/accept/\?token=jinv_[^"]+)"', response.content.decode()).group(1)
+    return re.search(
+        r'value="(http://testserver/invitations/accept/\?token=jinv_[^"]+)"',
+        response.content.decode(),
+    ).group(1)
 
 
 def test_an_invitation_link_is_shown_once_and_creates_an_account_that_joins(admin_user, workspace):
@@ -78,7 +94,15 @@ def test_an_invitation_link_is_shown_once_and_creates_an_account_that_joins(admi
     path = link.removeprefix("http://testserver")
     newcomer = Client()
     assert newcomer.get(path).status_code == 200
-    joined = newcomer.post(path, {"username": "newcomer", "password1": "a long new passphrase", "password2": "a long new passphrase"}, follow=True)
+    joined = newcomer.post(
+        path,
+        {
+            "username": "newcomer",
+            "password1": "a long new passphrase",
+            "password2": "a long new passphrase",
+        },
+        follow=True,
+    )
     assert joined.redirect_chain[-1][0] == "/"
     user = get_user_model().objects.get(username="newcomer")
     assert user.email == "newcomer@example.com"
@@ -88,10 +112,14 @@ def test_an_invitation_link_is_shown_once_and_creates_an_account_that_joins(admi
     assert Client().get("/invitations/accept/?token=jinv_made-up").status_code == 404
 
 
-def test_a_logged_in_user_accepts_an_invitation_with_one_button(admin_user, workspace, other_workspace):
+def test_a_logged_in_user_accepts_an_invitation_with_one_button(
+    admin_user, workspace, other_workspace
+):
     existing = make_user("eve-existing")
     Membership.objects.create(workspace=other_workspace, user=existing, role=Role.ADMIN)
-    path = invitation_link(logged_in(admin_user), email="eve@example.com", role="viewer").removeprefix("http://testserver")
+    path = invitation_link(
+        logged_in(admin_user), email="eve@example.com", role="viewer"
+    ).removeprefix("http://testserver")
     client = logged_in(existing)
     assert "Join Acme" in client.get(path).content.decode()
     client.post(path)
@@ -100,17 +128,35 @@ def test_a_logged_in_user_accepts_an_invitation_with_one_button(admin_user, work
 
 def test_expired_and_withdrawn_invitations_do_not_work(admin_user, workspace):
     admin = logged_in(admin_user)
-    expired_path = invitation_link(admin, email="late@example.com").removeprefix("http://testserver")
-    Invitation.objects.filter(email="late@example.com").update(expires_at=timezone.now() - timedelta(seconds=1))
+    expired_path = invitation_link(admin, email="late@example.com").removeprefix(
+        "http://testserver"
+    )
+    Invitation.objects.filter(email="late@example.com").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert Client().get(expired_path).status_code == 404
-    withdrawn_path = invitation_link(admin, email="nope@example.com").removeprefix("http://testserver")
+    withdrawn_path = invitation_link(admin, email="nope@example.com").removeprefix(
+        "http://testserver"
+    )
     invitation = Invitation.objects.get(email="nope@example.com")
     admin.post(f"/settings/invitations/{invitation.pk}/cancel/")
-    response = Client().post(withdrawn_path, {"username": "nope", "password1": "a long new passphrase", "password2": "a long new passphrase"})
+    response = Client().post(
+        withdrawn_path,
+        {
+            "username": "nope",
+            "password1": "a long new passphrase",
+            "password2": "a long new passphrase",
+        },
+    )
     assert response.status_code == 404
     assert not get_user_model().objects.filter(username="nope").exists()
 
 
 def test_only_admins_invite(operator_user, workspace):
-    assert logged_in(operator_user).post("/settings/members/invite/", {"email": "x@example.com", "role": "admin"}).status_code == 403
+    assert (
+        logged_in(operator_user)
+        .post("/settings/members/invite/", {"email": "x@example.com", "role": "admin"})
+        .status_code
+        == 403
+    )
     assert not Invitation.objects.exists()

@@ -12,7 +12,9 @@ def server_log(caplog):
     return caplog
 
 
-def test_a_viewer_refused_an_admin_page_leaves_one_line_and_no_traceback(client, viewer_user, server_log):
+def test_a_viewer_refused_an_admin_page_leaves_one_line_and_no_traceback(
+    client, viewer_user, server_log
+):
     client.force_login(viewer_user)
     response = client.get("/settings/members/")
     assert response.status_code == 403

@@ -45,18 +45,34 @@ def redis_reachable() -> bool:
 def test_two_processes_with_a_cache_url_count_wrong_keys_together(workspace, api_key):
     address = f"198.51.100.{secrets.randbelow(250) + 1}-{secrets.token_hex(4)}"
     prefix = "jsk_" + secrets.token_hex(2)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsite.settings", "JOBSITE_CACHE_URL": REDIS_URL,
-           "JOBSITE_API_BAD_KEY_LIMIT": "20/hour", "SECRET_KEY": "throttle-test-" + "x" * 40}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "jobsite.settings",
+        "JOBSITE_CACHE_URL": REDIS_URL,
+        "JOBSITE_API_BAD_KEY_LIMIT": "20/hour",
+        "SECRET_KEY": "throttle-test-" + "x" * 40,
+    }
     other = subprocess.run(
-        [sys.executable, "-c", OTHER_PROCESS, address, prefix, "15"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", OTHER_PROCESS, address, prefix, "15"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert other.returncode == 0, other.stderr
     assert other.stdout.split() == ["401"] * 15
 
-    shared = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    shared = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
     with override_settings(CACHES=shared, JOBSITE_API_BAD_KEY_LIMIT="20/hour"):
-        here = [client_for(f"{prefix}x{i}", REMOTE_ADDR=address).get("/api/v1/workspace/").status_code for i in range(7)]
+        here = [
+            client_for(f"{prefix}x{i}", REMOTE_ADDR=address).get("/api/v1/workspace/").status_code
+            for i in range(7)
+        ]
         # 15 there + 5 here reach the limit of 20; the rest are refused.
         assert here == [401] * 5 + [429] * 2
         # A valid key from that address is still answered.
-        assert client_for(api_key(), REMOTE_ADDR=address).get("/api/v1/workspace/").status_code == 200
+        assert (
+            client_for(api_key(), REMOTE_ADDR=address).get("/api/v1/workspace/").status_code == 200
+        )

@@ -179,7 +179,12 @@ def test_outputs_of_a_step_upstream_through_several_needs_may_be_used():
     steps = [
         {"id": "a", "type": "noop", "with": {"outputs": {"n": 1}}},
         {"id": "b", "type": "noop", "needs": ["a"]},
-        {"id": "c", "type": "report", "needs": "b", "with": {"markdown": "{{ steps.a.outputs.n }}"}},
+        {
+            "id": "c",
+            "type": "report",
+            "needs": "b",
+            "with": {"markdown": "{{ steps.a.outputs.n }}"},
+        },
     ]
 
     assert load_definition(minimal(steps=steps))["steps"][2]["needs"] == ["b"]
@@ -249,13 +254,19 @@ def test_an_explosive_source_is_refused_on_source_whoever_reads_it(source):
     """The reader under the UI, the admin, the API and inline recipes refuses it (and
     comes back at once rather than expanding billions of values or overflowing the stack);
     a template using a few anchors and aliases still loads."""
-    assert_error(errors_of(source), "source", "nests too deeply or its YAML aliases expand past 100000 values")
+    assert_error(
+        errors_of(source),
+        "source",
+        "nests too deeply or its YAML aliases expand past 100000 values",
+    )
     fine = "slug: t\nname: T\nvariables: {a: &text {type: string}, b: *text}\nsteps: [{id: s, type: noop}]\n"
     assert list(load_definition(fine)["variables"]) == ["a", "b"]
 
 
 def test_a_value_that_is_not_json_data_is_refused():
-    errors = errors_of("slug: t\nname: T\nsteps: [{id: a, type: noop, with: {outputs: {x: .nan}}}]\n")
+    errors = errors_of(
+        "slug: t\nname: T\nsteps: [{id: a, type: noop, with: {outputs: {x: .nan}}}]\n"
+    )
 
     assert_error(errors, "steps[0].with.outputs.x", "must be a finite number")
 
@@ -288,7 +299,13 @@ def test_every_problem_is_reported_at_once_and_reads_as_path_colon_message():
     with pytest.raises(DefinitionError) as caught:
         load_definition(definition)
 
-    assert set(caught.value.errors) == {"slug", "variables.Days", "extra", "steps[1].id", "steps[1].type"}
+    assert set(caught.value.errors) == {
+        "slug",
+        "variables.Days",
+        "extra",
+        "steps[1].id",
+        "steps[1].type",
+    }
     assert "steps[1].id: duplicate step id 'a'" in str(caught.value).splitlines()
 
 
@@ -334,7 +351,9 @@ def test_a_variable_without_a_type_is_a_string():
 
 
 def test_min_and_max_of_a_string_bound_its_length():
-    definition = load_definition(minimal(variables={"code": {"type": "string", "min": 2, "max": 3, "default": "ab"}}))
+    definition = load_definition(
+        minimal(variables={"code": {"type": "string", "min": 2, "max": 3, "default": "ab"}})
+    )
 
     assert definition["variables"]["code"]["max"] == 3
 
@@ -435,7 +454,9 @@ def test_a_longer_cycle_and_a_step_needing_itself_are_both_reported():
 
 
 def test_the_longest_allowed_chain_of_needs_is_checked_without_recursion():
-    steps = [{"id": f"s{i}", "type": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(500)]
+    steps = [
+        {"id": f"s{i}", "type": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(500)
+    ]
     steps[0]["needs"] = ["s499"]
 
     errors = errors_of(minimal(steps=steps))
@@ -450,7 +471,9 @@ def test_a_template_has_at_most_500_steps():
 
 
 def test_a_step_type_that_is_not_a_string_is_reported_without_crashing():
-    errors = errors_of(minimal(steps=[{"id": "a", "type": ["shell"], "with": {"x": "{{ vars.y }}"}}]))
+    errors = errors_of(
+        minimal(steps=[{"id": "a", "type": ["shell"], "with": {"x": "{{ vars.y }}"}}])
+    )
 
     assert_error(errors, "steps.a.type", "unknown step type ['shell']")
     assert_error(errors, "steps.a.with.x", "no variable 'y'")
@@ -525,7 +548,9 @@ def test_references_are_checked_inside_lists_and_nested_mappings():
 
 
 def test_good_references_in_with_are_accepted():
-    value = "{{ vars.days }} {{ steps.a.outputs.n }} {{ job.id }} {{ job.name }} {{ workspace.slug }}"
+    value = (
+        "{{ vars.days }} {{ steps.a.outputs.n }} {{ job.id }} {{ job.name }} {{ workspace.slug }}"
+    )
 
     load_definition(with_step(value, needs=["a"]))
 

@@ -16,7 +16,12 @@ from templates_app.definition import (
 
 def declare(**variables):
     """Normalized declarations, made the way a saved template makes them."""
-    definition = {"slug": "t", "name": "T", "variables": variables, "steps": [{"id": "a", "type": "noop"}]}
+    definition = {
+        "slug": "t",
+        "name": "T",
+        "variables": variables,
+        "steps": [{"id": "a", "type": "noop"}],
+    }
     return load_definition(definition)["variables"]
 
 
@@ -110,7 +115,10 @@ def test_a_bad_value_gets_a_message_that_says_why(declaration, submitted, messag
 
 
 def test_a_pattern_must_match_the_whole_value_not_just_a_part():
-    assert error_of({"type": "string", "pattern": "[a-z]+"}, "ab cd") == "must match the pattern [a-z]+"
+    assert (
+        error_of({"type": "string", "pattern": "[a-z]+"}, "ab cd")
+        == "must match the pattern [a-z]+"
+    )
     assert clean_value({"type": "string", "pattern": "[a-z]+"}, "abcd") == "abcd"
 
 
@@ -167,7 +175,10 @@ def test_a_required_variable_with_a_default_may_be_left_out():
 
 
 def test_a_submission_that_is_not_a_mapping_is_refused_as_a_whole():
-    assert validate_values(declare(), ["days", 7]) == ({}, {"__all__": ["must be a mapping of variable names to values"]})
+    assert validate_values(declare(), ["days", 7]) == (
+        {},
+        {"__all__": ["must be a mapping of variable names to values"]},
+    )
 
 
 @given(st.integers(min_value=1, max_value=365))
@@ -226,7 +237,14 @@ def test_params_of_a_step_that_are_not_a_mapping_are_reported_at_the_step():
 
 def test_the_json_schema_describes_every_type():
     declared = declare(
-        name={"type": "string", "min": 1, "max": 50, "pattern": "[a-z]+", "label": "Name", "description": "who"},
+        name={
+            "type": "string",
+            "min": 1,
+            "max": 50,
+            "pattern": "[a-z]+",
+            "label": "Name",
+            "description": "who",
+        },
         body={"type": "text"},
         days={"type": "integer", "default": 7, "min": 1, "max": 365},
         ratio={"type": "number", "min": 0},
@@ -268,10 +286,15 @@ def test_the_params_schema_is_keyed_by_the_steps_that_declare_params():
     assert schema["required"] == ["resize"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["resize"]["required"] == ["width"]
-    assert schema["properties"]["resize"]["properties"]["mode"] == {"enum": ["fit", "fill"], "default": "fit"}
+    assert schema["properties"]["resize"]["properties"]["mode"] == {
+        "enum": ["fit", "fill"],
+        "default": "fit",
+    }
 
 
 def test_secret_names_lists_only_secrets():
-    declared = declare(api_token={"type": "secret"}, password={"type": "string"}, key={"type": "secret"})
+    declared = declare(
+        api_token={"type": "secret"}, password={"type": "string"}, key={"type": "secret"}
+    )
 
     assert secret_names(declared) == {"api_token", "key"}

@@ -24,7 +24,9 @@ steps:
 """
 
 
-def test_the_start_form_takes_a_file_and_one_click_uploads_it_and_starts_the_job(operator_client, workspace, run_tasks):
+def test_the_start_form_takes_a_file_and_one_click_uploads_it_and_starts_the_job(
+    operator_client, workspace, run_tasks
+):
     make_template(workspace, WITH_FILE)
     page = operator_client.get("/templates/with-file/")
     html = page.content.decode()
@@ -32,12 +34,18 @@ def test_the_start_form_takes_a_file_and_one_click_uploads_it_and_starts_the_job
     assert re.search(r'<input type="file" name="var-table" accept="text/csv"', html)
     response = operator_client.post(
         "/templates/with-file/start/",
-        {"submission": submission_of(page), "action": "start", "var-note": "x",
-         "var-table": SimpleUploadedFile("rows.csv", b"a\nb\nc\n", "text/csv")},
+        {
+            "submission": submission_of(page),
+            "action": "start",
+            "var-note": "x",
+            "var-table": SimpleUploadedFile("rows.csv", b"a\nb\nc\n", "text/csv"),
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     job = Job.objects.get()
-    assert job.variables["table"] == "rows.csv" and job.inputs == {"rows.csv": f"upload:{Upload.objects.get().pk}"}
+    assert job.variables["table"] == "rows.csv" and job.inputs == {
+        "rows.csv": f"upload:{Upload.objects.get().pk}"
+    }
     run_tasks()
     detail = operator_client.get(response["Location"]).content.decode()
     assert "rows.csv" in detail and ">input<" in detail
@@ -49,12 +57,18 @@ def test_the_start_form_takes_a_file_and_one_click_uploads_it_and_starts_the_job
 def test_a_missing_or_refused_file_comes_back_beside_its_field(operator_client, workspace):
     make_template(workspace, WITH_FILE)
     page = operator_client.get("/templates/with-file/")
-    missing = operator_client.post("/templates/with-file/start/", {"submission": submission_of(page), "action": "start"})
+    missing = operator_client.post(
+        "/templates/with-file/start/", {"submission": submission_of(page), "action": "start"}
+    )
     assert missing.status_code == 400
     assert "this variable is required" in missing.content.decode()
     png = operator_client.post(
         "/templates/with-file/start/",
-        {"submission": submission_of(page), "action": "start", "var-table": SimpleUploadedFile("x.png", b"\x89PNG", "image/png")},
+        {
+            "submission": submission_of(page),
+            "action": "start",
+            "var-table": SimpleUploadedFile("x.png", b"\x89PNG", "image/png"),
+        },
     )
     assert png.status_code == 400 and "accepts text/csv" in png.content.decode()
     assert not Job.objects.exists()
@@ -67,7 +81,11 @@ def test_the_file_form_still_checks_csrf(operator_user, workspace):
     page = client.get("/templates/with-file/")
     response = client.post(
         "/templates/with-file/start/",
-        {"submission": submission_of(page), "action": "start", "var-table": SimpleUploadedFile("r.csv", b"a\n", "text/csv")},
+        {
+            "submission": submission_of(page),
+            "action": "start",
+            "var-table": SimpleUploadedFile("r.csv", b"a\n", "text/csv"),
+        },
     )
     assert response.status_code == 403
     assert not Job.objects.exists()

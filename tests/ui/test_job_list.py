@@ -151,11 +151,15 @@ def test_a_page_without_active_rows_polls_only_for_new_jobs_and_an_older_page_no
     finish_job(running_job(two_steps, name="done"))
     html = operator_client.get("/jobs/").content.decode()
     assert poller_of(html) is None and "since=" in poller_of(html, "3s")
-    older = operator_client.get(f"/jobs/?older={encode_cursor(Job.objects.order_by('created_at').last())}")
+    older = operator_client.get(
+        f"/jobs/?older={encode_cursor(Job.objects.order_by('created_at').last())}"
+    )
     assert "hx-trigger" not in older.content.decode()
 
 
-def test_new_jobs_appear_on_top_of_the_first_page_without_a_reload(operator_client, workspace, two_steps):
+def test_new_jobs_appear_on_top_of_the_first_page_without_a_reload(
+    operator_client, workspace, two_steps
+):
     finish_job(running_job(two_steps, name="old one"))
     url = poller_of(operator_client.get("/jobs/").content.decode(), "3s")
     fresh = running_job(two_steps, name="fresh one")

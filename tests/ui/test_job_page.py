@@ -103,7 +103,9 @@ def test_the_live_poll_swaps_status_steps_and_lineage_out_of_band(operator_clien
     live = summary_poll(operator_client, job, job.last_event_seq, "running")
     assert 'id="job-summary" class="card summary" aria-label="Status" hx-swap-oob="true"' in live
     assert 'id="job-steps"' in live and 'id="job-poller" hx-swap-oob="true"' in live
-    assert 'id="job-lineage" class="card" aria-labelledby="lineage-title" hx-swap-oob="true"' in live
+    assert (
+        'id="job-lineage" class="card" aria-labelledby="lineage-title" hx-swap-oob="true"' in live
+    )
     assert 'id="job-actions"' not in live  # unchanged status: the buttons stay put
     assert "<html" not in live
 
@@ -298,7 +300,9 @@ def test_rerun_with_changes_shows_the_validators_errors(operator_client, every_t
     assert not Job.objects.filter(original_job=old).exists()
 
 
-def test_a_long_log_shows_its_last_lines_and_points_to_the_download(operator_client, two_steps, monkeypatch):
+def test_a_long_log_shows_its_last_lines_and_points_to_the_download(
+    operator_client, two_steps, monkeypatch
+):
     from jobs.views import job_detail
 
     monkeypatch.setattr(job_detail, "PAGE_LOG_LINES", 5)
@@ -312,13 +316,17 @@ def test_a_long_log_shows_its_last_lines_and_points_to_the_download(operator_cli
     assert "Only the last 5 lines are shown" in html and f"/jobs/{job.pk}/log.txt" in html
 
 
-def test_rerun_from_a_step_in_the_page_reruns_it_and_reuses_the_steps_before(operator_client, two_steps):
+def test_rerun_from_a_step_in_the_page_reruns_it_and_reuses_the_steps_before(
+    operator_client, two_steps
+):
     done = finish_job(running_job(two_steps))
     page = operator_client.get(f"/jobs/{done.pk}/")
     html = page.content.decode()
     assert 'name="from" value="second"' in html and "Rerun from here" in html
     response = operator_client.post(
-        f"/jobs/{done.pk}/rerun/", {"submission": submission_of(page), "from": "second"}, follow=True
+        f"/jobs/{done.pk}/rerun/",
+        {"submission": submission_of(page), "from": "second"},
+        follow=True,
     )
     assert b"Rerun from step second started." in response.content
     rerun = Job.objects.get(original_job=done)
@@ -335,13 +343,19 @@ def test_a_reused_step_has_no_bar_and_no_attempt_zero(operator_client, two_steps
 
     failed = finish_job(running_job(two_steps), fail={"second"})
     page = operator_client.get(f"/jobs/{failed.pk}/")
-    operator_client.post(f"/jobs/{failed.pk}/rerun/", {"submission": submission_of(page), "from": "failed"})
+    operator_client.post(
+        f"/jobs/{failed.pk}/rerun/", {"submission": submission_of(page), "from": "failed"}
+    )
     rerun = finish_job(Job.objects.get(original_job=failed))
     steps = list(rerun.steps.all())
     rows = {row.step.step_id: row for row in step_timeline(rerun, steps).rows}
     assert not rows["first"].drawn and rows["second"].drawn  # first ran in the earlier job
     html = operator_client.get(f"/jobs/{rerun.pk}/").content.decode()
-    table = html[html.index('<table class="steps">') : html.index("</table>", html.index('<table class="steps">'))]
+    table = html[
+        html.index('<table class="steps">') : html.index(
+            "</table>", html.index('<table class="steps">')
+        )
+    ]
     assert ">0<" not in table.replace(" ", "") and "(reused)" in table
 
 
@@ -375,7 +389,9 @@ def test_earlier_attempts_of_a_retried_step_keep_their_own_error(operator_client
     step.refresh_from_db()
     attempts = step_attempts(job, [step])["ping"]
     assert [run["attempt"] for run in attempts] == [1, 2]
-    assert attempts[0]["status"] == "failed" and attempts[0]["error"].startswith("connection refused")
+    assert attempts[0]["status"] == "failed" and attempts[0]["error"].startswith(
+        "connection refused"
+    )
     assert attempts[1]["status"] == "running"
     log = fetch_log(operator_client, job, tail=100)
     assert [(line[5], line[4]) for line in log["lines"]] == [("first try", 1), ("second try", 2)]

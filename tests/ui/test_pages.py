@@ -192,12 +192,14 @@ def test_html_pages_are_sent_gzipped_to_a_browser_that_accepts_it(operator_clien
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
 
 
-def test_every_destructive_settings_action_asks_for_confirmation(admin_client, workspace, admin_user):
+def test_every_destructive_settings_action_asks_for_confirmation(
+    admin_client, workspace, admin_user
+):
     admin_client.post("/settings/keys/new/", {"name": "to-revoke", "role": "viewer"})
     keys = admin_client.get("/settings/keys/").content.decode()
     assert 'data-confirm="Revoke the key to-revoke?' in keys
     members = admin_client.get("/settings/members/").content.decode()
-    assert "data-confirm=\"Remove " in members
+    assert 'data-confirm="Remove ' in members
 
 
 @pytest.mark.slow  # collectstatic over every app's files: ~25 s here
@@ -224,4 +226,7 @@ def test_static_files_are_hashed_precompressed_and_cached_for_a_year(settings, t
     middleware = WhiteNoiseMiddleware(lambda request: HttpResponse(status=404))
     response = middleware(RequestFactory().get(url, HTTP_ACCEPT_ENCODING="gzip"))
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
-    assert "max-age=315360000" in response["Cache-Control"] and "immutable" in response["Cache-Control"]
+    assert (
+        "max-age=315360000" in response["Cache-Control"]
+        and "immutable" in response["Cache-Control"]
+    )

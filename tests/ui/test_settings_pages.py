@@ -38,14 +38,32 @@ def session_table_text():
 @pytest.mark.parametrize(
     ("create", "pattern"),
     [
-        (lambda client, template: client.post("/settings/keys/new/", {"name": "ci-bot", "role": "admin"}), r'value="(jsk_[^"]+)"'),
-        (lambda client, template: client.post(f"/settings/triggers/{template.slug}/key/"), r'value="(jtk_[^"]+)"'),
-        (lambda client, template: client.post("/settings/webhooks/new/", {"url": "https://example.com/h", "is_active": "on"}), r'value="(whsec_[^"]+)"'),
+        (
+            lambda client, template: client.post(
+                "/settings/keys/new/", {"name": "ci-bot", "role": "admin"}
+            ),
+            r'value="(jsk_[^"]+)"',
+        ),
+        (
+            lambda client, template: client.post(f"/settings/triggers/{template.slug}/key/"),
+            r'value="(jtk_[^"]+)"',
+        ),
+        (
+            lambda client, template: client.post(
+                "/settings/webhooks/new/", {"url": "https://example.com/h", "is_active": "on"}
+            ),
+            r'value="(whsec_[^"]+)"',
+        ),
     ],
     ids=["api key", "trigger key", "webhook secret"],
 )
-def test_no_raw_secret_waits_in_the_session_table_to_be_shown(admin_client, workspace, create, pattern):
-    template = make_template(workspace, TWO_STEPS.replace("variables:", "settings: {trigger_url: {enabled: true}}\nvariables:"))
+def test_no_raw_secret_waits_in_the_session_table_to_be_shown(
+    admin_client, workspace, create, pattern
+):
+    template = make_template(
+        workspace,
+        TWO_STEPS.replace("variables:", "settings: {trigger_url: {enabled: true}}\nvariables:"),
+    )
     redirect = create(admin_client, template)
     assert redirect.status_code == 302
     stored_between = session_table_text()  # the POST is answered, the page not viewed yet

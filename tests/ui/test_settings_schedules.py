@@ -239,7 +239,11 @@ def test_secrets_are_masked_in_the_list_never_put_in_the_form_and_kept_when_left
         f"/settings/schedules/{schedule.pk}/", form_data(nightly, variables="days=6\nregion=us")
     )
     schedule.refresh_from_db()
-    assert schedule.unsealed_variables() == {"days": 6, "region": "us", "token": "stored-token-value"}
+    assert schedule.unsealed_variables() == {
+        "days": 6,
+        "region": "us",
+        "token": "stored-token-value",
+    }
     operator_client.post(
         f"/settings/schedules/{schedule.pk}/", form_data(nightly, variables="region=us\ntoken=")
     )

@@ -81,7 +81,9 @@ def test_fixing_the_errors_starts_the_job_with_coerced_values(
     assert job.variables["days"] == 12 and job.variables["ratio"] == 0.25
     assert job.variables["regions"] == ["eu", "apac"] and job.variables["day"] == "2025-01-31"
     assert job.variables["verbose"] is False  # an unchecked box is false, not "the default"
-    assert job.unsealed_values()[0]["token"] == "hunter2-secret-default"  # empty secret → its default
+    assert (
+        job.unsealed_values()[0]["token"] == "hunter2-secret-default"
+    )  # empty secret → its default
 
 
 def test_save_draft_creates_a_draft(operator_client, every_type):

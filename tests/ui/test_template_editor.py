@@ -29,20 +29,34 @@ def test_only_admins_may_open_or_use_the_editor(operator_client, viewer_client, 
         assert client.get("/templates/-/new/").status_code == 403
         assert client.get("/templates/nightly/edit/").status_code == 403
         assert client.post("/templates/-/check/", {"source": GOOD}).status_code == 403
-        assert client.post("/templates/-/new/", {"source": GOOD.replace("nightly", "other")}).status_code == 403
+        assert (
+            client.post(
+                "/templates/-/new/", {"source": GOOD.replace("nightly", "other")}
+            ).status_code
+            == 403
+        )
         assert client.get("/templates/nightly/versions/").status_code == 403
     assert not JobTemplate.objects.filter(slug="other").exists()
-    assert "/templates/nightly/edit/" not in operator_client.get("/templates/nightly/").content.decode()
+    assert (
+        "/templates/nightly/edit/"
+        not in operator_client.get("/templates/nightly/").content.decode()
+    )
 
 
 def test_the_check_shows_each_problem_at_its_line(admin_client):
-    bad = GOOD.replace("min: 1, max: 30", "min: 40, max: 30").replace("needs: [fetch]", "needs: [nope]")
-    html = admin_client.post("/templates/-/check/", {"source": bad}, HTTP_HX_REQUEST="true").content.decode()
+    bad = GOOD.replace("min: 1, max: 30", "min: 40, max: 30").replace(
+        "needs: [fetch]", "needs: [nope]"
+    )
+    html = admin_client.post(
+        "/templates/-/check/", {"source": bad}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "2 problems" in html
     assert 'data-line="4"' in html and "variables.days.min" in html  # min > max, on line 4
     assert 'data-line="11"' in html and "unknown step &#x27;nope&#x27;" in html
     assert "<html" not in html
-    broken = admin_client.post("/templates/-/check/", {"source": "slug: x\nname: [oops\n"}).content.decode()
+    broken = admin_client.post(
+        "/templates/-/check/", {"source": "slug: x\nname: [oops\n"}
+    ).content.decode()
     assert "Line 3" in broken and "invalid YAML" in broken
 
 
@@ -61,7 +75,9 @@ def test_create_edit_and_restore_make_new_versions(admin_client, workspace):
     assert again.status_code == 400 and "exists already" in again.content.decode()
     edited = GOOD.replace("echo send", "echo sent")
     assert admin_client.post("/templates/nightly/edit/", {"source": edited}).status_code == 302
-    renamed = admin_client.post("/templates/nightly/edit/", {"source": edited.replace("slug: nightly", "slug: daily")})
+    renamed = admin_client.post(
+        "/templates/nightly/edit/", {"source": edited.replace("slug: nightly", "slug: daily")}
+    )
     assert renamed.status_code == 400 and "cannot change" in renamed.content.decode()
     template.refresh_from_db()
     assert template.current_version.number == 2
@@ -85,5 +101,8 @@ def test_a_bad_save_keeps_what_was_typed_and_says_what_is_wrong(admin_client):
 
 
 def test_a_template_named_new_keeps_its_own_page(admin_client, workspace):
-    make_template(workspace, GOOD.replace("slug: nightly", "slug: new").replace("name: Nightly", "name: Brand new"))
+    make_template(
+        workspace,
+        GOOD.replace("slug: nightly", "slug: new").replace("name: Nightly", "name: Brand new"),
+    )
     assert b"Brand new" in admin_client.get("/templates/new/").content

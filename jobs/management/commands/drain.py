@@ -8,7 +8,9 @@ class Command(BaseCommand):
     help = "Drain a worker host: it finishes its running steps, takes no new ones, and exits."
 
     def add_arguments(self, parser):
-        parser.add_argument("host", nargs="?", help="host id (default: this host, JOBSITE_WORKER_ID)")
+        parser.add_argument(
+            "host", nargs="?", help="host id (default: this host, JOBSITE_WORKER_ID)"
+        )
 
     def handle(self, *args, **options):
         host = options["host"] or worker_hosts.this_host()
@@ -16,4 +18,6 @@ class Command(BaseCommand):
             known = ", ".join(WorkerHost.objects.values_list("host_id", flat=True)) or "none"
             raise CommandError(f"no worker host {host!r} (known: {known})")
         running = worker_hosts.running_steps_on(host)
-        self.stdout.write(f"draining {host}: {running} running step(s) will finish; no new ones will start")
+        self.stdout.write(
+            f"draining {host}: {running} running step(s) will finish; no new ones will start"
+        )

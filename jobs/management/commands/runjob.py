@@ -36,19 +36,36 @@ class Command(BaseCommand):
         parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
         parser.add_argument("--workspace", help="workspace slug (default: the only one, or 'demo')")
         parser.add_argument("--name", default="")
-        parser.add_argument("--follow", action="store_true", help="print the log live until the job ends")
-        parser.add_argument("--timeout", type=float, default=0, help="give up following after N seconds")
+        parser.add_argument(
+            "--follow", action="store_true", help="print the log live until the job ends"
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=0, help="give up following after N seconds"
+        )
 
     def handle(self, *args, **options):
         workspace = self._workspace(options["workspace"])
-        template = JobTemplate.objects.filter(workspace=workspace, slug=options["template"], archived_at__isnull=True).first()
+        template = JobTemplate.objects.filter(
+            workspace=workspace, slug=options["template"], archived_at__isnull=True
+        ).first()
         if template is None:
-            known = ", ".join(JobTemplate.objects.filter(workspace=workspace).values_list("slug", flat=True)) or "none"
-            raise CommandError(f"no template {options['template']!r} in workspace {workspace.slug} (known: {known})")
+            known = (
+                ", ".join(
+                    JobTemplate.objects.filter(workspace=workspace).values_list("slug", flat=True)
+                )
+                or "none"
+            )
+            raise CommandError(
+                f"no template {options['template']!r} in workspace {workspace.slug} (known: {known})"
+            )
         try:
             job = create_job(
-                workspace, template=template, variables=parse_vars(options["var"]), name=options["name"],
-                trigger=Trigger.CLI, created_by="cli",
+                workspace,
+                template=template,
+                variables=parse_vars(options["var"]),
+                name=options["name"],
+                trigger=Trigger.CLI,
+                created_by="cli",
             )
         except JobValidationError as exc:
             lines = [f"  {field}: {'; '.join(messages)}" for field, messages in exc.errors.items()]
@@ -75,7 +92,9 @@ class Command(BaseCommand):
             return workspaces[0]
         workspace = Workspace.objects.filter(slug="demo").first()
         if workspace is None:
-            raise CommandError("several workspaces: pass --workspace SLUG (or run `manage.py demo` first)")
+            raise CommandError(
+                "several workspaces: pass --workspace SLUG (or run `manage.py demo` first)"
+            )
         return workspace
 
     def _follow(self, job, timeout):
@@ -94,7 +113,9 @@ class Command(BaseCommand):
                 return job.status
             elapsed = time.monotonic() - started
             if job.status == JobStatus.QUEUED and elapsed > 10 and not warned:
-                self.stderr.write("still queued after 10 s: is a worker running (make run, or manage.py worker)?")
+                self.stderr.write(
+                    "still queued after 10 s: is a worker running (make run, or manage.py worker)?"
+                )
                 warned = True
             if timeout and elapsed > timeout:
                 self.stderr.write(f"gave up following after {timeout:.0f} s; the job goes on")

@@ -16,13 +16,22 @@ def web_command(bind: str, workers: int) -> list[str]:
     values and credential headers (jobsite.access_log)."""
 
     return [
-        sys.executable, "-m", "gunicorn", "jobsite.wsgi",
-        "--bind", bind,
-        "--workers", str(workers),
-        "--threads", "4",
-        "--access-logfile", "-",
-        "--logger-class", "jobsite.access_log.RedactingAccessLogger",
-        "--graceful-timeout", "5",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "jobsite.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--logger-class",
+        "jobsite.access_log.RedactingAccessLogger",
+        "--graceful-timeout",
+        "5",
     ]
 
 
@@ -31,7 +40,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--bind", default=settings.JOBSITE_BIND, help="host:port for the web server (default: JOBSITE_BIND)"
+            "--bind",
+            default=settings.JOBSITE_BIND,
+            help="host:port for the web server (default: JOBSITE_BIND)",
         )
         parser.add_argument("--web-workers", type=int, default=2)
 
@@ -48,8 +59,14 @@ class Command(BaseCommand):
         # A restarted host is not draining any more (SIGTERM marked it). Until that is
         # written its workers would hand every task back, so a database still starting
         # is waited for (a minute) rather than skipped.
-        retrying_while_database_away(lambda: worker_hosts.host_started(host), until=time.monotonic() + 60)
-        children = {"web": web, **pool_clusters(host_pools()), "dispatcher": manage_command("dispatcher")}
+        retrying_while_database_away(
+            lambda: worker_hosts.host_started(host), until=time.monotonic() + 60
+        )
+        children = {
+            "web": web,
+            **pool_clusters(host_pools()),
+            "dispatcher": manage_command("dispatcher"),
+        }
         raise SystemExit(
             supervise(
                 children,

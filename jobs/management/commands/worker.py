@@ -17,7 +17,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-dispatcher", action="store_true", help="run only the worker cluster")
+        parser.add_argument(
+            "--no-dispatcher", action="store_true", help="run only the worker cluster"
+        )
 
     def handle(self, *args, **options):
         host = worker_hosts.this_host()
