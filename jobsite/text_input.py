@@ -7,10 +7,11 @@ through, either one made the database driver raise, and the client got a 500 (is
 parsers (jobsite/api/parsers.py) and, for query strings (every URL) and URL-encoded form
 posts (the trigger URL's body, the pages' and the admin's forms),
 UnstorableTextMiddleware. The answer is a 400 naming the field, on every database.
-Multipart bodies are not read here: their views stream uploads with their own handlers
-(a page's start form with a file, POST uploads/), which must be set before the body is
-parsed; the text fields of those forms are Django form fields, which refuse a NUL
-themselves (ProhibitNullCharactersValidator).
+Multipart page posts are checked once their view is known (process_view), except for
+views marked `streams_uploads` (a page's start form with a file): those set their own
+upload handlers before the body is parsed, and their text fields are Django form fields,
+which refuse a NUL themselves (ProhibitNullCharactersValidator). The API's one multipart
+endpoint, POST uploads/, streams too; every other API view parses JSON or YAML only.
 """
 
 import html
@@ -95,17 +96,45 @@ class UnstorableTextMiddleware:
             found = _query_problem(_small_form(request))
         if found is None:
             return self.get_response(request)
-        field, message = found
-        if request.path.startswith("/api/"):
-            body = {
-                "detail": f"{field}: {message}",
-                "code": "invalid",
-                "errors": {field: [message]},
-            }
-            return HttpResponse(json.dumps(body), status=400, content_type="application/json")
-        text = f"The field “{field}” {message}. Go back, correct it and submit again."
-        return HttpResponse(
-            f"<!doctype html><html lang=en><title>Bad request</title><h1>Bad request</h1><p>{html.escape(text)}</p></html>",
-            status=400,
-            content_type="text/html; charset=utf-8",
-        )
+        return _refusal(request, found)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """A multipart page post (a browser sends one for any form, a client may send one
+        where the page expects URL-encoded) is checked like a URL-encoded one, unless its
+        view streams uploads and must parse the body itself."""
+        if (
+            request.method != "POST"
+            or request.content_type != "multipart/form-data"
+            or request.path.startswith("/api/")
+            or streams_uploads(view_func)
+        ):
+            return None
+        found = _query_problem(request.POST)
+        return _refusal(request, found) if found else None
+
+
+def streams_uploads(view_func) -> bool:
+    """True for a view marked `streams_uploads = True` (a function view, or a class view's
+    class): it sets its own upload handlers, so nothing may read its body before it."""
+    view_class = getattr(view_func, "view_class", None)
+    return bool(
+        getattr(view_func, "streams_uploads", False)
+        or getattr(view_class, "streams_uploads", False)
+    )
+
+
+def _refusal(request, found: tuple[str, str]) -> HttpResponse:
+    field, message = found
+    if request.path.startswith("/api/"):
+        body = {
+            "detail": f"{field}: {message}",
+            "code": "invalid",
+            "errors": {field: [message]},
+        }
+        return HttpResponse(json.dumps(body), status=400, content_type="application/json")
+    text = f"The field “{field}” {message}. Go back, correct it and submit again."
+    return HttpResponse(
+        f"<!doctype html><html lang=en><title>Bad request</title><h1>Bad request</h1><p>{html.escape(text)}</p></html>",
+        status=400,
+        content_type="text/html; charset=utf-8",
+    )

@@ -57,6 +57,7 @@ MULTIPART_BODY = {
 class UploadListView(WorkspaceAPIView):
     required_roles = {"POST": Role.OPERATOR}
     parser_classes = []  # the body is streamed by HashingUploadHandler, never parsed whole
+    streams_uploads = True  # nothing may read the body before initialize_request
 
     def initialize_request(self, request, *args, **kwargs):
         # Before anything reads the body (a session's CSRF check reads the form): the

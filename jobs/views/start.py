@@ -216,3 +216,8 @@ def _job_rerun_edit(request, job):
         return redirect("job-rerun-edit", job_id=job.pk)
     messages.success(request, "Rerun with your changes started.")
     return redirect("job-detail", job_id=new.pk)
+
+
+# Both set their own upload handlers before the body is read (jobsite/text_input.py).
+template_start.streams_uploads = True
+job_rerun_edit.streams_uploads = True
