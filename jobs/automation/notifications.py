@@ -26,6 +26,7 @@ from jobs.automation.webhooks import (
     NO_SUCH_TEMPLATE,
     WEBHOOK_URL_VALIDATOR,
     _post,
+    enqueue_due_retries_of,
 )
 from jobs.engine.queue import enqueue_task
 from jobs.engine.states import STEP_BROKEN
@@ -275,17 +276,5 @@ def send(delivery_id) -> str:
 
 
 def enqueue_due_notifications(now=None) -> int:
-    """Dispatcher duty: send retries whose backoff has passed."""
-    now = now or timezone.now()
-    due = list(
-        NotificationDelivery.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)
-        ).values_list("pk", flat=True)[:200]
-    )
-    for delivery_id in due:
-        # Push the time on so the next pass does not enqueue it again before it runs.
-        NotificationDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
-            next_attempt_at=now + timedelta(seconds=60)
-        )
-        enqueue_task(SEND_TASK, str(delivery_id), task_name=f"notify-{delivery_id}")
-    return len(due)
+    """Dispatcher duty: send notification retries whose backoff has passed."""
+    return enqueue_due_retries_of(NotificationDelivery, SEND_TASK, "notify", now)

@@ -324,19 +324,25 @@ def workspace_callback_secret(workspace_id):
 
 
 def enqueue_due_deliveries(now=None):
-    """Dispatcher duty: send retries whose backoff has passed."""
+    """Dispatcher duty: send webhook retries whose backoff has passed."""
+    return enqueue_due_retries_of(WebhookDelivery, DELIVER_TASK, "webhook", now)
+
+
+def enqueue_due_retries_of(model, task: str, name_prefix: str, now=None) -> int:
+    """Enqueue `task` for each pending delivery of `model` (webhook or notification
+    deliveries) whose backoff has passed; returns how many."""
     now = now or timezone.now()
     due = list(
-        WebhookDelivery.objects.filter(
+        model.objects.filter(
             status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)
         ).values_list("pk", flat=True)[:200]
     )
     for delivery_id in due:
         # Push the time on so the next pass does not enqueue it again before it runs.
-        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
+        model.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
             next_attempt_at=now + timedelta(seconds=60)
         )
-        enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
+        enqueue_task(task, str(delivery_id), task_name=f"{name_prefix}-{delivery_id}")
     return len(due)
 
 
