@@ -500,6 +500,9 @@ def chaos_deployment(tmp_path):
         deployment = ChaosDeployment(tmp_path / f"d{len(made)}", **kwargs)
         made.append(deployment)
         deployment.manage("migrate", "--noinput", "-v", "0")
+        # The web runs with DEBUG=0, so pages read hashed static names from the manifest
+        # that collectstatic writes (as `serve` and docs/deploy.md do before gunicorn).
+        deployment.manage("collectstatic", "--noinput", "-v", "0")
         return deployment
 
     yield make
