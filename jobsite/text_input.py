@@ -125,6 +125,10 @@ def streams_uploads(view_func) -> bool:
 
 def _refusal(request, found: tuple[str, str]) -> HttpResponse:
     field, message = found
+    if request.path.startswith("/api/hooks/"):
+        # The trigger URL answers in plain text (SPEC §6.4), its refusals too.
+        text = f"The request holds text that cannot be stored.\n{field}: {message}\n"
+        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
     if request.path.startswith("/api/"):
         body = {
             "detail": f"{field}: {message}",

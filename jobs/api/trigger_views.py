@@ -89,6 +89,10 @@ TRIGGER_ERRORS = {
     **HOOK_ERRORS,
 }
 HOOK_JOB_ERRORS = {
+    (400, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR,
+        description="The query holds text that cannot be stored (a NUL or a lone surrogate).",
+    ),
     **HOOK_ERRORS,
     (404, "text/plain"): OpenApiResponse(
         OpenApiTypes.STR,

@@ -130,4 +130,7 @@ def test_no_operation_borrows_a_base_class_docstring_and_hooks_answer_their_own_
     status = document["paths"]["/api/hooks/{workspace_slug}/{template_slug}/jobs/{job_id}/status/"][
         "get"
     ]["responses"]
-    assert "400" not in status and "no such job" in status["404"]["description"]
+    # Its own 400 (a query that cannot be stored), not the trigger's "bad variables" one.
+    assert "cannot be stored" in status["400"]["description"]
+    assert "variables" not in status["400"]["description"]
+    assert "no such job" in status["404"]["description"]
