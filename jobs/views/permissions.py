@@ -28,6 +28,12 @@ def require_role(request, role):
         )
 
 
+def admin_workspace(request):
+    """The request's workspace, for a page only its admins may use (403 otherwise)."""
+    require_role(request, Role.ADMIN)
+    return request.tenant.workspace
+
+
 def jobs_of(request):
     return Job.objects.filter(workspace=request.tenant.workspace)
 

@@ -3,7 +3,6 @@ was sent. Admins only, checked on every request. A chat channel's URL is a crede
 it is written here, never shown again."""
 
 from django.contrib import messages
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -11,16 +10,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 from jobs.api.notifications_views import shown_target
 from jobs.automation import notifications
 from jobs.models.automation import NotificationChannel, NotificationDelivery
-from jobs.views.permissions import member_required, require_role, templates_of
+from jobs.views.permissions import (
+    admin_workspace,
+    choosable_templates,
+    form_data,
+    member_required,
+)
+from jobs.views.settings_common import confirm_delete, form_page
 from jobs.views.settings_forms import NotificationChannelForm
-from jobsite.models import Role
 
 DELIVERIES_SHOWN = 50
-
-
-def _admin(request):
-    require_role(request, Role.ADMIN)
-    return request.tenant.workspace
 
 
 def _channel_for(request, channel_id):
@@ -31,17 +30,10 @@ def _channel_for(request, channel_id):
     )
 
 
-def _templates_for(request, channel=None):
-    live = Q(archived_at__isnull=True)
-    if channel is not None and channel.template_id:
-        live |= Q(pk=channel.template_id)
-    return templates_of(request).filter(live).order_by("name")
-
-
 @require_GET
 @member_required
 def settings_notifications(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     channels = (
         NotificationChannel.objects.filter(workspace=workspace)
         .select_related("template")
@@ -61,20 +53,24 @@ def settings_notifications(request):
 
 
 def _form_page(request, form, channel=None):
-    context = {"form": form, "channel": channel, "section": "notifications"}
-    status = 400 if form.is_bound and form.errors else 200
-    return render(request, "jobs/settings_notification_form.html", context, status=status)
+    return form_page(
+        request,
+        "jobs/settings_notification_form.html",
+        form,
+        channel=channel,
+        section="notifications",
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @member_required
 def settings_notification_new(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     channel = NotificationChannel(workspace=workspace)
     form = NotificationChannelForm(
-        request.POST if request.method == "POST" else None,
+        form_data(request),
         instance=channel,
-        templates=_templates_for(request),
+        templates=choosable_templates(request),
         initial={"is_active": True, "events": ["job.failed"]},
     )
     if request.method == "POST" and form.is_valid():
@@ -87,12 +83,12 @@ def settings_notification_new(request):
 @require_http_methods(["GET", "POST"])
 @member_required
 def settings_notification_edit(request, channel_id):
-    _admin(request)
+    admin_workspace(request)
     channel = _channel_for(request, channel_id)
     form = NotificationChannelForm(
-        request.POST if request.method == "POST" else None,
+        form_data(request),
         instance=channel,
-        templates=_templates_for(request, channel),
+        templates=choosable_templates(request, keep=channel.template_id),
     )
     if request.method == "POST" and form.is_valid():
         channel = notifications.save_notification_channel(channel, **form.changes())
@@ -105,18 +101,23 @@ def settings_notification_edit(request, channel_id):
 @member_required
 def settings_notification_delete(request, channel_id):
     """A page asking to confirm (so it works without JavaScript), then the delete."""
-    _admin(request)
+    admin_workspace(request)
     channel = _channel_for(request, channel_id)
-    if request.method == "POST":
-        name = channel.name
+
+    def delete():
         channel.delete()
-        messages.success(request, f"Channel {name} deleted, with its log.")
-        return redirect("settings-notifications")
-    context = {
-        "section": "notifications",
-        "title": "Delete this notification channel?",
-        "subject": channel.name,
-        "consequence": "It is sent nothing from now on, and its log is deleted with it. Unticking Active instead keeps the log.",
-        "back_url": reverse("settings-notification-edit", args=[channel.pk]),
-    }
-    return render(request, "jobs/settings_confirm_delete.html", context)
+        return f"Channel {channel.name} deleted, with its log."
+
+    return confirm_delete(
+        request,
+        delete=delete,
+        done_url="settings-notifications",
+        section="notifications",
+        title="Delete this notification channel?",
+        subject=channel.name,
+        consequence=(
+            "It is sent nothing from now on, and its log is deleted with it. "
+            "Unticking Active instead keeps the log."
+        ),
+        back_url=reverse("settings-notification-edit", args=[channel.pk]),
+    )

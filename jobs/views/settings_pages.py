@@ -12,7 +12,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.views.permissions import member_required, require_role, template_for, templates_of
+from jobs.views.permissions import (
+    admin_workspace,
+    member_required,
+    template_for,
+    templates_of,
+)
 from jobsite.memberships import (
     MembershipRefused,
     add_member,
@@ -24,11 +29,6 @@ from jobsite.models import ApiKey, Invitation, Membership, Role
 from templates_app.models import TriggerUrlDisabled, issue_trigger_key
 
 SHOWN_ONCE_KEY = "jobsite_shown_once"
-
-
-def _admin(request):
-    require_role(request, Role.ADMIN)
-    return request.tenant.workspace
 
 
 SHOWN_ONCE_COOKIE = "jobsite_once"
@@ -70,7 +70,7 @@ def pop_shown_once(request):
 @require_GET
 @member_required
 def settings_members(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     members = (
         Membership.objects.filter(workspace=workspace)
         .select_related("user")
@@ -100,7 +100,7 @@ def _admins_left_without(workspace, membership):
 @member_required
 def settings_member_add(request):
     """Staff add by username; a workspace admin picks from colleagues_of (jobsite.memberships)."""
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     try:
         membership, created = add_member(
             workspace,
@@ -124,7 +124,7 @@ def settings_member_add(request):
 @member_required
 def settings_member_invite(request):
     """An invitation link for an email address, shown once (docs/workspaces.md)."""
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     email = request.POST.get("email", "").strip()
     try:
         validate_email(email)
@@ -151,7 +151,7 @@ def settings_member_invite(request):
 @require_POST
 @member_required
 def settings_invitation_cancel(request, invitation_id):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     invitation = get_object_or_404(
         Invitation.objects.pending(), pk=invitation_id, workspace=workspace
     )
@@ -165,7 +165,7 @@ def settings_invitation_cancel(request, invitation_id):
 @require_POST
 @member_required
 def settings_member_change(request, membership_id):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     membership = get_object_or_404(
         Membership.objects.select_related("user"), pk=membership_id, workspace=workspace
     )
@@ -199,7 +199,7 @@ def settings_member_change(request, membership_id):
 @require_GET
 @member_required
 def settings_keys(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     keys = ApiKey.objects.filter(workspace=workspace).select_related("created_by")
     context = {
         "keys": keys,
@@ -213,7 +213,7 @@ def settings_keys(request):
 @require_POST
 @member_required
 def settings_key_create(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     name = request.POST.get("name", "").strip()[:100]
     role = request.POST.get("role", Role.OPERATOR)
     if not name or role not in Role.values:
@@ -226,7 +226,7 @@ def settings_key_create(request):
 @require_POST
 @member_required
 def settings_key_revoke(request, key_id):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     key = get_object_or_404(ApiKey, pk=key_id, workspace=workspace)
     key.revoke()
     messages.success(request, f"Key “{key.name}” revoked; it stops working at once.")
@@ -245,7 +245,7 @@ def trigger_url(request, workspace, template):
 @require_GET
 @member_required
 def settings_triggers(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     rows = []
     for template in (
         templates_of(request)
@@ -273,7 +273,7 @@ def settings_triggers(request):
 def settings_trigger_key(request, slug):
     """Issue a new trigger key for a template (the old one stops working), as the API's
     `templates/{id}/trigger-key/` does: both call `issue_trigger_key`."""
-    _admin(request)
+    admin_workspace(request)
     template = template_for(request, slug)
     try:
         raw = issue_trigger_key(template)

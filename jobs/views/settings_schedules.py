@@ -18,6 +18,7 @@ from jobs.automation.schedules import ScheduleInvalid, save_schedule, stored_sec
 from jobs.engine.events import MASK
 from jobs.models.automation import Schedule
 from jobs.views.permissions import choosable_templates, form_data, member_required, require_role
+from jobs.views.settings_common import confirm_delete, form_page
 from jobs.views.settings_forms import ScheduleForm, add_service_errors
 from jobsite.models import Role
 
@@ -73,14 +74,14 @@ def _save(request, form):
 
 
 def _form_page(request, form, schedule=None):
-    context = {
-        "form": form,
-        "schedule": schedule,
-        "section": "schedules",
-        "can_delete": request.tenant.is_admin,
-    }
-    status = 400 if form.is_bound and form.errors else 200
-    return render(request, "jobs/settings_schedule_form.html", context, status=status)
+    return form_page(
+        request,
+        "jobs/settings_schedule_form.html",
+        form,
+        schedule=schedule,
+        section="schedules",
+        can_delete=request.tenant.is_admin,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -126,16 +127,22 @@ def settings_schedule_delete(request, schedule_id):
     """A page asking to confirm (so it works without JavaScript), then the delete."""
     require_role(request, Role.ADMIN)
     schedule = _schedule_for(request, schedule_id)
-    if request.method == "POST":
+
+    def delete():
         name = str(schedule)
         schedule.delete()
-        messages.success(request, f"Schedule “{name}” deleted. The jobs it started stay.")
-        return redirect("settings-schedules")
-    context = {
-        "section": "schedules",
-        "title": "Delete this schedule?",
-        "subject": f"{schedule} · {schedule.cron} {schedule.timezone}",
-        "consequence": "It starts no more jobs; the jobs it started stay. Unticking Enabled instead keeps it for later.",
-        "back_url": reverse("settings-schedule-edit", args=[schedule.pk]),
-    }
-    return render(request, "jobs/settings_confirm_delete.html", context)
+        return f"Schedule “{name}” deleted. The jobs it started stay."
+
+    return confirm_delete(
+        request,
+        delete=delete,
+        done_url="settings-schedules",
+        section="schedules",
+        title="Delete this schedule?",
+        subject=f"{schedule} · {schedule.cron} {schedule.timezone}",
+        consequence=(
+            "It starts no more jobs; the jobs it started stay. "
+            "Unticking Enabled instead keeps it for later."
+        ),
+        back_url=reverse("settings-schedule-edit", args=[schedule.pk]),
+    )

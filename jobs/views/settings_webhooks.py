@@ -14,17 +14,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs.automation import webhooks
 from jobs.models.automation import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from jobs.views.permissions import choosable_templates, form_data, member_required, require_role
+from jobs.views.permissions import (
+    admin_workspace,
+    choosable_templates,
+    form_data,
+    member_required,
+)
+from jobs.views.settings_common import confirm_delete, form_page
 from jobs.views.settings_forms import WebhookEndpointForm
 from jobs.views.settings_pages import pop_shown_once, show_once
-from jobsite.models import Role
 
 DELIVERIES_SHOWN = 50
-
-
-def _admin(request):
-    require_role(request, Role.ADMIN)
-    return request.tenant.workspace
 
 
 def _endpoint_for(request, endpoint_id):
@@ -38,7 +38,7 @@ def _endpoint_for(request, endpoint_id):
 @require_GET
 @member_required
 def settings_webhooks(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     endpoints = (
         WebhookEndpoint.objects.filter(workspace=workspace)
         .select_related("template")
@@ -62,19 +62,20 @@ def settings_webhooks(request):
 
 
 def _form_page(request, form, endpoint=None):
-    context = {"form": form, "endpoint": endpoint, "section": "webhooks", "now": timezone.now()}
-    return render(
+    return form_page(
         request,
         "jobs/settings_webhook_form.html",
-        context,
-        status=400 if form.is_bound and form.errors else 200,
+        form,
+        endpoint=endpoint,
+        section="webhooks",
+        now=timezone.now(),
     )
 
 
 @require_http_methods(["GET", "POST"])
 @member_required
 def settings_webhook_new(request):
-    workspace = _admin(request)
+    workspace = admin_workspace(request)
     endpoint = WebhookEndpoint(workspace=workspace)
     form = WebhookEndpointForm(
         form_data(request),
@@ -97,7 +98,7 @@ def settings_webhook_new(request):
 @require_http_methods(["GET", "POST"])
 @member_required
 def settings_webhook_edit(request, endpoint_id):
-    _admin(request)
+    admin_workspace(request)
     endpoint = _endpoint_for(request, endpoint_id)
     form = WebhookEndpointForm(
         form_data(request),
@@ -114,7 +115,7 @@ def settings_webhook_edit(request, endpoint_id):
 @require_POST
 @member_required
 def settings_webhook_rotate(request, endpoint_id):
-    _admin(request)
+    admin_workspace(request)
     endpoint = _endpoint_for(request, endpoint_id)
     secret = webhooks.rotate_secret(endpoint)
     messages.success(
@@ -132,31 +133,33 @@ def settings_webhook_rotate(request, endpoint_id):
 @member_required
 def settings_webhook_delete(request, endpoint_id):
     """A page asking to confirm (so it works without JavaScript), then the delete."""
-    _admin(request)
+    admin_workspace(request)
     endpoint = _endpoint_for(request, endpoint_id)
-    if request.method == "POST":
-        url = endpoint.url
+
+    def delete():
         endpoint.delete()
-        messages.success(request, f"Endpoint {url} deleted, with its delivery log.")
-        return redirect("settings-webhooks")
-    context = {
-        "section": "webhooks",
-        "title": "Delete this webhook endpoint?",
-        "subject": endpoint.url,
-        "consequence": (
+        return f"Endpoint {endpoint.url} deleted, with its delivery log."
+
+    return confirm_delete(
+        request,
+        delete=delete,
+        done_url="settings-webhooks",
+        section="webhooks",
+        title="Delete this webhook endpoint?",
+        subject=endpoint.url,
+        consequence=(
             f"It is sent nothing from now on, and its {endpoint.deliveries.count()} "
             "deliveries and their attempts are deleted with it. Unticking Active instead "
             "keeps the log."
         ),
-        "back_url": reverse("settings-webhook-edit", args=[endpoint.pk]),
-    }
-    return render(request, "jobs/settings_confirm_delete.html", context)
+        back_url=reverse("settings-webhook-edit", args=[endpoint.pk]),
+    )
 
 
 @require_POST
 @member_required
 def settings_webhook_redeliver(request, delivery_id):
-    _admin(request)
+    admin_workspace(request)
     delivery = get_object_or_404(
         WebhookDelivery, pk=delivery_id, workspace=request.tenant.workspace
     )
