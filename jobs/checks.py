@@ -1,17 +1,17 @@
 """System checks for step containment (SPEC §13: off is loud)."""
 
+from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
 
 from jobs.executors.sandbox import bwrap_problem, sandbox_mode
+from jobsite.models import Workspace
 
 ADVICE = "Turn it on: JOBSITE_SANDBOX=bwrap with a working bwrap (docs/sandbox.md). docs/security.md says what a step can reach without it."
 
 
 def sandbox_off_message() -> str:
     """Why the sandbox is off, in one line: for the checks, the banner and /readyz."""
-    from django.conf import settings
-
     if settings.JOBSITE_SANDBOX == "off":
         return "the step sandbox is off (JOBSITE_SANDBOX=off): shell steps can read the server's files, environment and network"
     return (
@@ -28,8 +28,6 @@ def warn_when_the_sandbox_is_off(app_configs, **kwargs) -> list[checks.CheckMess
 
 
 def workspace_count() -> int:
-    from jobsite.models import Workspace
-
     try:
         return Workspace.objects.count()
     except DatabaseError:  # not migrated yet, or the database is away: nothing to compare

@@ -28,6 +28,8 @@ from prometheus_client.registry import Collector
 from jobs.engine.pools import pools_known
 from jobs.engine.queue import DEFAULT_POOL, broker_queue_size
 from jobs.engine.states import JobStatus, StepStatus
+from jobs.models import Job, StepRun, WorkerHost
+from jobs.models.automation import DeliveryStatus, WebhookDelivery
 
 # Seconds. Steps range from a no-op (milliseconds) to hours.
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
@@ -36,9 +38,6 @@ HOST_ALIVE_SECONDS = 30
 
 class JobsiteCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        from jobs.models import Job, StepRun, WorkerHost
-        from jobs.models.automation import DeliveryStatus, WebhookDelivery
-
         now = timezone.now()
 
         jobs = GaugeMetricFamily(
@@ -127,8 +126,6 @@ class JobsiteCollector(Collector):
         yield self._durations(now)
 
     def _durations(self, now) -> Metric:
-        from jobs.models import StepRun
-
         window = getattr(settings, "JOBSITE_METRICS_WINDOW_HOURS", 24)
         histogram = HistogramMetricFamily(
             "jobsite_step_duration_seconds",

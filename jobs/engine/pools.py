@@ -10,10 +10,10 @@ the reason "no worker in pool X", and start when a host of the pool appears."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from jobs.engine.queue import DEFAULT_POOL
+from jobs.engine.queue import DEFAULT_POOL, broker_queue_size
 from jobs.engine.states import StepStatus
 from jobs.models import StepRun, WorkerHost
 
@@ -85,10 +85,6 @@ def pools_known() -> list[str]:
 def pool_overview(now=None) -> list[dict]:
     """Per pool, for the cluster page: live hosts, running and queued steps, the broker
     queue's depth and the age of the oldest queued step."""
-    from django.db.models import Count, Min
-
-    from jobs.engine.queue import broker_queue_size
-
     now = now or timezone.now()
     since = now - timedelta(seconds=HOST_ALIVE_SECONDS)
     hosts_of: dict[str, list[str]] = {}

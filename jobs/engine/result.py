@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from django.urls import reverse
+
+from jobs.engine.artifacts import artifact_name
 from jobs.engine.states import StepStatus
 from jobs.engine.substitution import substitution_context
-from templates_app.definition import SubstitutionError, render
+from templates_app.definition import SubstitutionError, parse_artifact_output, render
 
 if TYPE_CHECKING:
     from jobs.models import Job, StepRun
@@ -45,12 +48,6 @@ def declared_outputs(job: Job, steps: list[StepRun]) -> dict:
     text with {{ }} is filled in from the steps' outputs (null when a step never made
     the value), "artifact:<step>/<path>" becomes the artifact's name, size, sha256,
     content type and download path (null when the step left no such file)."""
-    from django.urls import reverse
-
-    from jobs.engine.artifacts import artifact_name
-    from jobs.engine.substitution import substitution_context
-    from templates_app.definition import SubstitutionError, parse_artifact_output, render
-
     declared = job.definition.get("outputs") or {}
     context = substitution_context(job, steps)
     wanted = {name: parse_artifact_output(value) for name, value in declared.items()}

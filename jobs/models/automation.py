@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone as django_timezone
 
-from jobsite.secrets import EncryptedTextField
+from jobsite.secrets import MASK, EncryptedTextField, seal_json, unseal_json
 
 WEBHOOK_EVENTS = [
     "job.queued",
@@ -180,8 +180,6 @@ class Schedule(models.Model):
     def seal_variables(self):
         """Move secret values out of `variables` (they read "***" there) into
         sealed_secrets, encrypted. save_schedule calls it; idempotent."""
-        from jobsite.secrets import MASK, seal_json, unseal_json
-
         declared = self.template.definition.get("variables", {}) if self.template_id else {}
         sealed = unseal_json(self.sealed_secrets).get("variables", {})
         variables = dict(self.variables or {})
@@ -200,8 +198,6 @@ class Schedule(models.Model):
     def unsealed_variables(self):
         """`variables` with the secret values in clear (decrypts): for the run it starts,
         and for an edit that keeps them."""
-        from jobsite.secrets import unseal_json
-
         return {**(self.variables or {}), **unseal_json(self.sealed_secrets).get("variables", {})}
 
 
