@@ -11,7 +11,7 @@ error and output before it is stored — so what these functions read is already
 and the web side never decrypts a secret.
 
 Each function takes model instances and reads only what it shows, so a caller may hand
-it instances read any way: the ORM (jobs/api/jobs_views.py), a named statement of
+it instances read any way: the ORM (jobs/api/job_detail_views.py), a named statement of
 jobs/queries.sql (jobs/api/lean_reads.py) or the instances create_job just made.
 """
 

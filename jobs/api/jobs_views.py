@@ -1,41 +1,29 @@
-"""jobs/ — create, list, read, poll, start, cancel and rerun jobs (SPEC §6.2)."""
+"""jobs/ and jobs/batch/ — list and create jobs (SPEC §6.2). One job's views (read, poll,
+start, cancel, rerun) are in job_detail_views.py."""
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.response import Response
 
-from jobs.api import lean_reads
-from jobs.api.common import (
-    JOB_ID,
-    JobAPIView,
-    job_queryset,
-    json_response,
-    status_response,
-)
+from jobs.api.common import JobAPIView, job_queryset, json_response
 from jobs.api.idempotency import respond_once
 from jobs.api.inputs import resolve_inputs
+from jobs.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, page_response
 from jobs.api.serializers import (
     JobBatchResultSerializer,
     JobBatchSerializer,
-    JobCancelSerializer,
     JobCreateSerializer,
     JobPageSerializer,
-    JobRerunSerializer,
     JobSerializer,
-    JobStatusSerializer,
 )
-from jobs.engine.events import MASK
 from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
-from jobs.keyset import decode_cursor, first_page
 from jobs.models import Trigger
-from jobs.representation import job_status_to_dict, job_summary_to_dict, job_to_dict
-from jobs.services import JobValidationError, cancel_job, create_job, rerun_job, start_job
+from jobs.representation import job_summary_to_dict, job_to_dict
+from jobs.services import JobValidationError, create_job
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
-from jobsite.api.views import require_no_body
 from jobsite.models import Role
 from templates_app.api import find_template
 
@@ -51,7 +39,6 @@ REPLAYED = {
     "Idempotent-Replayed": ((201,), '"true" when this is the stored answer to an earlier request.')
 }
 
-PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 MAX_BATCH = 1000
 
 
@@ -83,27 +70,6 @@ def job_response(request, job, status, data=None):
 
 
 # --- the list and creation ----------------------------------------------------------------
-
-
-def cursor_key(cursor):
-    """The key a `?cursor=` names, or a 400 on `cursor`."""
-    key = decode_cursor(cursor)
-    if key is None:
-        raise exceptions.ValidationError({"cursor": ["not a cursor this API gave out"]})
-    return key
-
-
-def page_response(request, rows, params, serialize):
-    """One keyset page of `rows` as the list endpoints answer it: results, the next
-    cursor and the next page's URL (null on the last page)."""
-    after = cursor_key(params["cursor"]) if "cursor" in params else None
-    page, next_cursor = first_page(rows, after, params["limit"])
-    next_url = None
-    if next_cursor:
-        query_string = request.query_params.copy()
-        query_string["cursor"] = next_cursor
-        next_url = request.build_absolute_uri(f"{request.path}?{query_string.urlencode()}")
-    return Response({"results": serialize(page), "next_cursor": next_cursor, "next": next_url})
 
 
 class JobListQuery(QuerySerializer):
@@ -315,154 +281,3 @@ class JobBatchView(JobAPIView):
             return json_response(data_out, status=201), None
 
         return respond_once(request, self.workspace, request.data, create)
-
-
-# --- one job -------------------------------------------------------------------------------
-
-
-class JobDetailView(JobAPIView):
-    def dispatch(self, request, *args, **kwargs):
-        # A plain GET with an API key is answered in one statement (jobs/api/lean_reads.py).
-        response = lean_reads.answer(self, request, kwargs.get("job_id"), lean_reads.build_detail)
-        return response if response is not None else super().dispatch(request, *args, **kwargs)
-
-    @extend_schema(
-        operation_id="jobs_retrieve",
-        summary="The full job",
-        parameters=[JOB_ID] + response_headers(),
-        responses={200: JobSerializer, **error_responses(404)},
-        tags=["jobs"],
-    )
-    def get(self, request, job_id):
-        job = self.get_job(job_id, full=True)
-        return Response(
-            job_to_dict(
-                job, request, steps=list(job.steps.all()), artifacts=list(job.artifacts.all())
-            )
-        )
-
-
-class JobStatusView(JobAPIView):
-    def dispatch(self, request, *args, **kwargs):
-        # A plain GET with an API key is answered in one statement (jobs/api/lean_reads.py).
-        response = lean_reads.answer(self, request, kwargs.get("job_id"), lean_reads.build_status)
-        return response if response is not None else super().dispatch(request, *args, **kwargs)
-
-    @extend_schema(
-        operation_id="jobs_status",
-        summary="Poll a job cheaply",
-        description="Send the `ETag` back as `If-None-Match`: 304 with no body until something changed.",
-        parameters=[
-            JOB_ID,
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="The ETag of the last answer.",
-            ),
-        ]
-        + response_headers(ETag=((200, 304), "Changes whenever the answer would.")),
-        responses={
-            200: JobStatusSerializer,
-            304: OpenApiResponse(description="Nothing changed since the ETag you sent."),
-            **error_responses(404),
-        },
-        tags=["jobs"],
-    )
-    def get(self, request, job_id):
-        job = self.get_job(job_id, queryset=job_queryset(self.workspace, related=False))
-        return status_response(request, job_status_to_dict(job))
-
-
-ACTION_ERRORS = error_responses(404, 409, 413, 415)
-
-
-class JobRunView(JobAPIView):
-    required_roles = {"POST": Role.OPERATOR}
-
-    @extend_schema(
-        operation_id="jobs_run",
-        summary="Start a draft",
-        request=None,
-        parameters=[JOB_ID] + response_headers(),
-        responses={202: JobSerializer, **ACTION_ERRORS},
-        tags=["jobs"],
-    )
-    def post(self, request, job_id):
-        job = self.get_job(job_id)
-        require_no_body(request)
-        try:
-            start_job(job)
-        except TransitionRefused as exc:
-            raise refused(exc) from None
-        return job_response(request, job, 202)
-
-
-class JobCancelView(JobAPIView):
-    required_roles = {"POST": Role.OPERATOR}
-
-    @extend_schema(
-        operation_id="jobs_cancel",
-        summary="Cancel a job",
-        description="Drafts and queued jobs end at once; running steps stop at their next heartbeat. "
-        "`force` marks the job canceled even when its worker is gone. 409 once the job has finished.",
-        request=JobCancelSerializer,
-        parameters=[JOB_ID] + response_headers(),
-        responses={202: JobSerializer, **ACTION_ERRORS},
-        tags=["jobs"],
-    )
-    def post(self, request, job_id):
-        job = self.get_job(job_id)
-        serializer = JobCancelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            cancel_job(job, force=serializer.validated_data["force"])
-        except TransitionRefused as exc:
-            raise refused(exc) from None
-        return job_response(request, job, 202)
-
-
-class JobRerunView(JobAPIView):
-    required_roles = {"POST": Role.OPERATOR}
-
-    @extend_schema(
-        operation_id="jobs_rerun",
-        summary="Rerun a finished job",
-        description="A new job from the same template version and variables, pointing at this one "
-        '(`original_job_id`). `variables` overrides some; `"from": "failed"` reuses the steps that '
-        'succeeded; `"from": "<step id>"` runs that step and everything downstream of it, reusing the '
-        "others. 409 unless the job has finished. Honors `Idempotency-Key`.",
-        request=JobRerunSerializer,
-        parameters=[JOB_ID, IDEMPOTENCY_KEY] + response_headers(**LOCATION, **REPLAYED),
-        responses={201: JobSerializer, **ACTION_ERRORS},
-        tags=["jobs"],
-    )
-    def post(self, request, job_id):
-        job = self.get_job(job_id)
-        serializer = JobRerunSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        secrets = job.secret_names()
-        # A secret sent back as the mask it was shown as means "keep it".
-        overrides = {
-            name: value
-            for name, value in (data.get("variables") or {}).items()
-            if not (name in secrets and value == MASK)
-        }
-
-        def rerun():
-            try:
-                new = rerun_job(
-                    job,
-                    variables=overrides,
-                    from_failed=data["from"] == "failed",
-                    from_step=None if data["from"] in ("start", "failed") else data["from"],
-                    created_by=self.tenant.actor,
-                )
-            except JobValidationError as exc:
-                raise exceptions.ValidationError(exc.errors) from None
-            except TransitionRefused as exc:
-                raise refused(exc) from None
-            return job_response(request, new, 201), new
-
-        return respond_once(request, self.workspace, request.data, rerun)

@@ -6,6 +6,7 @@ import jobs.api.schema  # noqa: F401 - registers the OpenAPI authentication sche
 from jobs.api import (
     artifacts_views,
     events_views,
+    job_detail_views,
     jobs_views,
     keys_views,
     logs_views,
@@ -41,8 +42,12 @@ urlpatterns = [
     ),
     path("jobs/", jobs_views.JobListView.as_view(), name="api-job-list"),
     path("jobs/batch/", jobs_views.JobBatchView.as_view(), name="api-job-batch"),
-    path("jobs/<uuid:job_id>/", jobs_views.JobDetailView.as_view(), name="api-job-detail"),
-    path("jobs/<uuid:job_id>/status/", jobs_views.JobStatusView.as_view(), name="api-job-status"),
+    path("jobs/<uuid:job_id>/", job_detail_views.JobDetailView.as_view(), name="api-job-detail"),
+    path(
+        "jobs/<uuid:job_id>/status/",
+        job_detail_views.JobStatusView.as_view(),
+        name="api-job-status",
+    ),
     path("jobs/<uuid:job_id>/events/", events_views.JobEventsView.as_view(), name="api-job-events"),
     path("jobs/<uuid:job_id>/logs/", logs_views.JobLogsView.as_view(), name="api-job-logs"),
     path("jobs/<uuid:job_id>/result/", logs_views.JobResultView.as_view(), name="api-job-result"),
@@ -56,9 +61,15 @@ urlpatterns = [
         artifacts_views.JobArtifactDownloadView.as_view(),
         name="api-job-artifact",
     ),
-    path("jobs/<uuid:job_id>/run/", jobs_views.JobRunView.as_view(), name="api-job-run"),
-    path("jobs/<uuid:job_id>/cancel/", jobs_views.JobCancelView.as_view(), name="api-job-cancel"),
-    path("jobs/<uuid:job_id>/rerun/", jobs_views.JobRerunView.as_view(), name="api-job-rerun"),
+    path("jobs/<uuid:job_id>/run/", job_detail_views.JobRunView.as_view(), name="api-job-run"),
+    path(
+        "jobs/<uuid:job_id>/cancel/",
+        job_detail_views.JobCancelView.as_view(),
+        name="api-job-cancel",
+    ),
+    path(
+        "jobs/<uuid:job_id>/rerun/", job_detail_views.JobRerunView.as_view(), name="api-job-rerun"
+    ),
     path("uploads/", uploads_views.UploadListView.as_view(), name="api-upload-list"),
     path("keys/", keys_views.KeyListView.as_view(), name="api-key-list"),
     path("keys/<int:key_id>/", keys_views.KeyDetailView.as_view(), name="api-key-detail"),

@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.jobs_views import MAX_PAGE_SIZE, PAGE_SIZE, page_response
+from jobs.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, page_response
 from jobs.automation import webhooks
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
