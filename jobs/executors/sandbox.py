@@ -11,48 +11,32 @@ host is mounted: not the project, not the data dir, not other steps' dirs, not a
 Who the step runs as:
 - When the worker is root, bwrap runs privileged (no user namespace: it can bind
   directories under a 0700 data dir) and `setpriv` drops the step to a uid of its own,
-  leased per running step from STEP_UID_RANGE with a lock file. A uid of its own makes
-  RLIMIT_NPROC count this step's processes only (root is exempt from it, and a uid
-  shared by concurrent steps would share the cap).
+  leased per running step from STEP_UID_RANGE with a lock file (step_uids.py). A uid of
+  its own makes RLIMIT_NPROC count this step's processes only (root is exempt from it,
+  and a uid shared by concurrent steps would share the cap).
 - As an ordinary user, bwrap needs unprivileged user namespaces and the step keeps the
   worker's uid inside a user namespace of its own; `prlimit` sets RLIMIT_NPROC inside
   it, where the kernel counts only the namespace's processes.
 
-Limits are rlimits, which work unprivileged on every kernel: cpu_seconds (RLIMIT_CPU,
-per process), memory_mb (RLIMIT_AS, address space per process), max_file_mb
-(RLIMIT_FSIZE, the largest file it may write) and max_processes (RLIMIT_NPROC).
+Limits are rlimits (step_limits.py), which work unprivileged on every kernel:
+cpu_seconds (RLIMIT_CPU, per process), memory_mb (RLIMIT_AS, address space per process),
+max_file_mb (RLIMIT_FSIZE, the largest file it may write) and max_processes
+(RLIMIT_NPROC).
 """
 
-import errno
-import fcntl
 import functools
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .step_limits import DEFAULT_LIMITS, StepLimits, apply_rlimits
+from .step_uids import give_tree_to, lease_step_uid
+
 MODES = ("auto", "bwrap", "off")
 NETWORKS = ("host", "none")
-
-
-@dataclass(frozen=True)
-class StepLimits:
-    """Per-step caps; None means no cap of that kind."""
-
-    cpu_seconds: int | None
-    memory_mb: int | None
-    max_file_mb: int | None
-    max_processes: int | None
-
-
-# Generous enough for the demo and ordinary scripts (python3, git, curl, pip): memory is
-# address space, which runtimes reserve well above what they touch, and a process cap
-# counts threads too.
-DEFAULT_LIMITS = StepLimits(cpu_seconds=3600, memory_mb=4096, max_file_mb=1024, max_processes=256)
 
 
 @dataclass(frozen=True)
@@ -67,14 +51,6 @@ class SandboxPolicy:
 
 DEFAULT_POLICY = SandboxPolicy()
 
-# Uids handed to steps when the worker is root: far above login users and above the
-# ranges /etc/subuid usually hands out, one per concurrently running step on this host.
-STEP_UID_RANGE = range(1_700_000_000, 1_700_010_000)
-# Where the leases of those uids live; shared by every worker process of the host. /run
-# is root's and empty after a reboot; where it is missing (some containers), /tmp.
-UID_LEASE_DIRS = (Path("/run/jobsite-sandbox"), Path("/tmp/jobsite-sandbox-uids"))
-# A step that ignores SIGXCPU gets SIGKILL this many CPU seconds later.
-CPU_KILL_MARGIN_SECONDS = 2
 HOME_INSIDE = "/home/step"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Read-only system directories; each is bound when it is a directory on this host and
@@ -101,23 +77,6 @@ ETC_ENTRIES = (
     "/etc/services",
     "/etc/ssl/certs",
     "/etc/ssl/openssl.cnf",
-)
-# What a failed allocation prints in the usual runtimes, for naming memory_mb.
-ALLOCATION_FAILURES = (
-    "memoryerror",
-    "cannot allocate memory",
-    "out of memory",
-    "std::bad_alloc",
-    "xmalloc: cannot allocate",
-)
-# What a refused fork or thread start prints (EAGAIN at the process cap): bash, Python,
-# glibc's perror. A bare "Resource temporarily unavailable" also means a non-blocking
-# read found nothing, so it is not enough on its own.
-FORK_FAILURES = (
-    "fork: retry",
-    "fork: resource temporarily unavailable",
-    "cannot fork",
-    "can't start new thread",
 )
 
 
@@ -360,88 +319,6 @@ class MountList:
             self.made.add(directory)
         self.args += [option, destination] if source is None else [option, source, destination]
         self.made.add(destination)
-
-
-def limit_error(limits, returncode, last_stderr):
-    """The error naming the limit a failed step ran into, or None. A command killed by
-    signal N shows as exit status 128 + N through bwrap or bash, as -N without them."""
-    signum = returncode - 128 if returncode > 128 else -returncode if returncode < 0 else 0
-    if signum == signal.SIGXCPU and limits.cpu_seconds is not None:
-        return f"step exceeded cpu_seconds={limits.cpu_seconds} (killed by SIGXCPU)"
-    if signum == signal.SIGXFSZ and limits.max_file_mb is not None:
-        return f"step exceeded max_file_mb={limits.max_file_mb} (killed by SIGXFSZ)"
-    lowered = (last_stderr or "").lower()
-    if limits.memory_mb is not None and any(text in lowered for text in ALLOCATION_FAILURES):
-        return f"step exceeded memory_mb={limits.memory_mb} ({last_stderr.strip()[:120]})"
-    return fork_refused(limits, last_stderr)
-
-
-def fork_refused(limits, line):
-    """The error for a stderr line saying a fork or thread was refused (EAGAIN: the
-    process cap), or None. A fork bomb never ends by itself, so the executor stops the
-    step on the first such line."""
-    lowered = (line or "").lower()
-    if limits.max_processes is not None and any(text in lowered for text in FORK_FAILURES):
-        return f"step exceeded max_processes={limits.max_processes} ({line.strip()[:120]})"
-    return None
-
-
-def apply_rlimits(limits, *, processes):
-    mb = 1024 * 1024
-    if limits.cpu_seconds is not None:
-        soft = limits.cpu_seconds
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + CPU_KILL_MARGIN_SECONDS))
-    if limits.memory_mb is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
-    if limits.max_file_mb is not None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_mb * mb,) * 2)
-    if processes and limits.max_processes is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes,) * 2)
-
-
-def lease_step_uid():
-    """(uid, fd) of a uid no other running step on this host holds. The lease is an
-    flock on a file per uid: it ends when the fd is closed, also when the worker dies."""
-    lease_dir = uid_lease_dir()
-    # The lowest free one: as many lock files as steps ever ran at once on this host, and
-    # trying the held ones first costs microseconds each.
-    for uid in STEP_UID_RANGE:
-        fd = os.open(lease_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                continue
-            raise
-        return uid, fd
-    raise RuntimeError(f"all {len(STEP_UID_RANGE)} sandbox uids are in use on this host")
-
-
-def uid_lease_dir():
-    for directory in UID_LEASE_DIRS:
-        if not directory.parent.is_dir():
-            continue
-        directory.mkdir(mode=0o700, exist_ok=True)
-        info = directory.lstat()
-        # In /tmp anyone could have made it first, to hand out uids of their choosing.
-        if (
-            info.st_uid != 0
-            or info.st_mode & 0o077
-            or not os.path.isdir(directory)
-            or directory.is_symlink()
-        ):
-            raise PermissionError(f"{directory} is not root's own directory; refusing to use it")
-        return directory
-    raise FileNotFoundError(f"none of {', '.join(map(str, UID_LEASE_DIRS))} can be made")
-
-
-def give_tree_to(path, uid):
-    """chown a directory and what is in it (staged by the worker) to the step's uid."""
-    os.chown(path, uid, uid, follow_symlinks=False)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
 
 
 def is_system_path(entry):
