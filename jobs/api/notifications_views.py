@@ -18,7 +18,8 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.webhooks_views import ALL_ADMIN, TemplateIdSlugSerializer
+from jobs.api.webhooks_serializers import TemplateIdSlugSerializer
+from jobs.api.webhooks_views import ALL_ADMIN
 from jobs.automation import notifications
 from jobs.models.automation import NOTIFICATION_EVENTS, ChannelKind, NotificationChannel
 from jobsite.api.errors import error_responses, not_found, response_headers

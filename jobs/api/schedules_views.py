@@ -23,7 +23,8 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from jobs.api.webhooks_views import NO_SUCH_TEMPLATE, TemplateIdSlugSerializer
+from jobs.api.webhooks_serializers import TemplateIdSlugSerializer
+from jobs.api.webhooks_views import NO_SUCH_TEMPLATE
 from jobs.automation.schedules import (
     ScheduleInvalid,
     declared_variables,
