@@ -2,9 +2,10 @@
 check and coerce the values a job supplies, describe them as JSON Schema, and fill in
 `{{ path }}` references. Pure functions over plain data: no models, no requests."""
 
+from .outputs import parse_artifact_output
 from .parse import DefinitionError
 from .substitute import SubstitutionError, references, render
-from .validate import load_definition, parse_artifact_output
+from .validate import load_definition
 from .variables import (
     check_job_input,
     is_empty,

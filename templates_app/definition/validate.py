@@ -3,6 +3,8 @@
 load_definition collects every problem before it raises, so whoever saves a template
 sees all of them at once, each keyed by where it is: "slug", "variables.days.min",
 "steps.fetch.with.url", "steps[2].id" (a step without a usable id is named by position).
+Here: the top level, the steps, their needs graph and references; the `settings` block is
+template_settings.py's, the declared `outputs` outputs.py's.
 """
 
 import re
@@ -12,7 +14,8 @@ from django.conf import settings
 from jobs.executors.registry import executor_names, get_executor
 
 from .argv import interpreter_problems
-from .limits import DefinitionRules, forbidden_type_message, normalize_limits
+from .limits import DefinitionRules, forbidden_type_message
+from .outputs import check_outputs, normalize_outputs
 from .parse import (
     DefinitionError,
     add_error,
@@ -22,13 +25,8 @@ from .parse import (
     read_source,
     reject_unknown_keys,
 )
-from .substitute import (
-    ReferenceScope,
-    definition_reference_problems,
-    reference_problems,
-    references,
-)
-from .variables import NAME_RE
+from .substitute import definition_reference_problems
+from .template_settings import normalize_settings, pool_name
 
 TOP_LEVEL_KEYS = (
     "slug",
@@ -46,12 +44,6 @@ STEP_KEYS = (
     "idempotent", "continue_on_failure", "runs_on",
 )  # fmt: skip
 STEP_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,99}")
-SETTINGS_KEYS = ("timeout", "concurrency", "trigger_url", "log_limit_bytes", "limits", "runs_on")
-# A worker pool's name (SPEC §14): it becomes part of a django-q2 queue name.
-POOL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-CONCURRENCY_KEYS = ("limit", "key", "when_full")
-WHEN_FULL = ("queue", "reject", "cancel_previous")
-DEFAULT_LOG_LIMIT_BYTES = 10 * 1024 * 1024
 # Far more than a hand-written template needs; it bounds the work (and memory) an inline
 # recipe submitted through the API can cost the needs and reference checks.
 MAX_STEPS = 500
@@ -86,191 +78,27 @@ def load_definition(source, *, recipe=False, rules=None):
         "variables": normalize_declarations(document.get("variables"), "variables", errors),
         "steps": _normalize_steps(document.get("steps"), errors, rules),
         "result": _result(document.get("result"), errors),
-        "settings": _settings(document.get("settings"), errors, rules),
+        "settings": normalize_settings(document.get("settings"), errors, rules),
     }
     if "outputs" in document:
         # Only when declared: the definitions of templates saved before outputs existed
         # stay as they were.
-        definition["outputs"] = _outputs(document["outputs"], errors)
+        definition["outputs"] = normalize_outputs(document["outputs"], errors)
     _check_needs(definition["steps"], errors)
     _check_references(definition, errors)
-    _check_outputs(definition, errors)
+    check_outputs(definition, errors)
     if errors:
         raise DefinitionError(errors)
     return definition
 
 
-# --- result and settings ------------------------------------------------------------------
+# --- result ------------------------------------------------------------------------------
 
 
 def _result(result, errors):
     if result is not None and not isinstance(result, str):
         add_error(errors, "result", "must be markdown text")
     return result
-
-
-ARTIFACT_OUTPUT = "artifact:"
-OUTPUT_FORMS = (
-    '"{{ steps.<id>.outputs.<key> }}" (or other text with {{ }}) or "artifact:<step>/<path>"'
-)
-
-
-def _outputs(raw, errors):
-    """The job's declared outputs (SPEC §3): {name: text with {{ }} | "artifact:<step>/<path>"}."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        add_error(errors, "outputs", f"must be a mapping of names to {OUTPUT_FORMS}")
-        return {}
-    outputs = {}
-    for name, value in raw.items():
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            add_error(
-                errors, f"outputs.{name}", "an output name is lower-case letters, digits and _"
-            )
-        elif not isinstance(value, str) or not value.strip():
-            add_error(errors, f"outputs.{name}", f"must be {OUTPUT_FORMS}")
-        else:
-            outputs[name] = value
-    return outputs
-
-
-def parse_artifact_output(value):
-    """ "artifact:<step>/<path>" → (step id, path); None for any other output."""
-    if not value.startswith(ARTIFACT_OUTPUT):
-        return None
-    step_id, _, path = value[len(ARTIFACT_OUTPUT) :].partition("/")
-    return step_id, path
-
-
-def _check_outputs(definition, errors):
-    """Every declared output names a step that exists and, where the step's type knows
-    its outputs (noop, report, http, sleep), an output that step makes."""
-    steps = {step["id"]: step for step in definition["steps"]}
-    for name, value in definition.get("outputs", {}).items():
-        where = f"outputs.{name}"
-        artifact = parse_artifact_output(value)
-        if artifact is not None:
-            step_id, path = artifact
-            step = steps.get(step_id)
-            if step is None:
-                add_error(errors, where, f"unknown step '{step_id}' in '{value}'")
-            elif not path or path.startswith("/") or ".." in path.split("/"):
-                add_error(
-                    errors,
-                    where,
-                    f"'{value}': give the artifact's path inside the step's artifacts, e.g. artifact:{step_id}/report.csv",
-                )
-            elif step["type"] and not get_executor(step["type"]).uses_files:
-                add_error(
-                    errors,
-                    where,
-                    f"step '{step_id}' is a {step['type']} step: it makes no artifacts",
-                )
-            continue
-        scope = ReferenceScope(where, frozenset(definition["variables"]), frozenset(steps))
-        for _, message in reference_problems(value, scope):
-            add_error(errors, where, message)
-        for path in references(value):
-            parts = path.split(".")
-            if (
-                parts[0] != "steps"
-                or len(parts) < 4
-                or parts[2] != "outputs"
-                or parts[1] not in steps
-            ):
-                continue
-            step = steps[parts[1]]
-            known = get_executor(step["type"]).output_names(step["with"]) if step["type"] else None
-            if known is not None and parts[3] not in known:
-                offered = ", ".join(sorted(known)) or "none"
-                add_error(
-                    errors, where,
-                    f"unknown output '{parts[3]}' of step '{parts[1]}' (a {step['type']} step's outputs: {offered})",
-                )  # fmt: skip
-
-
-def _positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _settings(raw, errors, rules):
-    normalized = {
-        "timeout": None,
-        "concurrency": None,
-        "trigger_url": {"enabled": False},
-        "log_limit_bytes": getattr(settings, "JOBSITE_LOG_LIMIT_BYTES", DEFAULT_LOG_LIMIT_BYTES),
-        "limits": {},
-    }
-    if raw is None:
-        return normalized
-    if not isinstance(raw, dict):
-        add_error(errors, "settings", "must be a mapping")
-        return normalized
-    reject_unknown_keys(raw, SETTINGS_KEYS, "settings", errors)
-    for key, unit in (("timeout", "seconds"), ("log_limit_bytes", "bytes")):
-        if raw.get(key) is not None:
-            normalized[key] = raw[key]
-            if not _positive_int(raw[key]):
-                add_error(
-                    errors, f"settings.{key}", f"must be a whole number of {unit} greater than 0"
-                )
-    trigger_url = raw.get("trigger_url")
-    if trigger_url is not None:
-        enabled = trigger_url.get("enabled", False) if isinstance(trigger_url, dict) else None
-        if not isinstance(enabled, bool) or set(trigger_url) - {"enabled"}:
-            add_error(errors, "settings.trigger_url", "must be a mapping such as {enabled: true}")
-        normalized["trigger_url"] = {"enabled": enabled is True}
-    if raw.get("concurrency") is not None:
-        normalized["concurrency"] = _concurrency(raw["concurrency"], errors)
-    normalized["limits"] = normalize_limits(raw.get("limits"), errors, rules)
-    runs_on = _pool_name(raw, "settings", errors)
-    if runs_on:
-        normalized["runs_on"] = runs_on
-    return normalized
-
-
-def _pool_name(raw, where, errors):
-    """`runs_on` of a step or of the template's settings: a pool name, or None. Any
-    well-formed name is taken (its steps wait until a host of that pool appears), unless
-    the server declares a closed list (JOBSITE_KNOWN_POOLS)."""
-    value = raw.get("runs_on")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not POOL_RE.fullmatch(value):
-        add_error(
-            errors, f"{where}.runs_on",
-            "must be a pool name: up to 63 lowercase letters, digits, '_' and '-', starting with a letter or digit",
-        )  # fmt: skip
-        return None
-    known = getattr(settings, "JOBSITE_KNOWN_POOLS", None) or []
-    if known and value not in known:
-        add_error(
-            errors, f"{where}.runs_on", f"unknown pool '{value}'; known pools: {', '.join(known)}"
-        )
-        return None
-    return value
-
-
-def _concurrency(raw, errors):
-    where = "settings.concurrency"
-    if not isinstance(raw, dict):
-        example = '{limit: 1, key: "{{ vars.region }}", when_full: queue}'
-        add_error(errors, where, f"must be a mapping such as {example}")
-        return None
-    reject_unknown_keys(raw, CONCURRENCY_KEYS, where, errors)
-    concurrency = {
-        "limit": raw.get("limit", 1),
-        "key": "" if raw.get("key") is None else raw["key"],  # "": one queue per template
-        "when_full": raw.get("when_full", "queue"),
-    }
-    if not _positive_int(concurrency["limit"]):
-        add_error(errors, f"{where}.limit", "must be a whole number, 1 or more")
-    if not isinstance(concurrency["key"], str):
-        add_error(errors, f"{where}.key", "must be a string")
-    if concurrency["when_full"] not in WHEN_FULL:
-        add_error(errors, f"{where}.when_full", f"must be one of: {', '.join(WHEN_FULL)}")
-    return concurrency
 
 
 # --- steps --------------------------------------------------------------------------------
@@ -413,7 +241,7 @@ def _normalize_step(raw, where, seen, errors, rules):
         "idempotent": _bool_field(raw, "idempotent", where, errors, idempotent_default),
         "continue_on_failure": _bool_field(raw, "continue_on_failure", where, errors, False),
     }
-    runs_on = _pool_name(raw, where, errors)
+    runs_on = pool_name(raw, where, errors)
     if runs_on:
         step["runs_on"] = runs_on
     return step if step_id is not None else None
