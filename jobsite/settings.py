@@ -1,13 +1,11 @@
 """Django settings for jobsite.
 
-Every setting comes from the environment (SPEC §12), read by the `env_*` helpers below,
-which name the variable when its value is not what it should be. The defaults make the
+Every setting comes from the environment (SPEC §12), read here by the `env_*` helpers of
+jobsite/env.py, which name the variable when its value is not what it should be. The defaults make the
 embedded setup work: SQLite in ./data, the django-q2 ORM broker, DEBUG off unless asked
 for. The test settings (tests/settings.py) import these and override what tests need.
 """
 
-import importlib.util
-import os
 import socket
 from pathlib import Path
 
@@ -16,76 +14,19 @@ from django.utils.csp import CSP
 
 from jobsite.api.conf import API_REST_FRAMEWORK, API_SPECTACULAR_SETTINGS
 from jobsite.database_url import database_from_url
+from jobsite.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_positive_int,
+    env_str,
+    require_extra,
+)
+from jobsite.logging_conf import logging_config
+from jobsite.queue_conf import queue_cluster
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number")
-    return value
-
-
-def env_positive_int(name: str, default: int) -> int:
-    """A whole number greater than 0 (a limit or a cap); anything else names the variable."""
-    value = env_int(name, default)
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name}={value!r} must be a whole number greater than 0")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def require_extra(module: str, extra: str, needed_for: str) -> None:
-    """Stop with one line naming the extra to install when an optional client is missing
-    (PostgreSQL's psycopg and the Redis client are extras, not installed for everyone)."""
-    if importlib.util.find_spec(module) is None:
-        raise ImproperlyConfigured(
-            f"{needed_for} needs the {module} package, which is not installed: "
-            f"pip install 'jobsite[{extra}]' (in a checkout: make venv EXTRAS={extra})"
-        )
-
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -355,34 +296,13 @@ if JOBSITE_BROKER == "redis":
     require_extra("redis", "redis", "JOBSITE_BROKER=redis")
 JOBSITE_WORKERS = env_int("JOBSITE_WORKERS", 2)
 
-_Q_TIMEOUT = JOBSITE_MAX_STEP_TIMEOUT + 300
-Q_CLUSTER = {
-    "name": env_str("JOBSITE_QUEUE_NAME", "jobsite"),
-    "workers": JOBSITE_WORKERS,
-    # Retries and timeouts are the engine's: a task runs once, its failure is acked,
-    # and django-q2 never re-delivers a task that is merely long.
-    "max_attempts": 1,
-    "ack_failures": True,
-    "timeout": _Q_TIMEOUT,
-    "retry": _Q_TIMEOUT + 60,
-    # The outcome lives in our tables; keeping django-q2's result rows costs throughput.
-    "save_limit": -1,
-    "queue_limit": JOBSITE_WORKERS * 2,
-    "recycle": 500,
-    "max_rss": 512 * 1024,
-    "poll": env_float("JOBSITE_QUEUE_POLL_SECONDS", 0.1),
-    "catch_up": False,
-    "scheduler": False,
-    "label": "Task queue (django-q2)",
-    # One queue per worker pool: `worker` starts a qcluster per pool with
-    # Q_CLUSTER_NAME=<the pool's queue> (jobs/engine/queue.py queue_name); django-q2
-    # needs this key present to take that name.
-    "ALT_CLUSTERS": {},
-}
-if JOBSITE_BROKER == "orm":
-    Q_CLUSTER["orm"] = "default"
-else:
-    Q_CLUSTER["redis"] = REDIS_URL
+Q_CLUSTER = queue_cluster(
+    name=env_str("JOBSITE_QUEUE_NAME", "jobsite"),
+    workers=JOBSITE_WORKERS,
+    max_step_timeout=JOBSITE_MAX_STEP_TIMEOUT,
+    poll=env_float("JOBSITE_QUEUE_POLL_SECONDS", 0.1),
+    redis_url=REDIS_URL if JOBSITE_BROKER == "redis" else None,
+)
 
 # --- REST API v1 (SPEC §6) ------------------------------------------------------------
 
@@ -442,38 +362,9 @@ else:
 REST_FRAMEWORK = API_REST_FRAMEWORK
 SPECTACULAR_SETTINGS = API_SPECTACULAR_SETTINGS
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # An expected refusal (4xx) is one line in the log, never a traceback.
-    "filters": {"no_traceback_for_refusals": {"()": "jobsite.log_filters.NoTracebackForRefusals"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django-q": {"level": env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")},
-        "django.request": {"filters": ["no_traceback_for_refusals"]},
-        # Django logs each suspicious request (a 400) to django.security.<its exception>;
-        # a logger's filters do not apply to its children, so each is named.
-        **{
-            f"django.security.{name}": {"filters": ["no_traceback_for_refusals"]}
-            for name in (
-                "DisallowedHost",
-                "DisallowedRedirect",
-                "SuspiciousOperation",
-                "SuspiciousFileOperation",
-                "SuspiciousMultipartForm",
-                "SuspiciousSession",
-                "RequestDataTooBig",
-                "TooManyFieldsSent",
-                "TooManyFilesSent",
-                "DisallowedModelAdminLookup",
-                "DisallowedModelAdminToField",
-                "csrf",
-            )
-        },
-    },
-}
+LOGGING = logging_config(
+    level=env_str("LOG_LEVEL", "INFO"), queue_level=env_str("JOBSITE_Q_LOG_LEVEL", "WARNING")
+)
 
 # --- worker pools and metrics (SPEC §14, §16; docs/deploy.md) --------------------------
 

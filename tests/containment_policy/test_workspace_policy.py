@@ -272,7 +272,7 @@ def test_a_misspelt_step_type_cannot_be_saved_as_allowed(staff_client, workspace
 def test_a_bad_server_cap_names_the_variable(monkeypatch, raw, message):
     from django.core.exceptions import ImproperlyConfigured
 
-    from jobsite.settings import env_positive_int
+    from jobsite.env import env_positive_int
 
     monkeypatch.setenv("JOBSITE_MAX_MEMORY_MB", raw)
     with pytest.raises(ImproperlyConfigured) as bad:
