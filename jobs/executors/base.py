@@ -9,8 +9,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
-from .sandbox import DEFAULT_POLICY
+from .sandbox import DEFAULT_POLICY, SandboxPolicy
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -26,11 +27,11 @@ class Outcome:
     exit_code: int | None = None
 
     @classmethod
-    def ok(cls, outputs=None, exit_code=None):
+    def ok(cls, outputs: dict | None = None, exit_code: int | None = None) -> Self:
         return cls(SUCCEEDED, outputs or {}, None, exit_code)
 
     @classmethod
-    def fail(cls, error, outputs=None, exit_code=None):
+    def fail(cls, error: str, outputs: dict | None = None, exit_code: int | None = None) -> Self:
         return cls(FAILED, outputs or {}, error, exit_code)
 
 
@@ -44,20 +45,20 @@ class StepContext:
     def __init__(
         self,
         *,
-        job_id="job",
-        step_id="step",
-        with_=None,
-        vars=None,
-        params=None,
-        upstream=None,
-        env=None,
-        workdir=None,
-        artifacts_dir=None,
-        inputs_dir=None,
-        timeout=None,
-        kill_grace=1.0,
-        sandbox=None,
-    ):
+        job_id: object = "job",
+        step_id: str = "step",
+        with_: dict | None = None,
+        vars: dict | None = None,
+        params: dict | None = None,
+        upstream: dict | None = None,
+        env: dict | None = None,
+        workdir: str | Path | None = None,
+        artifacts_dir: str | Path | None = None,
+        inputs_dir: str | Path | None = None,
+        timeout: float | None = None,
+        kill_grace: float = 1.0,
+        sandbox: SandboxPolicy | None = None,
+    ) -> None:
         self.job_id = str(job_id)
         self.step_id = step_id
         self.with_ = with_ or {}
@@ -74,26 +75,28 @@ class StepContext:
         # fills from the workspace and the template; without one, the defaults.
         self.sandbox = sandbox if sandbox is not None else DEFAULT_POLICY
         self.started = time.monotonic()
-        self.logs = []  # (level, message) — the engine's subclass writes them out instead
-        self.last_progress = None
-        self._stop_reason = None
+        self.logs: list[
+            tuple[str, str]
+        ] = []  # (level, message) — the engine's subclass writes them out instead
+        self.last_progress: float | None = None
+        self._stop_reason: str | None = None
         self._stop_lock = threading.Lock()
 
     # --- reporting --------------------------------------------------------------------
-    def log(self, level, message):
+    def log(self, level: str, message: str) -> None:
         self.logs.append((level, message))
 
-    def progress(self, pct):
+    def progress(self, pct: float) -> None:
         self.last_progress = max(0.0, min(100.0, float(pct)))
 
     # --- stopping ---------------------------------------------------------------------
-    def request_stop(self, reason):
+    def request_stop(self, reason: str) -> None:
         """Ask the step to stop (cancel, lost lease). The first reason wins."""
         with self._stop_lock:
             if self._stop_reason is None:
                 self._stop_reason = reason
 
-    def should_stop(self):
+    def should_stop(self) -> str | None:
         """None while the step may keep running, else why it must stop: "canceled",
         "timed out after N s", or "lease lost". Cheap: call it often."""
         if (
@@ -104,7 +107,7 @@ class StepContext:
             self.request_stop(f"timed out after {int(self.timeout)} s")
         return self._stop_reason
 
-    def heartbeat(self):
+    def heartbeat(self) -> bool:
         """For python steps: True when the step should stop (cancel requested, timeout)."""
         return self.should_stop() is not None
 
@@ -131,7 +134,7 @@ class Executor:
     # The output keys every step of this type can produce; None: any (see output_names).
     known_outputs: frozenset | None = None
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         """Static checks of the step's `with` at template save time: a list of
         (key, message) pairs; key is None for a problem with the whole block."""
         problems = []
@@ -143,23 +146,23 @@ class Executor:
             problems.append((key, f"is not a parameter of '{self.name}' steps"))
         return problems
 
-    def output_names(self, with_):
+    def output_names(self, with_: dict) -> frozenset | None:
         """The output keys a step with this `with` can produce, when the type knows them
         (a job's declared `outputs` may only name those); None when any key may come
         (a shell script's `$JOBSITE_OUTPUT`, a python callable's dict)."""
         return self.known_outputs
 
-    def run(self, ctx):  # pragma: no cover - interface
+    def run(self, ctx: StepContext) -> Outcome:  # pragma: no cover - interface
         raise NotImplementedError
 
 
-def has_placeholder(value):
+def has_placeholder(value: object) -> bool:
     """True for a string that still holds a {{ }} reference. Save-time validation skips
     type checks on such values: they only get their type once the engine substitutes
     them, and run() checks them again."""
     return isinstance(value, str) and "{{" in value
 
 
-def is_number(value):
+def is_number(value: object) -> bool:
     """int or float, but not bool (YAML's `true` is not a number of seconds)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

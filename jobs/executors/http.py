@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import IO
 
 from jobsite.egress import (
     GuardedRedirectHandler,
@@ -177,7 +178,15 @@ class HttpExecutor(Executor):
 
 
 class _RedirectKeepingCredentialsOnHost(GuardedRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if (
             new is not None

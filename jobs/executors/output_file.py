@@ -2,12 +2,15 @@
 
 import json
 import re
+from pathlib import Path
+
+from .base import StepContext
 
 MAX_OUTPUT_FILE_BYTES = 1024 * 1024
 OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def read_outputs(path, ctx):
+def read_outputs(path: str | Path, ctx: StepContext) -> dict:
     """The step's outputs from $JOBSITE_OUTPUT: one JSON object, or lines of `key=value`
     and `key<<DELIMITER` … `DELIMITER` (a multi-line value, as GITHUB_OUTPUT takes it:
     the documented form for any value a user controls, docs/templates.md)."""

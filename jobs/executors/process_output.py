@@ -5,9 +5,12 @@ whole group are gone (the shell executor's; SPEC §7). A line may start with a l
 import os
 import selectors
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 
 from . import process_group
+from .base import StepContext
 
 MAX_LINE_BYTES = 64 * 1024  # a longer run without a newline is logged in pieces
 POLL_SECONDS = 0.1
@@ -27,7 +30,7 @@ LEVEL_PREFIXES = (
 ANY_LEVEL_PREFIX = tuple(prefix for prefix, _ in LEVEL_PREFIXES)
 
 
-def split_level(line, default):
+def split_level(line: str, default: str) -> tuple[str, str]:
     for prefix, level in LEVEL_PREFIXES:
         if line.startswith(prefix):
             rest = line[len(prefix) :]
@@ -35,7 +38,14 @@ def split_level(line, default):
     return default, line
 
 
-def follow_process(proc, ctx, *, watch_stderr=None, send_sigterm=None, watch_processes=None):
+def follow_process(
+    proc: subprocess.Popen,
+    ctx: StepContext,
+    *,
+    watch_stderr: Callable[[str], str | None] | None = None,
+    send_sigterm: Callable[[subprocess.Popen], None] | None = None,
+    watch_processes: Callable[[], str | None] | None = None,
+) -> tuple[str | None, str]:
     """Log the process's stdout/stderr line by line until it and its whole group are
     gone, killing the group when ctx asks the step to stop, when `watch_stderr` returns
     a reason for a stderr line (a fork refused at the process cap) or when

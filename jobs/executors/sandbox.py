@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from .step_limits import DEFAULT_LIMITS, StepLimits, apply_rlimits
 from .step_uids import give_tree_to, lease_step_uid
@@ -44,7 +45,7 @@ class SandboxPolicy:
     network: str = "host"  # or "none": the step gets an empty network namespace
     limits: StepLimits = DEFAULT_LIMITS
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.network not in NETWORKS:
             raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {self.network!r}")
 
@@ -167,7 +168,15 @@ class SandboxedRun:
     Directories handed in must exist. Inside, they keep their paths.
     """
 
-    def __init__(self, policy, *, workdir, artifacts_dir, inputs_dir, bwrap=None):
+    def __init__(
+        self,
+        policy: SandboxPolicy,
+        *,
+        workdir: str | Path,
+        artifacts_dir: str | Path,
+        inputs_dir: str | Path,
+        bwrap: str | None = None,
+    ) -> None:
         self.policy = policy
         self.limits = policy.limits
         self.workdir = Path(workdir)
@@ -175,11 +184,11 @@ class SandboxedRun:
         self.inputs_dir = Path(inputs_dir)
         self.bwrap = bwrap or find_bwrap()
         self.as_root = os.geteuid() == 0
-        self.uid = None
-        self._lease = None
-        self._scratch = None
+        self.uid: int | None = None
+        self._lease: int | None = None
+        self._scratch: Path | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         try:
             if self.as_root:
                 self.uid, self._lease = lease_step_uid()
@@ -196,7 +205,7 @@ class SandboxedRun:
             raise
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -204,7 +213,7 @@ class SandboxedRun:
             os.close(self._lease)  # releases the flock: the uid is free again
             self._lease = None
 
-    def environment(self, env):
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
         """The step's environment adjusted to the inside: a PATH of directories that
         exist in the sandbox (the worker's venv and pyenv shims do not), a private HOME
         and TMPDIR."""
@@ -215,7 +224,7 @@ class SandboxedRun:
         env["TMPDIR"] = "/tmp"
         return env
 
-    def argv(self, command):
+    def argv(self, command: list[str]) -> list[str]:
         """bwrap's argv that runs `command` (already resolved against the inside PATH)
         in the sandbox."""
         args = [
@@ -272,7 +281,7 @@ class SandboxedRun:
             args += [shutil.which("prlimit", path=SYSTEM_PATH), f"--nproc={n}:{n}", "--"]
         return args + list(command)
 
-    def process_cap_reached(self):
+    def process_cap_reached(self) -> str | None:
         """The error for a step running max_processes processes, else None: catches a fork
         bomb that throws its refused forks' errors away. Only as root, where the step's
         uid is its own and /proc tells its processes; a scan of /proc, so the executor
@@ -293,7 +302,7 @@ class SandboxedRun:
             return f"step exceeded max_processes={cap} ({count} processes)"
         return None
 
-    def preexec(self):
+    def preexec(self) -> None:
         """In the child before exec: the rlimits the step inherits. As root RLIMIT_NPROC
         is set here too: bwrap (root) is exempt, the step's own uid is counted."""
         apply_rlimits(self.limits, processes=self.as_root)
@@ -304,11 +313,11 @@ class MountList:
     destination: bwrap would create those itself, but as root with mode 0700, which
     the step's uid could not pass through."""
 
-    def __init__(self):
-        self.args = []
+    def __init__(self) -> None:
+        self.args: list[str] = []
         self.made = {"/"}
 
-    def add(self, option, source, destination):
+    def add(self, option: str, source: str | None, destination: str) -> None:
         parents = []
         parent = os.path.dirname(destination)
         while parent not in self.made:
@@ -321,11 +330,11 @@ class MountList:
         self.made.add(destination)
 
 
-def is_system_path(entry):
+def is_system_path(entry: str) -> bool:
     return any(entry == top or entry.startswith(top + "/") for top in SYSTEM_DIRS)
 
 
-def is_within(path, parent):
+def is_within(path: str | Path, parent: str | Path) -> bool:
     try:
         Path(path).relative_to(parent)
     except ValueError:

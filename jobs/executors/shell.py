@@ -23,11 +23,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import process_group, sandbox, step_limits
-from .base import Executor, Outcome, is_number
+from .base import Executor, Outcome, StepContext, is_number
 from .output_file import read_outputs
 from .process_output import follow_process
 
@@ -49,7 +51,7 @@ class ShellExecutor(Executor):
         "$JOBSITE_ARTIFACTS."
     )
 
-    def validate(self, with_):
+    def validate(self, with_: dict) -> list[tuple[str | None, str]]:
         problems = super().validate(with_)
         if not isinstance(with_, dict):
             return problems
@@ -75,7 +77,7 @@ class ShellExecutor(Executor):
             problems.extend(("env", message) for message in env_problems(with_["env"]))
         return problems
 
-    def run(self, ctx):
+    def run(self, ctx: StepContext) -> Outcome:
         command = ctx.with_.get("command")
         if isinstance(command, list):
             # An item that was one placeholder keeps its value's type: `{{ vars.days }}`
@@ -193,7 +195,9 @@ class ShellExecutor(Executor):
         return Outcome.ok(read_outputs(output_file, ctx), exit_code=0)
 
 
-def resolve_inside(command, path, workdir, visible_dirs):
+def resolve_inside(
+    command: str, path: str, workdir: Path, visible_dirs: Iterable[Path]
+) -> str | None:
     """argv[0] as the sandbox will find it, or None when it is not there: a bare name on
     the inside PATH, or a path within the system dirs or the step's own dirs."""
     if "/" not in command:
@@ -205,7 +209,7 @@ def resolve_inside(command, path, workdir, visible_dirs):
     return full if inside and os.path.exists(full) else None
 
 
-def argv_text(item):
+def argv_text(item: object) -> object:
     if item is None:
         return ""
     if isinstance(item, bool):
@@ -215,7 +219,7 @@ def argv_text(item):
     return item  # a string; a list or mapping stays one and fails validation
 
 
-def env_problems(env):
+def env_problems(env: object) -> list[str]:
     if not isinstance(env, dict):
         return ["must be a mapping of names to strings"]
     problems = []
@@ -229,7 +233,7 @@ def env_problems(env):
     return problems
 
 
-def step_environment(engine_env, step_env):
+def step_environment(engine_env: dict, step_env: dict) -> dict[str, str]:
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
@@ -239,12 +243,12 @@ def step_environment(engine_env, step_env):
     return env
 
 
-def spare_bwrap(proc):
+def spare_bwrap(proc: subprocess.Popen) -> None:
     """SIGTERM for a sandboxed step: to its processes, not to bwrap (the leader)."""
     process_group.signal_members(proc.pid, signal.SIGTERM, sparing=proc.pid)
 
 
-def exit_error(returncode, last_stderr):
+def exit_error(returncode: int, last_stderr: str) -> str:
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

@@ -42,7 +42,7 @@ FORK_FAILURES = (
 )
 
 
-def limit_error(limits, returncode, last_stderr):
+def limit_error(limits: StepLimits, returncode: int, last_stderr: str) -> str | None:
     """The error naming the limit a failed step ran into, or None. A command killed by
     signal N shows as exit status 128 + N through bwrap or bash, as -N without them."""
     signum = returncode - 128 if returncode > 128 else -returncode if returncode < 0 else 0
@@ -56,7 +56,7 @@ def limit_error(limits, returncode, last_stderr):
     return fork_refused(limits, last_stderr)
 
 
-def fork_refused(limits, line):
+def fork_refused(limits: StepLimits, line: str) -> str | None:
     """The error for a stderr line saying a fork or thread was refused (EAGAIN: the
     process cap), or None. A fork bomb never ends by itself, so the executor stops the
     step on the first such line."""
@@ -66,7 +66,7 @@ def fork_refused(limits, line):
     return None
 
 
-def apply_rlimits(limits, *, processes):
+def apply_rlimits(limits: StepLimits, *, processes: bool) -> None:
     mb = 1024 * 1024
     if limits.cpu_seconds is not None:
         soft = limits.cpu_seconds

@@ -14,7 +14,7 @@ STEP_UID_RANGE = range(1_700_000_000, 1_700_010_000)
 UID_LEASE_DIRS = (Path("/run/jobsite-sandbox"), Path("/tmp/jobsite-sandbox-uids"))
 
 
-def lease_step_uid():
+def lease_step_uid() -> tuple[int, int]:
     """(uid, fd) of a uid no other running step on this host holds. The lease is an
     flock on a file per uid: it ends when the fd is closed, also when the worker dies."""
     lease_dir = uid_lease_dir()
@@ -33,7 +33,7 @@ def lease_step_uid():
     raise RuntimeError(f"all {len(STEP_UID_RANGE)} sandbox uids are in use on this host")
 
 
-def uid_lease_dir():
+def uid_lease_dir() -> Path:
     for directory in UID_LEASE_DIRS:
         if not directory.parent.is_dir():
             continue
@@ -51,7 +51,7 @@ def uid_lease_dir():
     raise FileNotFoundError(f"none of {', '.join(map(str, UID_LEASE_DIRS))} can be made")
 
 
-def give_tree_to(path, uid):
+def give_tree_to(path: str | Path, uid: int) -> None:
     """chown a directory and what is in it (staged by the worker) to the step's uid."""
     os.chown(path, uid, uid, follow_symlinks=False)
     for root, dirs, files in os.walk(path):
