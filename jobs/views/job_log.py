@@ -13,8 +13,8 @@ One GET answers every question the viewer asks (SPEC §8, §9):
 
 Every answer carries the job's status, the seq of its last event (`last_seq`, read with
 the job row before the lines, so `next_after` never passes an event it did not see) and
-each step's attempts (from the step.status events), so lines are grouped by step and
-attempt. Messages go out as HTML made by the same `ansi` filter as the page: escaped,
+its steps as the API shows them (jobs/representation.py) with each one's attempts (from
+the step.status events), so lines are grouped by step and attempt. Messages go out as HTML made by the same `ansi` filter as the page: escaped,
 colours as classes.
 """
 
@@ -22,11 +22,13 @@ import bisect
 import time
 
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from jobs.engine.log_format import LEVELS, levels_at_least, tail_lines
 from jobs.engine.states import JOB_TERMINAL, StepStatus
 from jobs.models import EventKind
+from jobs.representation import datetime_formatter, step_to_dict
 from jobs.templatetags.jobsite_ui import ansi
 from jobs.views.permissions import job_for, member_required
 
@@ -110,19 +112,20 @@ def attempts_json(attempts):
 
 
 def steps_json(steps, attempts):
-    return [
-        {
-            "id": step.step_id,
-            "status": step.status,
-            "attempt": step.attempt,
-            "max_attempts": step.max_attempts,
-            "duration_ms": step.duration_ms,
-            "reused": bool(step.reused_from_id),
-            "error": step.error if step.status != StepStatus.SUCCEEDED else "",
-            "attempts": attempts.get(step.step_id, []),
-        }
-        for step in steps
-    ]
+    """Each step as the API shows it (jobs/representation.py's step_to_dict), with what
+    the viewer adds: the step's attempt budget and its attempts. Without `outputs`: the
+    page shows them in its step table, and this answer is fetched every second while a
+    tab follows the log (a step's outputs may be up to 1 MiB)."""
+    now = timezone.now()
+    when = datetime_formatter()
+    out = []
+    for step in steps:
+        data = step_to_dict(step, now, when)
+        del data["outputs"]
+        data["max_attempts"] = step.max_attempts
+        data["attempts"] = attempts.get(step.step_id, [])
+        out.append(data)
+    return out
 
 
 def lines_json(events, attempts):

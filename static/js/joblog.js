@@ -90,7 +90,9 @@
       this.steps = steps;
       for (const step of steps) {
         if (!step.attempts.length) {
-          this.groupFor(step.id, 0).info = { status: step.reused ? "reused" : step.status, attempt: 0, max: step.max_attempts, duration_ms: step.duration_ms, error: step.error };
+          // step is the API's step (jobs/representation.py): a succeeded step shows no error row.
+          const error = step.status === "succeeded" ? "" : step.error || "";
+          this.groupFor(step.id, 0).info = { status: step.reused ? "reused" : step.status, attempt: 0, max: step.max_attempts, duration_ms: step.duration_ms, error };
         }
         for (const run of step.attempts) {
           this.groupFor(step.id, run.attempt).info = {

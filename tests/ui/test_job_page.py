@@ -409,3 +409,20 @@ def test_a_canceled_job_shows_neither_cancel_requested_nor_cancel(operator_clien
     live = summary_poll(operator_client, Job.objects.get(pk=job.pk), 10**9, "running")
     assert job_badge(live) == "canceled"
     assert "Cancel requested" not in live and ">Cancel<" not in live and "Rerun" in live
+
+
+def test_the_log_viewers_steps_are_the_apis_steps_with_their_attempts(operator_client, two_steps):
+    """One representation of a job: log.json's steps are GET /api/v1/jobs/<id>/'s, less
+    the outputs (fetched every second while following), plus what the viewer groups by."""
+    job = finish_job(running_job(two_steps), fail={"second"})
+    log = fetch_log(operator_client, job, tail=100)
+    api = operator_client.get(f"/api/v1/jobs/{job.pk}/")
+    assert api.status_code == 200
+    api_steps = api.json()["steps"]
+    assert [step["id"] for step in log["steps"]] == ["first", "second"]
+    for shown, step in zip(log["steps"], api_steps, strict=True):
+        attempts = shown.pop("attempts")
+        assert shown.pop("max_attempts") == 1
+        assert shown == {name: value for name, value in step.items() if name != "outputs"}
+        assert [run["status"] for run in attempts] == [step["status"]]
+    assert log["steps"][1]["status"] == "failed" and log["steps"][1]["error"]
