@@ -11,7 +11,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from jobs.automation.webhooks import callback_secret_for
+from jobs.automation.webhooks import workspace_callback_secret
 from jobsite.api.auth import ApiKeyUser
 from jobsite.api.errors import error_responses, not_found, response_headers
 from jobsite.api.fields import StrictCharField, StrictSerializer
@@ -150,10 +150,6 @@ class KeyDetailView(WorkspaceAPIView):
         return Response(status=204)
 
 
-def workspace_signing_secret(workspace_id):
-    return callback_secret_for(workspace_id)
-
-
 class WorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     slug = serializers.CharField()
@@ -187,5 +183,5 @@ class WorkspaceView(WorkspaceAPIView):
             "actor": self.tenant.actor,
         }
         if self.tenant.is_admin:
-            body["callback_secret"] = workspace_signing_secret(workspace.pk)
+            body["callback_secret"] = workspace_callback_secret(workspace.pk)
         return Response(body)

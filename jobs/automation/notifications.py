@@ -4,13 +4,12 @@ failed) and optionally one template.
 
 As with webhooks, a delivery is written in the transaction of the status change that
 causes it (with its message rendered then, secrets masked) and sent by a worker task
-after commit, retried with the webhooks' backoff; nothing is sent inside a web request.
+after commit, claimed and retried as webhooks are (jobs/automation/deliveries.py);
+nothing is sent inside a web request.
 """
 
 import json
 import logging
-import random
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,14 +19,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.automation.webhooks import (
-    BACKOFF_SECONDS,
-    MAX_ATTEMPTS,
-    NO_SUCH_TEMPLATE,
-    WEBHOOK_URL_VALIDATOR,
-    _post,
+from jobs.automation.deliveries import (
+    claim_attempt,
     enqueue_due_retries_of,
+    post,
+    record_failed_attempt,
 )
+from jobs.automation.webhooks import NO_SUCH_TEMPLATE, WEBHOOK_URL_VALIDATOR
 from jobs.engine.queue import enqueue_task
 from jobs.engine.states import STEP_BROKEN
 from jobs.models.automation import (
@@ -221,8 +219,8 @@ def _send_email(channel, delivery) -> str:
 def _send_chat(channel, delivery) -> str:
     text = f"*{delivery.subject}*\n{delivery.body}"
     body = json.dumps({"text": text}).encode()
-    # The webhooks' HTTP helper: the same egress policy (jobsite.egress) and timeout.
-    status_code, excerpt, error = _post(
+    # The webhooks' POST: the same egress policy (jobsite.egress) and timeout.
+    status_code, excerpt, error = post(
         channel.target,
         body,
         {"content-type": "application/json", "user-agent": "jobsite-notifications/1"},
@@ -233,16 +231,13 @@ def _send_chat(channel, delivery) -> str:
 
 
 def send(delivery_id) -> str:
-    """Worker task: one attempt of one delivery, claimed with a compare-and-set on
-    (status, attempts) so that duplicate tasks send once."""
+    """Worker task: one attempt of one delivery (claim_attempt: duplicate tasks send
+    once)."""
     delivery = NotificationDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return "nothing to do"
-    number = delivery.attempts + 1
-    claimed = NotificationDelivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
-    ).update(attempts=number, next_attempt_at=None)
-    if not claimed:
+    number = claim_attempt(delivery)
+    if number is None:
         return "taken"
     channel = delivery.channel
     now = timezone.now()
@@ -262,17 +257,10 @@ def send(delivery_id) -> str:
             status=DeliveryStatus.SUCCEEDED, finished_at=now, last_error=""
         )
         return "sent"
-    if number >= MAX_ATTEMPTS:
-        NotificationDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.FAILED, finished_at=now, last_error=error
-        )
-        return "gave up"
-    delay = BACKOFF_SECONDS[number - 1] * random.uniform(0.8, 1.2)
-    NotificationDelivery.objects.filter(pk=delivery.pk).update(
-        last_error=error, next_attempt_at=now + timedelta(seconds=delay)
-    )
-    log.info("notification %s attempt %s failed: %s", delivery.pk, number, error)
-    return "will retry"
+    outcome = record_failed_attempt(delivery, number, last_error=error)
+    if outcome == "will retry":
+        log.info("notification %s attempt %s failed: %s", delivery.pk, number, error)
+    return outcome
 
 
 def enqueue_due_notifications(now=None) -> int:

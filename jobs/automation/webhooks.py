@@ -10,10 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,6 +19,13 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.automation.deliveries import (
+    EXCERPT_CHARS,
+    claim_attempt,
+    enqueue_due_retries_of,
+    post,
+    record_failed_attempt,
+)
 from jobs.engine.queue import enqueue_task
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
@@ -32,15 +36,11 @@ from jobs.models.automation import (
     new_webhook_secret,
 )
 from jobs.representation import format_datetime, job_event_to_dict
-from jobsite.egress import egress_opener, refusal_of, url_problem
+from jobsite.egress import url_problem
 
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "jobs.automation.webhooks.deliver"
-EXCERPT_CHARS = 500
-# Seconds to wait after attempt N fails: exponential, about a day in all.
-BACKOFF_SECONDS = [5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800]
-MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 
 JOB_EVENTS = {
     "queued": "job.queued",
@@ -228,33 +228,14 @@ def enqueue_delivery(delivery_id):
 # --- sending -------------------------------------------------------------------------------
 
 
-def _post(url, body, headers):
-    """One POST through the egress policy (jobsite.egress): a refused destination is a
-    failed attempt whose error says so, like a refused connection."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with egress_opener().open(request, timeout=settings.JOBSITE_WEBHOOK_TIMEOUT) as response:
-            return response.status, response.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(EXCERPT_CHARS * 4).decode("utf-8", "replace"), ""
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        if refused := refusal_of(exc):
-            return None, "", str(refused)
-        reason = getattr(exc, "reason", exc)
-        return None, "", f"{reason.__class__.__name__}: {reason}"[:500]
-
-
 def deliver(delivery_id):
-    """Worker task: one attempt of one delivery. Claims the attempt with a
-    compare-and-set on (status, attempts), so duplicate tasks send once."""
+    """Worker task: one attempt of one delivery (claim_attempt: duplicate tasks send
+    once)."""
     delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return "nothing to do"
-    number = delivery.attempts + 1
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
-    ).update(attempts=number, next_attempt_at=None)
-    if not claimed:
+    number = claim_attempt(delivery)
+    if number is None:
         return "taken"
     endpoint = delivery.endpoint
     if endpoint is not None and not endpoint.is_active:
@@ -263,10 +244,14 @@ def deliver(delivery_id):
         )
         return "endpoint disabled"
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    secrets = endpoint.signing_secrets() if endpoint else [callback_secret(delivery)]
+    secrets = (
+        endpoint.signing_secrets()
+        if endpoint
+        else [workspace_callback_secret(delivery.workspace_id)]
+    )
     headers = signed_headers(secrets, delivery.message_id, body)
     started = time.monotonic()
-    status_code, text, error = _post(delivery.url, body, headers)
+    status_code, text, error = post(delivery.url, body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
     DeliveryAttempt.objects.create(
         delivery=delivery,
@@ -291,32 +276,15 @@ def deliver(delivery_id):
             status=DeliveryStatus.FAILED, last_status_code=410, finished_at=now
         )
         return "gone"
-    if number >= MAX_ATTEMPTS:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.FAILED, last_status_code=status_code, finished_at=now
-        )
-        return "gave up"
-    delay = BACKOFF_SECONDS[number - 1] * random.uniform(0.8, 1.2)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        last_status_code=status_code, next_attempt_at=now + timedelta(seconds=delay)
-    )
-    return "will retry"
+    return record_failed_attempt(delivery, number, last_status_code=status_code)
 
 
-def callback_secret(delivery):
-    return callback_secret_for(delivery.workspace_id)
-
-
-def callback_secret_for(workspace_id):
+def workspace_callback_secret(workspace_id) -> str:
     """The secret that signs a workspace's job callbacks: its own, derived from SECRET_KEY
     and the workspace id, never an endpoint's. Operators choose callback_url, so a
     callback is a message any operator can obtain; signed with an endpoint's secret it
     would verify at the admin's endpoint too. Admins read it from GET /api/v1/workspace/
     (`callback_secret`; docs/webhooks.md)."""
-    return workspace_callback_secret(workspace_id)
-
-
-def workspace_callback_secret(workspace_id):
     digest = hmac.new(
         settings.SECRET_KEY.encode(), f"callback:{workspace_id}".encode(), hashlib.sha256
     ).digest()
@@ -326,24 +294,6 @@ def workspace_callback_secret(workspace_id):
 def enqueue_due_deliveries(now=None):
     """Dispatcher duty: send webhook retries whose backoff has passed."""
     return enqueue_due_retries_of(WebhookDelivery, DELIVER_TASK, "webhook", now)
-
-
-def enqueue_due_retries_of(model, task: str, name_prefix: str, now=None) -> int:
-    """Enqueue `task` for each pending delivery of `model` (webhook or notification
-    deliveries) whose backoff has passed; returns how many."""
-    now = now or timezone.now()
-    due = list(
-        model.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=2)
-        ).values_list("pk", flat=True)[:200]
-    )
-    for delivery_id in due:
-        # Push the time on so the next pass does not enqueue it again before it runs.
-        model.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
-            next_attempt_at=now + timedelta(seconds=60)
-        )
-        enqueue_task(task, str(delivery_id), task_name=f"{name_prefix}-{delivery_id}")
-    return len(due)
 
 
 def redeliver(delivery):
