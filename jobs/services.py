@@ -1,12 +1,14 @@
 """The verbs of jobsite. API views, pages, admin actions, the trigger URL and commands
 all call these; none of them assigns a status itself."""
 
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
 
 from jobs.engine.lifecycle import cancel_locked_job, start_locked_job, steps_of
+from jobs.engine.new_jobs import NewJob, save_new_jobs, shared_artifact
 from jobs.engine.queue import DEFAULT_POOL
 from jobs.engine.states import JOB_CAN_RERUN, JOB_TERMINAL, JobStatus, StepStatus
 from jobs.engine.transitions import (
@@ -80,7 +82,7 @@ def _steps_for(job, definition):
     ]
 
 
-def create_job(
+def prepare_job(
     workspace: Workspace,
     *,
     template: JobTemplate | None = None,
@@ -95,18 +97,10 @@ def create_job(
     callback_url: str = "",
     job_id: UUID | None = None,
     input_files: dict[str, Artifact] | None = None,
-) -> Job:
-    """Create a job from a template (its current version) or an inline recipe, as a
-    draft or started at once. Raises JobValidationError for bad input; nothing is
-    created then.
-
-    `input_files` maps input names to existing artifacts (of jobs of the workspace):
-    the new job gets its own Artifact rows for them, sharing the stored files, before
-    its steps are queued.
-
-    `job_id` lets a caller choose the new job's id in advance: the web UI's start forms
-    carry one per render, so a double submit collides on the primary key and makes one
-    job."""
+) -> NewJob:
+    """A job checked and built in memory, nothing written: what create_job and
+    create_jobs write. Raises JobValidationError for bad input. The arguments are
+    create_job's."""
     if (template is None) == (recipe is None):
         raise JobValidationError({"template": ["give either a template or a recipe"]})
     version = None
@@ -129,8 +123,6 @@ def create_job(
     variables, input_files, inputs = _with_uploaded_files(
         workspace, definition, variables, input_files, inputs
     )
-    # The checks above only read; the transaction (on SQLite, the database's one write
-    # lock) starts here, so the workers' claims and finishes wait less for it.
     job = Job(
         **({"id": job_id} if job_id else {}),
         workspace=workspace,
@@ -149,32 +141,40 @@ def create_job(
     )
     # Secrets are sealed (encrypted) and masked before the row exists (jobsite/secrets.py).
     job.set_values(variables, params)
-    with transaction.atomic():
-        job.save(force_insert=True)
-        steps = StepRun.objects.bulk_create(_steps_for(job, definition))
-        job.step_runs = steps  # kept in step with the database by the engine's writers
-        job.input_artifacts = [
-            share_artifact(artifact, job, step_id="", name=name)
-            for name, artifact in (input_files or {}).items()
-        ]
-        if start:
-            # The new row is ours alone until commit: start it without reading it back.
-            with new_job_section(job, steps):
-                start_locked_job(job)
-    return job
+    job.step_runs = _steps_for(job, definition)
+    return NewJob(job, start=start, input_files=input_files or {})
+
+
+def create_job(workspace: Workspace, **arguments: Any) -> Job:
+    """Create a job from a template (its current version) or an inline recipe, as a
+    draft or started at once. Raises JobValidationError for bad input; nothing is
+    created then.
+
+    Arguments (prepare_job's): template or recipe, variables, params, inputs, name,
+    start, trigger, created_by, callback_url, job_id, input_files.
+
+    `input_files` maps input names to existing artifacts (of jobs of the workspace):
+    the new job gets its own Artifact rows for them, sharing the stored files.
+
+    `job_id` lets a caller choose the new job's id in advance: the web UI's start forms
+    carry one per render, so a double submit collides on the primary key and makes one
+    job."""
+    return create_jobs([prepare_job(workspace, **arguments)])[0]
+
+
+def create_jobs(new_jobs: list[NewJob]) -> list[Job]:
+    """Write jobs made by prepare_job, all or none, in one transaction whose number of
+    statements does not grow with how many (jobs/engine/new_jobs.py). The checks of
+    prepare_job only read; the transaction — on SQLite, the database's one write lock —
+    starts here, so the workers' claims and finishes wait less for it."""
+    return save_new_jobs(new_jobs)
 
 
 def share_artifact(artifact: Artifact, job: Job, *, step_id: str, name: str) -> Artifact:
     """A new Artifact row of `job` pointing at `artifact`'s stored file (not a copy)."""
-    return Artifact.objects.create(
-        job=job,
-        step_id=step_id,
-        name=name,
-        file=artifact.file.name,
-        size=artifact.size,
-        sha256=artifact.sha256,
-        content_type=artifact.content_type,
-    )
+    shared = shared_artifact(artifact, job, step_id=step_id, name=name)
+    shared.save(force_insert=True)
+    return shared
 
 
 def start_job(job: Job) -> Job:

@@ -21,7 +21,7 @@ from jobs.engine.states import JobStatus
 from jobs.engine.transitions import TransitionRefused
 from jobs.models import Trigger
 from jobs.representation import job_summary_to_dict, job_to_dict
-from jobs.services import JobValidationError, create_job
+from jobs.services import JobValidationError, create_jobs, prepare_job
 from jobsite.api.errors import Conflict, error_responses, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.models import Role
@@ -190,10 +190,22 @@ def check_recipe_role(tenant, data):
         raise exceptions.PermissionDenied("An inline recipe needs the admin role.")
 
 
-def create_job_from_spec(workspace, tenant, data, templates=None):
+def create_job_from_spec(workspace, tenant, data):
     """create_job for one validated POST jobs/ body (JobCreateSerializer); a
-    ValidationError names the field, a refused start is a 409. `templates` caches the
-    template lookups of a batch."""
+    ValidationError names the field, a refused start is a 409."""
+    return create_jobs_or_409([prepare_job_from_spec(workspace, tenant, data)])[0]
+
+
+def create_jobs_or_409(new_jobs):
+    try:
+        return create_jobs(new_jobs)
+    except TransitionRefused as exc:
+        raise refused(exc) from None
+
+
+def prepare_job_from_spec(workspace, tenant, data, templates=None):
+    """prepare_job for one validated POST jobs/ body; a ValidationError names the field.
+    `templates` caches the template lookups of a batch."""
     template = None
     if "recipe" not in data:
         ref = data["template"]
@@ -208,7 +220,7 @@ def create_job_from_spec(workspace, tenant, data, templates=None):
             raise exceptions.ValidationError({"template": ["this template is archived"]})
     inputs = resolve_inputs(workspace, data.get("inputs"))
     try:
-        return create_job(
+        return prepare_job(
             workspace,
             template=template,
             recipe=data.get("recipe"),
@@ -224,8 +236,6 @@ def create_job_from_spec(workspace, tenant, data, templates=None):
         )
     except JobValidationError as exc:
         raise exceptions.ValidationError(exc.errors) from None
-    except TransitionRefused as exc:
-        raise refused(exc) from None
 
 
 class JobBatchView(JobAPIView):
@@ -257,21 +267,21 @@ class JobBatchView(JobAPIView):
             specs.append(spec)
 
         def create():
-            jobs, templates = [], {}
+            new_jobs, templates = [], {}
             for index, spec in enumerate(specs):
                 if not spec.is_valid():
                     continue
                 try:
-                    jobs.append(
-                        create_job_from_spec(
+                    new_jobs.append(
+                        prepare_job_from_spec(
                             self.workspace, self.tenant, spec.validated_data, templates
                         )
                     )
                 except exceptions.ValidationError as exc:
                     errors[f"jobs[{index}]"] = exc.detail
             if errors:
-                # Raised inside respond_once's transaction: every job made above is rolled back.
-                raise exceptions.ValidationError(errors)
+                raise exceptions.ValidationError(errors)  # nothing was written
+            jobs = create_jobs_or_409(new_jobs)
             data_out = {
                 "jobs": [
                     job_to_dict(job, request, steps=job.step_runs, artifacts=job.input_artifacts)

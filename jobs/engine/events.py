@@ -55,7 +55,7 @@ def record_events(job: Job, events: list[dict], *, seq_saved: bool = False) -> i
             job._seq_in_db = job.last_event_seq
         return len(events)
     now = timezone.now()
-    _insert_events(job.pk, first, now, events)
+    _insert_events(now, [(job.pk, first, events)])
     if not seq_saved:
         Job.objects.filter(pk=job.pk).update(last_event_seq=job.last_event_seq, updated_at=now)
     return len(events)
@@ -74,7 +74,7 @@ def flush_events(job: Job) -> None:
     if not events:
         return
     now = timezone.now()
-    _insert_events(job.pk, job.last_event_seq - len(events) + 1, now, events)
+    _insert_events(now, [(job.pk, job.last_event_seq - len(events) + 1, events)])
     if job._seq_in_db != job.last_event_seq:
         execute(
             "save_last_event_seq",
@@ -87,16 +87,33 @@ def flush_events(job: Job) -> None:
         job.updated_at = now
 
 
-def _insert_events(job_id, first_seq, now, events):
+def insert_first_events(jobs: list[Job]) -> None:
+    """Insert the events collected (start_event_buffer) for jobs created in this
+    transaction, whose rows already carry their last_event_seq: all of them in one INSERT
+    (one COPY on PostgreSQL)."""
+    groups = []
+    for job in jobs:
+        events = job.__dict__.pop("_event_buffer")
+        if events:
+            groups.append((job.pk, job.last_event_seq - len(events) + 1, events))
+    if groups:
+        _insert_events(timezone.now(), groups)
+
+
+def _insert_events(now, groups):
+    """Insert events as rows: `groups` is a list of (job id, seq of the first, events)."""
     fields = {name: JobEvent._meta.get_field(name) for name in _COLUMNS}
     connection = connections[router.db_for_write(JobEvent)]
-    job_value = fields["job"].get_db_prep_save(job_id, connection)
     now_value = fields["created_at"].get_db_prep_save(now, connection)
+    groups = [
+        (fields["job"].get_db_prep_save(job_id, connection), first_seq, events)
+        for job_id, first_seq, events in groups
+    ]
     data_field = fields["data"]
     quote = connection.ops.quote_name
     table = quote(JobEvent._meta.db_table)
     columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
-    if connection.vendor == "postgresql" and len(events) > 1:
+    if connection.vendor == "postgresql" and sum(len(events) for _, _, events in groups) > 1:
         # COPY: psycopg re-parses a long multi-row INSERT on every call (it caches only
         # short statements), which made PostgreSQL much slower than SQLite here. The rows
         # go in as one buffer in COPY's text format, built here: psycopg's write_row
@@ -121,14 +138,14 @@ def _insert_events(job_id, first_seq, now, events):
                 labels[value] = text(str(value))
             return labels[value]
 
-        head = f"{job_value}\t"
         tail = f"\t{now_value.isoformat()}\n"
         empty_data = text(json.dumps({}, cls=data_field.encoder))
         rows = [
-            f"{head}{first_seq + offset}\t{label(event['kind'])}\t{label(event.get('step_id', ''))}"
+            f"{job_value}\t{first_seq + offset}\t{label(event['kind'])}\t{label(event.get('step_id', ''))}"
             f"\t{label(event.get('level', ''))}\t{text(event.get('message', ''))}"
             f"\t{text(json.dumps(event['data'], cls=data_field.encoder)) if event.get('data') else empty_data}"
             f"{tail}"
+            for job_value, first_seq, events in groups
             for offset, event in enumerate(events)
         ]
         with connection.cursor() as cursor:
@@ -149,6 +166,7 @@ def _insert_events(job_id, first_seq, now, events):
             else empty_data,
             now_value,
         )
+        for job_value, first_seq, events in groups
         for offset, event in enumerate(events)
     ]
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"

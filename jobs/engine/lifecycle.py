@@ -22,7 +22,12 @@ from jobs.engine.concurrency import (
 from jobs.engine.queue import enqueue_step
 from jobs.engine.result import build_result
 from jobs.engine.states import STEP_BROKEN, STEP_TERMINAL, JobStatus, StepStatus
-from jobs.engine.transitions import change_job_status, change_step_status, locked_job
+from jobs.engine.transitions import (
+    change_job_status,
+    change_step_status,
+    locked_job,
+    step_queued_message,
+)
 from jobs.models import Job, StepRun
 
 if TYPE_CHECKING:
@@ -78,7 +83,7 @@ def queue_step(
         S.QUEUED,
         attempt=step.attempt,
         attempt_number=next_attempt,
-        message=message or f"Step {step.step_id} queued (attempt {next_attempt})",
+        message=message or step_queued_message(step, next_attempt),
         queued_at=timezone.now(),
         next_attempt_at=None,
         worker_id="",
@@ -126,6 +131,11 @@ def advance_job(job: Job, *, eager: EagerClaim | None = None) -> None:
         finalize_job(job, steps)  # writes the progress with the final status
     else:
         update_progress(job, steps)
+
+
+def steps_ready_at_start(steps: list[StepRun]) -> list[StepRun]:
+    """The steps advance_job queues when a new job starts: those that need nothing."""
+    return [step for step in steps if step.status == S.PENDING and not step.needs]
 
 
 def _waiting_for_slot(job):

@@ -6,10 +6,17 @@ and the dispatcher re-enqueues steps whose task vanished.
 """
 
 import os
+import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_q.brokers import Broker, get_broker
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.signals import pre_enqueue
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from jobs.engine.per_process import per_process
@@ -51,27 +58,73 @@ def enqueue_task(func: str, *args: object, **kwargs: object) -> str:
     return async_task(func, *args, broker=shared_broker(), **kwargs)
 
 
-def _enqueue_now(step_run_id, attempt, pool=DEFAULT_POOL):
-    async_task(
-        RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}", hook=None,
-        broker=pool_broker(pool),
-    )  # fmt: skip
+def _step_package(step_run_id, attempt, now):
+    """The signed task django-q2's async_task would make for a step (with no hook; the
+    cluster's ack_failures), without its per-call broker lookup and human-readable id."""
+    task = {
+        "id": uuid.uuid4().hex,
+        "name": f"step-{step_run_id}-{attempt}",
+        "func": RUN_STEP_TASK,
+        "args": (step_run_id, attempt),
+        "hook": None,
+        "kwargs": {},
+        "started": now,
+    }
+    if Conf.ACK_FAILURES:
+        task["ack_failure"] = True
+    pre_enqueue.send(sender="django_q", task=task)
+    return SignedPackage.dumps(task)
+
+
+def _push(items):
+    """Put the step tasks on their pools' queues: one INSERT of OrmQ rows with the ORM
+    broker, one pipeline of RPUSHes (one per pool) with Redis."""
+    now = timezone.now()
+    packages: dict[str, list[str]] = {}
+    for step_run_id, attempt, pool in items:
+        packages.setdefault(pool, []).append(_step_package(step_run_id, attempt, now))
+    if settings.JOBSITE_BROKER == "orm":
+        OrmQ.objects.using(Conf.ORM).bulk_create(
+            OrmQ(key=pool_broker(pool).list_key, payload=package, lock=now)
+            for pool, pool_packages in packages.items()
+            for package in pool_packages
+        )
+        return
+    pipeline = shared_broker().connection.pipeline(transaction=False)
+    for pool, pool_packages in packages.items():
+        pipeline.rpush(pool_broker(pool).list_key, *pool_packages)
+    pipeline.execute()
+
+
+def enqueue_steps(items: Iterable[tuple[int, int, str]]) -> None:
+    """Enqueue the tasks of many steps — (step_run_id, attempt, pool) each — on their
+    pools' queues in one go, as part of the current transaction's outcome.
+
+    With the ORM broker the task rows are written in the same transaction as the status
+    changes, so a crash can never separate the two. With Redis they are sent on commit
+    (a task sent before commit could be claimed before its row is visible)."""
+    items = list(items)
+    if not items:
+        return
+    if Conf.SYNC:  # django-q2 runs a task in the caller when told to: keep that
+        for step_run_id, attempt, pool in items:
+            async_task(
+                RUN_STEP_TASK, step_run_id, attempt, task_name=f"step-{step_run_id}-{attempt}",
+                hook=None, broker=pool_broker(pool),
+            )  # fmt: skip
+        return
+    if settings.JOBSITE_BROKER == "orm":
+        _push(items)
+    else:
+        # robust: when Redis is away the status changes are already committed; raising
+        # here would fail the caller (an API request, a finishing step) for nothing and
+        # skip the other on-commit hooks. The dispatcher re-enqueues the steps instead.
+        transaction.on_commit(lambda: _push(items), robust=True)
 
 
 def enqueue_step(step_run_id: int, attempt: int, pool: str = DEFAULT_POOL) -> None:
-    """Enqueue a step's task, on its pool's queue, as part of the current transaction's
-    outcome.
-
-    With the ORM broker the task row is written in the same transaction as the status
-    change, so a crash can never separate the two. With Redis it is sent on commit (a
-    task sent before commit could be claimed before its row is visible)."""
-    if settings.JOBSITE_BROKER == "orm":
-        _enqueue_now(step_run_id, attempt, pool)
-    else:
-        # robust: when Redis is away the status change is already committed; raising
-        # here would fail the caller (an API request, a finishing step) for nothing and
-        # skip the other on-commit hooks. The dispatcher re-enqueues the step instead.
-        transaction.on_commit(lambda: _enqueue_now(step_run_id, attempt, pool), robust=True)
+    """Enqueue one step's task (enqueue_steps)."""
+    enqueue_steps([(step_run_id, attempt, pool)])
 
 
 def broker_queue_size(pool: str | None = None) -> int | None:

@@ -19,9 +19,19 @@ from django.utils import timezone
 
 from jobs.automation.notifications import record_notifications
 from jobs.automation.webhooks import JOB_EVENTS, record_event_deliveries
-from jobs.engine.events import flush_events, record_events, start_event_buffer
+from jobs.engine.events import (
+    flush_events,
+    insert_first_events,
+    record_events,
+    start_event_buffer,
+)
 from jobs.engine.locked_reads import has_active_webhooks, read_locked_job, read_steps
-from jobs.engine.states import StepStatus, job_transition_allowed, step_transition_allowed
+from jobs.engine.states import (
+    JobStatus,
+    StepStatus,
+    job_transition_allowed,
+    step_transition_allowed,
+)
 from jobs.models import EventKind, Job, StepRun
 from jobs.queries import db_save_value, db_value, execute
 
@@ -225,3 +235,64 @@ def change_step_status(
         record_event_deliveries(job, "step.failed", step)
         record_notifications(job, "step.failed", step)
     return True
+
+
+def step_queued_message(step: StepRun, attempt: int) -> str:
+    return f"Step {step.step_id} queued (attempt {attempt})"
+
+
+def insert_new_jobs(
+    jobs: list[Job], started: dict[UUID, list[StepRun]], *, waiting_reason: str
+) -> None:
+    """Insert jobs made in the current transaction — unsaved instances, their unsaved
+    steps in `job.step_runs` — with one INSERT for the jobs and one for the steps, however
+    many there are.
+
+    A job in `started` goes in already moved draft → queued (with `waiting_reason`), and
+    the steps listed for it pending → queued on their next attempt: the rows, the events
+    (seq 1, 2, … of each job, all in one INSERT) and the deliveries are the ones that
+    inserting the draft and then calling change_job_status and change_step_status would
+    make, without an UPDATE per row. The other jobs go in as they are (drafts). The
+    caller sets `has_webhooks` on the started jobs and enqueues their queued steps."""
+    now = timezone.now()
+    for job in jobs:
+        to_queue = started.get(job.pk)
+        if to_queue is None:
+            continue
+        old = job.status
+        refused = [step.step_id for step in to_queue if not step_transition_allowed(step.status, StepStatus.QUEUED)]  # fmt: skip
+        if not job_transition_allowed(old, JobStatus.QUEUED) or refused:
+            raise TransitionRefused(f"job is {old}; only a new draft can be started this way")
+        start_event_buffer(job)
+        job.status, job.queued_at, job.waiting_reason, job.updated_at = (
+            JobStatus.QUEUED, now, waiting_reason, now
+        )  # fmt: skip
+        events = [
+            {
+                "kind": EventKind.JOB_STATUS,
+                "message": f"Job {JobStatus.QUEUED}",
+                "data": {"from": old, "to": JobStatus.QUEUED},
+            }
+        ]
+        for step in to_queue:
+            old_step, step.attempt = step.status, step.attempt + 1
+            step.status, step.queued_at, step.next_attempt_at, step.worker_id = (
+                StepStatus.QUEUED, now, None, ""
+            )  # fmt: skip
+            events.append(
+                {
+                    "kind": EventKind.STEP_STATUS,
+                    "step_id": step.step_id,
+                    "level": "",
+                    "message": step_queued_message(step, step.attempt),
+                    "data": {"from": old_step, "to": StepStatus.QUEUED, "attempt": step.attempt},
+                }
+            )
+        record_events(job, events)  # into the buffer; the row carries the last seq
+    Job.objects.bulk_create(jobs)
+    StepRun.objects.bulk_create([step for job in jobs for step in job.step_runs])
+    started_jobs = [job for job in jobs if job.pk in started]
+    insert_first_events(started_jobs)
+    for job in started_jobs:
+        record_event_deliveries(job, JOB_EVENTS[JobStatus.QUEUED])
+        record_notifications(job, JOB_EVENTS[JobStatus.QUEUED])

@@ -143,7 +143,7 @@ def test_an_unexpected_error_is_a_bare_500_without_a_trace(admin_client, greet, 
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(jobs_views, "create_job", explode)
+    monkeypatch.setattr(jobs_views, "create_jobs", explode)
     response = admin_client.post(JOBS, {"template": "greet"}, format="json")
     assert response.status_code == 500
     assert response.json() == {"detail": "Internal server error.", "code": "server_error"}
