@@ -258,24 +258,23 @@ class JobBatchView(JobAPIView):
         serializer = JobBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         specs, errors = [], {}
+        checker = JobCreateSerializer()  # one for all: each new one deep-copies its fields
         for index, raw in enumerate(serializer.validated_data["jobs"]):
-            spec = JobCreateSerializer(data=raw)
-            if spec.is_valid():
-                check_recipe_role(self.tenant, spec.validated_data)
-            else:
+            try:
+                specs.append((index, checker.run_validation(raw)))
+            except serializers.ValidationError:
+                spec = JobCreateSerializer(data=raw)  # the errors as POST jobs/ words them
+                spec.is_valid()
                 errors[f"jobs[{index}]"] = spec.errors
-            specs.append(spec)
+                continue
+            check_recipe_role(self.tenant, specs[-1][1])
 
         def create():
             new_jobs, templates = [], {}
-            for index, spec in enumerate(specs):
-                if not spec.is_valid():
-                    continue
+            for index, data in specs:
                 try:
                     new_jobs.append(
-                        prepare_job_from_spec(
-                            self.workspace, self.tenant, spec.validated_data, templates
-                        )
+                        prepare_job_from_spec(self.workspace, self.tenant, data, templates)
                     )
                 except exceptions.ValidationError as exc:
                     errors[f"jobs[{index}]"] = exc.detail
