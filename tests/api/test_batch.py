@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from jobs.engine.concurrency import WAITING_FOR_WORKER
 from jobs.models import Job
 
 BATCH = "/api/v1/jobs/batch/"
@@ -85,3 +86,51 @@ def test_1000_jobs_in_one_call(operator_client, greet):
     assert len(jobs) == 1000 and jobs[999]["variables"]["who"] == "w999"
     assert Job.objects.count() == 1000
     print(f"\n1000 jobs: {seconds:.1f} s")
+
+
+LIMITED = """
+slug: limited
+name: Limited
+variables:
+  region: {type: string, default: eu}
+steps:
+  - {id: s, type: noop}
+settings:
+  concurrency: {limit: 1, key: "{{ vars.region }}", when_full: WHEN_FULL}
+"""
+
+
+def test_a_batch_mixing_limited_and_plain_jobs_keeps_the_limit(operator_client, workspace, greet):
+    from tests.jobs.helpers import make_template
+
+    make_template(workspace, LIMITED.replace("WHEN_FULL", "queue"))
+    specs = [{"template": "limited"}, {"template": "greet"}, {"template": "limited"}]
+    specs.append({"template": "limited", "variables": {"region": "us"}})
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 201, response.content
+    answered = response.json()["jobs"]
+    assert [job["status"] for job in answered] == ["queued"] * 4
+    jobs = [Job.objects.get(pk=job["id"]) for job in answered]
+    # The second "eu" job waits for the first's slot; "us" has a slot of its own.
+    assert [job.waiting_reason == WAITING_FOR_WORKER for job in jobs] == [True, True, False, True]
+    firsts = [job.steps.order_by("position").first().status for job in jobs]
+    assert firsts == ["queued", "queued", "pending", "queued"]
+
+
+def test_a_batch_whose_limited_job_is_rejected_creates_nothing(operator_client, workspace, greet):
+    from tests.jobs.helpers import make_template
+
+    make_template(workspace, LIMITED.replace("WHEN_FULL", "reject"))
+    specs = [{"template": "greet"}, {"template": "limited"}, {"template": "limited"}]
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "concurrency_limit"
+    assert Job.objects.count() == 0
+
+
+def test_secrets_of_a_batch_are_sealed_and_masked_in_the_answer(operator_client, greet):
+    specs = [{"template": "greet", "variables": {"token": f"tok-{i}"}} for i in range(3)]
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 201
+    assert "tok-" not in response.content.decode()
+    job = Job.objects.get(pk=response.json()["jobs"][2]["id"])
+    assert "tok-2" not in str(job.variables) and job.unsealed_values()[0]["token"] == "tok-2"
