@@ -97,6 +97,60 @@ def execute(name: str, model: type[models.Model], **params) -> int:
         return cursor.rowcount
 
 
+# --- new instances into rows ------------------------------------------------------------
+
+
+# At most this many parameters in one statement (PostgreSQL's protocol allows 65535;
+# SQLite says its own limit, features.max_query_params).
+MAX_PARAMS = 65535
+
+
+def insert_instances(model: type[models.Model], instances: list[models.Model]) -> None:
+    """INSERT new, unsaved instances of `model`, many rows per statement — the rows
+    bulk_create would write (each field's pre_save and get_db_prep_save), without
+    building the statement through the ORM's compiler each time, which cost more CPU
+    than the database's work for a new job (docs/benchmarks.md, round 4). A value the
+    database makes (an auto-increment id) comes back with RETURNING and is set on the
+    instances. A JSON value several instances share (the definition of the jobs of one
+    template), and an empty one, is converted once."""
+    if not instances:
+        return
+    connection = connection_for(model, write=True)
+    concrete = model._meta.concrete_fields
+    returned = [field for field in concrete if field.db_returning]
+    fields = [field for field in concrete if not field.db_returning and not field.generated]
+    quote = connection.ops.quote_name
+    head = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) VALUES "
+    )
+    tail = f" RETURNING {', '.join(quote(field.column) for field in returned)}" if returned else ""
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    shared: dict[tuple[str, int], object] = {}
+
+    def prepared(field, instance):
+        value = field.pre_save(instance, True)
+        if not isinstance(field, models.JSONField) or value is None:
+            return field.get_db_prep_save(value, connection)
+        key = (field.attname, id(value) if value else repr(value))  # {} and [] are many
+        if key not in shared:
+            shared[key] = field.get_db_prep_save(value, connection)
+        return shared[key]
+
+    size = max(1, min(connection.ops.bulk_batch_size(fields, instances), MAX_PARAMS // len(fields)))
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), size):
+            chunk = instances[start : start + size]
+            params = [prepared(field, instance) for instance in chunk for field in fields]
+            cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
+            rows = cursor.fetchall() if returned else [()] * len(chunk)
+            for instance, values in zip(chunk, rows, strict=True):
+                for field, value in zip(returned, values, strict=True):
+                    setattr(instance, field.attname, value)
+                instance._state.adding = False
+                instance._state.db = connection.alias
+
+
 # --- rows into instances -------------------------------------------------------------------
 
 

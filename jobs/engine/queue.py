@@ -20,6 +20,7 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from jobs.engine.per_process import per_process
+from jobs.queries import insert_instances
 
 RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
 DEFAULT_POOL = "default"
@@ -84,10 +85,13 @@ def _push(items):
     for step_run_id, attempt, pool in items:
         packages.setdefault(pool, []).append(_step_package(step_run_id, attempt, now))
     if settings.JOBSITE_BROKER == "orm":
-        OrmQ.objects.using(Conf.ORM).bulk_create(
-            OrmQ(key=pool_broker(pool).list_key, payload=package, lock=now)
-            for pool, pool_packages in packages.items()
-            for package in pool_packages
+        insert_instances(
+            OrmQ,
+            [
+                OrmQ(key=pool_broker(pool).list_key, payload=package, lock=now)
+                for pool, pool_packages in packages.items()
+                for package in pool_packages
+            ],
         )
         return
     pipeline = shared_broker().connection.pipeline(transaction=False)

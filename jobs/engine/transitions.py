@@ -33,7 +33,7 @@ from jobs.engine.states import (
     step_transition_allowed,
 )
 from jobs.models import EventKind, Job, StepRun
-from jobs.queries import db_save_value, db_value, execute
+from jobs.queries import db_save_value, db_value, execute, insert_instances
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM
@@ -289,8 +289,8 @@ def insert_new_jobs(
                 }
             )
         record_events(job, events)  # into the buffer; the row carries the last seq
-    Job.objects.bulk_create(jobs)
-    StepRun.objects.bulk_create([step for job in jobs for step in job.step_runs])
+    insert_instances(Job, jobs)
+    insert_instances(StepRun, [step for job in jobs for step in job.step_runs])
     started_jobs = [job for job in jobs if job.pk in started]
     insert_first_events(started_jobs)
     for job in started_jobs:
