@@ -71,7 +71,9 @@ def api(fixtures, n):
 def batch(fixtures, n):
     client = client_for(fixtures)
     for first in range(0, n, BATCH_SIZE):
-        body = {"jobs": [{"template": "bench-noop", "name": "profile"}] * min(BATCH_SIZE, n - first)}
+        body = {
+            "jobs": [{"template": "bench-noop", "name": "profile"}] * min(BATCH_SIZE, n - first)
+        }
         response = client.post("/api/v1/jobs/batch/", body, "application/json")
         assert response.status_code == 201, response.content[:300]
 
