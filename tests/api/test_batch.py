@@ -134,3 +134,29 @@ def test_secrets_of_a_batch_are_sealed_and_masked_in_the_answer(operator_client,
     assert "tok-" not in response.content.decode()
     job = Job.objects.get(pk=response.json()["jobs"][2]["id"])
     assert "tok-2" not in str(job.variables) and job.unsealed_values()[0]["token"] == "tok-2"
+
+
+def test_each_job_of_a_batch_gets_its_own_rows_for_the_inputs_it_names(
+    operator_client, greet, run_tasks
+):
+    source = operator_client.post("/api/v1/jobs/", {"template": "greet"}, format="json").json()
+    run_tasks()
+    reference = f"{source['id']}/step:hello.hello.txt"
+    specs = [
+        {"template": "greet", "inputs": {"a.txt": reference}, "start": False},
+        {"template": "greet"},
+        {"template": "greet", "inputs": {"b.txt": reference, "c.txt": reference}},
+    ]
+    response = operator_client.post(BATCH, {"jobs": specs}, format="json")
+    assert response.status_code == 201, response.content
+    answered = response.json()["jobs"]
+    assert [sorted(a["name"] for a in job["artifacts"]) for job in answered] == [
+        ["a.txt"],
+        [],
+        ["b.txt", "c.txt"],
+    ]
+    for job in answered:
+        stored = Job.objects.get(pk=job["id"]).artifacts.filter(step_id="")
+        assert sorted(stored.values_list("name", flat=True)) == sorted(
+            a["name"] for a in job["artifacts"]
+        )
