@@ -5,6 +5,7 @@ database (no worker runs; the tasks stay queued).
 
     .venv/bin/python bench/create_profile.py              # 200 jobs each, top 25 functions
     .venv/bin/python bench/create_profile.py --n 500 --top 40 --only batch
+    .venv/bin/python bench/create_profile.py --postgres postgres://postgres@127.0.0.1:5432/postgres
 """
 
 import argparse
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 BATCH_SIZE = 100
 
 
-def setup():
+def setup(database_url=None):
     data = tempfile.mkdtemp(prefix="jobsite-create-profile-")
     os.environ.update(
         {
@@ -33,6 +34,8 @@ def setup():
         }
     )
     os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     import django
 
     django.setup()
@@ -106,11 +109,28 @@ def main():
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only", choices=["service", "api", "batch"])
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="profile on a new database of this PostgreSQL server (dropped afterwards)",
+    )
     args = parser.parse_args()
-    fixtures = setup()
-    for name, action in (("service", service), ("api", api), ("batch", batch)):
-        if args.only in (None, name):
-            measure(name, action, fixtures, args.n, args.top)
+    database_url = db_name = None
+    if args.postgres:
+        from bench.common import drop_postgres_database, fresh_postgres_url
+
+        database_url, db_name = fresh_postgres_url(args.postgres)
+    try:
+        fixtures = setup(database_url)
+        for name, action in (("service", service), ("api", api), ("batch", batch)):
+            if args.only in (None, name):
+                measure(name, action, fixtures, args.n, args.top)
+    finally:
+        if db_name:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres_database(args.postgres, db_name)
 
 
 if __name__ == "__main__":

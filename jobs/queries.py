@@ -122,10 +122,9 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
     quote = connection.ops.quote_name
     head = (
         f"INSERT INTO {quote(model._meta.db_table)} "
-        f"({', '.join(quote(field.column) for field in fields)}) VALUES "
+        f"({', '.join(quote(field.column) for field in fields)}) "
     )
     tail = f" RETURNING {', '.join(quote(field.column) for field in returned)}" if returned else ""
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     shared: dict[tuple[str, int], object] = {}
 
     def prepared(field, instance):
@@ -137,12 +136,35 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
             shared[key] = field.get_db_prep_save(value, connection)
         return shared[key]
 
-    size = max(1, min(connection.ops.bulk_batch_size(fields, instances), MAX_PARAMS // len(fields)))
+    if connection.vendor == "postgresql" and len(instances) > 1:
+        # One array per column (as Django's own bulk insert on PostgreSQL): a short
+        # statement psycopg parses once, where a long multi-row VALUES is parsed again
+        # on every call (a quarter of a batch's CPU).
+        arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+        statements = [
+            (
+                head + f"SELECT * FROM UNNEST({arrays})" + tail,
+                [[prepared(field, instance) for instance in instances] for field in fields],
+                instances,
+            )
+        ]
+    else:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        size = min(connection.ops.bulk_batch_size(fields, instances), MAX_PARAMS // len(fields))
+        statements = [
+            (
+                head + "VALUES " + ", ".join([row] * len(chunk)) + tail,
+                [prepared(field, instance) for instance in chunk for field in fields],
+                chunk,
+            )
+            for chunk in (
+                instances[start : start + max(1, size)]
+                for start in range(0, len(instances), max(1, size))
+            )
+        ]
     with connection.cursor() as cursor:
-        for start in range(0, len(instances), size):
-            chunk = instances[start : start + size]
-            params = [prepared(field, instance) for instance in chunk for field in fields]
-            cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
+        for sql, params, chunk in statements:
+            cursor.execute(sql, params)
             rows = cursor.fetchall() if returned else [()] * len(chunk)
             for instance, values in zip(chunk, rows, strict=True):
                 for field, value in zip(returned, values, strict=True):
