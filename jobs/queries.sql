@@ -62,6 +62,48 @@ FROM jobs_job job
 WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
 FOR UPDATE OF job
 
+-- name: step_is_queued
+-- A doorbell's first look, outside any transaction and without the job's lock: is the
+-- step still queued at the task's attempt? A step leaves (queued, attempt) for good (a
+-- new queueing moves the attempt on), so "no" is final: a finishing worker took it
+-- (jobs/engine/steps.py EagerClaim), or the delivery is a duplicate or stale.
+SELECT 1 AS queued FROM jobs_steprun step
+WHERE step.id = %(step_run_id)s AND step.status = 'queued' AND step.attempt = %(attempt)s
+
+-- name: oldest_queued_steps
+-- What a finishing worker may take next from other jobs (EagerClaim.take_other_job):
+-- the oldest queued steps (index steprun_status_queued), with their pool.
+SELECT step.id AS id, step.pool AS pool
+FROM jobs_steprun step
+WHERE step.status = 'queued' AND step.job_id <> %(job_id)s
+ORDER BY step.queued_at
+LIMIT 4
+
+-- name: job_of_step_for_update_skip_locked
+-- job_of_step_for_update for a second job in a transaction that already holds one job's
+-- lock: on PostgreSQL a job another transaction holds is skipped (no row), never waited
+-- for, so two finishing workers cannot deadlock on each other's jobs. SQLite holds the
+-- database's write lock already.
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
+
+-- name: job_of_step_for_update_skip_locked (postgresql)
+SELECT job.*,
+       EXISTS (SELECT 1 FROM jobs_webhookendpoint endpoint
+               WHERE endpoint.workspace_id = job.workspace_id AND endpoint.is_active) AS has_webhooks,
+       EXISTS (SELECT 1 FROM jobs_notificationchannel channel
+               WHERE channel.workspace_id = job.workspace_id AND channel.is_active) AS has_notifications,
+       (SELECT workspace.slug FROM jobsite_workspace workspace WHERE workspace.id = job.workspace_id) AS workspace_slug
+FROM jobs_job job
+WHERE job.id = (SELECT step.job_id FROM jobs_steprun step WHERE step.id = %(step_run_id)s)
+FOR UPDATE OF job SKIP LOCKED
+
 -- name: steps_of_job
 -- A job's steps in their template order.
 SELECT step.* FROM jobs_steprun step WHERE step.job_id = %(job_id)s ORDER BY step.position

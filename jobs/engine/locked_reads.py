@@ -23,11 +23,15 @@ JOB_ID = Job._meta.pk
 STEP_RUN_ID = StepRun._meta.pk
 
 
-def read_locked_job(job_id: UUID | str | None = None, step_run_id: int | None = None) -> Job | None:
+def read_locked_job(
+    job_id: UUID | str | None = None, step_run_id: int | None = None, *, skip_locked: bool = False
+) -> Job | None:
     """The job (by its id, or by the id of one of its steps) locked FOR UPDATE in the
-    current transaction, or None. The caller holds a transaction."""
+    current transaction, or None. The caller holds a transaction. `skip_locked` (by a
+    step only): None on PostgreSQL when another transaction holds the job's lock."""
     if step_run_id is not None:
-        rows = fetch("job_of_step_for_update", Job, step_run_id=db_value(STEP_RUN_ID, step_run_id))
+        name = "job_of_step_for_update_skip_locked" if skip_locked else "job_of_step_for_update"
+        rows = fetch(name, Job, step_run_id=db_value(STEP_RUN_ID, step_run_id))
     else:
         rows = fetch("job_for_update", Job, job_id=db_value(JOB_ID, job_id))
     if not rows:

@@ -16,11 +16,17 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from jobs.engine.lifecycle import advance_job, step_definition, step_of
+from jobs.engine.lifecycle import advance_job, step_definition, step_of, steps_of
 from jobs.engine.queue import enqueue_step
 from jobs.engine.states import JobStatus, StepStatus
-from jobs.engine.transitions import change_job_status, change_step_status, locked_job
+from jobs.engine.transitions import (
+    change_job_status,
+    change_step_status,
+    locked_job,
+    second_locked_job,
+)
 from jobs.models import Job, StepRun
+from jobs.queries import db_value, fetch
 
 if TYPE_CHECKING:
     from jobs.executors.base import Outcome
@@ -41,7 +47,13 @@ def claim_step(
 
     Returns (job, step) when the claim won, None for a duplicate or stale delivery. With
     `pools` (this host's), a step of another pool is not claimed: its task is sent to
-    its own pool's queue instead (a task can only land here by a misconfigured queue)."""
+    its own pool's queue instead (a task can only land here by a misconfigured queue).
+
+    A doorbell whose step is no longer queued at its attempt — taken by a finishing
+    worker (EagerClaim), or a duplicate — is answered by one unlocked read, without
+    taking the job's lock (or, on SQLite, the database's write lock)."""
+    if not step_is_queued(step_run_id, attempt):
+        return None
     with locked_job(step_run_id=step_run_id, engine=True) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.QUEUED or step.attempt != attempt:
@@ -58,6 +70,19 @@ def claim_step(
         if not claim_locked_step(job, step, attempt, worker_id):
             return None
         return job, step
+
+
+def step_is_queued(step_run_id: int, attempt: int) -> bool:
+    """Whether the step is queued at `attempt` now (no lock: "no" is final, "yes" is
+    checked again under the lock by the claim)."""
+    return bool(
+        fetch(
+            "step_is_queued",
+            StepRun,
+            step_run_id=db_value(StepRun._meta.pk, step_run_id),
+            attempt=attempt,
+        )
+    )
 
 
 def claim_locked_step(job: Job, step: StepRun, attempt: int, worker_id: str) -> bool:
@@ -92,30 +117,66 @@ def always(step: StepRun) -> bool:
 
 
 class EagerClaim:
-    """Eager dispatch (SPEC §7): the finishing worker takes ONE of the steps its finish
-    made ready, in the same transaction, with a normal claim (lease, attempt fence,
-    worker id, running), instead of ringing the doorbell for it. The others are enqueued
-    as usual.
+    """Eager dispatch (SPEC §7, generalized): the finishing worker takes ONE next step,
+    in the same transaction, with a normal claim (lease, attempt fence, worker id,
+    running), and runs it at once instead of waiting for a doorbell. In order:
+
+    1. a step its finish made ready (the next step of a chain) — it is never enqueued;
+    2. else a step of the same job that is already queued (a fan-out's sibling);
+    3. else the oldest queued step of another job (`take_other_job`).
+
+    A step taken in 2 or 3 still has its task in the broker; that doorbell then finds
+    it running and is answered by one unlocked read (claim_step).
 
     `may_run_here(step)` says whether this worker may run the step at all: the hook for
-    worker pools (SPEC §14), and for anything else that keeps a step off this worker.
+    worker pools (SPEC §14), and for anything else that keeps a step off this worker;
+    `pools` (this host's) skips other pools' steps in 3 before their job is locked.
     The caller decides beforehand whether to offer an eager claim at all (not while
     draining, not when the task's time budget is spent: jobs/worker/step_runner.py)."""
 
-    def __init__(self, worker_id: str, may_run_here: Callable[[StepRun], bool] = always) -> None:
+    def __init__(
+        self,
+        worker_id: str,
+        may_run_here: Callable[[StepRun], bool] = always,
+        pools: list[str] | None = None,
+    ) -> None:
         self.worker_id = worker_id
         self.may_run_here = may_run_here
+        self.pools = pools
         self.step: StepRun | None = None
         self.job: Job | None = None
 
     def take(self, job: Job, step: StepRun) -> bool:
-        """Claim the just-queued `step` for this worker, if none was taken yet."""
+        """Claim the queued `step` of the locked `job` for this worker, if none was taken
+        yet."""
         if self.step is not None or not self.may_run_here(step):
             return False
         if claim_locked_step(job, step, step.attempt, self.worker_id):
-            self.step = step
+            self.step, self.job = step, job
             return True
         return False
+
+    def take_queued(self, job: Job) -> bool:
+        """Claim a step of the locked `job` that is queued and not taken yet."""
+        return any(self.take(job, step) for step in steps_of(job) if step.status == S.QUEUED)
+
+    def take_other_job(self, job: Job) -> bool:
+        """Claim the oldest queued step of a job other than the locked `job`, locking
+        that job too (skipped, never waited for, when another transaction holds it)."""
+        rows = fetch("oldest_queued_steps", StepRun, job_id=db_value(Job._meta.pk, job.pk))
+        for row in rows:
+            if self.pools is not None and row["pool"] not in self.pools:
+                continue
+            with second_locked_job(row["id"]) as other:
+                step = step_of(other, row["id"]) if other else None
+                if step is not None and step.status == S.QUEUED and self.take(other, step):
+                    return True
+        return False
+
+    def take_any(self, job: Job) -> None:
+        """After the finish's own newly ready steps were offered: 2, then 3."""
+        if self.step is None and not self.take_queued(job):
+            self.take_other_job(job)
 
 
 def renew_lease(step_run_id: int, attempt: int) -> bool:
@@ -152,8 +213,9 @@ def finish_step(
     changes nothing. Returns True when the outcome was recorded.
 
     With `eager`, one step this finish makes ready is claimed for eager.worker_id in the
-    same transaction (eager.step, and eager.job the job as read under the lock) instead of
-    being enqueued. `known`: the job as the claim (or the eager claim) left it, whose
+    same transaction (eager.step, and eager.job its job as read under the lock) instead of
+    being enqueued — or, when it makes none ready, an already queued step of this or
+    another job (EagerClaim). `known`: the job as the claim (or the eager claim) left it, whose
     steps are reused if nothing changed them since (locked_job)."""
     with locked_job(step_run_id=step_run_id, engine=True, known=known) as job:
         step = step_of(job, step_run_id) if job else None
@@ -207,6 +269,6 @@ def finish_step(
                 )
         if recorded:
             advance_job(job, eager=eager)
-            if eager is not None and eager.step is not None:
-                eager.job = job
+            if eager is not None:
+                eager.take_any(job)
         return recorded

@@ -129,6 +129,23 @@ def locked_job(
         flush_events(job)
 
 
+@contextmanager
+def second_locked_job(step_run_id: int) -> Iterator[Job | None]:
+    """Inside a transaction that already holds one job's lock (an engine section), the
+    job of step `step_run_id` as locked_job(engine=True) gives it — locked, with its steps
+    and its own event buffer, flushed when the block ends — or None when there is no
+    such job or (PostgreSQL) another transaction holds its lock: a second lock is never
+    waited for, so two sections each holding one job cannot deadlock."""
+    job = read_locked_job(step_run_id=step_run_id, skip_locked=True)
+    if job is None:
+        yield None
+        return
+    job.step_runs = read_steps(job)
+    start_event_buffer(job)
+    yield job
+    flush_events(job)
+
+
 def steps_still_known(job: Job, known: Job | None) -> list[StepRun] | None:
     """`known`'s steps for the freshly locked `job` when nothing has changed them since,
     else None."""

@@ -124,19 +124,18 @@ def test_an_eagerly_claimed_step_has_a_lease_and_its_attempt_fences_a_late_finis
     assert first_step(job, "two").status == "running"
 
 
-def test_a_fan_out_claims_only_one_newly_ready_step_and_enqueues_the_others(workspace):
+def test_a_fan_out_claims_one_newly_ready_step_and_enqueues_the_others(workspace):
     job = create_job(workspace, template=make_template(workspace, FAN_OUT))
     root = first_step(job, "root")
+    claimed_job, _ = claim_step(root.pk, root.attempt, "w:1")
+    eager = step_runner.EagerClaim("w:1")
 
-    run_step(root.pk, root.attempt)
+    assert finish_step(root.pk, root.attempt, Outcome.ok({}), eager=eager, known=claimed_job)
 
-    assert step_statuses(job) == {
-        "root": "succeeded",
-        "b": "succeeded",
-        "c": "queued",
-        "d": "queued",
-    }
+    assert eager.step.step_id == "b"
+    assert step_statuses(job) == {"root": "succeeded", "b": "running", "c": "queued", "d": "queued"}
     assert broker_tasks() == 1 + 2  # root's own task, then c and d
+    # The worker that runs `b` takes `c` at its finish, then `d` (tests/jobs/test_next_step_claims.py).
 
 
 def test_a_draining_worker_does_not_claim_eagerly(workspace):
