@@ -13,7 +13,11 @@ one database, each round runs side by side:
   `finished_at`;
 - api: the same, the jobs POSTed by 4 keep-alive clients to gunicorn (`serve`'s
   settings: 2 workers × 4 threads);
-- batch: the same, POSTed to `jobs/batch/` 100 jobs a call by one keep-alive client.
+- batch: the same, POSTed to `jobs/batch/` 100 jobs a call by one keep-alive client;
+- backlog: the worker side alone — N jobs created with no worker running, then
+  `manage.py worker` started; time = first step started → last job finished. The
+  service figure is bounded by the rate `create_job` runs at in one process (printed as
+  "service created /s"); this one is what the workers sustain.
 
 Every process is started warm (one task or job run first) and stopped afterwards.
 
@@ -169,6 +173,30 @@ def run_batch(fixtures, base, n, name):
     }
 
 
+def run_backlog(bench, fixtures, n, name):
+    """The worker side alone: N jobs created while no worker runs, then `manage.py
+    worker` started; time = the first step's `started_at` → the last `finished_at`. What
+    the workers sustain when creating is not what limits them."""
+    from django.db.models import Min
+
+    from jobs.models import StepRun, Trigger
+    from jobs.services import create_job
+
+    workspace, template = fixtures["workspace"], fixtures["templates"]["bench-noop"]
+    for _ in range(n):
+        create_job(workspace, template=template, name=name, trigger=Trigger.CLI, created_by="bench")
+    worker = bench.start("worker", log_name="worker-backlog")
+    try:
+        end = wait_for_jobs(workspace, name, n)
+    finally:
+        bench.stop(worker)
+    first = StepRun.objects.filter(job__workspace=workspace, job__name=name).aggregate(
+        start=Min("started_at")
+    )["start"]
+    seconds = end - first.timestamp()
+    return {"per_second": n / seconds, "seconds": seconds}
+
+
 def measure_jobsite(bench, fixtures, base, n, tag):
     from jobs.models import Trigger
     from jobs.services import create_job
@@ -187,7 +215,8 @@ def measure_jobsite(bench, fixtures, base, n, tag):
         batch = run_batch(fixtures, base, n, f"batch-{tag}")
     finally:
         bench.stop(worker)
-    return service, api, batch
+    backlog = run_backlog(bench, fixtures, n, f"backlog-{tag}")
+    return service, api, batch, backlog
 
 
 def set_async_commit(db_name):
@@ -213,8 +242,10 @@ def run_one(args):
         for r in range(args.rounds):
             raw = measure_raw(bench, args.n, f"r{r}")
             raw_default = measure_raw(bench, args.n, f"d{r}", shared_broker=False)
-            service, api, batch = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
+            service, api, batch, backlog = measure_jobsite(bench, fixtures, base, args.n, f"r{r}")
             row = {
+                "backlog": backlog,
+                "backlog_ratio": backlog["per_second"] / raw["per_second"],
                 "raw": raw,
                 "raw_default": raw_default,
                 "service": service,
@@ -228,7 +259,9 @@ def run_one(args):
             print(
                 f"round {r + 1}: raw {raw['per_second']:.0f}/s (default async_task {raw_default['per_second']:.0f}/s), service {service['per_second']:.0f}/s "
                 f"({row['service_ratio']:.2f}), api {api['per_second']:.0f}/s ({row['api_ratio']:.2f}), "
-                f"batch {batch['per_second']:.0f}/s ({row['batch_ratio']:.2f}; created {batch['create_per_second']:.0f}/s)",
+                f"batch {batch['per_second']:.0f}/s ({row['batch_ratio']:.2f}; created {batch['create_per_second']:.0f}/s); "
+                f"service created {service['create_per_second']:.0f}/s; "
+                f"backlog run by the workers alone {backlog['per_second']:.0f}/s ({row['backlog_ratio']:.2f})",
                 flush=True,
             )
         emit_result({"n": args.n, "rounds": rounds})
@@ -271,6 +304,8 @@ def main():
                 fmt(median([r["api_ratio"] for r in rounds])),
                 fmt(median([r["batch"]["per_second"] for r in rounds]), 0),
                 fmt(median([r["batch_ratio"] for r in rounds])),
+                fmt(median([r["service"]["create_per_second"] for r in rounds]), 0),
+                fmt(median([r["backlog_ratio"] for r in rounds])),
             ]
         )
     print()
@@ -290,6 +325,8 @@ def main():
                 "API ÷ raw",
                 "batch /s",
                 "batch ÷ raw",
+                "service created /s",
+                "backlog (workers alone) ÷ raw",
             ],
             rows,
         )

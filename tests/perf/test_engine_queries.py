@@ -139,3 +139,28 @@ def test_each_transition_of_a_chain_is_one_short_transaction_of_a_bounded_number
     )
     seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, job.last_event_seq + 1))
+
+
+def test_a_finish_that_takes_another_jobs_queued_step_adds_only_that_claim_to_its_transaction(
+    workspace, django_assert_max_num_queries
+):
+    """Round 4: a one-step job's finish makes nothing ready, so it takes the oldest queued
+    step of another job in the same transaction — the look for it, that job locked with
+    its steps, its step and its job running, its events — instead of a transaction of its
+    own; the doorbell of the taken step is then one SELECT."""
+    template = make_template(workspace, ONE_STEP)
+    warm = StepRun.objects.get(job=create_job(workspace, template=template))
+    run_step(warm.pk, warm.attempt)
+    first, second = (
+        StepRun.objects.get(job=create_job(workspace, template=template)) for _ in "ab"
+    )
+    # drain flag, doorbell look, claim (7); finish of the first (BEGIN, job, step
+    # succeeded, job succeeded, the look, the second job, its steps, its step running, its
+    # job running, two event INSERTs, COMMIT); finish of the second (7)
+    with django_assert_max_num_queries(1 + 1 + 7 + 12 + 7):
+        assert run_step(first.pk, first.attempt) == "succeeded"
+    with django_assert_max_num_queries(1):
+        assert run_step(second.pk, second.attempt) == "not claimed"
+    assert set(
+        StepRun.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)
+    ) == {"succeeded"}
