@@ -79,6 +79,15 @@ WHERE step.status = 'queued' AND step.job_id <> %(job_id)s
 ORDER BY step.queued_at
 LIMIT 4
 
+-- name: oldest_queued_steps_of_any_job
+-- What a doorbell whose own step was taken may claim instead (jobs/worker/step_runner.py
+-- run_step): the oldest queued steps, with their pool and attempt.
+SELECT step.id AS id, step.pool AS pool, step.attempt AS attempt
+FROM jobs_steprun step
+WHERE step.status = 'queued'
+ORDER BY step.queued_at
+LIMIT 4
+
 -- name: job_of_step_for_update_skip_locked
 -- job_of_step_for_update for a second job in a transaction that already holds one job's
 -- lock: on PostgreSQL a job another transaction holds is skipped (no row), never waited

@@ -72,6 +72,19 @@ def claim_step(
         return job, step
 
 
+def claim_oldest_queued_step(worker_id: str, pools: list[str]) -> tuple[Job, StepRun] | None:
+    """For a doorbell whose own step was already taken: claim the oldest queued step of
+    one of `pools` instead, so that an idle worker joins a busy one going down the queue
+    rather than answering, behind it, doorbells of steps it has already run. None when
+    nothing is queued (two unlocked reads, then, for the whole doorbell)."""
+    for row in fetch("oldest_queued_steps_of_any_job", StepRun):
+        if row["pool"] in pools:
+            claimed = claim_step(row["id"], row["attempt"], worker_id, pools=pools)
+            if claimed is not None:
+                return claimed
+    return None
+
+
 def step_is_queued(step_run_id: int, attempt: int) -> bool:
     """Whether the step is queued at `attempt` now (no lock: "no" is final, "yes" is
     checked again under the lock by the claim)."""

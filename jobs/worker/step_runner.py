@@ -22,7 +22,7 @@ from jobs.engine.containment import step_sandbox_policy
 from jobs.engine.lifecycle import step_definition, steps_of
 from jobs.engine.pools import host_pools
 from jobs.engine.queue import DEFAULT_POOL, enqueue_step
-from jobs.engine.steps import EagerClaim, claim_step, finish_step
+from jobs.engine.steps import EagerClaim, claim_oldest_queued_step, claim_step, finish_step
 from jobs.engine.substitution import substitution_context
 from jobs.executors.base import Outcome, StepContext
 from jobs.executors.registry import get_executor
@@ -68,6 +68,10 @@ def run_step(step_run_id, attempt):
         enqueue_step(step_run_id, attempt, pool or DEFAULT_POOL)
         return "draining"
     claimed = claim_step(step_run_id, attempt, worker_id(), pools=host_pools())
+    if claimed is None and settings.JOBSITE_EAGER_DISPATCH:
+        # The doorbell rang for work: its own step was taken by a finishing worker
+        # (or the delivery is stale), so take the oldest queued step instead, if any.
+        claimed = claim_oldest_queued_step(worker_id(), host_pools())
     if claimed is None:
         return "not claimed"
     task_started = time.monotonic()

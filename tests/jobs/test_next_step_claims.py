@@ -79,11 +79,12 @@ def test_a_fan_out_runs_on_the_worker_that_finishes_each_sibling_and_the_doorbel
             "running",
             "succeeded",
         ]
-    # The siblings' doorbells: one unlocked read each, no transaction, nothing changed.
+    # The siblings' doorbells: their step taken and nothing else queued, two unlocked
+    # reads each, no transaction, nothing changed.
     for bell in bells[1:]:
         with CaptureQueriesContext(connection) as captured:
             assert run_step(*bell) == "not claimed"
-        assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT"]
+        assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "SELECT"]
     assert Job.objects.get(pk=job.pk).last_event_seq == job.last_event_seq
 
 
@@ -125,6 +126,24 @@ def test_one_task_runs_a_backlog_of_jobs_and_every_job_keeps_its_own_gap_free_ev
     assert [run_step(step_of(job).pk, 1) for job in jobs[1:]] == ["not claimed"] * 4
 
 
+def test_a_doorbell_whose_step_was_taken_claims_the_oldest_queued_step_instead(workspace):
+    """An idle worker joins a busy one going down the queue, rather than answering, behind
+    it, the doorbells of steps the busy one already took."""
+    template = make_template(workspace, ONE)
+    first, second, third = (create_job(workspace, template=template) for _ in range(3))
+    claimed_job, _ = claim_step(step_of(first).pk, 1, "w:1")
+    eager = EagerClaim("w:1")
+    assert finish_step(step_of(first).pk, 1, Outcome.ok({}), eager=eager, known=claimed_job)
+    assert eager.job.pk == second.pk  # w:1 took the second job's step
+
+    # The second job's doorbell reaches another worker: it runs the third job's step.
+    assert run_step(step_of(second).pk, 1) == "succeeded"
+
+    assert step_of(third).status == "succeeded"
+    assert step_of(third).worker_id == step_runner.worker_id()
+    assert step_of(second).status == "running" and step_of(second).worker_id == "w:1"
+
+
 def test_a_queued_step_of_a_pool_this_host_does_not_serve_is_left_to_its_pool(workspace, settings):
     settings.JOBSITE_POOLS = ["default"]
     pool_broker("gpu").purge_queue()
@@ -140,6 +159,8 @@ def test_a_queued_step_of_a_pool_this_host_does_not_serve_is_left_to_its_pool(wo
     assert run_step(step_of(mine).pk, 1) == "succeeded"
 
     assert step_statuses(gpu) == {"only": "queued"} and step_of(gpu).worker_id == ""
+    assert run_step(step_of(mine).pk, 1) == "not claimed"  # a stale doorbell: not gpu's step
+    assert step_statuses(gpu) == {"only": "queued"}
     pool_broker("gpu").purge_queue()
 
 
