@@ -57,42 +57,51 @@ def api_key(workspace):
     return make
 
 
-def run_queued_tasks(max_rounds=200, parallel=1):
+def run_queued_tasks(parallel=1):
     """Run what the workers would run, in this process, until the queue is empty.
 
     Uses the configured django-q2 broker exactly as a cluster does: dequeue, unpack the
     signed task, call it, acknowledge. With parallel > 1, that many threads take tasks at
-    once (two free workers)."""
+    once (two free workers). A task enqueues what follows it before it returns (on
+    commit), so the work is done when the queue is empty and no thread is running one."""
     from django.db import connection
+
+    busy = [0]
+    lock = threading.Lock()
+
+    def take(broker):
+        with lock:
+            # Ask for the size first: the Redis broker's dequeue blocks for a second on an
+            # empty queue.
+            tasks = broker.dequeue() if broker.queue_size() else None
+            if tasks:
+                busy[0] += 1
+                return tasks
+            return None if busy[0] else ()
 
     def work():
         broker = get_broker()
-        idle = 0
         try:
-            while idle < 3:
-                # Ask for the size first: the Redis broker's dequeue blocks for a second
-                # on an empty queue.
-                tasks = broker.dequeue() if broker.queue_size() else None
-                if not tasks:
-                    time.sleep(0.02)
-                    idle += 1
+            while (tasks := take(broker)) != ():
+                if tasks is None:  # another thread's task may still enqueue more
+                    time.sleep(0.005)
                     continue
-                idle = 0
-                for task_id, payload in tasks:
-                    task = SignedPackage.loads(payload)
-                    module, name = task["func"].rsplit(".", 1)
-                    func = getattr(__import__(module, fromlist=[name]), name)
-                    func(*task["args"], **task["kwargs"])
-                    broker.acknowledge(task_id)
+                try:
+                    for task_id, payload in tasks:
+                        task = SignedPackage.loads(payload)
+                        module, name = task["func"].rsplit(".", 1)
+                        func = getattr(__import__(module, fromlist=[name]), name)
+                        func(*task["args"], **task["kwargs"])
+                        broker.acknowledge(task_id)
+                finally:
+                    with lock:
+                        busy[0] -= 1
         finally:
             if threading.current_thread() is not threading.main_thread():
                 connection.close()
 
     if parallel == 1:
-        for _ in range(max_rounds):
-            work()
-            if not get_broker().queue_size():
-                return
+        work()
         return
     threads = [threading.Thread(target=work) for _ in range(parallel)]
     for thread in threads:

@@ -20,5 +20,9 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Find a static file when it is asked for: otherwise whitenoise lists and stats every
+# app's static files each time a test client loads the middleware (a fifth of the time
+# of the page and API tests). tests/ui/test_pages.py checks the production serving.
+WHITENOISE_AUTOREFRESH = True
 # Many tests create users; the production hasher takes a noticeable time per password.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,7 +3,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jobs.executors.base import FAILED, SUCCEEDED, StepContext
@@ -320,12 +320,15 @@ def lines_one_by_one(output, default):
     return expected
 
 
-WRITE_CHUNKS = """
-import os, sys, time
-for chunk in sys.argv[1:]:
-    os.write(1, bytes.fromhex(chunk))
-    time.sleep(0.002)
-"""
+# Each argument is one chunk, every byte an octal escape of printf's format: written
+# with one write() each, a pause between them so the reader sees them apart. sh and
+# printf start in a millisecond where python3 takes tens (30 examples, each a process).
+WRITE_CHUNKS = 'for chunk; do printf "$chunk"; sleep 0.002; done'
+
+
+def printf_escaped(chunk):
+    return "".join(f"\\{byte:03o}" for byte in chunk)
+
 
 OUTPUT_PIECES = st.sampled_from(
     [
@@ -350,13 +353,31 @@ OUTPUT_PIECES = st.sampled_from(
 )
 
 
-@settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(chunks=st.lists(st.lists(OUTPUT_PIECES, max_size=40).map(b"".join), min_size=1, max_size=6))
+CHUNKS = st.lists(st.lists(OUTPUT_PIECES, max_size=40).map(b"".join), min_size=1, max_size=6)
+PROPERTY = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+
+
+# Each example is a step run: the default suite tries 10 ways to cut the output (the
+# explicit ones split a character, a CRLF and a level prefix), the slow suite (CI) 150.
+@settings(max_examples=10, **PROPERTY)
+@given(chunks=CHUNKS)
+@example(chunks=[b"caf\xc3", b"\xa9 ok\r", b"\nWAR", b"N: x\n\xe2\x82", b"\xac"])
+@example(chunks=[b"INFO:a\n\xff\n", b"", b"last without newline"])
 def test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line(tmp_path, chunks):
+    check_chunks(tmp_path, chunks)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, **PROPERTY)
+@given(chunks=CHUNKS)
+def test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line_150_ways(tmp_path, chunks):
+    check_chunks(tmp_path, chunks)
+
+
+def check_chunks(tmp_path, chunks):
     ctx = make_ctx(
-        tmp_path, {"command": ["python3", "-c", WRITE_CHUNKS, *(chunk.hex() for chunk in chunks)]}
+        tmp_path,
+        {"command": ["sh", "-c", WRITE_CHUNKS, "sh", *(printf_escaped(c) for c in chunks)]},
     )
     outcome = ShellExecutor().run(ctx)
 

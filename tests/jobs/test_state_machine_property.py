@@ -3,6 +3,7 @@ a transition outside the table, changes a finished job or step, or moves progres
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,13 +81,29 @@ def apply(action, job, step):
         start_waiting_jobs()
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(script=st.lists(st.tuples(ACTIONS, st.integers(0, 2)), min_size=1, max_size=30))
+SCRIPTS = st.lists(st.tuples(ACTIONS, st.integers(0, 2)), min_size=1, max_size=30)
+PROPERTY = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
+# Each example is a job driven through up to 30 actions: the default suite tries 20
+# scripts, the slow suite (CI) 300.
+@settings(max_examples=20, **PROPERTY)
+@given(script=SCRIPTS)
 def test_no_sequence_of_engine_actions_breaks_the_state_machine(workspace, script):
+    check_script(workspace, script)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, **PROPERTY)
+@given(script=SCRIPTS)
+def test_no_sequence_of_engine_actions_breaks_the_state_machine_in_300_scripts(workspace, script):
+    check_script(workspace, script)
+
+
+def check_script(workspace, script):
     template = make_template(workspace, SOURCE)
     job = create_job(workspace, template=template)
     steps = list(job.steps.order_by("position"))

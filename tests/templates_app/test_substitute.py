@@ -131,8 +131,13 @@ def test_references_lists_each_path_once_in_order_of_first_use():
 
 # --- properties -------------------------------------------------------------------------------
 
+# Any str that UTF-8 can encode: every code point but the surrogates. What st.text() draws
+# by default, without the table of a codec that hypothesis builds over all 1.1 million code
+# points (seconds, in each test process of a fresh checkout).
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]))
 
-@given(st.text())
+
+@given(ANY_TEXT)
 def test_any_text_value_is_spliced_in_verbatim_and_never_rescanned(text):
     context = {"vars": {"a": text, "b": "B"}}
 
@@ -141,8 +146,8 @@ def test_any_text_value_is_spliced_in_verbatim_and_never_rescanned(text):
 
 
 @given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ANY_TEXT,
+    lambda children: st.lists(children) | st.dictionaries(ANY_TEXT, children),
 ))  # fmt: skip
 def test_a_whole_value_reference_returns_any_json_value_unchanged(value):
     assert render("{{ vars.x }}", {"vars": {"x": value}}) == value

@@ -220,6 +220,7 @@ def test_static_files_are_hashed_precompressed_and_cached_for_a_year(settings, t
     }
     settings.STATIC_ROOT = tmp_path
     settings.WHITENOISE_USE_FINDERS = False
+    settings.WHITENOISE_AUTOREFRESH = False
     call_command("collectstatic", interactive=False, verbosity=0)
     url = static("js/joblog.js")
     assert re.search(r"/joblog\.[0-9a-f]{12}\.js$", url)
