@@ -1,12 +1,15 @@
 """`JOBSITE_HTTPS=1` (SPEC §15): `check --deploy` is clean with the settings docs/deploy.md
 documents, and a served page behaves as an HTTPS deployment must. Each runs in a fresh
-process: settings are read from the environment once, at start."""
+process: settings are read from the environment once, at start. The served behaviour
+runs by default; the two `check --deploy` runs are in the slow suite (CI)."""
 
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # The production environment of docs/deploy.md, as far as these checks care.
@@ -36,6 +39,7 @@ def run_in_fresh_process(args, tmp_path, **env):
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_is_clean_with_the_documented_settings(tmp_path):
     result = run_in_fresh_process(["manage.py", "check", "--deploy"], tmp_path)
     output = result.stdout + result.stderr
@@ -45,6 +49,7 @@ def test_check_deploy_is_clean_with_the_documented_settings(tmp_path):
     assert result.returncode == 0, output
 
 
+@pytest.mark.slow
 def test_without_jobsite_https_check_deploy_names_the_four_warnings(tmp_path):
     result = run_in_fresh_process(["manage.py", "check", "--deploy"], tmp_path, JOBSITE_HTTPS="0")
     found = set(re.findall(r"\((security\.W\d+)\)", result.stdout + result.stderr))

@@ -41,6 +41,7 @@ def redis_reachable() -> bool:
         return False
 
 
+@pytest.mark.slow  # a second Django process; the counting itself: tests/api/test_auth.py
 @pytest.mark.skipif(not redis_reachable(), reason=f"no Redis at {REDIS_URL}")
 def test_two_processes_with_a_cache_url_count_wrong_keys_together(workspace, api_key):
     address = f"198.51.100.{secrets.randbelow(250) + 1}-{secrets.token_hex(4)}"
