@@ -67,9 +67,12 @@ run: venv $(DATA)/secret_key $(DATA)/encryption_key
 	$(PY) manage.py demo && \
 	exec $(PY) manage.py serve
 
-# Two processes: each gets its own SQLite test database (named by pid).
+# Two processes: each gets its own SQLite test database, its tables made from the models
+# (--no-migrations; tests/test_migrations.py checks that the migrations describe them, and
+# every other suite runs the migrations). Real worker processes, subprocess and long tests
+# are in test-slow; docs/architecture.md (Tests) says which suite has what.
 test: venv
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --no-migrations
 
 # Real worker subprocesses and longer engine scenarios.
 test-slow: venv
