@@ -1,15 +1,27 @@
 """Shared fixtures: workspaces and users per role, API keys, and a way to run the
-worker's tasks in-process (the real django-q2 broker, drained by the test)."""
+worker's tasks in-process (the real django-q2 broker, drained by the test). Shared test
+settings are in tests/settings.py; the conftests below this one hold their area's
+fixtures only."""
 
 import threading
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
 
 from jobsite.models import ApiKey, Membership, Role, Workspace
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate-limit, throttle and login counters live in the cache: each test starts with
+    none, and leaves none behind."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Fixtures for the API tests: clients holding a key, and a few small templates."""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from jobsite.models import Role
@@ -62,14 +61,6 @@ steps:
     type: sleep
     with: {seconds: 30}
 """
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Rate-limit counters live in the cache; each test starts with none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def client_for(raw_key=None, **headers):
