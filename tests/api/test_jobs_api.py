@@ -1,7 +1,6 @@
 """jobs/ endpoints: each one's success and its documented errors (SPEC §6.2, §6.3)."""
 
 import threading
-import time
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -319,9 +318,15 @@ def test_logs_follow_streams_until_the_job_finishes(operator_client, greet, run_
     response = operator_client.get(f"{job['links']['logs']}?follow=1")
     assert response.streaming
     assert "X-Next-After" not in response
-    worker = threading.Thread(target=lambda: (time.sleep(0.2), run_tasks()))
+    following = threading.Event()
+
+    def follow():
+        following.set()  # the step runs while the client is reading the stream
+        yield from response.streaming_content
+
+    worker = threading.Thread(target=lambda: (following.wait(10), run_tasks()))
     worker.start()
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(follow()).decode()
     worker.join()
     assert text == "INFO: [hello] hello world (token ***)\nWARN: [hello] just a warning\n"
 
