@@ -74,7 +74,9 @@ run: venv $(DATA)/secret_key $(DATA)/encryption_key
 test: venv
 	$(PY) -m pytest -q -n 2 --no-migrations
 
-# Real worker subprocesses and longer engine scenarios.
+# Real worker processes and every other test that starts a Django process (check --deploy,
+# a second web process), the inputs that cost the reader seconds, and the properties at
+# length (hundreds of examples where make test tries a few).
 test-slow: venv
 	$(INSTALL) '.[test,postgres,redis]'
 	$(PY) -m pytest -q -m slow
