@@ -122,6 +122,10 @@ def test_failed_attempts_are_retried_with_backoff_and_each_attempt_is_an_event(
     ]
 
 
+# A second of waiting for the timeout; by default tests/containment/test_no_orphans.py
+# times a step out through the engine (and its escaped child with it), and
+# tests/executors/test_shell.py times one out in the executor.
+@pytest.mark.slow
 def test_a_step_timeout_kills_the_whole_process_group(workspace, run_tasks):
     marker = unique_sleep()
     step = (
@@ -138,6 +142,10 @@ def test_a_step_timeout_kills_the_whole_process_group(workspace, run_tasks):
     assert wait_until_gone(marker) == []
 
 
+# By default tests/containment/test_no_orphans.py cancels a running shell step through the
+# engine within 3 s (its escaped child too), and tests/executors/test_shell.py cancels one
+# whose children ignore SIGTERM.
+@pytest.mark.slow
 def test_canceling_a_running_shell_step_stops_every_process_within_3_seconds(workspace, run_tasks):
     marker = unique_sleep()
     step = (

@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from templates_app.definition import SubstitutionError, references, render
@@ -145,11 +145,23 @@ def test_any_text_value_is_spliced_in_verbatim_and_never_rescanned(text):
     assert render("{{ vars.a }}", context) == text
 
 
-@given(st.recursive(
+ANY_JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ANY_TEXT,
     lambda children: st.lists(children) | st.dictionaries(ANY_TEXT, children),
-))  # fmt: skip
+)
+
+
+# Drawing nested values is most of the cost: 30 by default, 500 in the slow suite (CI).
+@settings(max_examples=30)
+@given(ANY_JSON)
 def test_a_whole_value_reference_returns_any_json_value_unchanged(value):
+    assert render("{{ vars.x }}", {"vars": {"x": value}}) == value
+
+
+@pytest.mark.slow
+@settings(max_examples=500)
+@given(ANY_JSON)
+def test_a_whole_value_reference_returns_any_of_500_json_values_unchanged(value):
     assert render("{{ vars.x }}", {"vars": {"x": value}}) == value
 
 
