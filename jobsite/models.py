@@ -10,6 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# A leaf of jobs (Django only, like jobs/executors/): the named statements.
+from jobs.queries import fetch, model_from_row
+
 
 class Role(models.TextChoices):
     # Reads everything in the workspace, changes nothing.
@@ -132,6 +135,25 @@ def key_is_active(revoked_at, expires_at):
     return revoked_at is None and (expires_at is None or expires_at > timezone.now())
 
 
+# The columns of a key a request needs, as the named statements of jobs/queries.sql read
+# them (`api_key.name AS key_name`, …): ApiKey.find's and jobs/api/lean_reads.py's.
+KEY_COLUMNS = (
+    "id",
+    "workspace_id",
+    "name",
+    "role",
+    "key_hash",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+)
+
+
+def key_from_row(row: dict) -> "ApiKey":
+    """The key in the `key_<column>` columns of `row` (its other fields deferred)."""
+    return model_from_row(ApiKey, {name: row[f"key_{name}"] for name in KEY_COLUMNS}, KEY_COLUMNS)
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def usable(self):
         now = timezone.now()
@@ -183,16 +205,21 @@ class ApiKey(models.Model):
 
     @classmethod
     def find(cls, raw_key):
-        """The usable key matching raw_key, or None. The lookup is by hash; the final
-        comparison is constant-time so timing tells nothing about near misses."""
+        """The usable key matching raw_key (with its workspace), or None. The lookup is
+        by hash; the final comparison is constant-time so timing tells nothing about near
+        misses."""
         if not raw_key or not raw_key.startswith(KEY_PREFIX):
             return None
         digest = hash_key(raw_key)
-        # One plain lookup by the unique hash, checked for revocation and expiry here
-        # rather than in SQL: this runs on every API request (docs/benchmarks.md).
-        found = list(cls.objects.select_related("workspace").filter(key_hash=digest).order_by()[:1])
-        key = found[0] if found else None
-        if key is None or not key.is_active or not hmac.compare_digest(key.key_hash, digest):
+        # One named statement by the unique hash (this runs on every API request: built
+        # through the ORM it cost more CPU than the create's INSERTs, docs/benchmarks.md
+        # round 4b), checked for revocation and expiry here rather than in SQL.
+        rows = fetch("api_key", cls, key_hash=digest)
+        if not rows:
+            return None
+        key = key_from_row(rows[0])
+        key.workspace = model_from_row(Workspace, rows[0])
+        if not key.is_active or not hmac.compare_digest(key.key_hash, digest):
             return None
         return key
 

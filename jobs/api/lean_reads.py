@@ -40,7 +40,7 @@ from jobsite.api.auth import (
     tenant_for_api_key,
 )
 from jobsite.api.throttling import add_rate_limit_headers, count_request, key_identity
-from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key
+from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key, key_from_row
 from templates_app.models import JobTemplate, TemplateVersion
 
 # Accept headers for which DRF's negotiation picks plain JSON (no indent, no HTML).
@@ -48,16 +48,6 @@ JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 
 JOB_ID = Job._meta.pk
 KEY_HASH = ApiKey._meta.get_field("key_hash")
-KEY_COLUMNS = (
-    "id",
-    "workspace_id",
-    "name",
-    "role",
-    "key_hash",
-    "expires_at",
-    "revoked_at",
-    "last_used_at",
-)
 STATUS_COLUMNS = (
     "id",
     "workspace_id",
@@ -110,12 +100,12 @@ def answer(view, request: HttpRequest, job_id: UUID, build: Callable) -> HttpRes
     return response
 
 
-def key_from_row(row: dict) -> ApiKey | None:
+def key_of_job_row(row: dict) -> ApiKey | None:
     """The key read with the job (None when no key of the job's workspace has the hash),
     with its workspace's id and slug."""
     if row["key_id"] is None:
         return None
-    key = model_from_row(ApiKey, {name: row[f"key_{name}"] for name in KEY_COLUMNS}, KEY_COLUMNS)
+    key = key_from_row(row)
     key.workspace = Workspace.from_db(
         key._state.db, ["id", "slug"], [key.workspace_id, row["workspace_slug"]]
     )
@@ -125,7 +115,7 @@ def key_from_row(row: dict) -> ApiKey | None:
 def build_status(request: HttpRequest, job_id: UUID, key_hash: str):
     """JobStatusView's answer."""
     rows = fetch("job_status_with_key", Job, job_id=db_value(JOB_ID, job_id), key_hash=key_hash)
-    if not rows or (key := key_from_row(rows[0])) is None:
+    if not rows or (key := key_of_job_row(rows[0])) is None:
         return None
     job = model_from_row(Job, rows[0], STATUS_COLUMNS)
     return key, lambda: status_response(request, job_status_to_dict(job), drf=False)
@@ -134,7 +124,7 @@ def build_status(request: HttpRequest, job_id: UUID, key_hash: str):
 def build_detail(request: HttpRequest, job_id: UUID, key_hash: str):
     """JobDetailView's answer."""
     rows = fetch("job_with_key", Job, job_id=db_value(JOB_ID, job_id), key_hash=key_hash)
-    if not rows or (key := key_from_row(rows[0])) is None:
+    if not rows or (key := key_of_job_row(rows[0])) is None:
         return None
     row = rows[0]
     job = model_from_row(Job, row)
