@@ -185,23 +185,31 @@ def job_payload(job, event, step=None):
 def record_event_deliveries(job, event, step=None):
     """Create the deliveries an event causes (endpoints of the job's workspace that want
     it, and the job's callback_url for its final event); send them after commit."""
+    return record_jobs_event_deliveries([job], event, step)
+
+
+def record_jobs_event_deliveries(jobs, event, step=None):
+    """record_event_deliveries for the same event of many jobs (a batch's `job.queued`):
+    the endpoints read once and every delivery in one INSERT, however many jobs."""
     # The engine's lock query already asked whether the workspace has any (has_webhooks).
-    if getattr(job, "has_webhooks", True):
-        endpoints = [
-            e
-            for e in WebhookEndpoint.objects.filter(workspace_id=job.workspace_id, is_active=True)
-            if e.wants(event, job.template_id)
+    asking = {job.workspace_id for job in jobs if getattr(job, "has_webhooks", True)}
+    endpoints = {}
+    if asking:
+        for endpoint in WebhookEndpoint.objects.filter(workspace_id__in=asking, is_active=True):
+            endpoints.setdefault(endpoint.workspace_id, []).append(endpoint)
+    new = []
+    for job in jobs:
+        targets = [
+            (endpoint, endpoint.url)
+            for endpoint in endpoints.get(job.workspace_id, [])
+            if getattr(job, "has_webhooks", True) and endpoint.wants(event, job.template_id)
         ]
-    else:
-        endpoints = []
-    targets = [(endpoint, endpoint.url) for endpoint in endpoints]
-    if job.callback_url and event in FINAL_EVENTS:
-        targets.append((None, job.callback_url))
-    if not targets:
-        return []
-    payload = job_payload(job, event, step)
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
+        if job.callback_url and event in FINAL_EVENTS:
+            targets.append((None, job.callback_url))
+        if not targets:
+            continue
+        payload = job_payload(job, event, step)
+        new += [
             WebhookDelivery(
                 workspace_id=job.workspace_id,
                 endpoint=endpoint,
@@ -213,7 +221,9 @@ def record_event_deliveries(job, event, step=None):
             )
             for endpoint, url in targets
         ]
-    )
+    if not new:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(new)
     for delivery in deliveries:
         enqueue_delivery(delivery.pk)
     return deliveries

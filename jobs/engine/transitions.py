@@ -18,7 +18,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.automation.notifications import record_notifications
-from jobs.automation.webhooks import JOB_EVENTS, record_event_deliveries
+from jobs.automation.webhooks import (
+    JOB_EVENTS,
+    record_event_deliveries,
+    record_jobs_event_deliveries,
+)
 from jobs.engine.events import (
     flush_events,
     insert_first_events,
@@ -310,6 +314,6 @@ def insert_new_jobs(
     insert_instances(StepRun, [step for job in jobs for step in job.step_runs])
     started_jobs = [job for job in jobs if job.pk in started]
     insert_first_events(started_jobs)
+    record_jobs_event_deliveries(started_jobs, JOB_EVENTS[JobStatus.QUEUED])
     for job in started_jobs:
-        record_event_deliveries(job, JOB_EVENTS[JobStatus.QUEUED])
         record_notifications(job, JOB_EVENTS[JobStatus.QUEUED])

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_q.brokers import get_broker
 
-from jobs.models import EventKind, Job, StepRun
+from jobs.models import EventKind, Job, StepRun, WebhookDelivery, WebhookEndpoint
 from jobs.services import create_job, create_jobs, prepare_job
 from tests.api.conftest import client_for
 from tests.jobs.helpers import make_template
@@ -125,3 +125,27 @@ def test_post_jobs_is_the_key_the_template_and_the_seven_statements_of_a_create(
         # database's write lock (PostgreSQL's BEGIN is not a captured statement).
         begin = next(i for i, statement in enumerate(sql) if statement.startswith("BEGIN"))
         assert [i for i, statement in enumerate(sql) if "jobtemplate" in statement] < [begin]
+
+
+def test_with_a_webhook_endpoint_a_batch_records_its_deliveries_in_one_insert(workspace):
+    template = make_template(workspace, FAN)
+    endpoint = WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example/x")
+
+    def batch(n):
+        return lambda: create_jobs([prepare_job(workspace, template=template) for _ in range(n)])
+
+    batch(1)()  # warm
+    one, many = statements(batch(1)), statements(batch(300))
+    inserts = [sql for sql in many if "INSERT INTO" in sql and "webhookdelivery" in sql]
+    assert len(inserts) == 1, "\n".join(many)
+    # every job has its job.queued delivery, each with its own job in the payload
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint, event="job.queued")
+    assert deliveries.count() == 302
+    assert {d.payload["data"]["id"] for d in deliveries} == {
+        str(job.pk) for job in Job.objects.all()
+    }
+    # the statements in the transaction are the same for 300 as for 1 (the deliveries'
+    # tasks are sent after commit, one each)
+    assert len([sql for sql in many if "django_q" not in sql]) == len(
+        [sql for sql in one if "django_q" not in sql]
+    ), "\n".join(many)
