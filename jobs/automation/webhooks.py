@@ -26,7 +26,7 @@ from jobs.automation.deliveries import (
     post,
     record_failed_attempt,
 )
-from jobs.engine.queue import enqueue_task
+from jobs.engine.queue import enqueue_tasks
 from jobs.models.automation import (
     WEBHOOK_EVENTS,
     DeliveryAttempt,
@@ -224,15 +224,19 @@ def record_jobs_event_deliveries(jobs, event, step=None):
     if not new:
         return []
     deliveries = WebhookDelivery.objects.bulk_create(new)
-    for delivery in deliveries:
-        enqueue_delivery(delivery.pk)
+    enqueue_deliveries([delivery.pk for delivery in deliveries])
     return deliveries
 
 
 def enqueue_delivery(delivery_id):
-    transaction.on_commit(
-        lambda: enqueue_task(DELIVER_TASK, str(delivery_id), task_name=f"webhook-{delivery_id}")
-    )
+    enqueue_deliveries([delivery_id])
+
+
+def enqueue_deliveries(delivery_ids):
+    """Send the deliveries' tasks after commit, all at once (a batch's N deliveries are
+    one INSERT of task rows, not N)."""
+    calls = [((str(delivery_id),), f"webhook-{delivery_id}") for delivery_id in delivery_ids]
+    transaction.on_commit(lambda: enqueue_tasks(DELIVER_TASK, calls))
 
 
 # --- sending -------------------------------------------------------------------------------

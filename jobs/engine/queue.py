@@ -59,14 +59,14 @@ def enqueue_task(func: str, *args: object, **kwargs: object) -> str:
     return async_task(func, *args, broker=shared_broker(), **kwargs)
 
 
-def _step_package(step_run_id, attempt, now):
-    """The signed task django-q2's async_task would make for a step (with no hook; the
-    cluster's ack_failures), without its per-call broker lookup and human-readable id."""
+def _package(func, args, name, now):
+    """The signed task django-q2's async_task would make (with no hook; the cluster's
+    ack_failures), without its per-call broker lookup and human-readable id."""
     task = {
         "id": uuid.uuid4().hex,
-        "name": f"step-{step_run_id}-{attempt}",
-        "func": RUN_STEP_TASK,
-        "args": (step_run_id, attempt),
+        "name": name,
+        "func": func,
+        "args": args,
         "hook": None,
         "kwargs": {},
         "started": now,
@@ -75,6 +75,10 @@ def _step_package(step_run_id, attempt, now):
         task["ack_failure"] = True
     pre_enqueue.send(sender="django_q", task=task)
     return SignedPackage.dumps(task)
+
+
+def _step_package(step_run_id, attempt, now):
+    return _package(RUN_STEP_TASK, (step_run_id, attempt), f"step-{step_run_id}-{attempt}", now)
 
 
 def _push(items):
@@ -129,6 +133,27 @@ def enqueue_steps(items: Iterable[tuple[int, int, str]]) -> None:
 def enqueue_step(step_run_id: int, attempt: int, pool: str = DEFAULT_POOL) -> None:
     """Enqueue one step's task (enqueue_steps)."""
     enqueue_steps([(step_run_id, attempt, pool)])
+
+
+def enqueue_tasks(func: str, calls: list[tuple[tuple, str]]) -> None:
+    """Enqueue many tasks of `func` — (args, task name) each — on the default queue at
+    once: one INSERT of task rows with the ORM broker, one RPUSH with Redis (enqueue_task
+    is a statement or a round trip per task)."""
+    if not calls:
+        return
+    if Conf.SYNC:
+        for args, name in calls:
+            enqueue_task(func, *args, task_name=name)
+        return
+    now = timezone.now()
+    packages = [_package(func, args, name, now) for args, name in calls]
+    broker = shared_broker()
+    if settings.JOBSITE_BROKER == "orm":
+        insert_instances(
+            OrmQ, [OrmQ(key=broker.list_key, payload=package, lock=now) for package in packages]
+        )
+    else:
+        broker.connection.rpush(broker.list_key, *packages)
 
 
 def broker_queue_size(pool: str | None = None) -> int | None:

@@ -50,7 +50,11 @@ def delivery_of(workspace, greet):
 def queued_tasks(monkeypatch):
     """What would be handed to the workers (after commit)."""
     sent = []
-    monkeypatch.setattr(webhooks, "enqueue_task", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(
+        webhooks,
+        "enqueue_tasks",
+        lambda func, calls: sent.extend((func, *args) for args, _ in calls),
+    )
     return sent
 
 
