@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Where the creation of a job goes: CPU per job (without and under cProfile) and statements per job of
-`create_job`, `POST jobs/` and `POST jobs/batch/`, in this process, on a fresh SQLite
-database (no worker runs; the tasks stay queued).
+"""Where the creation of a job goes: the CPU (without and under cProfile) and statements
+per job of `create_job`, `POST jobs/` and `POST jobs/batch/`, in this process, on a fresh
+SQLite database (no worker runs; the tasks stay queued).
 
     .venv/bin/python bench/create_profile.py              # 200 jobs each, top 25 functions
     .venv/bin/python bench/create_profile.py --n 500 --top 40 --only batch
