@@ -212,8 +212,8 @@ class ApiKey(models.Model):
             return None
         digest = hash_key(raw_key)
         # One named statement by the unique hash (this runs on every API request: built
-        # through the ORM it cost more CPU than the create's INSERTs, docs/benchmarks.md
-        # round 4b), checked for revocation and expiry here rather than in SQL.
+        # through the ORM it was a sixth of a POST jobs/'s CPU, docs/benchmarks.md round
+        # 4b), checked for revocation and expiry here rather than in SQL.
         rows = fetch("api_key", cls, key_hash=digest)
         if not rows:
             return None

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +38,9 @@ from jobs.models.automation import (
 )
 from jobs.representation import format_datetime, job_event_to_dict
 from jobsite.egress import url_problem
+
+if TYPE_CHECKING:
+    from jobs.models import Job, StepRun
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +192,9 @@ def record_event_deliveries(job, event, step=None):
     return record_jobs_event_deliveries([job], event, step)
 
 
-def record_jobs_event_deliveries(jobs, event, step=None):
+def record_jobs_event_deliveries(
+    jobs: list["Job"], event: str, step: "StepRun | None" = None
+) -> list[WebhookDelivery]:
     """record_event_deliveries for the same event of many jobs (a batch's `job.queued`):
     the endpoints read once and every delivery in one INSERT, however many jobs."""
     # The engine's lock query already asked whether the workspace has any (has_webhooks).
@@ -232,7 +238,7 @@ def enqueue_delivery(delivery_id):
     enqueue_deliveries([delivery_id])
 
 
-def enqueue_deliveries(delivery_ids):
+def enqueue_deliveries(delivery_ids: list[int]) -> None:
     """Send the deliveries' tasks after commit, all at once (a batch's N deliveries are
     one INSERT of task rows, not N)."""
     calls = [((str(delivery_id),), f"webhook-{delivery_id}") for delivery_id in delivery_ids]
