@@ -39,7 +39,7 @@ class ArtifactLimitExceeded(Exception):
     storage_quota_mb; the message names the limit and its value."""
 
 
-def workspace_stored_bytes(workspace_id) -> int:
+def workspace_stored_bytes(workspace_id: int) -> int:
     """Bytes of the files a workspace's artifacts, inputs and unexpired uploads hold. A
     file shared by several rows (a job input, a rerun's reused step, an upload a job
     used) is counted once."""

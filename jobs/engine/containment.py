@@ -6,6 +6,7 @@ and the server caps, combined by templates_app.policy.
 """
 
 from jobs.executors.sandbox import SandboxPolicy, StepLimits
+from jobs.models import Job
 from jobsite.models import Workspace
 from templates_app.definition.limits import STEP_LIMIT_KEYS
 from templates_app.policy import effective_limits
@@ -16,13 +17,13 @@ CONTAINMENT_FIELDS = (
 )  # fmt: skip
 
 
-def job_workspace(job) -> Workspace:
+def job_workspace(job: Job) -> Workspace:
     """The job's workspace with its containment settings, read now (staff may have
     changed them since the job was created)."""
     return Workspace.objects.only(*CONTAINMENT_FIELDS).get(pk=job.workspace_id)
 
 
-def step_sandbox_policy(job, workspace: Workspace | None = None) -> SandboxPolicy:
+def step_sandbox_policy(job: Job, workspace: Workspace | None = None) -> SandboxPolicy:
     workspace = workspace or job_workspace(job)
     limits = effective_limits(workspace, job.definition)
     return SandboxPolicy(
@@ -31,7 +32,7 @@ def step_sandbox_policy(job, workspace: Workspace | None = None) -> SandboxPolic
     )
 
 
-def job_storage_limits(job, workspace: Workspace | None = None) -> tuple[int, int | None]:
+def job_storage_limits(job: Job, workspace: Workspace | None = None) -> tuple[int, int | None]:
     """(max_artifacts_mb of this job, the workspace's storage_quota_mb or None)."""
     workspace = workspace or job_workspace(job)
     return effective_limits(workspace, job.definition)[

@@ -7,7 +7,7 @@ only the hosts of the pool consume (`manage.py worker` starts one cluster per po
 JOBSITE_POOLS). A pool without a live host is not an error: its steps stay queued with
 the reason "no worker in pool X", and start when a host of the pool appears."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Min, Q
@@ -32,7 +32,7 @@ def may_run_here(step: StepRun) -> bool:
     return step.pool in host_pools()
 
 
-def live_pools(now=None) -> set[str]:
+def live_pools(now: datetime | None = None) -> set[str]:
     """Pools with at least one host whose heartbeat is recent (and that is not draining)."""
     since = (now or timezone.now()) - timedelta(seconds=HOST_ALIVE_SECONDS)
     alive = WorkerHost.objects.filter(last_seen_at__gte=since, drain_requested_at__isnull=True)
@@ -47,7 +47,7 @@ def no_worker_reason(pool: str) -> str:
     return f"{NO_WORKER_PREFIX}{pool}"
 
 
-def mark_pool_waits(now=None) -> int:
+def mark_pool_waits(now: datetime | None = None) -> int:
     """Dispatcher duty: queued steps of a pool without a live host get the reason "no
     worker in pool X"; the reason is cleared once a host of the pool is alive (or the
     step moved on). Returns how many steps got the reason this pass."""
@@ -82,7 +82,7 @@ def pools_known() -> list[str]:
     return sorted(pools)
 
 
-def pool_overview(now=None) -> list[dict]:
+def pool_overview(now: datetime | None = None) -> list[dict]:
     """Per pool, for the cluster page: live hosts, running and queued steps, the broker
     queue's depth and the age of the oldest queued step."""
     now = now or timezone.now()
