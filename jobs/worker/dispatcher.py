@@ -5,6 +5,7 @@ dispatchers running at once (one per worker host) are harmless.
 """
 
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -26,7 +27,7 @@ from jobs.worker import hosts as worker_hosts
 log = logging.getLogger(__name__)
 
 
-def dispatch_once():
+def dispatch_once() -> dict[str, int]:
     """One pass. Returns what it did, for logs and tests."""
     worker_hosts.beat()
     return {
@@ -49,7 +50,7 @@ PRUNE_EVERY_SECONDS = 3600
 _last_prune = {"at": 0.0}
 
 
-def prune_if_due():
+def prune_if_due() -> int:
     """Retention and the expiry of uploads run once an hour per dispatcher (deleting
     twice is harmless; an expired upload is refused at once, deleted or not)."""
     if time.monotonic() - _last_prune["at"] < PRUNE_EVERY_SECONDS and _last_prune["at"]:
@@ -58,7 +59,7 @@ def prune_if_due():
     return retention.prune_all() + expire_uploads()
 
 
-def run_forever(stop_event=None, interval=None):
+def run_forever(stop_event: threading.Event | None = None, interval: float | None = None) -> None:
     interval = interval or settings.JOBSITE_DISPATCH_INTERVAL
     log.info("dispatcher running every %.1f s", interval)
     while stop_event is None or not stop_event.is_set():

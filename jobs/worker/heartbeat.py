@@ -15,12 +15,15 @@ on a busy machine than a no-op step's whole engine work.
 import logging
 import threading
 import time
+from uuid import UUID
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from jobs.engine.per_process import per_process
 from jobs.engine.steps import cancel_requested, renew_lease
+from jobs.executors.base import StepContext
+from jobs.worker.step_logs import StepLogWriter
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +34,22 @@ CANCEL_POLL = 0.5
 class Beat:
     """One running step's timers."""
 
-    def __init__(self, job_id, step_run_id, attempt, ctx, log_writer):
+    def __init__(
+        self,
+        job_id: UUID,
+        step_run_id: int,
+        attempt: int,
+        ctx: StepContext,
+        log_writer: StepLogWriter,
+    ) -> None:
         self.job_id, self.step_run_id, self.attempt = job_id, step_run_id, attempt
         self.ctx, self.log_writer = ctx, log_writer
         self.last_beat = self.last_poll = self.last_contact = self.last_tick = time.monotonic()
 
-    def due(self, now):
+    def due(self, now: float) -> bool:
         return now - self.last_tick >= TICK * 0.9
 
-    def tick(self):
+    def tick(self) -> None:
         """Flush due log lines, look for a cancel, renew the lease when due; a database
         blip is retried at the next tick, and past the lease the step is stopped rather
         than run twice (the reaper may already have given it to another worker)."""
@@ -76,7 +86,14 @@ class HeartbeatThread(threading.Thread):
         self.idle.set()
         self.used_database = False
 
-    def watch(self, job_id, step_run_id, attempt, ctx, log_writer):
+    def watch(
+        self,
+        job_id: UUID,
+        step_run_id: int,
+        attempt: int,
+        ctx: StepContext,
+        log_writer: StepLogWriter,
+    ) -> Beat:
         beat = Beat(job_id, step_run_id, attempt, ctx, log_writer)
         with self.lock:
             self.beats.append(beat)
@@ -85,7 +102,7 @@ class HeartbeatThread(threading.Thread):
         # take the GIL from the step it is about to watch.
         return beat
 
-    def release(self, beat):
+    def release(self, beat: Beat) -> None:
         """Stop watching `beat`. Once this returns no tick of it runs or is running. When
         the thread opened a database connection for its ticks and has nothing left to
         watch, wait until it has closed it (a test database can then be dropped)."""
@@ -96,7 +113,7 @@ class HeartbeatThread(threading.Thread):
             self.wake.set()
             self.idle.wait(timeout=5)
 
-    def run(self):
+    def run(self) -> None:
         while True:
             self.wake.wait(TICK)
             self.wake.clear()
@@ -116,7 +133,7 @@ class HeartbeatThread(threading.Thread):
 
 
 @per_process
-def heartbeats():
+def heartbeats() -> HeartbeatThread:
     """This process's heartbeat thread, started on first use (and again in a forked
     child, which does not inherit its parent's threads)."""
     thread = HeartbeatThread()

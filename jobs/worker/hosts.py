@@ -20,11 +20,11 @@ _drain_cache = {"checked": 0.0, "draining": False}
 DRAIN_CHECK_SECONDS = 1.0
 
 
-def this_host():
+def this_host() -> str:
     return settings.JOBSITE_WORKER_ID
 
 
-def beat(host_id=None):
+def beat(host_id: str | None = None) -> None:
     """Record that this host is alive, and the pools it serves (JOBSITE_POOLS)."""
     host_id = host_id or this_host()
     now = timezone.now()
@@ -42,7 +42,7 @@ def beat(host_id=None):
         )  # fmt: skip
 
 
-def host_started(host_id=None):
+def host_started(host_id: str | None = None) -> None:
     """A (re)started host is not draining any more."""
     host_id = host_id or this_host()
     beat(host_id)
@@ -51,7 +51,7 @@ def host_started(host_id=None):
     )
 
 
-def request_drain(host_id=None):
+def request_drain(host_id: str | None = None) -> int:
     return WorkerHost.objects.filter(host_id=host_id or this_host()).update(
         drain_requested_at=timezone.now()
     )
@@ -71,7 +71,7 @@ def drain_quietly(host_id: str | None = None) -> None:
         )
 
 
-def is_draining():
+def is_draining() -> bool:
     """Whether this host was told to drain; read at most once a second per process."""
     now = time.monotonic()
     if now - _drain_cache["checked"] >= DRAIN_CHECK_SECONDS:
@@ -82,7 +82,7 @@ def is_draining():
     return _drain_cache["draining"]
 
 
-def running_steps_on(host_id=None):
+def running_steps_on(host_id: str | None = None) -> int:
     return StepRun.objects.filter(
         status=StepStatus.RUNNING, worker_id__startswith=f"{host_id or this_host()}:"
     ).count()

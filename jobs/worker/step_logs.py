@@ -24,7 +24,7 @@ MAX_LINE_CHARS = 8192
 
 
 class StepLogWriter:
-    def __init__(self, job, step, attempt):
+    def __init__(self, job: Job, step: StepRun, attempt: int) -> None:
         self.job_id = job.pk
         self.step_pk = step.pk
         self.step_id = step.step_id
@@ -41,10 +41,10 @@ class StepLogWriter:
         self.last_flush = time.monotonic()
         self.lock = threading.Lock()
 
-    def mask(self, text):
+    def mask(self, text: str) -> str:
         return mask_secrets(text, self.secrets)
 
-    def add(self, level, message):
+    def add(self, level: str, message: object) -> None:
         if type(message) is not str:
             message = str(message)
         if len(message) > MAX_LINE_CHARS:
@@ -66,15 +66,15 @@ class StepLogWriter:
         if due:
             self.flush()
 
-    def set_progress(self, pct):
+    def set_progress(self, pct: float) -> None:
         with self.lock:
             self.pending_progress = pct
 
-    def flush_if_due(self):
+    def flush_if_due(self) -> None:
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         with self.lock:
             lines, self.buffer = self.buffer, []
             progress, self.pending_progress = self.pending_progress, None

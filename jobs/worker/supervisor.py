@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from jobs.executors.process_group import die_with_parent
 
@@ -20,7 +21,7 @@ def _own_group_dying_with_parent():
     die_with_parent()
 
 
-def manage_command(*args):
+def manage_command(*args: str) -> list[str]:
     return [sys.executable, "-u", os.path.join(os.getcwd(), "manage.py"), *args]
 
 
@@ -50,7 +51,7 @@ def _signal_group(child, sig):
 
 def supervise(
     children: dict[str, list[str] | tuple[list[str], dict[str, str]]],
-    out=sys.stdout,
+    out: TextIO = sys.stdout,
     grace: float = 10.0,
     should_stop: Callable[[], bool] | None = None,
     on_stop: Callable[[], None] | None = None,
