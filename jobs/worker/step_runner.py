@@ -11,7 +11,9 @@ import os
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -24,7 +26,7 @@ from jobs.engine.pools import host_pools
 from jobs.engine.queue import DEFAULT_POOL, enqueue_step
 from jobs.engine.steps import EagerClaim, claim_oldest_queued_step, claim_step, finish_step
 from jobs.engine.substitution import substitution_context
-from jobs.executors.base import Outcome, StepContext
+from jobs.executors.base import Executor, Outcome, StepContext
 from jobs.executors.registry import get_executor
 from jobs.models import Job, StepRun
 from jobs.worker.heartbeat import heartbeats
@@ -36,26 +38,26 @@ from templates_app.definition.argv import leading_dash_problems
 log = logging.getLogger(__name__)
 
 
-def worker_id():
+def worker_id() -> str:
     return f"{settings.JOBSITE_WORKER_ID}:{os.getpid()}"
 
 
 class EngineContext(StepContext):
     """A StepContext whose logs and progress go to the job's event stream."""
 
-    def __init__(self, *, log_writer, **kwargs):
+    def __init__(self, *, log_writer: StepLogWriter, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.log_writer = log_writer
 
-    def log(self, level, message):
+    def log(self, level: str, message: object) -> None:
         self.log_writer.add(level, message)
 
-    def progress(self, pct):
+    def progress(self, pct: float) -> None:
         super().progress(pct)
         self.log_writer.set_progress(self.last_progress)
 
 
-def run_step(step_run_id, attempt):
+def run_step(step_run_id: int, attempt: int) -> str:
     """django-q2 task: run attempt `attempt` of step run `step_run_id` — and then, by
     eager dispatch (SPEC §7), each step that a finish here claimed for this worker, in
     this same process, without a round trip through the broker."""
@@ -176,7 +178,14 @@ def eager_offer(task_started: float | None) -> EagerClaim | None:
     )
 
 
-def prepare_context(job, step, spec, executor, workdir, log_writer):
+def prepare_context(
+    job: Job,
+    step: StepRun,
+    spec: dict,
+    executor: Executor,
+    workdir: Path,
+    log_writer: StepLogWriter,
+) -> EngineContext:
     """Everything a step needs before its executor starts; reads the database only."""
     upstream_steps = steps_of(job)  # as read under the claim's lock
     # The job's secrets are decrypted here, in the worker, for this step only.
@@ -215,8 +224,15 @@ def prepare_context(job, step, spec, executor, workdir, log_writer):
 
 
 def record_outcome(
-    log_writer, step_run_id, attempt, outcome, stop_reason, *, task_started=None, known=None
-):
+    log_writer: StepLogWriter,
+    step_run_id: int,
+    attempt: int,
+    outcome: Outcome,
+    stop_reason: str | None,
+    *,
+    task_started: float | None = None,
+    known: Job | None = None,
+) -> EagerClaim | None:
     """Flush the step's last log lines and hand its outcome to the engine. A step that
     finished while the database was away keeps its result instead of being reaped as
     lost later; retrying is safe because finish_step is fenced on the attempt.
@@ -252,7 +268,7 @@ def record_outcome(
     )
 
 
-def retrying_while_database_away(action, *, until):
+def retrying_while_database_away[T](action: Callable[[], T], *, until: float) -> T:
     """action(), tried again once a second while the database does not answer, until the
     monotonic time `until` (then its error is raised)."""
     while True:
@@ -279,7 +295,7 @@ def _env_value(value):
     return "" if value is None else str(value)
 
 
-def step_environment(job, step, variables, params):
+def step_environment(job: Job, step: StepRun, variables: dict, params: dict) -> dict[str, str]:
     """VAR_*, PARAM_*, JOBSITE_JOB_ID, JOBSITE_STEP_ID: how values reach a shell step —
     as environment variables, never spliced into the script."""
     env = {f"VAR_{_env_name(name)}": _env_value(value) for name, value in variables.items()}
