@@ -12,6 +12,7 @@ import re
 
 import yaml
 
+from .source_guard import EXPLOSIVE, explosive_yaml_problem
 from .variables import (
     CHOICE_TYPES,
     DECLARATION_KEYS,
@@ -74,58 +75,6 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
-
-
-# A few hundred bytes of YAML anchors and aliases (`&a`/`*a`) can stand for billions of
-# values; far more than any template needs.
-MAX_SOURCE_NODES = 100_000
-EXPLOSIVE = f"the source nests too deeply or its YAML aliases expand past {MAX_SOURCE_NODES} values"
-
-
-class _Explosive(Exception):
-    pass
-
-
-def explosive_yaml_problem(text):
-    """The problem with YAML text that would take the parser down, else None: nesting
-    deeper than Python's recursion allows, an alias that contains itself, or aliases
-    that expand to more than MAX_SOURCE_NODES values. Only the node graph is built
-    (no values), so this is cheap whatever the aliases stand for."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None  # not YAML at all: the parser says what is wrong with it
-    except RecursionError:
-        return EXPLOSIVE
-    if root is None:
-        return None
-    sizes, visiting = {}, set()
-
-    def expanded(node):
-        if id(node) in sizes:
-            return sizes[id(node)]
-        if id(node) in visiting:
-            raise _Explosive  # an alias inside itself
-        visiting.add(id(node))
-        children = []
-        if isinstance(node, yaml.SequenceNode):
-            children = node.value
-        elif isinstance(node, yaml.MappingNode):
-            children = [part for pair in node.value for part in pair]
-        total = 1
-        for child in children:
-            total += expanded(child)
-            if total > MAX_SOURCE_NODES:
-                raise _Explosive
-        visiting.discard(id(node))
-        sizes[id(node)] = total
-        return total
-
-    try:
-        expanded(root)
-    except (_Explosive, RecursionError):
-        return EXPLOSIVE
-    return None
 
 
 def _parse_text(text):

@@ -4,7 +4,7 @@ import json
 import pytest
 import yaml
 
-from templates_app.definition import DefinitionError, load_definition
+from templates_app.definition import DefinitionError, load_definition, source_guard
 
 # The example of SPEC §3, verbatim.
 SPEC_EXAMPLE = """\
@@ -242,19 +242,13 @@ _BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
 )
 
 
-# The reader takes a second or more of CPU to give up on each deep source (the YAML
-# scanner's work grows with the square of the depth it reaches): one runs by default,
-# the others in the slow suite (CI).
-SLOW = pytest.mark.slow
-
-
 @pytest.mark.parametrize("source", [
     "slug: x\nname: x\nsteps: []\n" + _BOMB,  # 9^9 values from a few hundred bytes
     "&a [*a]",  # an alias inside itself
     "[" * 50_000 + "]" * 50_000,  # deeper than the YAML parser can recurse
-    pytest.param("{" * 5_000, marks=SLOW),  # the same in flow style
+    "{" * 5_000,  # the same in flow style
     '{"a": ' * 50_000 + "1" + "}" * 50_000,  # well-formed JSON, deeper than json can recurse
-    pytest.param(b"[" * 50_000 + b"]" * 50_000, marks=SLOW),  # bytes go the same way
+    b"[" * 50_000 + b"]" * 50_000,  # bytes go the same way
 ], ids=["alias-bomb", "self-alias", "deep-yaml", "deep-flow", "deep-json", "deep-bytes"])  # fmt: skip
 def test_an_explosive_source_is_refused_on_source_whoever_reads_it(source):
     """The reader under the UI, the admin, the API and inline recipes refuses it (and
@@ -267,6 +261,25 @@ def test_an_explosive_source_is_refused_on_source_whoever_reads_it(source):
     )
     fine = "slug: t\nname: T\nvariables: {a: &text {type: string}, b: *text}\nsteps: [{id: s, type: noop}]\n"
     assert list(load_definition(fine)["variables"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("source", ["[" * 50_000, "a: " + "{x: " * 600 + "1" + "}" * 600])
+def test_a_deep_source_is_refused_before_the_yaml_composer_starts(source, monkeypatch):
+    # The composer's work grows with the square of the depth it reaches: a second of a
+    # web process's CPU per request for 50,000 brackets, before it gives up.
+    def composer(*args, **kwargs):
+        raise AssertionError("the YAML composer ran")
+
+    monkeypatch.setattr(source_guard.yaml, "compose", composer)
+    assert_error(errors_of(source), "source", "nests too deeply")
+
+
+def test_nesting_a_template_may_use_still_loads():
+    nested = "{a: " * 50 + "1" + "}" * 50
+    source = (
+        f"slug: t\nname: T\nsteps: [{{id: s, type: noop, with: {{outputs: {{x: {nested}}}}}}}]\n"
+    )
+    assert load_definition(source)["steps"][0]["with"]["outputs"]["x"]["a"]["a"]["a"]
 
 
 def test_a_value_that_is_not_json_data_is_refused():
