@@ -88,6 +88,30 @@ def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[list[dict]]:
+    """The rows of each SELECT of `names`, run in that order in the current transaction.
+    On PostgreSQL they go to the server as one string — one round trip instead of one
+    each, which is what a statement costs there under load (docs/benchmarks.md, round
+    4d) — and each result is read with `nextset`; SQLite runs them one by one."""
+    connection = connection_for(model)
+    if connection.vendor != "postgresql":
+        return [fetch(name, model, **params) for name in names]
+    sql = ";\n".join(statement(name, connection.vendor) for name in names)
+    results = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for index, name in enumerate(names):
+            if index:
+                cursor.nextset()
+            columns = _columns.get((name, connection.alias))
+            if columns is None:
+                columns = _columns[name, connection.alias] = [
+                    column[0] for column in cursor.description
+                ]
+            results.append([dict(zip(columns, row, strict=True)) for row in cursor.fetchall()])
+    return results
+
+
 def execute(name: str, model: type[models.Model], **params) -> int:
     """Run the statement `name` (on the database `model` is written to); returns the
     number of rows it changed."""

@@ -117,6 +117,14 @@ FOR UPDATE OF job SKIP LOCKED
 -- A job's steps in their template order.
 SELECT step.* FROM jobs_steprun step WHERE step.job_id = %(job_id)s ORDER BY step.position
 
+-- name: steps_of_job_of_step
+-- steps_of_job, the job found by one of its steps: sent on PostgreSQL in the same round
+-- trip as job_of_step_for_update (jobs/queries.py fetch_sets), after it in the same
+-- transaction, so it reads the steps once the job's lock is held.
+SELECT step.* FROM jobs_steprun step
+WHERE step.job_id = (SELECT of_step.job_id FROM jobs_steprun of_step WHERE of_step.id = %(step_run_id)s)
+ORDER BY step.position
+
 -- name: workspace_has_active_webhook
 SELECT 1 FROM jobs_webhookendpoint endpoint
 WHERE endpoint.workspace_id = %(workspace_id)s AND endpoint.is_active

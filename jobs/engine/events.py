@@ -26,6 +26,10 @@ def mask_secrets(text: str, secret_values: Iterable[str]) -> str:
 
 # One multi-row INSERT per this many events (SQLite allows 32766 parameters).
 INSERT_CHUNK = 1000
+# On PostgreSQL a COPY is two round trips (the COPY, then the data and its end) where an
+# INSERT is one: a transition's few events go in with an INSERT, more with a COPY
+# (docs/benchmarks.md, round 4d).
+COPY_FROM = 16
 _COLUMNS = ("job", "seq", "kind", "step_id", "level", "message", "data", "created_at")
 
 
@@ -68,23 +72,36 @@ def start_event_buffer(job: Job) -> None:
 
 
 def flush_events(job: Job) -> None:
-    """Write the events collected since start_event_buffer in one INSERT, and the job's
+    """Write the events collected since start_event_buffer in one INSERT — with those of
+    the jobs flush_with(job, …) joined to it, in the same statement — and each job's
     last_event_seq if no status UPDATE of the section already carried it."""
-    events = job.__dict__.pop("_event_buffer")
-    if not events:
+    jobs = [job, *job.__dict__.pop("_flush_with", [])]
+    groups = []
+    for each in jobs:
+        events = each.__dict__.pop("_event_buffer")
+        if events:
+            groups.append((each.pk, each.last_event_seq - len(events) + 1, events))
+    if not groups:
         return
     now = timezone.now()
-    _insert_events(now, [(job.pk, job.last_event_seq - len(events) + 1, events)])
-    if job._seq_in_db != job.last_event_seq:
-        execute(
-            "save_last_event_seq",
-            Job,
-            job_id=db_value(Job._meta.pk, job.pk),
-            last_event_seq=job.last_event_seq,
-            updated_at=db_value(Job._meta.get_field("updated_at"), now),
-        )
-        job._seq_in_db = job.last_event_seq
-        job.updated_at = now
+    _insert_events(now, groups)
+    for each in jobs:
+        if each._seq_in_db != each.last_event_seq:
+            execute(
+                "save_last_event_seq",
+                Job,
+                job_id=db_value(Job._meta.pk, each.pk),
+                last_event_seq=each.last_event_seq,
+                updated_at=db_value(Job._meta.get_field("updated_at"), now),
+            )
+            each._seq_in_db = each.last_event_seq
+            each.updated_at = now
+
+
+def flush_with(job: Job, other: Job) -> None:
+    """`other`'s buffered events (a second job locked in `job`'s section) are written by
+    `job`'s flush_events, in its INSERT: one statement, one round trip, for both."""
+    job.__dict__.setdefault("_flush_with", []).append(other)
 
 
 def insert_first_events(jobs: list[Job]) -> None:
@@ -113,8 +130,11 @@ def _insert_events(now, groups):
     quote = connection.ops.quote_name
     table = quote(JobEvent._meta.db_table)
     columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
-    if connection.vendor == "postgresql" and sum(len(events) for _, _, events in groups) > 1:
-        # COPY: psycopg re-parses a long multi-row INSERT on every call (it caches only
+    if (
+        connection.vendor == "postgresql"
+        and sum(len(events) for _, _, events in groups) > COPY_FROM
+    ):
+        # COPY for a long batch (log lines): psycopg re-parses a long multi-row INSERT on every call (it caches only
         # short statements), which made PostgreSQL much slower than SQLite here. The rows
         # go in as one buffer in COPY's text format, built here: psycopg's write_row
         # passed every value through a dumper (the empty `data` through json.dumps),

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
-from jobs.queries import db_value, fetch, model_from_row
+from jobs.queries import db_value, fetch, fetch_sets, model_from_row
 from jobsite.models import Workspace
 
 JOB_ID = Job._meta.pk
@@ -24,16 +24,29 @@ STEP_RUN_ID = StepRun._meta.pk
 
 
 def read_locked_job(
-    job_id: UUID | str | None = None, step_run_id: int | None = None, *, skip_locked: bool = False
+    job_id: UUID | str | None = None,
+    step_run_id: int | None = None,
+    *,
+    skip_locked: bool = False,
+    with_steps: bool = False,
 ) -> Job | None:
     """The job (by its id, or by the id of one of its steps) locked FOR UPDATE in the
     current transaction, or None. The caller holds a transaction. `skip_locked` (by a
-    step only): None on PostgreSQL when another transaction holds the job's lock."""
+    step only): None on PostgreSQL when another transaction holds the job's lock.
+    `with_steps`: its steps too, as `job.step_runs` (read_steps), read after the lock is
+    held — on PostgreSQL in the same round trip (jobs/queries.py fetch_sets)."""
     if step_run_id is not None:
         name = "job_of_step_for_update_skip_locked" if skip_locked else "job_of_step_for_update"
-        rows = fetch(name, Job, step_run_id=db_value(STEP_RUN_ID, step_run_id))
+        names, params = (
+            [name, "steps_of_job_of_step"],
+            {"step_run_id": db_value(STEP_RUN_ID, step_run_id)},
+        )
     else:
-        rows = fetch("job_for_update", Job, job_id=db_value(JOB_ID, job_id))
+        names, params = ["job_for_update", "steps_of_job"], {"job_id": db_value(JOB_ID, job_id)}
+    if with_steps:
+        rows, step_rows = fetch_sets(names, Job, **params)
+    else:
+        rows, step_rows = fetch(names[0], Job, **params), None
     if not rows:
         return None
     row = rows[0]
@@ -43,15 +56,18 @@ def read_locked_job(
     job.workspace = Workspace.from_db(
         job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]]
     )
+    if step_rows is not None:
+        job.step_runs = _steps(job, step_rows)
     return job
 
 
 def read_steps(job: Job) -> list[StepRun]:
     """The job's steps in their template order."""
-    steps = [
-        model_from_row(StepRun, row)
-        for row in fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk))
-    ]
+    return _steps(job, fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk)))
+
+
+def _steps(job: Job, rows: list[dict]) -> list[StepRun]:
+    steps = [model_from_row(StepRun, row) for row in rows]
     for step in steps:
         step.job = job  # the instance we hold, so step.job costs no query
     return steps

@@ -180,7 +180,7 @@ class EagerClaim:
         for row in rows:
             if self.pools is not None and row["pool"] not in self.pools:
                 continue
-            with second_locked_job(row["id"]) as other:
+            with second_locked_job(row["id"], within=job) as other:
                 step = step_of(other, row["id"]) if other else None
                 if step is not None and step.status == S.QUEUED and self.take(other, step):
                     return True

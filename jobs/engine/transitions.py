@@ -25,6 +25,7 @@ from jobs.automation.webhooks import (
 )
 from jobs.engine.events import (
     flush_events,
+    flush_with,
     insert_first_events,
     record_events,
     start_event_buffer,
@@ -121,33 +122,36 @@ def locked_job(
     change without one (the lease, log_bytes of the running step) are not read by the
     engine's sections. The job row itself is always read fresh."""
     with transaction.atomic():
-        job = read_locked_job(job_id, step_run_id)
+        # With nothing known, the steps are read with the lock (one round trip on
+        # PostgreSQL); else after it, only if the known ones are out of date.
+        job = read_locked_job(job_id, step_run_id, with_steps=engine and known is None)
         if job is None or not engine:
             yield job
             return
-        job.step_runs = steps_still_known(job, known)
-        if job.step_runs is None:
-            job.step_runs = read_steps(job)
+        if known is not None:
+            job.step_runs = steps_still_known(job, known)
+            if job.step_runs is None:
+                job.step_runs = read_steps(job)
         start_event_buffer(job)
         yield job
         flush_events(job)
 
 
 @contextmanager
-def second_locked_job(step_run_id: int) -> Iterator[Job | None]:
+def second_locked_job(step_run_id: int, within: Job) -> Iterator[Job | None]:
     """Inside a transaction that already holds one job's lock (an engine section), the
     job of step `step_run_id` as locked_job(engine=True) gives it — locked, with its steps
-    and its own event buffer, flushed when the block ends — or None when there is no
+    and its own event buffer, written with `within`'s (the section's job) when that
+    section ends (flush_with) — or None when there is no
     such job or (PostgreSQL) another transaction holds its lock: a second lock is never
     waited for, so two sections each holding one job cannot deadlock."""
-    job = read_locked_job(step_run_id=step_run_id, skip_locked=True)
+    job = read_locked_job(step_run_id=step_run_id, skip_locked=True, with_steps=True)
     if job is None:
         yield None
         return
-    job.step_runs = read_steps(job)
     start_event_buffer(job)
+    flush_with(within, job)
     yield job
-    flush_events(job)
 
 
 def steps_still_known(job: Job, known: Job | None) -> list[StepRun] | None:
