@@ -79,6 +79,18 @@ WHERE step.status = 'queued' AND step.job_id <> %(job_id)s
 ORDER BY step.queued_at
 LIMIT 4
 
+-- name: oldest_queued_steps_of_step
+-- oldest_queued_steps, the finishing job found by its step: read on PostgreSQL in the
+-- round trip of the finish's job_of_step_for_update (jobs/queries.py fetch_sets), so a
+-- finish that makes no step ready needs no round trip of its own to look. A hint only:
+-- each row is locked and checked again before it is claimed.
+SELECT step.id AS id, step.pool AS pool
+FROM jobs_steprun step
+WHERE step.status = 'queued'
+  AND step.job_id <> (SELECT of_step.job_id FROM jobs_steprun of_step WHERE of_step.id = %(step_run_id)s)
+ORDER BY step.queued_at
+LIMIT 4
+
 -- name: oldest_queued_steps_of_any_job
 -- What a doorbell whose own step was taken may claim instead (jobs/worker/step_runner.py
 -- run_step): the oldest queued steps, with their pool and attempt.

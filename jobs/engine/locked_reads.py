@@ -16,7 +16,7 @@ from uuid import UUID
 
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
-from jobs.queries import db_value, fetch, fetch_sets, model_from_row
+from jobs.queries import connection_for, db_value, fetch, fetch_sets, model_from_row
 from jobsite.models import Workspace
 
 JOB_ID = Job._meta.pk
@@ -29,24 +29,27 @@ def read_locked_job(
     *,
     skip_locked: bool = False,
     with_steps: bool = False,
+    look_elsewhere: bool = False,
 ) -> Job | None:
     """The job (by its id, or by the id of one of its steps) locked FOR UPDATE in the
     current transaction, or None. The caller holds a transaction. `skip_locked` (by a
     step only): None on PostgreSQL when another transaction holds the job's lock.
     `with_steps`: its steps too, as `job.step_runs` (read_steps), read after the lock is
-    held — on PostgreSQL in the same round trip (jobs/queries.py fetch_sets)."""
+    held — on PostgreSQL in the same round trip (jobs/queries.py fetch_sets).
+    `look_elsewhere` (PostgreSQL only; a finish that may take another job's step): the
+    oldest queued steps of other jobs too, in that round trip, as `job.queued_elsewhere`
+    (EagerClaim.take_other_job)."""
     if step_run_id is not None:
         name = "job_of_step_for_update_skip_locked" if skip_locked else "job_of_step_for_update"
-        names, params = (
-            [name, "steps_of_job_of_step"],
-            {"step_run_id": db_value(STEP_RUN_ID, step_run_id)},
-        )
+        steps, look = "steps_of_job_of_step", "oldest_queued_steps_of_step"
+        params = {"step_run_id": db_value(STEP_RUN_ID, step_run_id)}
     else:
-        names, params = ["job_for_update", "steps_of_job"], {"job_id": db_value(JOB_ID, job_id)}
-    if with_steps:
-        rows, step_rows = fetch_sets(names, Job, **params)
-    else:
-        rows, step_rows = fetch(names[0], Job, **params), None
+        name, steps, look = "job_for_update", "steps_of_job", "oldest_queued_steps"
+        params = {"job_id": db_value(JOB_ID, job_id)}
+    look_elsewhere = look_elsewhere and connection_for(Job).vendor == "postgresql"
+    names = [name] + [steps] * with_steps + [look] * look_elsewhere
+    results = fetch_sets(names, Job, **params) if len(names) > 1 else [fetch(name, Job, **params)]
+    rows = results[0]
     if not rows:
         return None
     row = rows[0]
@@ -56,8 +59,10 @@ def read_locked_job(
     job.workspace = Workspace.from_db(
         job._state.db, ["id", "slug"], [job.workspace_id, row["workspace_slug"]]
     )
-    if step_rows is not None:
-        job.step_runs = _steps(job, step_rows)
+    if with_steps:
+        job.step_runs = _steps(job, results[1])
+    if look_elsewhere:
+        job.queued_elsewhere = results[-1]
     return job
 
 

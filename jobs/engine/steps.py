@@ -176,7 +176,9 @@ class EagerClaim:
     def take_other_job(self, job: Job) -> bool:
         """Claim the oldest queued step of a job other than the locked `job`, locking
         that job too (skipped, never waited for, when another transaction holds it)."""
-        rows = fetch("oldest_queued_steps", StepRun, job_id=db_value(Job._meta.pk, job.pk))
+        rows = getattr(job, "queued_elsewhere", None)  # read with the lock (PostgreSQL)
+        if rows is None:
+            rows = fetch("oldest_queued_steps", StepRun, job_id=db_value(Job._meta.pk, job.pk))
         for row in rows:
             if self.pools is not None and row["pool"] not in self.pools:
                 continue
@@ -230,7 +232,9 @@ def finish_step(
     being enqueued — or, when it makes none ready, an already queued step of this or
     another job (EagerClaim). `known`: the job as the claim (or the eager claim) left it, whose
     steps are reused if nothing changed them since (locked_job)."""
-    with locked_job(step_run_id=step_run_id, engine=True, known=known) as job:
+    with locked_job(
+        step_run_id=step_run_id, engine=True, known=known, look_elsewhere=eager is not None
+    ) as job:
         step = step_of(job, step_run_id) if job else None
         if step is None or step.status != S.RUNNING or step.attempt != attempt:
             return False

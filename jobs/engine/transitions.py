@@ -107,6 +107,7 @@ def locked_job(
     step_run_id: int | None = None,
     engine: bool = False,
     known: Job | None = None,
+    look_elsewhere: bool = False,
 ) -> Iterator[Job | None]:
     """A transaction holding the job's row lock; yields the freshly read job (or None).
 
@@ -120,11 +121,18 @@ def locked_job(
     when the locked row's last_event_seq is still the one that section ended with: every
     status change of a step writes an event and so moves the seq, and the fields that
     change without one (the lease, log_bytes of the running step) are not read by the
-    engine's sections. The job row itself is always read fresh."""
+    engine's sections. The job row itself is always read fresh.
+
+    `look_elsewhere`: read_locked_job's, for a finish that may take another job's step."""
     with transaction.atomic():
         # With nothing known, the steps are read with the lock (one round trip on
         # PostgreSQL); else after it, only if the known ones are out of date.
-        job = read_locked_job(job_id, step_run_id, with_steps=engine and known is None)
+        job = read_locked_job(
+            job_id,
+            step_run_id,
+            with_steps=engine and known is None,
+            look_elsewhere=engine and look_elsewhere,
+        )
         if job is None or not engine:
             yield job
             return

@@ -71,11 +71,11 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
     # round trip on PostgreSQL, two on SQLite), step running, job running, events,
     # COMMIT; finish: the same without reading the steps again (the claim's are still
     # current: the job's last_event_seq has not moved) plus the look for a queued step
-    # to take next (none); plus the host's drain flag, read at most once a second per
-    # process
+    # to take next (none; on PostgreSQL read with the job, no round trip of its own);
+    # plus the host's drain flag, read at most once a second per process
     with CaptureQueriesContext(connection) as run:
         assert run_step(step.pk, step.attempt) == "succeeded"
-    assert round_trips(run) <= (15 if on_postgresql() else 16)
+    assert round_trips(run) <= (14 if on_postgresql() else 16)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.progress == 100.0
     seqs = list(job.events.order_by("seq").values_list("seq", flat=True))
@@ -146,10 +146,11 @@ def test_each_transition_of_a_chain_is_one_short_transaction_of_a_bounded_number
     first = StepRun.objects.get(job=job, step_id="s0")
     # the drain flag + the doorbell's look + the claim (6 on PostgreSQL, whose job and
     # steps are one round trip; 7 on SQLite) + 11 transitions + the last finish (with its
-    # look for a queued step to take next); its events an INSERT, not a COPY
+    # look for a queued step to take next, read with the job on PostgreSQL); its events
+    # an INSERT, not a COPY
     with CaptureQueriesContext(connection) as run:
         assert run_step(first.pk, first.attempt) == "succeeded"
-    assert round_trips(run) <= 1 + 1 + (6 if on_postgresql() else 7) + 11 * 9 + 6
+    assert round_trips(run) <= 1 + 1 + 7 + 11 * 9 + 6 - (2 if on_postgresql() else 0)
     job.refresh_from_db()
     assert job.status == "succeeded"
     assert (
@@ -177,12 +178,13 @@ def test_a_finish_that_takes_another_jobs_queued_step_adds_only_that_claim_to_it
         StepRun.objects.get(job=create_job(workspace, template=template)) for _ in "ab"
     )
     # drain flag, doorbell look, claim (6 on PostgreSQL, 7 on SQLite); finish of the
-    # first (BEGIN, job, step succeeded, job succeeded, the look, the second job and its
-    # steps (one round trip on PostgreSQL), its step running, its job running, both jobs'
-    # events in one INSERT, COMMIT); finish of the second (7)
+    # first (BEGIN, job, step succeeded, job succeeded, the look, the second job, its
+    # steps, its step running, its job running, both jobs' events in one INSERT, COMMIT;
+    # on PostgreSQL the look comes with the first job, the steps with the second);
+    # finish of the second (7; 6)
     with CaptureQueriesContext(connection) as run:
         assert run_step(first.pk, first.attempt) == "succeeded"
-    assert round_trips(run) <= (1 + 1 + 6 + 10 + 7 if on_postgresql() else 1 + 1 + 7 + 11 + 7)
+    assert round_trips(run) <= (1 + 1 + 6 + 9 + 6 if on_postgresql() else 1 + 1 + 7 + 11 + 7)
     # its step taken and nothing else queued: the look at its step, the look for another
     with django_assert_max_num_queries(2):
         assert run_step(second.pk, second.attempt) == "not claimed"
