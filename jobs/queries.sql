@@ -1,9 +1,9 @@
--- The statements of jobsite's hot paths, by name (read by jobs/queries.py).
+-- The statements of jobsite's hot paths, by name (read by jobsite/named_sql.py; jobsite/ and templates_app/ keep their own queries.sql).
 --
 -- Each statement starts with a line `-- name: <name>`; `-- name: <name> (postgresql)` or
 -- `(sqlite)` is that database's own version of the statement of that name. Parameters
 -- are named, `%(job_id)s`, and sent as the model field would send them
--- (jobs.queries.db_value). A SELECT's column names are the model's attribute names
+-- (named_sql.db_value). A SELECT's column names are the model's attribute names
 -- (`workspace_id`, not `workspace`), so its rows turn into model instances with
 -- Model.from_db; other columns carry an alias saying what they are.
 --
@@ -248,34 +248,3 @@ SELECT job.*,
 FROM jobs_job job
 LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
 WHERE job.id = %(job_id)s
-
-
--- The API's other per-request reads (issue 15: `POST jobs/` built each through the ORM
--- cost more CPU than the create's INSERTs). jobs/queries.py is a leaf (Django only), so
--- jobsite and templates_app read these too.
-
--- name: api_key
--- ApiKey.find: the key of this hash (the columns lean_reads reads with a job, named the
--- same way) and its whole workspace.
-SELECT api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name,
-       api_key.role AS key_role, api_key.key_hash AS key_key_hash, api_key.expires_at AS key_expires_at,
-       api_key.revoked_at AS key_revoked_at, api_key.last_used_at AS key_last_used_at,
-       workspace.*
-FROM jobsite_apikey api_key
-JOIN jobsite_workspace workspace ON workspace.id = api_key.workspace_id
-WHERE api_key.key_hash = %(key_hash)s
-
--- name: template_by_ref
--- find_template: a workspace's template by id or by slug — the one with that id first —
--- with its current version (columns `version_<name>`; NULL when it has none).
-SELECT template.*,
-       version.id AS version_id, version.template_id AS version_template_id,
-       version.number AS version_number, version.definition AS version_definition,
-       version.source AS version_source, version.created_at AS version_created_at,
-       version.created_by_id AS version_created_by_id
-FROM templates_app_jobtemplate template
-LEFT JOIN templates_app_templateversion version ON version.id = template.current_version_id
-WHERE template.workspace_id = %(workspace_id)s
-  AND (template.id = %(template_id)s OR template.slug = %(slug)s)
-ORDER BY CASE WHEN template.id = %(template_id)s THEN 0 ELSE 1 END
-LIMIT 1

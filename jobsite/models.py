@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 # A leaf of jobs (Django only, like jobs/executors/): the named statements.
-from jobs.queries import fetch, model_from_row
+from jobsite.named_sql import fetch, model_from_row
 
 
 class Role(models.TextChoices):

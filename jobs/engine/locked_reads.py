@@ -2,7 +2,7 @@
 
 Every claim and every finish of a step starts with these two reads. They are named
 statements of jobs/queries.sql, run with a cursor and turned into instances with
-Model.from_db (jobs/queries.py): building them through the QuerySet API on every call
+Model.from_db (jobsite/named_sql.py): building them through the QuerySet API on every call
 cost more CPU than the database's work (docs/benchmarks.md).
 
 The job row comes with extras from the same statement: `has_webhooks` and
@@ -16,8 +16,8 @@ from uuid import UUID
 
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
-from jobs.queries import db_value, fetch, model_from_row
 from jobsite.models import Workspace
+from jobsite.named_sql import db_value, fetch, model_from_row
 
 JOB_ID = Job._meta.pk
 STEP_RUN_ID = StepRun._meta.pk
