@@ -1,9 +1,9 @@
--- The statements of jobsite's hot paths, by name (read by jobs/queries.py).
+-- The statements of jobsite's hot paths, by name (read by jobsite/named_sql.py; jobsite/ and templates_app/ keep their own queries.sql).
 --
 -- Each statement starts with a line `-- name: <name>`; `-- name: <name> (postgresql)` or
 -- `(sqlite)` is that database's own version of the statement of that name. Parameters
 -- are named, `%(job_id)s`, and sent as the model field would send them
--- (jobs.queries.db_value). A SELECT's column names are the model's attribute names
+-- (named_sql.db_value). A SELECT's column names are the model's attribute names
 -- (`workspace_id`, not `workspace`), so its rows turn into model instances with
 -- Model.from_db; other columns carry an alias saying what they are.
 --
@@ -81,7 +81,7 @@ LIMIT 4
 
 -- name: oldest_queued_steps_of_step
 -- oldest_queued_steps, the finishing job found by its step: read on PostgreSQL in the
--- round trip of the finish's job_of_step_for_update (jobs/queries.py fetch_sets), so a
+-- round trip of the finish's job_of_step_for_update (jobsite/named_sql.py fetch_sets), so a
 -- finish that makes no step ready needs no round trip of its own to look. A hint only:
 -- each row is locked and checked again before it is claimed.
 SELECT step.id AS id, step.pool AS pool
@@ -131,7 +131,7 @@ SELECT step.* FROM jobs_steprun step WHERE step.job_id = %(job_id)s ORDER BY ste
 
 -- name: steps_of_job_of_step
 -- steps_of_job, the job found by one of its steps: sent on PostgreSQL in the same round
--- trip as job_of_step_for_update (jobs/queries.py fetch_sets), after it in the same
+-- trip as job_of_step_for_update (jobsite/named_sql.py fetch_sets), after it in the same
 -- transaction, so it reads the steps once the job's lock is held.
 SELECT step.* FROM jobs_steprun step
 WHERE step.job_id = (SELECT of_step.job_id FROM jobs_steprun of_step WHERE of_step.id = %(step_run_id)s)
@@ -268,34 +268,3 @@ SELECT job.*,
 FROM jobs_job job
 LEFT JOIN jobsite_apikey api_key ON api_key.key_hash = %(key_hash)s AND api_key.workspace_id = job.workspace_id
 WHERE job.id = %(job_id)s
-
-
--- The API's other per-request reads (issue 15: `POST jobs/` built each through the ORM
--- cost more CPU than the create's INSERTs). jobs/queries.py is a leaf (Django only), so
--- jobsite and templates_app read these too.
-
--- name: api_key
--- ApiKey.find: the key of this hash (the columns lean_reads reads with a job, named the
--- same way) and its whole workspace.
-SELECT api_key.id AS key_id, api_key.workspace_id AS key_workspace_id, api_key.name AS key_name,
-       api_key.role AS key_role, api_key.key_hash AS key_key_hash, api_key.expires_at AS key_expires_at,
-       api_key.revoked_at AS key_revoked_at, api_key.last_used_at AS key_last_used_at,
-       workspace.*
-FROM jobsite_apikey api_key
-JOIN jobsite_workspace workspace ON workspace.id = api_key.workspace_id
-WHERE api_key.key_hash = %(key_hash)s
-
--- name: template_by_ref
--- find_template: a workspace's template by id or by slug — the one with that id first —
--- with its current version (columns `version_<name>`; NULL when it has none).
-SELECT template.*,
-       version.id AS version_id, version.template_id AS version_template_id,
-       version.number AS version_number, version.definition AS version_definition,
-       version.source AS version_source, version.created_at AS version_created_at,
-       version.created_by_id AS version_created_by_id
-FROM templates_app_jobtemplate template
-LEFT JOIN templates_app_templateversion version ON version.id = template.current_version_id
-WHERE template.workspace_id = %(workspace_id)s
-  AND (template.id = %(template_id)s OR template.slug = %(slug)s)
-ORDER BY CASE WHEN template.id = %(template_id)s THEN 0 ELSE 1 END
-LIMIT 1

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 # A leaf of jobs (Django only, like jobs/executors/): the named statements.
-from jobs.queries import fetch, model_from_row
+from jobsite.named_sql import fetch, model_from_row
 
 
 class Role(models.TextChoices):
@@ -135,7 +135,7 @@ def key_is_active(revoked_at, expires_at):
     return revoked_at is None and (expires_at is None or expires_at > timezone.now())
 
 
-# The columns of a key a request needs, as the named statements of jobs/queries.sql read
+# The columns of a key a request needs, as the named statements of jobsite/queries.sql read
 # them (`api_key.name AS key_name`, …): ApiKey.find's and jobs/api/lean_reads.py's.
 KEY_COLUMNS = (
     "id",

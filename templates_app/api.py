@@ -13,14 +13,15 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-# A leaf of jobs (Django only, like jobs/executors/): the named statements.
-from jobs.queries import db_value, fetch, model_from_row
 from jobsite.api.auth import ApiKeyUser
 from jobsite.api.errors import Conflict, error_responses, not_found, response_headers
 from jobsite.api.fields import QuerySerializer
 from jobsite.api.parsers import LimitedJSONParser, TextYamlParser, YamlTextParser
 from jobsite.api.views import WorkspaceAPIView, require_no_body
 from jobsite.models import Role
+
+# A leaf of jobs (Django only, like jobs/executors/): the named statements.
+from jobsite.named_sql import db_value, fetch, model_from_row
 from jobsite.secrets import masked_values
 from templates_app.definition import (
     DefinitionError,

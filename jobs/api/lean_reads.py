@@ -30,7 +30,6 @@ from rest_framework.exceptions import APIException
 
 from jobs.api.common import json_response, status_response
 from jobs.models import Artifact, Job, StepRun
-from jobs.queries import db_value, fetch, model_from_row, models_from_json
 from jobs.representation import job_status_to_dict, job_to_dict
 from jobsite.api.auth import (
     ConflictingKeys,
@@ -41,6 +40,7 @@ from jobsite.api.auth import (
 )
 from jobsite.api.throttling import add_rate_limit_headers, count_request, key_identity
 from jobsite.models import KEY_PREFIX, ApiKey, Workspace, hash_key, key_from_row
+from jobsite.named_sql import db_value, fetch, model_from_row, models_from_json
 from templates_app.models import JobTemplate, TemplateVersion
 
 # Accept headers for which DRF's negotiation picks plain JSON (no indent, no HTML).

@@ -13,7 +13,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
-from jobs.queries import db_value, execute
+from jobsite.named_sql import db_value, execute
 from jobsite.secrets import MASK, mask
 
 __all__ = ["MASK", "mask_secrets", "record_events"]

@@ -2,7 +2,7 @@
 
 Every claim and every finish of a step starts with these two reads. They are named
 statements of jobs/queries.sql, run with a cursor and turned into instances with
-Model.from_db (jobs/queries.py): building them through the QuerySet API on every call
+Model.from_db (jobsite/named_sql.py): building them through the QuerySet API on every call
 cost more CPU than the database's work (docs/benchmarks.md).
 
 The job row comes with extras from the same statement: `has_webhooks` and
@@ -16,8 +16,8 @@ from uuid import UUID
 
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
-from jobs.queries import connection_for, db_value, fetch, fetch_sets, model_from_row
 from jobsite.models import Workspace
+from jobsite.named_sql import connection_for, db_value, fetch, fetch_sets, model_from_row
 
 JOB_ID = Job._meta.pk
 STEP_RUN_ID = StepRun._meta.pk
@@ -35,7 +35,7 @@ def read_locked_job(
     current transaction, or None. The caller holds a transaction. `skip_locked` (by a
     step only): None on PostgreSQL when another transaction holds the job's lock.
     `with_steps`: its steps too, as `job.step_runs` (read_steps), read after the lock is
-    held — on PostgreSQL in the same round trip (jobs/queries.py fetch_sets).
+    held — on PostgreSQL in the same round trip (jobsite/named_sql.py fetch_sets).
     `look_elsewhere` (PostgreSQL only; a finish that may take another job's step): the
     oldest queued steps of other jobs too, in that round trip, as `job.queued_elsewhere`
     (EagerClaim.take_other_job)."""

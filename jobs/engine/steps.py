@@ -26,7 +26,7 @@ from jobs.engine.transitions import (
     second_locked_job,
 )
 from jobs.models import Job, StepRun
-from jobs.queries import db_value, fetch
+from jobsite.named_sql import db_value, fetch
 
 if TYPE_CHECKING:
     from jobs.executors.base import Outcome

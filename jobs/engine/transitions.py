@@ -38,7 +38,7 @@ from jobs.engine.states import (
     step_transition_allowed,
 )
 from jobs.models import EventKind, Job, StepRun
-from jobs.queries import db_save_value, db_value, execute, insert_instances
+from jobsite.named_sql import db_save_value, db_value, execute, insert_instances
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM

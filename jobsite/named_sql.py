@@ -1,4 +1,7 @@
-"""The named statements of jobs/queries.sql, run with public APIs only.
+"""Named SQL statements, run with public APIs only. Each app keeps its own in a
+`queries.sql` beside its models (jobs/queries.sql: the engine's; jobsite/queries.sql,
+templates_app/queries.sql: the API's per-request reads); a name is unique across them.
+Procrastinate's queries.sql is the model.
 
     rows = fetch("steps_of_job", job_id=db_value(Job._meta.pk, job.pk))
     steps = [model_from_row(StepRun, row) for row in rows]
@@ -15,15 +18,15 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connections, models, router
 from django.utils import timezone
 
-SQL_FILE = Path(__file__).with_name("queries.sql")
 NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
 
 
-def parse_queries(text: str) -> dict[tuple[str, str], str]:
+def parse_queries(text: str, source: str = "queries.sql") -> dict[tuple[str, str], str]:
     """{(name, vendor or ""): statement} from the text of a queries file. Comment lines
     are left out of the statements."""
     queries = {}
@@ -33,24 +36,35 @@ def parse_queries(text: str) -> dict[tuple[str, str], str]:
         if match:
             key = (match.group(1), match.group(2) or "")
             if key in queries:
-                raise ValueError(
-                    f"{SQL_FILE.name}: {key[0]} ({key[1] or 'any database'}) is there twice"
-                )
+                raise ValueError(f"{source}: {key[0]} ({key[1] or 'any database'}) is there twice")
             queries[key] = ""
         elif key is not None and line.strip() and not line.lstrip().startswith("--"):
             queries[key] += line + "\n"
     return {key: sql.strip() for key, sql in queries.items()}
 
 
-QUERIES = parse_queries(SQL_FILE.read_text())
-NAMES = {name for name, _ in QUERIES}
+@cache
+def all_queries() -> dict[tuple[str, str], str]:
+    """The statements of every installed app's queries.sql, read once."""
+    queries: dict[tuple[str, str], str] = {}
+    for app in apps.get_app_configs():
+        path = Path(app.path) / "queries.sql"
+        if not path.is_file():
+            continue
+        source = f"{app.label}/queries.sql"
+        for key, sql in parse_queries(path.read_text(), source).items():
+            if key in queries:
+                raise ValueError(f"{source}: {key[0]} is named in another app's queries.sql too")
+            queries[key] = sql
+    return queries
 
 
 def statement(name: str, vendor: str) -> str:
     """The statement `name` for a database of `vendor` (its own version if it has one)."""
-    sql = QUERIES.get((name, vendor)) or QUERIES.get((name, ""))
+    queries = all_queries()
+    sql = queries.get((name, vendor)) or queries.get((name, ""))
     if sql is None:
-        raise KeyError(f"no statement {name!r} in {SQL_FILE.name}")
+        raise KeyError(f"no statement {name!r} in any app's queries.sql")
     return sql
 
 
