@@ -94,12 +94,16 @@ def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     connection = connection_for(model)
     with connection.cursor() as cursor:
         cursor.execute(statement(name, connection.vendor), params)
-        columns = _columns.get((name, connection.alias))
-        if columns is None:
-            columns = _columns[name, connection.alias] = [
-                column[0] for column in cursor.description
-            ]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return _rows(cursor, name, connection.alias)
+
+
+def _rows(cursor, name: str, alias: str) -> list[dict]:
+    """The rows of the result the cursor is on, as dicts; the column names of `name` are
+    read from the cursor's description the first time only."""
+    columns = _columns.get((name, alias))
+    if columns is None:
+        columns = _columns[name, alias] = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[list[dict]]:
@@ -117,12 +121,7 @@ def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[li
         for index, name in enumerate(names):
             if index:
                 cursor.nextset()
-            columns = _columns.get((name, connection.alias))
-            if columns is None:
-                columns = _columns[name, connection.alias] = [
-                    column[0] for column in cursor.description
-                ]
-            results.append([dict(zip(columns, row, strict=True)) for row in cursor.fetchall()])
+            results.append(_rows(cursor, name, connection.alias))
     return results
 
 

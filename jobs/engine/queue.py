@@ -81,27 +81,33 @@ def _step_package(step_run_id, attempt, now):
     return _package(RUN_STEP_TASK, (step_run_id, attempt), f"step-{step_run_id}-{attempt}", now)
 
 
-def _push(items):
-    """Put the step tasks on their pools' queues: one INSERT of OrmQ rows with the ORM
-    broker, one pipeline of RPUSHes (one per pool) with Redis."""
-    now = timezone.now()
-    packages: dict[str, list[str]] = {}
-    for step_run_id, attempt, pool in items:
-        packages.setdefault(pool, []).append(_step_package(step_run_id, attempt, now))
+def _put(packages: dict[str, list[str]], now) -> None:
+    """Put signed tasks on queues ({queue key: packages}): one INSERT of OrmQ rows with
+    the ORM broker, one pipeline of RPUSHes (one per queue) with Redis."""
     if settings.JOBSITE_BROKER == "orm":
         insert_instances(
             OrmQ,
             [
-                OrmQ(key=pool_broker(pool).list_key, payload=package, lock=now)
-                for pool, pool_packages in packages.items()
-                for package in pool_packages
+                OrmQ(key=key, payload=package, lock=now)
+                for key, key_packages in packages.items()
+                for package in key_packages
             ],
         )
         return
     pipeline = shared_broker().connection.pipeline(transaction=False)
-    for pool, pool_packages in packages.items():
-        pipeline.rpush(pool_broker(pool).list_key, *pool_packages)
+    for key, key_packages in packages.items():
+        pipeline.rpush(key, *key_packages)
     pipeline.execute()
+
+
+def _push(items):
+    """Put the step tasks on their pools' queues (_put)."""
+    now = timezone.now()
+    packages: dict[str, list[str]] = {}
+    for step_run_id, attempt, pool in items:
+        key = pool_broker(pool).list_key
+        packages.setdefault(key, []).append(_step_package(step_run_id, attempt, now))
+    _put(packages, now)
 
 
 def enqueue_steps(items: Iterable[tuple[int, int, str]]) -> None:
@@ -137,8 +143,7 @@ def enqueue_step(step_run_id: int, attempt: int, pool: str = DEFAULT_POOL) -> No
 
 def enqueue_tasks(func: str, calls: list[tuple[tuple, str]]) -> None:
     """Enqueue many tasks of `func` — (args, task name) each — on the default queue at
-    once: one INSERT of task rows with the ORM broker, one RPUSH with Redis (enqueue_task
-    is a statement or a round trip per task)."""
+    once (_put; enqueue_task is a statement or a round trip per task)."""
     if not calls:
         return
     if Conf.SYNC:
@@ -146,14 +151,7 @@ def enqueue_tasks(func: str, calls: list[tuple[tuple, str]]) -> None:
             enqueue_task(func, *args, task_name=name)
         return
     now = timezone.now()
-    packages = [_package(func, args, name, now) for args, name in calls]
-    broker = shared_broker()
-    if settings.JOBSITE_BROKER == "orm":
-        insert_instances(
-            OrmQ, [OrmQ(key=broker.list_key, payload=package, lock=now) for package in packages]
-        )
-    else:
-        broker.connection.rpush(broker.list_key, *packages)
+    _put({shared_broker().list_key: [_package(func, args, name, now) for args, name in calls]}, now)
 
 
 def broker_queue_size(pool: str | None = None) -> int | None:
