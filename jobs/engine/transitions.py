@@ -204,17 +204,7 @@ def change_job_status(job: Job, new: str, *, message: str = "", **fields: object
     job.updated_at = now
     for name, value in fields.items():
         setattr(job, name, value)
-    record_events(
-        job,
-        [
-            {
-                "kind": EventKind.JOB_STATUS,
-                "message": message or f"Job {new}",
-                "data": {"from": old, "to": new},
-            }
-        ],
-        seq_saved=True,
-    )
+    record_events(job, [job_status_event(old, new, message)], seq_saved=True)
     if new in JOB_EVENTS:
         record_event_deliveries(job, JOB_EVENTS[new])
         record_notifications(job, JOB_EVENTS[new])
@@ -249,25 +239,39 @@ def change_step_status(
     step.status = new
     for name, value in fields.items():
         setattr(step, name, value)
-    data = {"from": old, "to": new, "attempt": step.attempt}
-    if fields.get("error"):
-        data["error"] = fields["error"]
     record_events(
-        job,
-        [
-            {
-                "kind": EventKind.STEP_STATUS,
-                "step_id": step.step_id,
-                "level": level,
-                "message": message or f"Step {step.step_id} {new}",
-                "data": data,
-            }
-        ],
+        job, [step_status_event(step, old, new, message, level=level, error=fields.get("error"))]
     )
     if new == StepStatus.FAILED:
         record_event_deliveries(job, "step.failed", step)
         record_notifications(job, "step.failed", step)
     return True
+
+
+def job_status_event(old: str, new: str, message: str = "") -> dict:
+    """The event of a job's move from `old` to `new` (change_job_status, insert_new_jobs)."""
+    return {
+        "kind": EventKind.JOB_STATUS,
+        "message": message or f"Job {new}",
+        "data": {"from": old, "to": new},
+    }
+
+
+def step_status_event(
+    step: StepRun, old: str, new: str, message: str = "", *, level: str = "", error: str = ""
+) -> dict:
+    """The event of a step's move from `old` to `new` at its current attempt
+    (change_step_status, insert_new_jobs)."""
+    data = {"from": old, "to": new, "attempt": step.attempt}
+    if error:
+        data["error"] = error
+    return {
+        "kind": EventKind.STEP_STATUS,
+        "step_id": step.step_id,
+        "level": level,
+        "message": message or f"Step {step.step_id} {new}",
+        "data": data,
+    }
 
 
 def step_queued_message(step: StepRun, attempt: int) -> str:
@@ -300,26 +304,16 @@ def insert_new_jobs(
         job.status, job.queued_at, job.waiting_reason, job.updated_at = (
             JobStatus.QUEUED, now, waiting_reason, now
         )  # fmt: skip
-        events = [
-            {
-                "kind": EventKind.JOB_STATUS,
-                "message": f"Job {JobStatus.QUEUED}",
-                "data": {"from": old, "to": JobStatus.QUEUED},
-            }
-        ]
+        events = [job_status_event(old, JobStatus.QUEUED)]
         for step in to_queue:
             old_step, step.attempt = step.status, step.attempt + 1
             step.status, step.queued_at, step.next_attempt_at, step.worker_id = (
                 StepStatus.QUEUED, now, None, ""
             )  # fmt: skip
             events.append(
-                {
-                    "kind": EventKind.STEP_STATUS,
-                    "step_id": step.step_id,
-                    "level": "",
-                    "message": step_queued_message(step, step.attempt),
-                    "data": {"from": old_step, "to": StepStatus.QUEUED, "attempt": step.attempt},
-                }
+                step_status_event(
+                    step, old_step, StepStatus.QUEUED, step_queued_message(step, step.attempt)
+                )
             )
         record_events(job, events)  # into the buffer; the row carries the last seq
     insert_instances(Job, jobs)
