@@ -30,9 +30,33 @@ def postgres_options(query: str) -> dict:
     return options
 
 
-def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age: int) -> dict:
+def with_idle_timeout(options: dict, seconds: float) -> dict:
+    """libpq's startup `options` with the server's idle_in_transaction_session_timeout
+    added to any the URL gave (a connection pooler that refuses startup options, such as
+    PgBouncer, needs 0 here and its own idle_transaction_timeout instead)."""
+    if seconds <= 0:
+        return options
+    setting = f"-c idle_in_transaction_session_timeout={round(seconds * 1000)}"
+    given = options.get("options", "").strip()
+    return {**options, "options": f"{given} {setting}".strip()}
+
+
+def database_from_url(
+    url: str,
+    *,
+    base_dir: Path,
+    data_dir: Path,
+    conn_max_age: int,
+    idle_in_transaction_seconds: float = 0,
+) -> dict:
     """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
-    a Django DATABASES entry. Fails with a one-line message on anything else."""
+    a Django DATABASES entry. Fails with a one-line message on anything else.
+
+    `idle_in_transaction_seconds` (PostgreSQL, 0 = never): the server ends a session that
+    sits inside a transaction, waiting for its client, for longer than that. A worker
+    cut off from the database in the middle of a finish would otherwise hold its job's
+    row lock until its link came back, and the reaper, waiting on that lock, could not
+    take the step back (docs/engine.md, "a host cut off from the database")."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -76,7 +100,9 @@ def database_from_url(url: str, *, base_dir: Path, data_dir: Path, conn_max_age:
             "PORT": str(parts.port or ""),
             "CONN_MAX_AGE": conn_max_age,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": postgres_options(parts.query),
+            "OPTIONS": with_idle_timeout(
+                postgres_options(parts.query), idle_in_transaction_seconds
+            ),
             "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
         }
     raise ImproperlyConfigured(

@@ -157,6 +157,13 @@ DATABASES = {
         # Connections persist: opening one (and SQLite's PRAGMAs) on every request or
         # task cost more than the work itself (docs/benchmarks.md).
         conn_max_age=env_int("JOBSITE_CONN_MAX_AGE", 600),
+        # A session idle inside a transaction longer than a third of a step's lease (at
+        # least 2 s) is ended by PostgreSQL, so that a worker frozen mid-finish cannot
+        # hold its job's lock past its lease (jobsite/database_url.py).
+        idle_in_transaction_seconds=env_float(
+            "JOBSITE_DB_IDLE_TRANSACTION_SECONDS",
+            max(2.0, env_int("JOBSITE_LEASE_SECONDS", 30) / 3),
+        ),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

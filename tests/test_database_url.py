@@ -32,3 +32,13 @@ def test_server_side_binding_and_prepare_threshold_are_typed_as_psycopg_wants():
 def test_a_bad_database_option_fails_naming_it(query, named):
     with pytest.raises(ImproperlyConfigured, match=named):
         database_from_url(f"{BASE}?{query}", **PLACES)
+
+
+def test_the_idle_in_transaction_timeout_joins_the_options_the_url_gave():
+    options = database_from_url(
+        f"{BASE}?options=-c%20search_path%3Djobs", **PLACES, idle_in_transaction_seconds=2.5
+    )["OPTIONS"]
+    assert options["options"] == "-c search_path=jobs -c idle_in_transaction_session_timeout=2500"
+    assert (
+        "options" not in database_from_url(BASE, **PLACES, idle_in_transaction_seconds=0)["OPTIONS"]
+    )
