@@ -73,7 +73,7 @@ WHERE step.id = %(step_run_id)s AND step.status = 'queued' AND step.attempt = %(
 -- name: oldest_queued_steps
 -- What a finishing worker may take next from other jobs (EagerClaim.take_other_job):
 -- the oldest queued steps (index steprun_status_queued), with their pool.
-SELECT step.id AS id, step.pool AS pool
+SELECT step.id AS id, step.pool AS pool, step.attempt AS attempt
 FROM jobs_steprun step
 WHERE step.status = 'queued' AND step.job_id <> %(job_id)s
 ORDER BY step.queued_at
@@ -84,7 +84,7 @@ LIMIT 4
 -- round trip of the finish's job_of_step_for_update (jobsite/named_sql.py fetch_sets), so a
 -- finish that makes no step ready needs no round trip of its own to look. A hint only:
 -- each row is locked and checked again before it is claimed.
-SELECT step.id AS id, step.pool AS pool
+SELECT step.id AS id, step.pool AS pool, step.attempt AS attempt
 FROM jobs_steprun step
 WHERE step.status = 'queued'
   AND step.job_id <> (SELECT of_step.job_id FROM jobs_steprun of_step WHERE of_step.id = %(step_run_id)s)

@@ -244,6 +244,8 @@ JOBSITE_KILL_GRACE_SECONDS = env_float("JOBSITE_KILL_GRACE_SECONDS", 1.0)
 # Eager dispatch (SPEC §7, docs/engine.md): a finishing worker runs one step its finish
 # made ready at once, without the broker. Off only to measure what it saves.
 JOBSITE_EAGER_DISPATCH = env_bool("JOBSITE_EAGER_DISPATCH", True)
+# With it, the most tasks (doorbells) one enqueue puts on a pool's queue; 0: Q_CLUSTER's workers.
+JOBSITE_DOORBELLS_PER_CALL = env_int("JOBSITE_DOORBELLS_PER_CALL", 0)
 JOBSITE_LOG_LIMIT_BYTES = env_int("JOBSITE_LOG_LIMIT_BYTES", 10 * 1024 * 1024)
 JOBSITE_WORKER_ID = env_str("JOBSITE_WORKER_ID", socket.gethostname())
 JOBSITE_WEBHOOK_TIMEOUT = env_float("JOBSITE_WEBHOOK_TIMEOUT", 10.0)

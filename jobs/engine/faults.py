@@ -5,6 +5,7 @@ requeue steps the broker lost, cancel jobs past their timeout.
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from jobs.engine.lifecycle import (
@@ -12,7 +13,7 @@ from jobs.engine.lifecycle import (
     cancel_locked_job,
     queue_step,
 )
-from jobs.engine.queue import enqueue_step
+from jobs.engine.queue import doorbells, doorbells_per_call, enqueue_step, enqueue_steps
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.engine.transitions import change_step_status, locked_job
 from jobs.models import Job, StepRun
@@ -99,24 +100,36 @@ def requeue_vanished_steps(
     now: datetime | None = None,
     pool: str | None = None,
 ) -> int:
-    """Queued steps whose task is gone (a Redis broker restarted empty): when the broker
-    holds nothing but steps have been waiting, ring again. Duplicates are harmless —
-    only one claim can win. With `pool`, only that pool's steps (queue_size is then the
-    size of that pool's queue)."""
+    """Queued steps nobody is coming for: when the broker holds nothing but steps have
+    been waiting, ring again. Duplicates are harmless — only one claim can win. With
+    `pool`, only that pool's steps (queue_size is then the size of that pool's queue).
+
+    With eager dispatch a queued step need not have a doorbell of its own (enqueue_steps
+    rings at most K a pool, and the workers that answer go down the queue): a task lost
+    with its broker, a worker killed mid-chain or a chain that stopped all leave steps
+    with none. So each pass rings the K oldest stale steps of each pool — oldest first,
+    as the workers take them — and nothing more while those K wait in the queue; their
+    queued_at is left as it is, so a long backlog keeps its order (a step rung again is
+    not sent to the back of it). Without eager dispatch, one doorbell a stale step, and
+    its queued_at moved on so it is not rung again while its task waits."""
     if queue_size is None or queue_size > 0:
         return 0
     now = now or timezone.now()
     stale = StepRun.objects.filter(
         status=S.QUEUED, queued_at__lt=now - timedelta(seconds=older_than_seconds)
-    )
+    ).order_by("queued_at")
     if pool is not None:
         stale = stale.filter(pool=pool)
-    count = 0
-    for step_pk, attempt, step_pool in stale.values_list("pk", "attempt", "pool")[:500]:
+    eager = settings.JOBSITE_EAGER_DISPATCH
+    limit = doorbells_per_call() if eager and pool is not None else 500
+    rows = list(stale.values_list("pk", "attempt", "pool")[:limit])
+    if eager:
+        enqueue_steps(rows)  # at most K a pool
+        return len(doorbells(rows))
+    for step_pk, attempt, step_pool in rows:
         enqueue_step(step_pk, attempt, step_pool)
         StepRun.objects.filter(pk=step_pk, status=S.QUEUED, attempt=attempt).update(queued_at=now)
-        count += 1
-    return count
+    return len(rows)
 
 
 def cancel_timed_out_jobs(now: datetime | None = None) -> int:

@@ -19,7 +19,7 @@ from jobs.engine.concurrency import (
     lock_scope,
     slot_holders,
 )
-from jobs.engine.queue import enqueue_step
+from jobs.engine.queue import enqueue_step, enqueue_steps
 from jobs.engine.result import build_result
 from jobs.engine.states import STEP_BROKEN, STEP_TERMINAL, JobStatus, StepStatus
 from jobs.engine.transitions import (
@@ -69,11 +69,17 @@ def _need_blocks(need):
 
 
 def queue_step(
-    job: Job, step: StepRun, *, message: str = "", eager: EagerClaim | None = None
+    job: Job,
+    step: StepRun,
+    *,
+    message: str = "",
+    eager: EagerClaim | None = None,
+    doorbells: list[tuple[int, int, str]] | None = None,
 ) -> bool:
     """pending/retrying → queued with the next attempt number, and ring the doorbell —
     unless `eager` (a jobs.engine.steps.EagerClaim) takes the step for the finishing
-    worker, in this same transaction."""
+    worker, in this same transaction. With `doorbells`, the step is added to it for
+    the caller to enqueue with the others (enqueue_steps: at most K a pool)."""
     next_attempt = step.attempt + 1
     # One compare-and-set, fenced on the old status and attempt, moves both the status
     # and the attempt number, so every later write is fenced on the new attempt.
@@ -89,7 +95,12 @@ def queue_step(
         worker_id="",
     )
     if queued and not (eager is not None and eager.take(job, step)):
-        enqueue_step(step.pk, next_attempt, step.pool)
+        if eager is not None:
+            eager.enqueued.add(step.pk)
+        if doorbells is None:
+            enqueue_step(step.pk, next_attempt, step.pool)
+        else:
+            doorbells.append((step.pk, next_attempt, step.pool))
     return queued
 
 
@@ -99,6 +110,7 @@ def advance_job(job: Job, *, eager: EagerClaim | None = None) -> None:
     claim one of the newly queued steps for the finishing worker."""
     steps = steps_of(job)
     by_id = {step.step_id: step for step in steps}
+    doorbells: list[tuple[int, int, str]] = []
 
     if job.cancel_requested_at:
         for step in steps:
@@ -125,7 +137,8 @@ def advance_job(job: Job, *, eager: EagerClaim | None = None) -> None:
                 elif all(_need_is_satisfied(need) for need in needs):
                     # Only here, where the job holds its concurrency slot (running, or
                     # queued and not waiting for one), may a step be claimed eagerly.
-                    changed |= queue_step(job, step, eager=eager)
+                    changed |= queue_step(job, step, eager=eager, doorbells=doorbells)
+        enqueue_steps(doorbells)
 
     if all(step.status in STEP_TERMINAL for step in steps):
         finalize_job(job, steps)  # writes the progress with the final status

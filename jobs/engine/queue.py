@@ -7,6 +7,7 @@ and the dispatcher re-enqueues steps whose task vanished.
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -110,9 +111,32 @@ def _push(items):
     _put(packages, now)
 
 
+def doorbells_per_call() -> int:
+    """K: the most doorbells one enqueue rings per pool (JOBSITE_DOORBELLS_PER_CALL, by
+    default the cluster's worker count: enough to wake every worker of a host)."""
+    return max(1, settings.JOBSITE_DOORBELLS_PER_CALL or settings.Q_CLUSTER["workers"])
+
+
+def doorbells(items: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The steps whose doorbell is rung: with eager dispatch, the first K of each pool —
+    a worker that answers one goes down that pool's queue, a finish at a time, until
+    nothing it may take is left (docs/engine.md, "Fewer doorbells"); without it, every
+    step's, since a worker then runs only the step its task names."""
+    if not settings.JOBSITE_EAGER_DISPATCH:
+        return items
+    limit, rung = doorbells_per_call(), Counter()
+    kept = []
+    for item in items:
+        if rung[item[2]] < limit:
+            rung[item[2]] += 1
+            kept.append(item)
+    return kept
+
+
 def enqueue_steps(items: Iterable[tuple[int, int, str]]) -> None:
     """Enqueue the tasks of many steps — (step_run_id, attempt, pool) each — on their
-    pools' queues in one go, as part of the current transaction's outcome.
+    pools' queues in one go, as part of the current transaction's outcome: with eager
+    dispatch at most K a pool (doorbells), else one a step.
 
     With the ORM broker the task rows are written in the same transaction as the status
     changes, so a crash can never separate the two. With Redis they are sent on commit
@@ -127,6 +151,7 @@ def enqueue_steps(items: Iterable[tuple[int, int, str]]) -> None:
                 hook=None, broker=pool_broker(pool),
             )  # fmt: skip
         return
+    items = doorbells(items)
     if settings.JOBSITE_BROKER == "orm":
         _push(items)
     else:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.engine.lifecycle import advance_job, step_definition, step_of, steps_of
-from jobs.engine.queue import enqueue_step
+from jobs.engine.queue import enqueue_step, enqueue_steps
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.engine.transitions import (
     change_job_status,
@@ -77,7 +77,7 @@ def claim_oldest_queued_step(worker_id: str, pools: list[str]) -> tuple[Job, Ste
     one of `pools` instead, so that an idle worker joins a busy one going down the queue
     rather than answering, behind it, doorbells of steps it has already run. None when
     nothing is queued (two unlocked reads, then, for the whole doorbell)."""
-    for row in fetch("oldest_queued_steps_of_any_job", StepRun):
+    for row in of_pools(fetch("oldest_queued_steps_of_any_job", StepRun), pools):
         if row["pool"] in pools:
             claimed = claim_step(row["id"], row["attempt"], worker_id, pools=pools)
             if claimed is not None:
@@ -138,31 +138,47 @@ class EagerClaim:
     2. else a step of the same job that is already queued (a fan-out's sibling);
     3. else the oldest queued step of another job (`take_other_job`).
 
-    A step taken in 2 or 3 still has its task in the broker; that doorbell then finds
-    it running and is answered by one unlocked read (claim_step).
+    A step taken in 2 or 3 may still have its task in the broker; that doorbell then
+    finds it running and is answered by one unlocked read (claim_step).
 
     `may_run_here(step)` says whether this worker may run the step at all: the hook for
     worker pools (SPEC §14), and for anything else that keeps a step off this worker;
     `pools` (this host's) skips other pools' steps in 3 before their job is locked.
-    The caller decides beforehand whether to offer an eager claim at all (not while
-    draining, not when the task's time budget is spent: jobs/worker/step_runner.py)."""
+    `hand_off` (a draining host) takes nothing at all.
+
+    A queued step need not have a doorbell of its own (enqueue_steps rings at most K a
+    pool), so a worker that stops here while queued steps it saw are left — refused by
+    may_run_here, their job locked by another transaction, or the host draining — rings
+    their doorbells before its transaction ends (`ring_passed_over`). Another pool's
+    steps in 3 are left to that pool's workers (each enqueue rang at least one there)."""
 
     def __init__(
         self,
         worker_id: str,
         may_run_here: Callable[[StepRun], bool] = always,
         pools: list[str] | None = None,
+        *,
+        hand_off: bool = False,
     ) -> None:
         self.worker_id = worker_id
         self.may_run_here = may_run_here
         self.pools = pools
+        self.hand_off = hand_off
         self.step: StepRun | None = None
         self.job: Job | None = None
+        self.passed_over: dict[int, tuple[int, int, str]] = {}
+        self.enqueued: set[int] = set()  # queued by this finish, their doorbells handled
+
+    def pass_over(self, step_run_id: int, attempt: int, pool: str) -> None:
+        self.passed_over[step_run_id] = (step_run_id, attempt, pool)
 
     def take(self, job: Job, step: StepRun) -> bool:
         """Claim the queued `step` of the locked `job` for this worker, if none was taken
         yet."""
-        if self.step is not None or not self.may_run_here(step):
+        if self.step is not None:
+            return False
+        if self.hand_off or not self.may_run_here(step):
+            self.pass_over(step.pk, step.attempt, step.pool)
             return False
         if claim_locked_step(job, step, step.attempt, self.worker_id):
             self.step, self.job = step, job
@@ -179,19 +195,42 @@ class EagerClaim:
         rows = getattr(job, "queued_elsewhere", None)  # read with the lock (PostgreSQL)
         if rows is None:
             rows = fetch("oldest_queued_steps", StepRun, job_id=db_value(Job._meta.pk, job.pk))
-        for row in rows:
+        for row in of_pools(rows, self.pools, exclude_job=job.pk):
             if self.pools is not None and row["pool"] not in self.pools:
+                continue  # its own pool's workers take it
+            if self.hand_off:
+                self.pass_over(row["id"], row["attempt"], row["pool"])
                 continue
             with second_locked_job(row["id"], within=job) as other:
                 step = step_of(other, row["id"]) if other else None
-                if step is not None and step.status == S.QUEUED and self.take(other, step):
+                if other is None:  # its job is another transaction's: ring for it
+                    self.pass_over(row["id"], row["attempt"], row["pool"])
+                elif step is not None and step.status == S.QUEUED and self.take(other, step):
                     return True
         return False
 
     def take_any(self, job: Job) -> None:
-        """After the finish's own newly ready steps were offered: 2, then 3."""
+        """After the finish's own newly ready steps were offered: 2, then 3; then, when
+        nothing was taken, the doorbells of what was passed over."""
         if self.step is None and not self.take_queued(job):
             self.take_other_job(job)
+        self.ring_passed_over()
+
+    def ring_passed_over(self) -> None:
+        if self.step is None:
+            enqueue_steps(item for pk, item in self.passed_over.items() if pk not in self.enqueued)
+
+
+def of_pools(rows: list[dict], pools: list[str] | None, exclude_job=None) -> list[dict]:
+    """The oldest queued steps read (four rows of any pool), or, when none of them is of
+    `pools` and there may be more, the oldest queued steps of `pools` (not of the job
+    `exclude_job`): a backlog of another pool must not hide this host's work from it."""
+    if pools is None or len(rows) < 4 or any(row["pool"] in pools for row in rows):
+        return rows
+    mine = StepRun.objects.filter(status=S.QUEUED, pool__in=pools).order_by("queued_at")
+    if exclude_job is not None:
+        mine = mine.exclude(job_id=exclude_job)
+    return [*rows, *mine.values("id", "pool", "attempt")[:4]]
 
 
 def renew_lease(step_run_id: int, attempt: int) -> bool:

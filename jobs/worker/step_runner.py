@@ -165,12 +165,15 @@ def fits_in_task(step: StepRun, task_started: float) -> bool:
 
 def eager_offer(task_started: float | None) -> EagerClaim | None:
     """What the finishing worker may claim at once: nothing while this host drains
-    (jobs/worker/hosts.py); else one next step (EagerClaim) that may run here and fits
-    in the task's time. Concurrency limits need no check here: a step is only queued
-    while its job holds its slot (jobs/engine/lifecycle.py advance_job), whichever job it
-    is of."""
-    if task_started is None or not settings.JOBSITE_EAGER_DISPATCH or is_draining():
+    (jobs/worker/hosts.py) — it hands the queued steps it sees off to other hosts by
+    their doorbells instead (EagerClaim hand_off); else one next step (EagerClaim) that
+    may run here and fits in the task's time. Concurrency limits need no check here: a
+    step is only queued while its job holds its slot (jobs/engine/lifecycle.py
+    advance_job), whichever job it is of."""
+    if task_started is None or not settings.JOBSITE_EAGER_DISPATCH:
         return None
+    if is_draining():
+        return EagerClaim(worker_id(), pools=host_pools(), hand_off=True)
     return EagerClaim(
         worker_id(),
         lambda step: may_run_here(step) and fits_in_task(step, task_started),
