@@ -108,7 +108,11 @@ def refuse_wrong_key(request, raw_key: str, refusal: exceptions.APIException) ->
     sees a 429 of this limiter."""
     window = bad_key_window()
     by_address, reset = window.hit(f"addr:{client_address(request)}")
-    by_prefix, prefix_reset = window.hit(f"prefix:{(raw_key or '')[:BAD_KEY_PREFIX_CHARS]}")
+    # Hashed: the prefix is whatever the client sent, and a cache key must be short,
+    # printable ASCII (memcached refuses anything else; Django warns on every backend).
+    prefix = (raw_key or "")[:BAD_KEY_PREFIX_CHARS]
+    digest = hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    by_prefix, prefix_reset = window.hit(f"prefix:{digest}")
     if by_address > window.limit:
         raise exceptions.Throttled(wait=reset, detail=TOO_MANY_WRONG_KEYS)
     if by_prefix > window.limit:

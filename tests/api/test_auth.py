@@ -1,10 +1,12 @@
 """Who may call the API, in which workspace, and how often (SPEC §6.1, issue 4 items 3–4)."""
 
+import warnings
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache.backends.base import CacheKeyWarning
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -202,6 +204,16 @@ def test_wrong_keys_with_one_prefix_are_counted_across_addresses(workspace):
         for i in range(7)
     ]
     assert answers == [401] * 5 + [429] * 2
+
+
+def test_a_wrong_key_of_any_characters_is_counted_under_a_safe_cache_key(db):
+    """The key's prefix is the client's text: spaces, control characters and non-ASCII
+    reached the cache key as they were (a CacheKeyWarning in the fuzz run; an error with
+    memcached)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)
+        for key in ["\x1a\x83ñ/xyz", "jsk_ a b c", "jsk_" + "é" * 40]:
+            assert client_for(key).get(WORKSPACE_URL).status_code == 401
 
 
 @pytest.mark.parametrize(
