@@ -22,7 +22,8 @@ SAMPLES = [
     0,
     12,
     True,
-    {"a": [1, 2, {"b": None}]},
+    {"a": [1, 2, {"b": None}], "ü": "ñ"},
+    {"from": "running", "to": "succeeded", "attempt": 1},
     [],
     datetime(2026, 12, 7, 15, 1, 2, 345678, tzinfo=UTC),
     datetime(2026, 12, 7, 15, 1, 2, tzinfo=timezone(timedelta(hours=2))),  # aware, not UTC
