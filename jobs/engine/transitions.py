@@ -38,7 +38,7 @@ from jobs.engine.states import (
     step_transition_allowed,
 )
 from jobs.models import EventKind, Job, StepRun
-from jobsite.named_sql import db_save_value, db_value, execute, insert_instances
+from jobsite.named_sql import db_save_values, db_value, execute, insert_instances
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM
@@ -80,7 +80,7 @@ def _set_job_status(job, old, values, fields):
     name = _statement_for(JOB_UPDATES, fields)
     if name is None:
         return Job.objects.filter(pk=job.pk, status=old).update(**values)
-    params = {column: db_save_value(Job, column, value) for column, value in values.items()}
+    params = db_save_values(Job, values)
     return execute(name, Job, id=db_value(Job._meta.pk, job.pk), old_status=old, **params)
 
 
@@ -90,7 +90,7 @@ def _set_step_status(step, old, fence, values, fields):
     name = _statement_for(STEP_UPDATES, fields)
     if name is None:
         return StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(**values)
-    params = {column: db_save_value(StepRun, column, value) for column, value in values.items()}
+    params = db_save_values(StepRun, values)
     return execute(
         name, StepRun, id=db_value(StepRun._meta.pk, step.pk), old_status=old, fence=fence, **params
     )
