@@ -149,6 +149,15 @@ TEMPLATES = [
     },
 ]
 
+# Step leases (docs/engine.md), read before the databases: a connection's idle timeout
+# follows them. A session idle inside a transaction longer than a third of a lease (at
+# least 2 s) is ended by PostgreSQL, so that a worker frozen mid-finish cannot hold its
+# job's lock past its lease (jobsite/database_url.py).
+JOBSITE_LEASE_SECONDS = env_int("JOBSITE_LEASE_SECONDS", 30)
+JOBSITE_DB_IDLE_TRANSACTION_SECONDS = env_float(
+    "JOBSITE_DB_IDLE_TRANSACTION_SECONDS", max(2.0, JOBSITE_LEASE_SECONDS / 3)
+)
+
 DATABASES = {
     "default": database_from_url(
         env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'jobsite.db'}"),
@@ -157,13 +166,7 @@ DATABASES = {
         # Connections persist: opening one (and SQLite's PRAGMAs) on every request or
         # task cost more than the work itself (docs/benchmarks.md).
         conn_max_age=env_int("JOBSITE_CONN_MAX_AGE", 600),
-        # A session idle inside a transaction longer than a third of a step's lease (at
-        # least 2 s) is ended by PostgreSQL, so that a worker frozen mid-finish cannot
-        # hold its job's lock past its lease (jobsite/database_url.py).
-        idle_in_transaction_seconds=env_float(
-            "JOBSITE_DB_IDLE_TRANSACTION_SECONDS",
-            max(2.0, env_int("JOBSITE_LEASE_SECONDS", 30) / 3),
-        ),
+        idle_in_transaction_seconds=JOBSITE_DB_IDLE_TRANSACTION_SECONDS,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -237,7 +240,6 @@ JOBSITE_PYTHON_STEPS = env_list(
 # The longest a single step may be allowed to run; django-q2's own timeout sits above it.
 JOBSITE_MAX_STEP_TIMEOUT = env_int("JOBSITE_MAX_STEP_TIMEOUT", 6 * 3600)
 JOBSITE_DEFAULT_STEP_TIMEOUT = env_int("JOBSITE_DEFAULT_STEP_TIMEOUT", 3600)
-JOBSITE_LEASE_SECONDS = env_int("JOBSITE_LEASE_SECONDS", 30)
 JOBSITE_HEARTBEAT_SECONDS = env_int("JOBSITE_HEARTBEAT_SECONDS", 3)
 JOBSITE_DISPATCH_INTERVAL = env_float("JOBSITE_DISPATCH_INTERVAL", 1.0)
 JOBSITE_KILL_GRACE_SECONDS = env_float("JOBSITE_KILL_GRACE_SECONDS", 1.0)

@@ -21,10 +21,6 @@ from tests.jobs.helpers import make_template
 psycopg = pytest.importorskip("psycopg")
 
 
-def idle_timeout_seconds() -> float:
-    return max(2.0, settings.JOBSITE_LEASE_SECONDS / 3)
-
-
 def reap_in_a_thread() -> int:
     try:
         return reap_expired_leases()
@@ -58,11 +54,15 @@ def test_a_worker_frozen_holding_its_jobs_lock_does_not_stop_the_reaper(
     try:
         frozen.execute(f"SELECT id FROM {Job._meta.db_table} WHERE id = %s FOR UPDATE", [job.pk])
         started = time.monotonic()
-        reaped = pool.submit(reap_in_a_thread).result(timeout=idle_timeout_seconds() + 15)
+        reaped = pool.submit(reap_in_a_thread).result(
+            timeout=settings.JOBSITE_DB_IDLE_TRANSACTION_SECONDS + 15
+        )
         waited = time.monotonic() - started
         assert reaped == 1
         assert StepRun.objects.get(pk=step.pk).status == "lost"
-        assert waited >= idle_timeout_seconds() - 0.5  # it did wait for the lock, then got it
+        assert (
+            waited >= settings.JOBSITE_DB_IDLE_TRANSACTION_SECONDS - 0.5
+        )  # it did wait for the lock, then got it
         # The frozen worker's late write never lands: its session is gone.
         with pytest.raises(psycopg.Error, match="idle-in-transaction"):
             frozen.execute(
