@@ -124,8 +124,9 @@ def requeue_vanished_steps(
     limit = doorbells_per_call() if eager and pool is not None else 500
     rows = list(stale.values_list("pk", "attempt", "pool")[:limit])
     if eager:
-        enqueue_steps(rows)  # at most K a pool
-        return len(doorbells(rows))
+        rung = doorbells(rows)  # at most K a pool
+        enqueue_steps(rung)
+        return len(rung)
     for step_pk, attempt, step_pool in rows:
         enqueue_step(step_pk, attempt, step_pool)
         StepRun.objects.filter(pk=step_pk, status=S.QUEUED, attempt=attempt).update(queued_at=now)
