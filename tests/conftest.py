@@ -125,3 +125,12 @@ def run_queued_tasks(parallel=1):
 @pytest.fixture
 def run_tasks(transactional_db):
     return run_queued_tasks
+
+
+@pytest.fixture
+def empty_broker(transactional_db):
+    """The default queue empty before and after the test (tests that count the tasks an
+    enqueue puts on it)."""
+    get_broker().purge_queue()
+    yield
+    get_broker().purge_queue()

@@ -22,32 +22,14 @@ from jobs.services import create_job, create_jobs, prepare_job
 from jobs.worker import hosts, step_runner
 from jobs.worker.dispatcher import dispatch_once
 from tests.conftest import run_queued_tasks
-from tests.jobs.helpers import make_template
+from tests.jobs.helpers import ONE_NOOP, make_template, step_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-ONE = """
-slug: one-noop
-name: One noop
-steps:
-  - {id: only, type: noop}
-"""
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 
-@pytest.fixture(autouse=True)
-def empty_broker(transactional_db):
-    get_broker().purge_queue()
-    yield
-    get_broker().purge_queue()
-
-
-def batch(workspace, n, source=ONE):
+def batch(workspace, n, source=ONE_NOOP):
     template = make_template(workspace, source)
     return create_jobs([prepare_job(workspace, template=template) for _ in range(n)])
-
-
-def step_of(job):
-    return StepRun.objects.get(job=job, step_id="only")
 
 
 def statuses():
@@ -79,7 +61,9 @@ def test_the_number_of_doorbells_an_enqueue_rings_is_a_setting_counted_per_pool(
     settings.JOBSITE_DOORBELLS_PER_CALL = 3
     pool_broker("gpu").purge_queue()
     batch(workspace, 10)
-    batch(workspace, 10, ONE.replace("one-noop", "gpu").replace("noop}", "noop, runs_on: gpu}"))
+    batch(
+        workspace, 10, ONE_NOOP.replace("one-noop", "gpu").replace("noop}", "noop, runs_on: gpu}")
+    )
     assert get_broker().queue_size() == 3
     assert pool_broker("gpu").queue_size() == 3
     pool_broker("gpu").purge_queue()
@@ -141,11 +125,11 @@ def test_a_draining_worker_rings_for_the_queued_steps_it_leaves_and_they_run_els
 
 def test_a_step_too_long_for_the_finishing_task_gets_a_doorbell_of_its_own(workspace, settings):
     settings.Q_CLUSTER = {**django_settings.Q_CLUSTER, "timeout": 120}
-    short = create_job(workspace, template=make_template(workspace, ONE))
+    short = create_job(workspace, template=make_template(workspace, ONE_NOOP))
     long = create_job(
         workspace,
         template=make_template(
-            workspace, ONE.replace("one-noop", "long").replace("noop}", "noop, timeout: 90}")
+            workspace, ONE_NOOP.replace("one-noop", "long").replace("noop}", "noop, timeout: 90}")
         ),
     )
     get_broker().purge_queue()  # `long` was enqueued beyond K: no doorbell of its own
@@ -163,7 +147,7 @@ def test_a_step_too_long_for_the_finishing_task_gets_a_doorbell_of_its_own(works
 def test_a_backlog_of_another_pool_does_not_hide_this_pools_queued_steps(workspace, settings):
     settings.JOBSITE_POOLS = ["default"]
     pool_broker("gpu").purge_queue()
-    batch(workspace, 6, ONE.replace("one-noop", "gpu").replace("noop}", "noop, runs_on: gpu}"))
+    batch(workspace, 6, ONE_NOOP.replace("one-noop", "gpu").replace("noop}", "noop, runs_on: gpu}"))
     first, second = batch(workspace, 2)
     claimed_job, _ = claim_step(step_of(first).pk, 1, "w:1")
     eager = EagerClaim("w:1", pools=["default"])

@@ -15,20 +15,13 @@ from django_q.brokers import get_broker
 from jobs.engine.queue import pool_broker
 from jobs.engine.steps import EagerClaim, claim_step, finish_step
 from jobs.executors.base import Outcome
-from jobs.models import EventKind, Job, StepRun
+from jobs.models import EventKind, Job
 from jobs.services import create_job
 from jobs.worker import hosts, step_runner
 from jobs.worker.step_runner import run_step
-from tests.jobs.helpers import make_template, step_statuses
+from tests.jobs.helpers import ONE_NOOP, make_template, step_of, step_statuses
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-ONE = """
-slug: one-noop
-name: One noop
-steps:
-  - {id: only, type: noop}
-"""
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("empty_broker")]
 
 FAN_OUT = """
 slug: fan-out
@@ -39,17 +32,6 @@ steps:
   - {id: c, type: noop}
   - {id: join, type: noop, needs: [a, b, c]}
 """
-
-
-@pytest.fixture(autouse=True)
-def empty_broker(transactional_db):
-    get_broker().purge_queue()
-    yield
-    get_broker().purge_queue()
-
-
-def step_of(job, step_id="only"):
-    return StepRun.objects.get(job=job, step_id=step_id)
 
 
 def moves(job):
@@ -89,7 +71,7 @@ def test_a_fan_out_runs_on_the_worker_that_finishes_each_sibling_and_the_doorbel
 
 
 def test_a_finish_takes_the_oldest_queued_step_of_another_job_in_the_same_transaction(workspace):
-    template = make_template(workspace, ONE)
+    template = make_template(workspace, ONE_NOOP)
     first, second, third = (create_job(workspace, template=template) for _ in range(3))
     claimed_job, _ = claim_step(step_of(first).pk, 1, "w:1")
     eager = EagerClaim("w:1")
@@ -114,7 +96,7 @@ def test_a_finish_takes_the_oldest_queued_step_of_another_job_in_the_same_transa
 
 
 def test_one_task_runs_a_backlog_of_jobs_and_every_job_keeps_its_own_gap_free_events(workspace):
-    template = make_template(workspace, ONE)
+    template = make_template(workspace, ONE_NOOP)
     jobs = [create_job(workspace, template=template) for _ in range(5)]
 
     assert run_step(step_of(jobs[0]).pk, 1) == "succeeded"
@@ -129,7 +111,7 @@ def test_one_task_runs_a_backlog_of_jobs_and_every_job_keeps_its_own_gap_free_ev
 def test_a_doorbell_whose_step_was_taken_claims_the_oldest_queued_step_instead(workspace):
     """An idle worker joins a busy one going down the queue, rather than answering, behind
     it, the doorbells of steps the busy one already took."""
-    template = make_template(workspace, ONE)
+    template = make_template(workspace, ONE_NOOP)
     first, second, third = (create_job(workspace, template=template) for _ in range(3))
     claimed_job, _ = claim_step(step_of(first).pk, 1, "w:1")
     eager = EagerClaim("w:1")
@@ -147,11 +129,12 @@ def test_a_doorbell_whose_step_was_taken_claims_the_oldest_queued_step_instead(w
 def test_a_queued_step_of_a_pool_this_host_does_not_serve_is_left_to_its_pool(workspace, settings):
     settings.JOBSITE_POOLS = ["default"]
     pool_broker("gpu").purge_queue()
-    mine = create_job(workspace, template=make_template(workspace, ONE))
+    mine = create_job(workspace, template=make_template(workspace, ONE_NOOP))
     gpu = create_job(
         workspace,
         template=make_template(
-            workspace, ONE.replace("one-noop", "gpu-noop").replace("noop}", "noop, runs_on: gpu}")
+            workspace,
+            ONE_NOOP.replace("one-noop", "gpu-noop").replace("noop}", "noop, runs_on: gpu}"),
         ),
     )
     assert step_of(gpu).pool == "gpu"
@@ -165,7 +148,7 @@ def test_a_queued_step_of_a_pool_this_host_does_not_serve_is_left_to_its_pool(wo
 
 
 def test_a_draining_worker_takes_no_queued_step_of_another_job(workspace):
-    template = make_template(workspace, ONE)
+    template = make_template(workspace, ONE_NOOP)
     first, second = (
         create_job(workspace, template=template),
         create_job(workspace, template=template),
@@ -185,7 +168,8 @@ def test_a_job_waiting_for_a_concurrency_slot_is_not_taken_and_starts_when_the_s
     workspace,
 ):
     limited = make_template(
-        workspace, ONE.replace("one-noop", "limited") + "settings:\n  concurrency: {limit: 1}\n"
+        workspace,
+        ONE_NOOP.replace("one-noop", "limited") + "settings:\n  concurrency: {limit: 1}\n",
     )
     holder, waiting = (
         create_job(workspace, template=limited),
@@ -204,7 +188,7 @@ def test_a_job_waiting_for_a_concurrency_slot_is_not_taken_and_starts_when_the_s
     connection.vendor != "postgresql", reason="row locks: PostgreSQL (SQLite locks the database)"
 )
 def test_a_job_locked_by_another_transaction_is_skipped_not_waited_for(workspace):
-    template = make_template(workspace, ONE)
+    template = make_template(workspace, ONE_NOOP)
     first, busy, free = (create_job(workspace, template=template) for _ in range(3))
     claimed_job, _ = claim_step(step_of(first).pk, 1, "w:1")
     locked, release = threading.Event(), threading.Event()
