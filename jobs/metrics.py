@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 from prometheus_client.core import (
     CollectorRegistry,
@@ -25,7 +25,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from jobs.engine.pools import pools_known
+from jobs.engine.pools import active_steps_per_pool, oldest_queued_per_pool, pools_known
 from jobs.engine.queue import DEFAULT_POOL, broker_queue_size
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.models import Job, StepRun, WorkerHost
@@ -52,15 +52,7 @@ class JobsiteCollector(Collector):
         steps = GaugeMetricFamily(
             "jobsite_steps", "Steps running or queued, per worker pool.", labels=["pool", "status"]
         )
-        per_pool = {
-            (pool, status): n
-            for pool, status, n in StepRun.objects.filter(
-                status__in=[StepStatus.RUNNING, StepStatus.QUEUED]
-            )
-            .values_list("pool", "status")
-            .annotate(n=Count("id"))
-            .order_by()
-        }
+        per_pool = active_steps_per_pool()
         for pool in pools:
             for status in (StepStatus.RUNNING, StepStatus.QUEUED):
                 steps.add_metric([pool, status], per_pool.get((pool, status), 0))
@@ -71,12 +63,7 @@ class JobsiteCollector(Collector):
             "Age of the oldest queued step per pool (0 when none is queued).",
             labels=["pool"],
         )
-        oldest_at = dict(
-            StepRun.objects.filter(status=StepStatus.QUEUED)
-            .values_list("pool")
-            .annotate(at=Min("queued_at"))
-            .order_by()
-        )
+        oldest_at = oldest_queued_per_pool()
         for pool in pools:
             at = oldest_at.get(pool)
             oldest.add_metric([pool], max(0.0, (now - at).total_seconds()) if at else 0.0)

@@ -72,7 +72,7 @@ WHERE step.id = %(step_run_id)s AND step.status = 'queued' AND step.attempt = %(
 
 -- name: oldest_queued_steps
 -- What a finishing worker may take next from other jobs (EagerClaim.take_other_job):
--- the oldest queued steps (index steprun_status_queued), with their pool.
+-- the oldest queued steps (the partial index steprun_queued), with their pool.
 SELECT step.id AS id, step.pool AS pool, step.attempt AS attempt
 FROM jobs_steprun step
 WHERE step.status = 'queued' AND step.job_id <> %(job_id)s
