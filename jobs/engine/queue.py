@@ -21,7 +21,7 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from jobs.engine.per_process import per_process
-from jobsite.named_sql import insert_instances
+from jobsite.named_inserts import insert_instances
 
 RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
 DEFAULT_POOL = "default"

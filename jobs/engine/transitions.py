@@ -38,7 +38,8 @@ from jobs.engine.states import (
     step_transition_allowed,
 )
 from jobs.models import EventKind, Job, StepRun
-from jobsite.named_sql import db_save_values, db_value, execute, insert_instances
+from jobsite.named_inserts import insert_instances
+from jobsite.named_sql import db_save_values, db_value, execute
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM
