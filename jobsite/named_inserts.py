@@ -89,6 +89,13 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
                 instance._state.db = connection.alias
 
 
+def field_converters(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple:
+    """The (value, connection) → parameter converters of the fields `names` of `model` on
+    the database `alias`: what insert_instances sends for them (events.py's INSERT)."""
+    by_name = _layout(model, alias).by_name
+    return tuple(by_name[name] for name in names)
+
+
 @dataclass(frozen=True)
 class _Layout:
     """The parts of `model`'s INSERT that are the same for every call on one database."""
@@ -102,6 +109,7 @@ class _Layout:
     values: object  # instance → the fields' values before conversion, in column order
     converters: tuple  # (value, connection) → the parameter, one per column
     json: frozenset  # positions of JSON columns
+    by_name: dict  # field name → its converter
 
     def values_sql(self, rows: int) -> str:
         return self.head + "VALUES " + ", ".join([self.row] * rows) + self.tail
@@ -127,6 +135,7 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
     # pass more than any statement may take.
     limit = connection.ops.bulk_batch_size(fields, range(MAX_PARAMS))
     writers = _writers(model, alias)
+    converters = tuple(_converter(field, connection) or writers[field.name] for field in fields)
     return _Layout(
         head=head,
         row="(" + ", ".join(["%s"] * len(fields)) + ")",
@@ -139,6 +148,7 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
         json=frozenset(
             index for index, field in enumerate(fields) if isinstance(field, models.JSONField)
         ),
+        by_name={field.name: convert for field, convert in zip(fields, converters, strict=True)},
     )
 
 

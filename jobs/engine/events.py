@@ -8,11 +8,13 @@ follows `after=<last seq>` sees every event exactly once, in order (SPEC §8).
 
 import json
 from collections.abc import Iterable
+from functools import cache
 
 from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
+from jobsite.named_inserts import field_converters
 from jobsite.named_sql import db_value, execute
 from jobsite.secrets import MASK, mask
 
@@ -117,19 +119,23 @@ def insert_first_events(jobs: list[Job]) -> None:
         _insert_events(timezone.now(), groups)
 
 
+@cache
+def _table_and_columns(alias: str) -> tuple[str, str]:
+    quote = connections[alias].ops.quote_name
+    fields = [JobEvent._meta.get_field(name) for name in _COLUMNS]
+    return quote(JobEvent._meta.db_table), ", ".join(quote(field.column) for field in fields)
+
+
 def _insert_events(now, groups):
     """Insert events as rows: `groups` is a list of (job id, seq of the first, events)."""
-    fields = {name: JobEvent._meta.get_field(name) for name in _COLUMNS}
     connection = connections[router.db_for_write(JobEvent)]
-    now_value = fields["created_at"].get_db_prep_save(now, connection)
-    groups = [
-        (fields["job"].get_db_prep_save(job_id, connection), first_seq, events)
-        for job_id, first_seq, events in groups
-    ]
-    data_field = fields["data"]
-    quote = connection.ops.quote_name
-    table = quote(JobEvent._meta.db_table)
-    columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
+    job_id_value, created_value, data_value = field_converters(
+        JobEvent, ("job", "created_at", "data"), connection.alias
+    )
+    now_value = created_value(now, connection)
+    groups = [(job_id_value(job_id, connection), first, events) for job_id, first, events in groups]
+    data_field = JobEvent._meta.get_field("data")
+    table, columns = _table_and_columns(connection.alias)
     if (
         connection.vendor == "postgresql"
         and sum(len(events) for _, _, events in groups) > COPY_FROM
@@ -172,7 +178,7 @@ def _insert_events(now, groups):
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write("".join(rows))
         return
-    empty_data = data_field.get_db_prep_save({}, connection)
+    empty_data = data_value({}, connection)
     rows = [
         (
             job_value,
@@ -181,9 +187,7 @@ def _insert_events(now, groups):
             event.get("step_id", ""),
             event.get("level", ""),
             event.get("message", ""),
-            data_field.get_db_prep_save(event["data"], connection)
-            if event.get("data")
-            else empty_data,
+            data_value(event["data"], connection) if event.get("data") else empty_data,
             now_value,
         )
         for job_value, first_seq, events in groups
