@@ -89,6 +89,49 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
                 instance._state.db = connection.alias
 
 
+def new_instance(model: type[models.Model], **values) -> models.Model:
+    """An unsaved instance of `model`, the one `model(**values)` makes: the same field
+    values (a default for each field not given), a related object given by name set
+    through its descriptor. Built from every field's value in order (`model(*values)`,
+    as Model.from_db builds one), which skips __init__'s look-up of each keyword:
+    half the CPU of a new job's instance (docs/benchmarks.md, round 8a)."""
+    args, related = [], []
+    for name, attname, relation, make, constant in _fields_in_order(model):
+        if relation and name in values:
+            related.append((name, values.pop(name)))
+            args.append(None)  # set below, through the descriptor
+        elif attname in values:
+            args.append(values.pop(attname))
+        else:
+            args.append(constant if make is None else make())
+    if values:
+        raise TypeError(f"{model.__name__}() got unexpected arguments: {', '.join(values)}")
+    instance = model(*args)
+    for name, value in related:
+        setattr(instance, name, value)
+    return instance
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+@cache
+def _fields_in_order(model: type[models.Model]) -> tuple:
+    """(name, attname, is a relation, how its default is made, or None and the default)
+    of each concrete field, in the order Model.__init__ takes positional values. A
+    default that is no callable and immutable ("", 0, None) is the same value each
+    time: it is asked once."""
+    fields = []
+    for field in model._meta.concrete_fields:
+        make, constant = field.get_default, None
+        if not (field.has_default() and callable(field.default)):
+            value = field.get_default()
+            if type(value) in _IMMUTABLE:
+                make, constant = None, value
+        fields.append((field.name, field.attname, field.is_relation, make, constant))
+    return tuple(fields)
+
+
 def field_converters(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple:
     """The (value, connection) → parameter converters of the fields `names` of `model` on
     the database `alias`: what insert_instances sends for them (events.py's INSERT)."""

@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.models import Artifact, EventKind, Job, JobEvent, StepRun, Trigger
 from jobs.services import prepare_job
-from jobsite.named_inserts import _layout, insert_instances
+from jobsite.named_inserts import _layout, insert_instances, new_instance
 from tests.jobs.helpers import make_template
 
 SAMPLES = [
@@ -163,3 +163,38 @@ def test_a_new_job_goes_in_without_a_call_to_get_db_prep_save(workspace, templat
     insert_instances(StepRun, job.step_runs)
     assert calls == []
     assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+
+
+def state_of(instance):
+    """Everything an instance holds: its attributes, its _state and the related objects
+    it has cached, with each default made by a callable (a new id, now, a new {}) by type."""
+    callable_defaults = {
+        field.attname for field in instance._meta.concrete_fields if callable(field.default)
+    }
+    values = {
+        name: type(value) if name in callable_defaults else value
+        for name, value in vars(instance).items()
+        if name != "_state"
+    }
+    state = instance._state
+    return values, state.adding, state.db, dict(state.fields_cache)
+
+
+def test_new_instance_is_the_one_the_model_makes_from_the_same_arguments(workspace, template):
+    version = template.current_version
+    job = Job(workspace=workspace, template=template, definition={}, name="n")
+    cases = [
+        (Job, {"workspace": workspace, "template": template, "template_version": version,
+               "definition": version.definition, "name": "n", "trigger": Trigger.CLI,
+               "inputs": {}, "total_steps": 2, "timeout_seconds": None, "attempt": 1}),
+        (Job, {"id": uuid4(), "workspace_id": workspace.pk, "template": None, "definition": {}}),
+        (StepRun, {"job": job, "step_id": "a", "position": 0, "type": "noop", "needs": ["b"],
+                   "max_attempts": 3, "idempotent": True, "pool": "default"}),
+        (OrmQ, {"key": "k", "payload": "p", "lock": datetime(2026, 1, 2, tzinfo=UTC)}),
+    ]  # fmt: skip
+    for model, values in cases:
+        made = new_instance(model, **values)
+        assert state_of(made) == state_of(model(**values)), model
+        assert made._state.adding and made.pk is not None or model is not Job
+    with pytest.raises(TypeError, match="unexpected"):
+        new_instance(StepRun, job=job, colour="red")
