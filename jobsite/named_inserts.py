@@ -12,6 +12,7 @@ would convert them, without its layers of calls; anything else goes through the 
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -45,8 +46,46 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
     database makes (an auto-increment id) comes back with RETURNING and is set on the
     instances. A JSON value several instances share (the definition of the jobs of one
     template) is converted once, an empty one once per process."""
-    if not instances:
+    run_together(model, insert_statements(model, instances))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement not yet run: `took` gets the rows it returns (RETURNING), or None
+    when it returns none."""
+
+    sql: str
+    params: list
+    returns: bool = False
+    took: Callable[[list | None], None] = lambda rows: None
+
+
+def run_together(model: type[models.Model], statements: list[Statement]) -> None:
+    """Run `statements` in order, in the current transaction, on the database `model` is
+    written to. On PostgreSQL several go to the server as one string — one round trip
+    instead of one each (docs/benchmarks.md, rounds 4d and 8a) — and each one's result
+    is read with `nextset`; SQLite runs them one by one."""
+    if not statements:
         return
+    connection = connection_for(model, write=True)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            sql = ";\n".join(statement.sql for statement in statements)
+            cursor.execute(sql, [param for statement in statements for param in statement.params])
+            for index, statement in enumerate(statements):
+                if index:
+                    cursor.nextset()
+                statement.took(cursor.fetchall() if statement.returns else None)
+            return
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+            statement.took(cursor.fetchall() if statement.returns else None)
+
+
+def insert_statements(model: type[models.Model], instances: list[models.Model]) -> list:
+    """The INSERTs of insert_instances, not run (run_together runs them)."""
+    if not instances:
+        return []
     connection = connection_for(model, write=True)
     layout = _layout(model, connection.alias)
     converters = layout.converters
@@ -63,30 +102,34 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
         # One array per column (as Django's own bulk insert on PostgreSQL): a short
         # statement psycopg parses once, where a long multi-row VALUES is parsed again
         # on every call (a quarter of a batch's CPU).
-        statements = [
-            (layout.arrays, [list(column) for column in zip(*rows, strict=True)], instances)
-        ]
-    else:
-        size = layout.rows_per_statement
-        statements = [
-            (
-                layout.values_sql(len(chunk)),
-                [value for row in rows[start : start + size] for value in row],
-                chunk,
-            )
-            for start in range(0, len(instances), size)
-            for chunk in [instances[start : start + size]]
-        ]
-    returned = layout.returned
-    with connection.cursor() as cursor:
-        for sql, params, chunk in statements:
-            cursor.execute(sql, params)
-            results = cursor.fetchall() if returned else [()] * len(chunk)
-            for instance, result in zip(chunk, results, strict=True):
-                for attname, value in zip(returned, result, strict=True):
-                    setattr(instance, attname, value)
-                instance._state.adding = False
-                instance._state.db = connection.alias
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return [_statement(layout, layout.arrays, columns, instances, connection.alias)]
+    size = layout.rows_per_statement
+    return [
+        _statement(
+            layout,
+            layout.values_sql(len(chunk)),
+            [value for row in rows[start : start + size] for value in row],
+            chunk,
+            connection.alias,
+        )
+        for start in range(0, len(instances), size)
+        for chunk in [instances[start : start + size]]
+    ]
+
+
+def _statement(layout, sql: str, params: list, chunk: list, alias: str) -> Statement:
+    """The INSERT of `chunk`; once it has run, the values it returned are set on the
+    instances and they are saved."""
+
+    def took(results):
+        for instance, result in zip(chunk, results or [()] * len(chunk), strict=True):
+            for attname, value in zip(layout.returned, result, strict=True):
+                setattr(instance, attname, value)
+            instance._state.adding = False
+            instance._state.db = alias
+
+    return Statement(sql, params, bool(layout.returned), took)
 
 
 def new_instance(model: type[models.Model], **values) -> models.Model:

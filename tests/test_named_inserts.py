@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
-from django.db import connection, models
+from django.db import IntegrityError, connection, models
 from django_q.models import OrmQ
 
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.models import Artifact, EventKind, Job, JobEvent, StepRun, Trigger
-from jobs.services import prepare_job
+from jobs.services import create_job, prepare_job
 from jobsite.named_inserts import _layout, insert_instances, new_instance
 from tests.jobs.helpers import make_template
 
@@ -198,3 +198,16 @@ def test_new_instance_is_the_one_the_model_makes_from_the_same_arguments(workspa
         assert made._state.adding and made.pk is not None or model is not Job
     with pytest.raises(TypeError, match="unexpected"):
         new_instance(StepRun, job=job, colour="red")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_id_is_taken_raises_integrity_error_and_writes_nothing(workspace, template):
+    """The UI's double submit relies on it (jobs/views/job_actions.py create_once): on
+    PostgreSQL the job's INSERT shares its round trip with its steps' and events' INSERTs,
+    and the error must still come from that one call, with nothing of the job written."""
+    first = create_job(workspace, template=template)
+    counts = StepRun.objects.count(), JobEvent.objects.count()
+    with pytest.raises(IntegrityError):
+        create_job(workspace, template=template, job_id=first.pk)
+    assert (StepRun.objects.count(), JobEvent.objects.count()) == counts
+    assert Job.objects.count() == 1

@@ -14,7 +14,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
-from jobsite.named_inserts import field_converters
+from jobsite.named_inserts import Statement, field_converters, run_together
 from jobsite.named_sql import db_value, execute
 from jobsite.secrets import MASK, mask
 
@@ -106,17 +106,21 @@ def flush_with(job: Job, other: Job) -> None:
     job.__dict__.setdefault("_flush_with", []).append(other)
 
 
-def insert_first_events(jobs: list[Job]) -> None:
+def insert_first_events(jobs: list[Job], *, after: list[Statement] = ()) -> None:
     """Insert the events collected (start_event_buffer) for jobs created in this
     transaction, whose rows already carry their last_event_seq: all of them in one INSERT
-    (one COPY on PostgreSQL)."""
+    (a COPY on PostgreSQL from COPY_FROM events). `after`: the INSERTs of those jobs and
+    their steps (named_inserts.insert_statements), run first — on PostgreSQL in the same
+    round trip as the events' INSERT."""
     groups = []
     for job in jobs:
         events = job.__dict__.pop("_event_buffer")
         if events:
             groups.append((job.pk, job.last_event_seq - len(events) + 1, events))
     if groups:
-        _insert_events(timezone.now(), groups)
+        _insert_events(timezone.now(), groups, after=after)
+    else:
+        run_together(JobEvent, list(after))
 
 
 @cache
@@ -126,8 +130,9 @@ def _table_and_columns(alias: str) -> tuple[str, str]:
     return quote(JobEvent._meta.db_table), ", ".join(quote(field.column) for field in fields)
 
 
-def _insert_events(now, groups):
-    """Insert events as rows: `groups` is a list of (job id, seq of the first, events)."""
+def _insert_events(now, groups, *, after: list[Statement] = ()):
+    """Insert events as rows: `groups` is a list of (job id, seq of the first, events);
+    the statements `after` are run first (insert_first_events)."""
     connection = connections[router.db_for_write(JobEvent)]
     job_id_value, created_value, data_value = field_converters(
         JobEvent, ("job", "created_at", "data"), connection.alias
@@ -174,6 +179,7 @@ def _insert_events(now, groups):
             for job_value, first_seq, events in groups
             for offset, event in enumerate(events)
         ]
+        run_together(JobEvent, list(after))
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write("".join(rows))
@@ -194,10 +200,12 @@ def _insert_events(now, groups):
         for offset, event in enumerate(events)
     ]
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join(
-                [placeholders] * len(chunk)
-            )
-            cursor.execute(sql, [value for row in chunk for value in row])
+    statements = [
+        Statement(
+            f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+        for start in range(0, len(rows), INSERT_CHUNK)
+        for chunk in [rows[start : start + INSERT_CHUNK]]
+    ]
+    run_together(JobEvent, [*after, *statements])
