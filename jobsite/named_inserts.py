@@ -8,7 +8,10 @@ database (`_layout`): the columns, the statement's text, and for each field how 
 value becomes a parameter. The common values — text, an integer, a boolean, a float, a
 UUID, an aware timestamp, a dict or list for JSON, NULL — are converted here as the field
 would convert them, without its layers of calls; anything else goes through the field
-(docs/benchmarks.md, round 8a; tests/test_named_sql_writes.py compares both).
+(docs/benchmarks.md, round 8a; tests/test_named_inserts.py compares both).
+
+On PostgreSQL `run_together` sends several statements as one string: a create's job,
+step and events INSERTs are one round trip (jobs/engine/transitions.py insert_new_jobs).
 """
 
 import uuid
@@ -230,7 +233,7 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
         rows_per_statement=max(1, min(limit, MAX_PARAMS // len(fields))),
         returned=tuple(field.attname for field in returned),
         values=_reader(fields),
-        converters=tuple(_converter(field, connection) or writers[field.name] for field in fields),
+        converters=converters,
         json=frozenset(
             index for index, field in enumerate(fields) if isinstance(field, models.JSONField)
         ),
