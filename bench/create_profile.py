@@ -6,6 +6,7 @@ SQLite database (no worker runs; the tasks stay queued).
     .venv/bin/python bench/create_profile.py              # 200 jobs each, top 25 functions
     .venv/bin/python bench/create_profile.py --n 500 --top 40 --only batch
     .venv/bin/python bench/create_profile.py --postgres postgres://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/create_profile.py --n 1000 --no-profile     # the bare figures only
 """
 
 import argparse
@@ -81,7 +82,7 @@ def batch(fixtures, n):
         assert response.status_code == 201, response.content[:300]
 
 
-def measure(name, action, fixtures, n, top):
+def measure(name, action, fixtures, n, top, profile=True):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -89,9 +90,16 @@ def measure(name, action, fixtures, n, top):
     with CaptureQueriesContext(connection) as captured:
         action(fixtures, min(n, 20) if name != "batch" else BATCH_SIZE)
     per_job = len(captured.captured_queries) / (min(n, 20) if name != "batch" else BATCH_SIZE)
-    cpu = time.process_time()
+    cpu, started = time.process_time(), time.perf_counter()
     action(fixtures, n)  # once without the profiler, which inflates call-heavy code
     bare = (time.process_time() - cpu) / n * 1000
+    if not profile:
+        wall = (time.perf_counter() - started) / n * 1000
+        print(
+            f"== {name}: {n} jobs, {bare:.3f} ms CPU a job, {per_job:.2f} statements a job, "
+            f"{wall:.3f} ms wall"
+        )
+        return
     profiler = cProfile.Profile(time.process_time)
     started, cpu = time.perf_counter(), time.process_time()
     profiler.enable()
@@ -112,6 +120,7 @@ def main():
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only", choices=["service", "api", "batch"])
+    parser.add_argument("--no-profile", action="store_true", help="the CPU without cProfile only")
     parser.add_argument(
         "--postgres",
         metavar="URL",
@@ -127,7 +136,7 @@ def main():
         fixtures = setup(database_url)
         for name, action in (("service", service), ("api", api), ("batch", batch)):
             if args.only in (None, name):
-                measure(name, action, fixtures, args.n, args.top)
+                measure(name, action, fixtures, args.n, args.top, profile=not args.no_profile)
     finally:
         if db_name:
             from django.db import connections

@@ -20,6 +20,7 @@ from jobs.engine.transitions import (
 from jobs.models import Artifact, Job, StepRun, Trigger
 from jobs.uploads import file_variable_names, resolve_file_variables
 from jobsite.models import Workspace
+from jobsite.named_inserts import new_instance
 from templates_app.definition import (
     DefinitionError,
     check_job_input,
@@ -66,7 +67,8 @@ def _steps_for(job, definition):
     template_pool = (definition.get("settings") or {}).get("runs_on")
     workspace_pool = job.workspace.default_pool
     return [
-        StepRun(
+        new_instance(
+            StepRun,
             job=job,
             step_id=spec["id"],
             position=index,
@@ -123,7 +125,8 @@ def prepare_job(
     variables, input_files, inputs = _with_uploaded_files(
         workspace, definition, variables, input_files, inputs
     )
-    job = Job(
+    job = new_instance(
+        Job,
         **({"id": job_id} if job_id else {}),
         workspace=workspace,
         template=template,

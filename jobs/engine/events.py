@@ -8,11 +8,13 @@ follows `after=<last seq>` sees every event exactly once, in order (SPEC §8).
 
 import json
 from collections.abc import Iterable
+from functools import cache
 
 from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
+from jobsite.named_inserts import Statement, field_converters, run_together
 from jobsite.named_sql import db_value, execute
 from jobsite.secrets import MASK, mask
 
@@ -104,32 +106,41 @@ def flush_with(job: Job, other: Job) -> None:
     job.__dict__.setdefault("_flush_with", []).append(other)
 
 
-def insert_first_events(jobs: list[Job]) -> None:
+def insert_first_events(jobs: list[Job], *, after: list[Statement] = ()) -> None:
     """Insert the events collected (start_event_buffer) for jobs created in this
     transaction, whose rows already carry their last_event_seq: all of them in one INSERT
-    (one COPY on PostgreSQL)."""
+    (a COPY on PostgreSQL from COPY_FROM events). `after`: the INSERTs of those jobs and
+    their steps (named_inserts.insert_statements), run first — on PostgreSQL in the same
+    round trip as the events' INSERT."""
     groups = []
     for job in jobs:
         events = job.__dict__.pop("_event_buffer")
         if events:
             groups.append((job.pk, job.last_event_seq - len(events) + 1, events))
     if groups:
-        _insert_events(timezone.now(), groups)
+        _insert_events(timezone.now(), groups, after=after)
+    else:
+        run_together(JobEvent, list(after))
 
 
-def _insert_events(now, groups):
-    """Insert events as rows: `groups` is a list of (job id, seq of the first, events)."""
-    fields = {name: JobEvent._meta.get_field(name) for name in _COLUMNS}
+@cache
+def _table_and_columns(alias: str) -> tuple[str, str]:
+    quote = connections[alias].ops.quote_name
+    fields = [JobEvent._meta.get_field(name) for name in _COLUMNS]
+    return quote(JobEvent._meta.db_table), ", ".join(quote(field.column) for field in fields)
+
+
+def _insert_events(now, groups, *, after: list[Statement] = ()):
+    """Insert events as rows: `groups` is a list of (job id, seq of the first, events);
+    the statements `after` are run first (insert_first_events)."""
     connection = connections[router.db_for_write(JobEvent)]
-    now_value = fields["created_at"].get_db_prep_save(now, connection)
-    groups = [
-        (fields["job"].get_db_prep_save(job_id, connection), first_seq, events)
-        for job_id, first_seq, events in groups
-    ]
-    data_field = fields["data"]
-    quote = connection.ops.quote_name
-    table = quote(JobEvent._meta.db_table)
-    columns = ", ".join(quote(fields[name].column) for name in _COLUMNS)
+    job_id_value, created_value, data_value = field_converters(
+        JobEvent, ("job", "created_at", "data"), connection.alias
+    )
+    now_value = created_value(now, connection)
+    groups = [(job_id_value(job_id, connection), first, events) for job_id, first, events in groups]
+    data_field = JobEvent._meta.get_field("data")
+    table, columns = _table_and_columns(connection.alias)
     if (
         connection.vendor == "postgresql"
         and sum(len(events) for _, _, events in groups) > COPY_FROM
@@ -168,11 +179,12 @@ def _insert_events(now, groups):
             for job_value, first_seq, events in groups
             for offset, event in enumerate(events)
         ]
+        run_together(JobEvent, list(after))
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write("".join(rows))
         return
-    empty_data = data_field.get_db_prep_save({}, connection)
+    empty_data = data_value({}, connection)
     rows = [
         (
             job_value,
@@ -181,19 +193,19 @@ def _insert_events(now, groups):
             event.get("step_id", ""),
             event.get("level", ""),
             event.get("message", ""),
-            data_field.get_db_prep_save(event["data"], connection)
-            if event.get("data")
-            else empty_data,
+            data_value(event["data"], connection) if event.get("data") else empty_data,
             now_value,
         )
         for job_value, first_seq, events in groups
         for offset, event in enumerate(events)
     ]
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join(
-                [placeholders] * len(chunk)
-            )
-            cursor.execute(sql, [value for row in chunk for value in row])
+    statements = [
+        Statement(
+            f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+        for start in range(0, len(rows), INSERT_CHUNK)
+        for chunk in [rows[start : start + INSERT_CHUNK]]
+    ]
+    run_together(JobEvent, [*after, *statements])

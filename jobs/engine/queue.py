@@ -21,7 +21,7 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from jobs.engine.per_process import per_process
-from jobsite.named_sql import insert_instances
+from jobsite.named_inserts import insert_instances, new_instance
 
 RUN_STEP_TASK = "jobs.worker.step_runner.run_step"
 DEFAULT_POOL = "default"
@@ -89,7 +89,7 @@ def _put(packages: dict[str, list[str]], now) -> None:
         insert_instances(
             OrmQ,
             [
-                OrmQ(key=key, payload=package, lock=now)
+                new_instance(OrmQ, key=key, payload=package, lock=now)
                 for key, key_packages in packages.items()
                 for package in key_packages
             ],

@@ -38,7 +38,8 @@ from jobs.engine.states import (
     step_transition_allowed,
 )
 from jobs.models import EventKind, Job, StepRun
-from jobsite.named_sql import db_save_values, db_value, execute, insert_instances
+from jobsite.named_inserts import insert_statements
+from jobsite.named_sql import db_save_values, db_value, execute
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM
@@ -316,10 +317,12 @@ def insert_new_jobs(
                 )
             )
         record_events(job, events)  # into the buffer; the row carries the last seq
-    insert_instances(Job, jobs)
-    insert_instances(StepRun, [step for job in jobs for step in job.step_runs])
     started_jobs = [job for job in jobs if job.pk in started]
-    insert_first_events(started_jobs)
+    # The jobs, their steps and their events: on PostgreSQL one round trip for the three
+    # INSERTs, which do not depend on each other's answer (docs/benchmarks.md, round 8a).
+    rows = insert_statements(Job, jobs)
+    rows += insert_statements(StepRun, [step for job in jobs for step in job.step_runs])
+    insert_first_events(started_jobs, after=rows)
     record_jobs_event_deliveries(started_jobs, JOB_EVENTS[JobStatus.QUEUED])
     for job in started_jobs:
         record_notifications(job, JOB_EVENTS[JobStatus.QUEUED])

@@ -28,6 +28,14 @@ steps:
 """
 
 
+def copy_round_trip() -> int:
+    """On PostgreSQL a batch's events (from COPY_FROM) go by COPY, a statement of its
+    own, where a batch of one sends its events' INSERT with its job's and steps' INSERTs
+    (jobs/engine/events.py, docs/benchmarks.md round 8a): one more round trip,
+    whatever the batch's size."""
+    return 1 if connection.vendor == "postgresql" else 0
+
+
 def statements(action):
     with CaptureQueriesContext(connection) as captured:
         action()
@@ -39,8 +47,9 @@ def test_a_started_job_is_created_in_seven_statements(workspace):
     create_job(workspace, template=template)  # warm: a process reads a few things once
     sql = statements(lambda: create_job(workspace, template=template))
     # BEGIN, the workspace's webhook flag, the job, its steps, its events, the tasks of
-    # its two first steps, COMMIT
-    assert len(sql) <= 7, "\n".join(sql)
+    # its two first steps, COMMIT; on PostgreSQL (Redis: the tasks after commit) the
+    # job's, steps' and events' INSERTs are one string, one round trip (round 8a)
+    assert len(sql) <= (4 if connection.vendor == "postgresql" else 7), "\n".join(sql)
     assert sum(statement.lstrip().upper().startswith("UPDATE") for statement in sql) == 0
 
 
@@ -52,7 +61,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(workspace):
 
     batch(1)()  # warm
     one, many = statements(batch(1)), statements(batch(300))
-    assert len(many) == len(one) <= 7, "\n".join(many)
+    assert len(many) == len(one) + copy_round_trip() <= 7, "\n".join(many)
     assert Job.objects.count() == 302
 
 
@@ -150,6 +159,6 @@ def test_with_a_webhook_endpoint_a_batch_records_its_deliveries_in_one_insert(wo
     }
     # and the whole batch, the deliveries' tasks sent after commit included, is the
     # statements of a batch of one (it was 3 more a job: the endpoints, the delivery, its task)
-    assert len(many) == len(one), "\n".join(many)
+    assert len(many) == len(one) + copy_round_trip(), "\n".join(many)
     # a delivery a job, and the doorbells of at most K (2) first steps a batch
     assert get_broker().queue_size() == 302 + 3 * 2

@@ -1,0 +1,367 @@
+"""New, unsaved model instances into rows: `insert_instances` writes what bulk_create
+would write (each field's pre_save and get_db_prep_save), without building the statement
+through the ORM's compiler each time, which cost more CPU than the database's work for a
+new job (docs/benchmarks.md, round 4).
+
+What does not change from one call to the next is worked out once per model and
+database (`_layout`): the columns, the statement's text, and for each field how its
+value becomes a parameter. The common values — text, an integer, a boolean, a float, a
+UUID, an aware timestamp, a dict or list for JSON, NULL — are converted here as the field
+would convert them, without its layers of calls; anything else goes through the field
+(docs/benchmarks.md, round 8a; tests/test_named_inserts.py compares both).
+
+On PostgreSQL `run_together` sends several statements as one string: a create's job,
+step and events INSERTs are one round trip (jobs/engine/transitions.py insert_new_jobs).
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from operator import attrgetter
+
+from django.conf import settings
+from django.db import connections, models
+from django.db.backends.base.operations import BaseDatabaseOperations
+
+from jobsite.named_sql import _writers, connection_for
+
+# At most this many parameters in one statement (PostgreSQL's protocol allows 65535;
+# SQLite says its own limit, features.max_query_params).
+MAX_PARAMS = 65535
+
+_TEXT = (models.CharField, models.TextField, models.URLField, models.SlugField)
+_INTEGER = (
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveSmallIntegerField,
+)
+
+_AUTO = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+
+
+def insert_instances(model: type[models.Model], instances: list[models.Model]) -> None:
+    """INSERT new, unsaved instances of `model`, many rows per statement. A value the
+    database makes (an auto-increment id) comes back with RETURNING and is set on the
+    instances. A JSON value several instances share (the definition of the jobs of one
+    template) is converted once, an empty one once per process."""
+    run_together(model, insert_statements(model, instances))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement not yet run: `took` gets the rows it returns (RETURNING), or None
+    when it returns none."""
+
+    sql: str
+    params: list
+    returns: bool = False
+    took: Callable[[list | None], None] = lambda rows: None
+
+
+def run_together(model: type[models.Model], statements: list[Statement]) -> None:
+    """Run `statements` in order, in the current transaction, on the database `model` is
+    written to. On PostgreSQL several go to the server as one string — one round trip
+    instead of one each (docs/benchmarks.md, rounds 4d and 8a) — and each one's result
+    is read with `nextset`; SQLite runs them one by one."""
+    if not statements:
+        return
+    connection = connection_for(model, write=True)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            sql = ";\n".join(statement.sql for statement in statements)
+            cursor.execute(sql, [param for statement in statements for param in statement.params])
+            for index, statement in enumerate(statements):
+                if index:
+                    cursor.nextset()
+                statement.took(cursor.fetchall() if statement.returns else None)
+            return
+        for statement in statements:
+            cursor.execute(statement.sql, statement.params)
+            statement.took(cursor.fetchall() if statement.returns else None)
+
+
+def insert_statements(model: type[models.Model], instances: list[models.Model]) -> list:
+    """The INSERTs of insert_instances, not run (run_together runs them)."""
+    if not instances:
+        return []
+    connection = connection_for(model, write=True)
+    layout = _layout(model, connection.alias)
+    converters = layout.converters
+    if len(instances) > 1:
+        converters = [
+            _shared(convert) if index in layout.json else convert
+            for index, convert in enumerate(converters)
+        ]
+    rows = [
+        [convert(value, connection) for convert, value in zip(converters, values, strict=True)]
+        for values in map(layout.values, instances)
+    ]
+    if layout.arrays and len(instances) > 1:
+        # One array per column (as Django's own bulk insert on PostgreSQL): a short
+        # statement psycopg parses once, where a long multi-row VALUES is parsed again
+        # on every call (a quarter of a batch's CPU).
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return [_statement(layout, layout.arrays, columns, instances, connection.alias)]
+    size = layout.rows_per_statement
+    return [
+        _statement(
+            layout,
+            layout.values_sql(len(chunk)),
+            [value for row in rows[start : start + size] for value in row],
+            chunk,
+            connection.alias,
+        )
+        for start in range(0, len(instances), size)
+        for chunk in [instances[start : start + size]]
+    ]
+
+
+def _statement(layout, sql: str, params: list, chunk: list, alias: str) -> Statement:
+    """The INSERT of `chunk`; once it has run, the values it returned are set on the
+    instances and they are saved."""
+
+    def took(results):
+        for instance, result in zip(chunk, results or [()] * len(chunk), strict=True):
+            for attname, value in zip(layout.returned, result, strict=True):
+                setattr(instance, attname, value)
+            instance._state.adding = False
+            instance._state.db = alias
+
+    return Statement(sql, params, bool(layout.returned), took)
+
+
+def new_instance(model: type[models.Model], **values) -> models.Model:
+    """An unsaved instance of `model`, the one `model(**values)` makes: the same field
+    values (a default for each field not given), a related object given by name set
+    through its descriptor. Built from every field's value in order (`model(*values)`,
+    as Model.from_db builds one), which skips __init__'s look-up of each keyword:
+    half the CPU of a new job's instance (docs/benchmarks.md, round 8a)."""
+    args, related = [], []
+    for name, attname, relation, make, constant in _fields_in_order(model):
+        if relation and name in values:
+            related.append((name, values.pop(name)))
+            args.append(None)  # set below, through the descriptor
+        elif attname in values:
+            args.append(values.pop(attname))
+        else:
+            args.append(constant if make is None else make())
+    if values:
+        raise TypeError(f"{model.__name__}() got unexpected arguments: {', '.join(values)}")
+    instance = model(*args)
+    for name, value in related:
+        setattr(instance, name, value)
+    return instance
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+@cache
+def _fields_in_order(model: type[models.Model]) -> tuple:
+    """(name, attname, is a relation, how its default is made, or None and the default)
+    of each concrete field, in the order Model.__init__ takes positional values. A
+    default that is no callable and immutable ("", 0, None) is the same value each
+    time: it is asked once."""
+    fields = []
+    for field in model._meta.concrete_fields:
+        make, constant = field.get_default, None
+        if not (field.has_default() and callable(field.default)):
+            value = field.get_default()
+            if type(value) in _IMMUTABLE:
+                make, constant = None, value
+        fields.append((field.name, field.attname, field.is_relation, make, constant))
+    return tuple(fields)
+
+
+def field_converters(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple:
+    """The (value, connection) → parameter converters of the fields `names` of `model` on
+    the database `alias`: what insert_instances sends for them (events.py's INSERT)."""
+    by_name = _layout(model, alias).by_name
+    return tuple(by_name[name] for name in names)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The parts of `model`'s INSERT that are the same for every call on one database."""
+
+    head: str  # INSERT INTO table (columns)
+    row: str  # (%s, %s, …)
+    tail: str  # RETURNING … or ""
+    arrays: str  # PostgreSQL: the INSERT … SELECT * FROM UNNEST(…) statement; else ""
+    rows_per_statement: int
+    returned: tuple[str, ...]  # attnames set from RETURNING
+    values: object  # instance → the fields' values before conversion, in column order
+    converters: tuple  # (value, connection) → the parameter, one per column
+    json: frozenset  # positions of JSON columns
+    by_name: dict  # field name → its converter
+
+    def values_sql(self, rows: int) -> str:
+        return self.head + "VALUES " + ", ".join([self.row] * rows) + self.tail
+
+
+@cache
+def _layout(model: type[models.Model], alias: str) -> _Layout:
+    connection = connections[alias]
+    concrete = model._meta.concrete_fields
+    returned = [field for field in concrete if field.db_returning]
+    fields = [field for field in concrete if not field.db_returning and not field.generated]
+    quote = connection.ops.quote_name
+    head = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+    )
+    tail = f" RETURNING {', '.join(quote(field.column) for field in returned)}" if returned else ""
+    arrays = ""
+    if connection.vendor == "postgresql":
+        casts = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+        arrays = head + f"SELECT * FROM UNNEST({casts})" + tail
+    # bulk_batch_size depends on the objects only when a backend has no parameter limit;
+    # pass more than any statement may take.
+    limit = connection.ops.bulk_batch_size(fields, range(MAX_PARAMS))
+    writers = _writers(model, alias)
+    converters = tuple(_converter(field, connection) or writers[field.name] for field in fields)
+    return _Layout(
+        head=head,
+        row="(" + ", ".join(["%s"] * len(fields)) + ")",
+        tail=tail,
+        arrays=arrays,
+        rows_per_statement=max(1, min(limit, MAX_PARAMS // len(fields))),
+        returned=tuple(field.attname for field in returned),
+        values=_reader(fields),
+        converters=converters,
+        json=frozenset(
+            index for index, field in enumerate(fields) if isinstance(field, models.JSONField)
+        ),
+        by_name={field.name: convert for field, convert in zip(fields, converters, strict=True)},
+    )
+
+
+def _reader(fields: list[models.Field]):
+    """instance → the list of each field's pre_save value: one attrgetter for the fields
+    whose pre_save only reads the attribute, the field's own pre_save for the others (an
+    auto_now timestamp, a file)."""
+    own = [
+        (index, field)
+        for index, field in enumerate(fields)
+        if not (
+            type(field).pre_save is models.Field.pre_save
+            or (
+                type(field).pre_save in (models.DateTimeField.pre_save, models.DateField.pre_save)
+                and not field.auto_now
+                and not field.auto_now_add
+            )
+        )
+    ]
+    getter = attrgetter(*(field.attname for field in fields))
+    if len(fields) == 1:
+        single = getter
+        getter = lambda instance: (single(instance),)  # noqa: E731
+
+    def values(instance):
+        row = list(getter(instance))
+        for index, field in own:
+            row[index] = field.pre_save(instance, True)
+        return row
+
+    return values
+
+
+def _converter(field: models.Field, connection):
+    """A fast (value, connection) → parameter for `field` on `connection`'s kind of
+    database, or None to use the update side's (jobsite.named_sql._writers)."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    kind = type(target)
+
+    def by_field(value, connection):
+        return field.get_db_prep_save(value, connection)
+
+    if kind in _TEXT:
+        # CharField/TextField.to_python: any str (a TextChoices member too) as it is.
+        return lambda value, connection: (
+            value if value is None or isinstance(value, str) else by_field(value, connection)
+        )
+    if kind in _INTEGER:
+        internal = target.get_internal_type()
+        adapt = type(connection.ops).adapt_integerfield_value
+        if adapt is BaseDatabaseOperations.adapt_integerfield_value:  # as it is
+            return lambda value, connection: (
+                value if value is None or type(value) is int else by_field(value, connection)
+            )
+        return lambda value, connection: (
+            None
+            if value is None
+            else connection.ops.adapt_integerfield_value(value, internal)
+            if type(value) is int
+            else by_field(value, connection)
+        )
+    if kind in _AUTO and (
+        type(connection.ops).validate_autopk_value is BaseDatabaseOperations.validate_autopk_value
+    ):  # the id of another row (a ForeignKey), an integer as it is
+        return lambda value, connection: (
+            value if value is None or type(value) is int else by_field(value, connection)
+        )
+    if kind is models.BooleanField:
+        return lambda value, connection: (
+            value if value is None or type(value) is bool else by_field(value, connection)
+        )
+    if kind is models.UUIDField:
+        native = connection.features.has_native_uuid_field
+        return lambda value, connection: (
+            None
+            if value is None
+            else (value if native else value.hex)
+            if type(value) is uuid.UUID
+            else by_field(value, connection)
+        )
+    if kind is models.DateTimeField and connection.vendor == "postgresql" and settings.USE_TZ:
+        # PostgreSQL takes an aware datetime as it is (adapt_datetimefield_value).
+        return lambda value, connection: (
+            None
+            if value is None
+            else value
+            if type(value) is datetime and value.utcoffset() is not None
+            else by_field(value, connection)
+        )
+    if kind is models.JSONField and field is target:
+        return _json_converter(field, by_field)
+    if field is not target:  # a ForeignKey: NULL as it is
+        return lambda value, connection: None if value is None else by_field(value, connection)
+    return None
+
+
+def _json_converter(field: models.JSONField, by_field):
+    """A dict or a list as JSONField.get_db_prep_save writes it (the backend's
+    adapt_json_value with the field's encoder); an empty one converted once: `{}` is
+    the default of most JSON columns. The empty values converted are private to this
+    converter, so nothing can change them after."""
+    empty: dict = {}
+
+    def convert(value, connection):
+        if type(value) is dict or type(value) is list:
+            if value:
+                return connection.ops.adapt_json_value(value, field.encoder)
+            if type(value) not in empty:
+                empty[type(value)] = by_field(type(value)(), connection)
+            return empty[type(value)]
+        return None if value is None else by_field(value, connection)
+
+    return convert
+
+
+def _shared(convert):
+    """`convert` for one call of insert_instances, converting a value several instances
+    share (the same object) once."""
+    done: dict[int, object] = {}
+
+    def shared(value, connection):
+        key = id(value)
+        if key not in done:
+            done[key] = convert(value, connection)
+        return done[key]
+
+    return shared
