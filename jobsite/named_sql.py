@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import connections, models, router
 from django.utils import timezone
 
+from jobsite import prepared_sql
+
 NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
 
 
@@ -135,10 +137,7 @@ _columns = {}
 
 def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
-    connection = connection_for(model)
-    with connection.cursor() as cursor:
-        cursor.execute(statement(name, connection.vendor), params)
-        return _rows(cursor, name, connection.alias)
+    return fetch_sets([name], model, **params)[0]
 
 
 def _rows(cursor, name: str, alias: str) -> list[dict]:
@@ -157,11 +156,15 @@ def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[li
     4d) — and each result is read with `nextset`; SQLite runs them one by one."""
     connection = connection_for(model)
     if connection.vendor != "postgresql":
-        return [fetch(name, model, **params) for name in names]
-    sql = ";\n".join(statement(name, connection.vendor) for name in names)
+        results = []
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(statement(name, connection.vendor), params)
+                results.append(_rows(cursor, name, connection.alias))
+        return results
     results = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _send(connection, cursor, names, params)
         for index, name in enumerate(names):
             if index:
                 cursor.nextset()
@@ -174,8 +177,22 @@ def execute(name: str, model: type[models.Model], **params) -> int:
     number of rows it changed."""
     connection = connection_for(model, write=True)
     with connection.cursor() as cursor:
-        cursor.execute(statement(name, connection.vendor), params)
+        if connection.vendor == "postgresql":
+            _send(connection, cursor, [name], params)
+        else:
+            cursor.execute(statement(name, connection.vendor), params)
         return cursor.rowcount
+
+
+def _send(connection, cursor, names: list[str], params: dict) -> None:
+    """The statements `names` to PostgreSQL in one string, prepared once per connection
+    (jobsite/prepared_sql.py); the cursor is left on the first one's result."""
+    try:
+        prepared_sql.send(connection, cursor, [(name, statement(name, "postgresql")) for name in names], params)  # fmt: skip
+    except prepared_sql.StaleStatements:
+        for key in [key for key in _columns if key[1] == connection.alias]:
+            del _columns[key]  # a table changed: its columns are read again
+        raise
 
 
 # --- rows into instances -------------------------------------------------------------------

@@ -83,12 +83,13 @@ def test_a_one_step_job_is_created_claimed_and_finished_in_a_bounded_number_of_s
     assert seqs == list(range(1, job.last_event_seq + 1)) and len(seqs) == 6
 
 
-def test_every_status_change_of_a_plain_job_runs_its_named_statement(workspace):
+def test_every_status_change_of_a_plain_job_runs_its_named_statement(workspace, settings):
     """The six compare-and-sets of a one-step job have named statements in
     jobs/queries.sql; a change to the fields a transition sets must change its statement
     too, or it quietly falls back to building the UPDATE through the ORM. (A job created
     started goes in queued, with no UPDATE: the draft started here takes the
-    statements' path.)"""
+    statements' path. Unprepared, so that each is sent as its UPDATE.)"""
+    settings.JOBSITE_DB_PREPARED_STATEMENTS = False
     template = make_template(workspace, ONE_STEP)
     with CaptureQueriesContext(connection) as captured:
         job = start_job(create_job(workspace, template=template, start=False))
