@@ -83,7 +83,7 @@ def db_save_values(model: type[models.Model], values: dict) -> dict:
     """Each of `values` (field name → value) as the model's field writes it (a dict of a
     JSONField as JSON), with one look-up of the connection for all of them. A status
     change writes half a dozen columns on every claim and finish; the plain ones (text,
-    a float, an aware UTC timestamp, NULL) are converted here as get_db_prep_save would
+    a float, an aware timestamp (UTC on SQLite), NULL) are converted here as get_db_prep_save would
     convert them, without its layers of calls (docs/benchmarks.md, round 7), and the
     others by the field itself."""
     connection = connection_for(model, write=True)
@@ -100,14 +100,15 @@ def _writers(model: type[models.Model], alias: str) -> dict:
     """{field name or attname: writer(value, connection)} for `model` on `alias`."""
     connection = connections[alias]
     utc_naive = connection.vendor == "sqlite" and settings.USE_TZ and connection.timezone == UTC
+    aware = connection.vendor == "postgresql" and settings.USE_TZ
     writers = {}
     for field in model._meta.concrete_fields:
-        writer = _writer(field, utc_naive)
+        writer = _writer(field, utc_naive, aware)
         writers[field.name] = writers[field.attname] = writer
     return writers
 
 
-def _writer(field: models.Field, utc_naive: bool):
+def _writer(field: models.Field, utc_naive: bool, aware: bool):
     def by_field(value, connection):
         return field.get_db_prep_save(value, connection)
 
@@ -124,6 +125,14 @@ def _writer(field: models.Field, utc_naive: bool):
             if value is None
             else str(value.replace(tzinfo=None))
             if type(value) is datetime and value.tzinfo is UTC
+            else by_field(value, connection)
+        )
+    if type(field) is models.DateTimeField and aware:
+        # PostgreSQL takes an aware timestamp as it is (the backend's
+        # adapt_datetimefield_value returns it unchanged).
+        return lambda value, connection: (
+            value
+            if value is None or (type(value) is datetime and value.tzinfo is not None)
             else by_field(value, connection)
         )
     return by_field
