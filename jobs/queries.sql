@@ -179,6 +179,24 @@ SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
     lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
 WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
 
+-- name: claim_step_and_start_job (postgresql)
+-- claim_step and then, only when it changed the step, start_job_running, in one round
+-- trip (jobs/engine/transitions.py change_step_and_job_status): the row count of each.
+WITH step AS (
+    UPDATE jobs_steprun
+    SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
+        lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
+    WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+    RETURNING 1
+), job AS (
+    UPDATE jobs_job
+    SET status = %(job_status)s, started_at = %(job_started_at)s, waiting_reason = %(job_waiting_reason)s,
+        updated_at = %(job_updated_at)s, last_event_seq = %(job_last_event_seq)s
+    WHERE id = %(job_id)s AND status = %(job_old_status)s AND EXISTS (SELECT FROM step)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM step) AS steps, (SELECT count(*) FROM job) AS jobs
+
 -- name: finish_step
 UPDATE jobs_steprun
 SET status = %(status)s, finished_at = %(finished_at)s, exit_code = %(exit_code)s, error = %(error)s,

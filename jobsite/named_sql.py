@@ -146,7 +146,13 @@ _columns = {}
 
 def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
-    return fetch_sets([name], model, **params)[0]
+    return _fetch_sets(connection_for(model), [name], params)[0]
+
+
+def fetch_written(name: str, model: type[models.Model], **params) -> list[dict]:
+    """The rows of the statement `name` that writes (on the database `model` is written
+    to): a CTE of UPDATEs that returns their row counts."""
+    return _fetch_sets(connection_for(model, write=True), [name], params)[0]
 
 
 def _rows(cursor, name: str, alias: str) -> list[dict]:
@@ -163,7 +169,10 @@ def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[li
     On PostgreSQL they go to the server as one string — one round trip instead of one
     each, which is what a statement costs there under load (docs/benchmarks.md, round
     4d) — and each result is read with `nextset`; SQLite runs them one by one."""
-    connection = connection_for(model)
+    return _fetch_sets(connection_for(model), names, params)
+
+
+def _fetch_sets(connection, names: list[str], params: dict) -> list[list[dict]]:
     if connection.vendor != "postgresql":
         results = []
         with connection.cursor() as cursor:
