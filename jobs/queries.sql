@@ -211,9 +211,9 @@ UPDATE jobs_job SET last_event_seq = %(last_event_seq)s, updated_at = %(updated_
 -- The API's lean reads (jobs/api/lean_reads.py): a GET of jobs/{id}/status/ or
 -- jobs/{id}/ with an API key is one statement. The key comes with the job: the key of
 -- that hash among the keys of the job's own workspace, NULL for a job of another
--- workspace. Scalar subqueries rather than joins: PostgreSQL plans this statement on
--- every request (no prepared statements by default, for connection poolers), and
--- planning the job joined to the workspace, the key, the template and its version took
+-- workspace. Scalar subqueries rather than joins: PostgreSQL planned this statement on
+-- every request (before jobsite/prepared_sql.py; still so with
+-- JOBSITE_DB_PREPARED_STATEMENTS off, behind a pooler), and planning the job joined to the workspace, the key, the template and its version took
 -- five times as long as running it.
 
 -- name: job_status_with_key
