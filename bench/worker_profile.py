@@ -2,11 +2,15 @@
 """Where the worker's CPU goes on a backlog of one-step `noop` jobs: the CPU (without and
 under cProfile) and statements per job of the worker loop — `run_step` claims the first
 queued step, runs it, and its finish claims the next queued job's step (eager dispatch),
-until the backlog is empty — in this process, on a fresh SQLite database with the ORM
-broker (the doorbells stay in the broker's table; no cluster runs).
+until the backlog is empty — in this process, on a fresh SQLite database (or, with
+--postgres, a new database on that server, dropped afterwards) with the ORM broker (the
+doorbells stay in the broker's table; no cluster runs). Besides the CPU it prints the wall
+time, the round trips (statements, BEGIN and COMMIT included, a COPY counted twice) and,
+on PostgreSQL, the server backend's CPU, each a job.
 
     .venv/bin/python bench/worker_profile.py               # 500 jobs a pass, top 30
     .venv/bin/python bench/worker_profile.py --n 300 --top 40 --sort tottime
+    .venv/bin/python bench/worker_profile.py --no-profile --postgres postgres://postgres@127.0.0.1:5432/postgres
     perf record -g -- .venv/bin/python -X perf bench/worker_profile.py --no-profile
 """
 
@@ -22,6 +26,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.create_profile import setup  # noqa: E402
+
+# The backend's CPU (user + system) from /proc, in clock ticks; PostgreSQL on this host only.
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(pid):
+    """Seconds of CPU the server process `pid` has used, or None when it cannot be read
+    (the server runs elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def round_trips(queries):
+    """What the client waited for: each statement (BEGIN and COMMIT are logged too), a
+    COPY twice (the COPY, then its data and end) — tests/perf/test_engine_queries.py."""
+    return sum(2 if q["sql"].lstrip().upper().startswith("COPY") else 1 for q in queries)
 
 
 def backlog(fixtures, n):
@@ -54,9 +77,32 @@ def main():
     parser.add_argument(
         "--no-profile", action="store_true", help="the CPU without the profiler only (for perf)"
     )
+    parser.add_argument(
+        "--wall", action="store_true", help="profile by the wall clock (waits on the server)"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="on a new database of this PostgreSQL server (dropped afterwards)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("JOBSITE_BROKER", "orm")
-    fixtures = setup()
+    database_url = db_name = None
+    if args.postgres:
+        from bench.common import drop_postgres_database, fresh_postgres_url
+
+        database_url, db_name = fresh_postgres_url(args.postgres)
+    try:
+        profile(args, setup(database_url))
+    finally:
+        if db_name:
+            from django.db import connections
+
+            connections.close_all()
+            drop_postgres_database(args.postgres, db_name)
+
+
+def profile(args, fixtures):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -66,17 +112,33 @@ def main():
     with CaptureQueriesContext(connection) as captured:
         ran = drain()
     assert ran == 50, ran
-    per_job = (len(captured.captured_queries) - 3) / ran  # less drain()'s own reads
+    queries = captured.captured_queries[2:-1]  # less drain()'s own reads
+    per_job = len(queries) / ran
+    trips = round_trips(queries) / ran
     backlog(fixtures, args.n)
-    cpu = time.process_time()
+    pid = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+    server = backend_cpu(pid) if pid else None
+    cpu, started = time.process_time(), time.perf_counter()
     ran = drain()  # once without the profiler, which inflates call-heavy code
     bare = (time.process_time() - cpu) / ran * 1000
+    wall = (time.perf_counter() - started) / ran * 1000
+    if server is not None:
+        server = (backend_cpu(pid) - server) / ran * 1000
     assert ran == args.n, ran
+    print(
+        f"== worker ({connection.vendor}): {ran} jobs, {bare:.2f} ms CPU and {wall:.2f} ms wall "
+        f"a job"
+        + (f", server backend {server:.2f} ms CPU a job" if server is not None else "")
+        + f"; {per_job:.1f} statements, {trips:.1f} round trips a job"
+    )
     if args.no_profile:
-        print(f"== worker: {ran} jobs, {bare:.2f} ms CPU a job, {per_job:.1f} statements a job")
         return
     backlog(fixtures, args.n)
-    profiler = cProfile.Profile(time.process_time)
+    profiler = cProfile.Profile(time.perf_counter if args.wall else time.process_time)
     started, cpu = time.perf_counter(), time.process_time()
     profiler.enable()
     ran = drain()

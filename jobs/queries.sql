@@ -179,6 +179,24 @@ SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
     lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
 WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
 
+-- name: claim_step_and_start_job (postgresql)
+-- claim_step and then, only when it changed the step, start_job_running, in one round
+-- trip (jobs/engine/transitions.py change_step_and_job_status): the row count of each.
+WITH step AS (
+    UPDATE jobs_steprun
+    SET status = %(status)s, started_at = %(started_at)s, worker_id = %(worker_id)s,
+        lease_expires_at = %(lease_expires_at)s, heartbeat_at = %(heartbeat_at)s
+    WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+    RETURNING 1
+), job AS (
+    UPDATE jobs_job
+    SET status = %(job_status)s, started_at = %(job_started_at)s, waiting_reason = %(job_waiting_reason)s,
+        updated_at = %(job_updated_at)s, last_event_seq = %(job_last_event_seq)s
+    WHERE id = %(job_id)s AND status = %(job_old_status)s AND EXISTS (SELECT FROM step)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM step) AS steps, (SELECT count(*) FROM job) AS jobs
+
 -- name: finish_step
 UPDATE jobs_steprun
 SET status = %(status)s, finished_at = %(finished_at)s, exit_code = %(exit_code)s, error = %(error)s,
@@ -193,9 +211,9 @@ UPDATE jobs_job SET last_event_seq = %(last_event_seq)s, updated_at = %(updated_
 -- The API's lean reads (jobs/api/lean_reads.py): a GET of jobs/{id}/status/ or
 -- jobs/{id}/ with an API key is one statement. The key comes with the job: the key of
 -- that hash among the keys of the job's own workspace, NULL for a job of another
--- workspace. Scalar subqueries rather than joins: PostgreSQL plans this statement on
--- every request (no prepared statements by default, for connection poolers), and
--- planning the job joined to the workspace, the key, the template and its version took
+-- workspace. Scalar subqueries rather than joins: PostgreSQL planned this statement on
+-- every request (before jobsite/prepared_sql.py; still so with
+-- JOBSITE_DB_PREPARED_STATEMENTS off, behind a pooler), and planning the job joined to the workspace, the key, the template and its version took
 -- five times as long as running it.
 
 -- name: job_status_with_key

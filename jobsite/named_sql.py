@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import connections, models, router
 from django.utils import timezone
 
+from jobsite import prepared_sql
+
 NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
 
 
@@ -81,7 +83,7 @@ def db_save_values(model: type[models.Model], values: dict) -> dict:
     """Each of `values` (field name → value) as the model's field writes it (a dict of a
     JSONField as JSON), with one look-up of the connection for all of them. A status
     change writes half a dozen columns on every claim and finish; the plain ones (text,
-    a float, an aware UTC timestamp, NULL) are converted here as get_db_prep_save would
+    a float, an aware timestamp (UTC on SQLite), NULL) are converted here as get_db_prep_save would
     convert them, without its layers of calls (docs/benchmarks.md, round 7), and the
     others by the field itself."""
     connection = connection_for(model, write=True)
@@ -98,14 +100,15 @@ def _writers(model: type[models.Model], alias: str) -> dict:
     """{field name or attname: writer(value, connection)} for `model` on `alias`."""
     connection = connections[alias]
     utc_naive = connection.vendor == "sqlite" and settings.USE_TZ and connection.timezone == UTC
+    aware = connection.vendor == "postgresql" and settings.USE_TZ
     writers = {}
     for field in model._meta.concrete_fields:
-        writer = _writer(field, utc_naive)
+        writer = _writer(field, utc_naive, aware)
         writers[field.name] = writers[field.attname] = writer
     return writers
 
 
-def _writer(field: models.Field, utc_naive: bool):
+def _writer(field: models.Field, utc_naive: bool, aware: bool):
     def by_field(value, connection):
         return field.get_db_prep_save(value, connection)
 
@@ -124,6 +127,14 @@ def _writer(field: models.Field, utc_naive: bool):
             if type(value) is datetime and value.tzinfo is UTC
             else by_field(value, connection)
         )
+    if type(field) is models.DateTimeField and aware:
+        # PostgreSQL takes an aware timestamp as it is (the backend's
+        # adapt_datetimefield_value returns it unchanged).
+        return lambda value, connection: (
+            value
+            if value is None or (type(value) is datetime and value.tzinfo is not None)
+            else by_field(value, connection)
+        )
     return by_field
 
 
@@ -135,10 +146,13 @@ _columns = {}
 
 def fetch(name: str, model: type[models.Model], **params) -> list[dict]:
     """The rows of the SELECT `name` (on the database `model` is read from), as dicts."""
-    connection = connection_for(model)
-    with connection.cursor() as cursor:
-        cursor.execute(statement(name, connection.vendor), params)
-        return _rows(cursor, name, connection.alias)
+    return _fetch_sets(connection_for(model), [name], params)[0]
+
+
+def fetch_written(name: str, model: type[models.Model], **params) -> list[dict]:
+    """The rows of the statement `name` that writes (on the database `model` is written
+    to): a CTE of UPDATEs that returns their row counts."""
+    return _fetch_sets(connection_for(model, write=True), [name], params)[0]
 
 
 def _rows(cursor, name: str, alias: str) -> list[dict]:
@@ -155,13 +169,20 @@ def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[li
     On PostgreSQL they go to the server as one string — one round trip instead of one
     each, which is what a statement costs there under load (docs/benchmarks.md, round
     4d) — and each result is read with `nextset`; SQLite runs them one by one."""
-    connection = connection_for(model)
+    return _fetch_sets(connection_for(model), names, params)
+
+
+def _fetch_sets(connection, names: list[str], params: dict) -> list[list[dict]]:
     if connection.vendor != "postgresql":
-        return [fetch(name, model, **params) for name in names]
-    sql = ";\n".join(statement(name, connection.vendor) for name in names)
+        results = []
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(statement(name, connection.vendor), params)
+                results.append(_rows(cursor, name, connection.alias))
+        return results
     results = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _send(connection, cursor, names, params)
         for index, name in enumerate(names):
             if index:
                 cursor.nextset()
@@ -174,8 +195,22 @@ def execute(name: str, model: type[models.Model], **params) -> int:
     number of rows it changed."""
     connection = connection_for(model, write=True)
     with connection.cursor() as cursor:
-        cursor.execute(statement(name, connection.vendor), params)
+        if connection.vendor == "postgresql":
+            _send(connection, cursor, [name], params)
+        else:
+            cursor.execute(statement(name, connection.vendor), params)
         return cursor.rowcount
+
+
+def _send(connection, cursor, names: list[str], params: dict) -> None:
+    """The statements `names` to PostgreSQL in one string, prepared once per connection
+    (jobsite/prepared_sql.py); the cursor is left on the first one's result."""
+    try:
+        prepared_sql.send(connection, cursor, [(name, statement(name, "postgresql")) for name in names], params)  # fmt: skip
+    except prepared_sql.StaleStatements:
+        for key in [key for key in _columns if key[1] == connection.alias]:
+            del _columns[key]  # a table changed: its columns are read again
+        raise
 
 
 # --- rows into instances -------------------------------------------------------------------

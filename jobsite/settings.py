@@ -171,6 +171,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     require_extra("psycopg", "postgres", "DATABASE_URL (PostgreSQL)")
+# PostgreSQL: the named statements of the hot paths are prepared once per connection
+# (jobsite/named_sql.py). Off behind a pooler that shares sessions between clients
+# (PgBouncer in transaction mode).
+JOBSITE_DB_PREPARED_STATEMENTS = env_bool("JOBSITE_DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -20,7 +20,7 @@ from jobs.engine.lifecycle import advance_job, step_definition, step_of, steps_o
 from jobs.engine.queue import enqueue_step, enqueue_steps
 from jobs.engine.states import JobStatus, StepStatus
 from jobs.engine.transitions import (
-    change_job_status,
+    change_step_and_job_status,
     change_step_status,
     locked_job,
     second_locked_job,
@@ -107,22 +107,26 @@ def claim_locked_step(job: Job, step: StepRun, attempt: int, worker_id: str) -> 
     if job.cancel_requested_at or job.is_terminal:
         return False
     now = timezone.now()
-    claimed = change_step_status(
+    claim = {
+        "attempt": attempt,
+        "message": f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
+        "started_at": now,
+        "worker_id": worker_id,
+        "lease_expires_at": lease_expiry(),
+        "heartbeat_at": now,
+    }
+    if job.status != J.QUEUED:
+        return change_step_status(job, step, S.RUNNING, **claim)
+    # the job's first running step starts it, in the same round trip on PostgreSQL
+    return change_step_and_job_status(
         job,
         step,
         S.RUNNING,
-        attempt=attempt,
-        message=f"Step {step.step_id} started (attempt {attempt}) on {worker_id}",
-        started_at=now,
-        worker_id=worker_id,
-        lease_expires_at=lease_expiry(),
-        heartbeat_at=now,
+        J.RUNNING,
+        job_message="Job started",
+        job_fields={"started_at": now, "waiting_reason": ""},
+        **claim,
     )
-    if not claimed:
-        return False
-    if job.status == J.QUEUED:
-        change_job_status(job, J.RUNNING, message="Job started", started_at=now, waiting_reason="")
-    return True
 
 
 def always(step: StepRun) -> bool:

@@ -44,8 +44,9 @@ def moves(job):
 
 
 def test_a_fan_out_runs_on_the_worker_that_finishes_each_sibling_and_the_doorbells_find_them_taken(
-    workspace,
+    workspace, settings
 ):
+    settings.JOBSITE_DB_PREPARED_STATEMENTS = False  # each statement is sent as its SQL
     job = create_job(workspace, template=make_template(workspace, FAN_OUT))
     bells = [(step.pk, step.attempt) for step in job.steps.filter(status="queued")]
     assert len(bells) == 3 and get_broker().queue_size() == 2  # K: the cluster's 2 workers
