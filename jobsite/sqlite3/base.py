@@ -52,17 +52,14 @@ class LockRetryingCursor(base.SQLiteCursorWrapper):
     lock_timeout = 5.0
 
     def execute(self, query, params=None):
-        return _retried(
-            lambda: super(LockRetryingCursor, self).execute(query, params), self.lock_timeout
-        )
+        return _retried(lambda: super(LockRetryingCursor, self).execute(query, params), self.lock_timeout)
 
     def executemany(self, query, param_list):
         # A retry needs the parameters again: a generator would be spent.
         if not isinstance(param_list, (list, tuple)):
             param_list = list(param_list)
         return _retried(
-            lambda: super(LockRetryingCursor, self).executemany(query, param_list),
-            self.lock_timeout,
+            lambda: super(LockRetryingCursor, self).executemany(query, param_list), self.lock_timeout
         )
 
 
