@@ -71,8 +71,7 @@ def database_from_url(
         if not db_path.is_absolute():
             db_path = base_dir / db_path
         return {
-            # Django's backend, taking the write lock by short retries (jobsite/sqlite3).
-            "ENGINE": "jobsite.sqlite3",
+            "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(db_path),
             "OPTIONS": {
                 # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE
