@@ -224,6 +224,16 @@ def fresh_postgres_url(base_url):
     return worker_cluster.fresh_postgres_url(base_url, prefix="jobsite_bench_")
 
 
+def drop_fresh_database(base_url, db_name):
+    """Close this process's connections, then drop the database fresh_postgres_url made
+    (nothing when db_name is None: the run was on SQLite)."""
+    if db_name:
+        from django.db import connections
+
+        connections.close_all()
+        drop_postgres_database(base_url, db_name)
+
+
 def _drop_redis_queue(queue_name):
     try:
         import redis

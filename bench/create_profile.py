@@ -129,7 +129,7 @@ def main():
     args = parser.parse_args()
     database_url = db_name = None
     if args.postgres:
-        from bench.common import drop_postgres_database, fresh_postgres_url
+        from bench.common import drop_fresh_database, fresh_postgres_url
 
         database_url, db_name = fresh_postgres_url(args.postgres)
     try:
@@ -139,10 +139,7 @@ def main():
                 measure(name, action, fixtures, args.n, args.top, profile=not args.no_profile)
     finally:
         if db_name:
-            from django.db import connections
-
-            connections.close_all()
-            drop_postgres_database(args.postgres, db_name)
+            drop_fresh_database(args.postgres, db_name)
 
 
 if __name__ == "__main__":

@@ -89,17 +89,14 @@ def main():
     os.environ.setdefault("JOBSITE_BROKER", "orm")
     database_url = db_name = None
     if args.postgres:
-        from bench.common import drop_postgres_database, fresh_postgres_url
+        from bench.common import drop_fresh_database, fresh_postgres_url
 
         database_url, db_name = fresh_postgres_url(args.postgres)
     try:
         profile(args, setup(database_url))
     finally:
         if db_name:
-            from django.db import connections
-
-            connections.close_all()
-            drop_postgres_database(args.postgres, db_name)
+            drop_fresh_database(args.postgres, db_name)
 
 
 def profile(args, fixtures):
