@@ -17,11 +17,9 @@ step and events INSERTs are one round trip (jobs/engine/transitions.py insert_ne
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from operator import attrgetter
 
-from django.conf import settings
 from django.db import connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
@@ -273,7 +271,8 @@ def _reader(fields: list[models.Field]):
 
 def _converter(field: models.Field, connection):
     """A fast (value, connection) → parameter for `field` on `connection`'s kind of
-    database, or None to use the update side's (jobsite.named_sql._writers)."""
+    database, or None to use the update side's (jobsite.named_sql._writers: text, a
+    float, a timestamp)."""
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     kind = type(target)
 
@@ -316,15 +315,6 @@ def _converter(field: models.Field, connection):
             if value is None
             else (value if native else value.hex)
             if type(value) is uuid.UUID
-            else by_field(value, connection)
-        )
-    if kind is models.DateTimeField and connection.vendor == "postgresql" and settings.USE_TZ:
-        # PostgreSQL takes an aware datetime as it is (adapt_datetimefield_value).
-        return lambda value, connection: (
-            None
-            if value is None
-            else value
-            if type(value) is datetime and value.utcoffset() is not None
             else by_field(value, connection)
         )
     if kind is models.JSONField and field is target:

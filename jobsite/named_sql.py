@@ -132,7 +132,7 @@ def _writer(field: models.Field, utc_naive: bool, aware: bool):
         # adapt_datetimefield_value returns it unchanged).
         return lambda value, connection: (
             value
-            if value is None or (type(value) is datetime and value.tzinfo is not None)
+            if value is None or (type(value) is datetime and value.utcoffset() is not None)
             else by_field(value, connection)
         )
     return by_field
