@@ -48,9 +48,13 @@ def database_from_url(
     data_dir: Path,
     conn_max_age: int,
     idle_in_transaction_seconds: float = 0,
+    sqlite_write_turns: bool = True,
 ) -> dict:
     """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into
     a Django DATABASES entry. Fails with a one-line message on anything else.
+
+    `sqlite_write_turns` (SQLite): jobsite's backend, which queues writers for the
+    write lock (jobsite/sqlite3/base.py), instead of Django's own.
 
     `idle_in_transaction_seconds` (PostgreSQL, 0 = never): the server ends a session that
     sits inside a transaction, waiting for its client, for longer than that. A worker
@@ -71,7 +75,9 @@ def database_from_url(
         if not db_path.is_absolute():
             db_path = base_dir / db_path
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            # jobsite.sqlite3 queues the writers in the kernel for SQLite's write lock
+            # instead of its busy handler's sleeps (jobsite/sqlite3/base.py).
+            "ENGINE": "jobsite.sqlite3" if sqlite_write_turns else "django.db.backends.sqlite3",
             "NAME": str(db_path),
             "OPTIONS": {
                 # WAL lets readers (the web pages) run while a worker writes; IMMEDIATE

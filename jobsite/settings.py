@@ -167,6 +167,9 @@ DATABASES = {
         # task cost more than the work itself (docs/benchmarks.md).
         conn_max_age=env_int("JOBSITE_CONN_MAX_AGE", 600),
         idle_in_transaction_seconds=JOBSITE_DB_IDLE_TRANSACTION_SECONDS,
+        # SQLite: writers wait for their turn in the kernel, not in SQLite's busy
+        # handler (jobsite/sqlite3/base.py); 0 = Django's own backend.
+        sqlite_write_turns=env_bool("JOBSITE_SQLITE_WRITE_TURNS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
