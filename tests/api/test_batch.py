@@ -160,3 +160,27 @@ def test_each_job_of_a_batch_gets_its_own_rows_for_the_inputs_it_names(
         assert sorted(stored.values_list("name", flat=True)) == sorted(
             a["name"] for a in job["artifacts"]
         )
+
+
+def test_the_kept_checker_answers_each_body_on_its_own(operator_client, greet):
+    """POST jobs/ and jobs/batch/ validate with one JobCreateSerializer kept per thread
+    (jobs/api/jobs_views.py checked_spec): nothing of one body reaches the next answer."""
+    bodies = [
+        ({"template": "greet", "start": "yes"}, 400, {"start"}),
+        ({"template": "greet", "variables": {"who": "a"}}, 201, None),
+        ([], 400, {"non_field_errors"}),
+        ({"template": "greet", "recipe": {}}, 400, {"template"}),
+        ({"template": "greet", "name": "second", "start": False}, 201, None),
+    ]
+    for body, status, error_keys in bodies:
+        response = operator_client.post("/api/v1/jobs/", body, format="json")
+        assert response.status_code == status, (body, response.content)
+        if error_keys:
+            assert set(response.json()["errors"]) == error_keys
+    created = Job.objects.order_by("created_at")
+    assert [(job.name, job.status) for job in created][-1] == ("second", "draft")
+    assert created.count() == 2
+    objects = [body for body, _, _ in bodies if isinstance(body, dict)]
+    response = operator_client.post(BATCH, {"jobs": objects}, format="json")
+    assert set(response.json()["errors"]) == {"jobs[0].start", "jobs[2].template"}
+    assert Job.objects.count() == 2
