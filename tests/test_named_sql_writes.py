@@ -24,6 +24,7 @@ from tests.sent_values import SAMPLES, as_sent, count_field_conversions, fits
 KINDS = {int: "an integer", bool: "a boolean", UUID: "a UUID", dict: "a dict", list: "a list"}
 
 
+@pytest.mark.django_db  # PostgreSQL's literal is composed on a connection
 @pytest.mark.parametrize("model", [Job, StepRun], ids=lambda model: model.__name__)
 def test_db_save_values_sends_what_each_field_sends(model):
     compared, kinds = {}, set()
