@@ -6,8 +6,8 @@ table per model and database (`field_writers`), used by the UPDATEs of a status 
 The common values — text (a TextChoices member too), an integer, a float, a boolean, a
 UUID, an aware timestamp, a dict or list for JSON, the id of another row, NULL — are
 converted here as the field's get_db_prep_save would convert them, without its layers of
-calls; anything else (an expression, a timestamp in another time zone, a UUID's text)
-goes through the field (docs/benchmarks.md, rounds 7, 8a and 9a; tests/test_named_sql_writes.py
+calls; anything else (an expression, a UUID's text, on SQLite a timestamp in another
+time zone) goes through the field (docs/benchmarks.md, rounds 7, 8a and 9a; tests/test_named_sql_writes.py
 and tests/test_named_inserts.py compare both on every column of the hot models).
 """
 

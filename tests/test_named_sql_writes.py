@@ -59,7 +59,8 @@ def test_a_utc_timestamp_is_stored_as_the_orm_stores_it():
 
 
 def every_column(instance) -> dict:
-    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}  # fmt: skip
+    fields = instance._meta.concrete_fields
+    return {field.attname: getattr(instance, field.attname) for field in fields}
 
 
 def test_a_status_change_is_converted_without_a_call_to_get_db_prep_save(workspace, monkeypatch):
