@@ -5,41 +5,27 @@ new job (docs/benchmarks.md, round 4).
 
 What does not change from one call to the next is worked out once per model and
 database (`_layout`): the columns, the statement's text, and for each field how its
-value becomes a parameter. The common values — text, an integer, a boolean, a float, a
-UUID, an aware timestamp, a dict or list for JSON, NULL — are converted here as the field
-would convert them, without its layers of calls; anything else goes through the field
-(docs/benchmarks.md, round 8a; tests/test_named_inserts.py compares both).
+value becomes a parameter — the table the UPDATEs use too (jobsite/field_writers.py:
+the common values converted as the field would convert them, without its layers of
+calls, anything else by the field; docs/benchmarks.md, rounds 8a and 9a).
 
 On PostgreSQL `run_together` sends several statements as one string: a create's job,
 step and events INSERTs are one round trip (jobs/engine/transitions.py insert_new_jobs).
 """
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from operator import attrgetter
 
 from django.db import connections, models
-from django.db.backends.base.operations import BaseDatabaseOperations
 
-from jobsite.named_sql import _writers, connection_for
+from jobsite.field_writers import field_writers
+from jobsite.named_sql import connection_for
 
 # At most this many parameters in one statement (PostgreSQL's protocol allows 65535;
 # SQLite says its own limit, features.max_query_params).
 MAX_PARAMS = 65535
-
-_TEXT = (models.CharField, models.TextField, models.URLField, models.SlugField)
-_INTEGER = (
-    models.IntegerField,
-    models.PositiveIntegerField,
-    models.PositiveBigIntegerField,
-    models.BigIntegerField,
-    models.SmallIntegerField,
-    models.PositiveSmallIntegerField,
-)
-
-_AUTO = (models.AutoField, models.BigAutoField, models.SmallAutoField)
 
 
 def insert_instances(model: type[models.Model], instances: list[models.Model]) -> None:
@@ -176,13 +162,6 @@ def _fields_in_order(model: type[models.Model]) -> tuple:
     return tuple(fields)
 
 
-def field_converters(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple:
-    """The (value, connection) → parameter converters of the fields `names` of `model` on
-    the database `alias`: what insert_instances sends for them (events.py's INSERT)."""
-    by_name = _layout(model, alias).by_name
-    return tuple(by_name[name] for name in names)
-
-
 @dataclass(frozen=True)
 class _Layout:
     """The parts of `model`'s INSERT that are the same for every call on one database."""
@@ -196,7 +175,6 @@ class _Layout:
     values: object  # instance → the fields' values before conversion, in column order
     converters: tuple  # (value, connection) → the parameter, one per column
     json: frozenset  # positions of JSON columns
-    by_name: dict  # field name → its converter
 
     def values_sql(self, rows: int) -> str:
         return self.head + "VALUES " + ", ".join([self.row] * rows) + self.tail
@@ -221,8 +199,8 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
     # bulk_batch_size depends on the objects only when a backend has no parameter limit;
     # pass more than any statement may take.
     limit = connection.ops.bulk_batch_size(fields, range(MAX_PARAMS))
-    writers = _writers(model, alias)
-    converters = tuple(_converter(field, connection) or writers[field.name] for field in fields)
+    writers = field_writers(model, alias)
+    converters = tuple(writers[field.name] for field in fields)
     return _Layout(
         head=head,
         row="(" + ", ".join(["%s"] * len(fields)) + ")",
@@ -235,7 +213,6 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
         json=frozenset(
             index for index, field in enumerate(fields) if isinstance(field, models.JSONField)
         ),
-        by_name={field.name: convert for field, convert in zip(fields, converters, strict=True)},
     )
 
 
@@ -267,80 +244,6 @@ def _reader(fields: list[models.Field]):
         return row
 
     return values
-
-
-def _converter(field: models.Field, connection):
-    """A fast (value, connection) → parameter for `field` on `connection`'s kind of
-    database, or None to use the update side's (jobsite.named_sql._writers: text, a
-    float, a timestamp)."""
-    target = field.target_field if isinstance(field, models.ForeignKey) else field
-    kind = type(target)
-
-    def by_field(value, connection):
-        return field.get_db_prep_save(value, connection)
-
-    if kind in _TEXT:
-        # CharField/TextField.to_python: any str (a TextChoices member too) as it is.
-        return lambda value, connection: (
-            value if value is None or isinstance(value, str) else by_field(value, connection)
-        )
-    if kind in _INTEGER:
-        internal = target.get_internal_type()
-        adapt = type(connection.ops).adapt_integerfield_value
-        if adapt is BaseDatabaseOperations.adapt_integerfield_value:  # as it is
-            return lambda value, connection: (
-                value if value is None or type(value) is int else by_field(value, connection)
-            )
-        return lambda value, connection: (
-            None
-            if value is None
-            else connection.ops.adapt_integerfield_value(value, internal)
-            if type(value) is int
-            else by_field(value, connection)
-        )
-    if kind in _AUTO and (
-        type(connection.ops).validate_autopk_value is BaseDatabaseOperations.validate_autopk_value
-    ):  # the id of another row (a ForeignKey), an integer as it is
-        return lambda value, connection: (
-            value if value is None or type(value) is int else by_field(value, connection)
-        )
-    if kind is models.BooleanField:
-        return lambda value, connection: (
-            value if value is None or type(value) is bool else by_field(value, connection)
-        )
-    if kind is models.UUIDField:
-        native = connection.features.has_native_uuid_field
-        return lambda value, connection: (
-            None
-            if value is None
-            else (value if native else value.hex)
-            if type(value) is uuid.UUID
-            else by_field(value, connection)
-        )
-    if kind is models.JSONField and field is target:
-        return _json_converter(field, by_field)
-    if field is not target:  # a ForeignKey: NULL as it is
-        return lambda value, connection: None if value is None else by_field(value, connection)
-    return None
-
-
-def _json_converter(field: models.JSONField, by_field):
-    """A dict or a list as JSONField.get_db_prep_save writes it (the backend's
-    adapt_json_value with the field's encoder); an empty one converted once: `{}` is
-    the default of most JSON columns. The empty values converted are private to this
-    converter, so nothing can change them after."""
-    empty: dict = {}
-
-    def convert(value, connection):
-        if type(value) is dict or type(value) is list:
-            if value:
-                return connection.ops.adapt_json_value(value, field.encoder)
-            if type(value) not in empty:
-                empty[type(value)] = by_field(type(value)(), connection)
-            return empty[type(value)]
-        return None if value is None else by_field(value, connection)
-
-    return convert
 
 
 def _shared(convert):

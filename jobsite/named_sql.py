@@ -24,6 +24,7 @@ from django.db import connections, models, router
 from django.utils import timezone
 
 from jobsite import prepared_sql
+from jobsite.field_writers import field_writers
 
 NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
 
@@ -80,62 +81,15 @@ def db_value(field: models.Field, value):
 
 
 def db_save_values(model: type[models.Model], values: dict) -> dict:
-    """Each of `values` (field name → value) as the model's field writes it (a dict of a
-    JSONField as JSON), with one look-up of the connection for all of them. A status
-    change writes half a dozen columns on every claim and finish; the plain ones (text,
-    a float, an aware timestamp (UTC on SQLite), NULL) are converted here as get_db_prep_save would
-    convert them, without its layers of calls (docs/benchmarks.md, round 7), and the
+    """Each of `values` (field name or attname → value) as the model's field writes it (a
+    dict of a JSONField as JSON), with one look-up of the connection for all of them. A
+    status change writes half a dozen columns on every claim and finish; the common
+    values are converted by the table the INSERTs use too (jobsite/field_writers.py),
+    without the fields' layers of calls (docs/benchmarks.md, rounds 7 and 9a), and the
     others by the field itself."""
     connection = connection_for(model, write=True)
-    writers = _writers(model, connection.alias)
+    writers = field_writers(model, connection.alias)
     return {name: writers[name](value, connection) for name, value in values.items()}
-
-
-# Fields whose get_db_prep_save returns a str, a float or None as it is, on any database.
-_AS_IS = {models.CharField: str, models.TextField: str, models.FloatField: float}
-
-
-@cache
-def _writers(model: type[models.Model], alias: str) -> dict:
-    """{field name or attname: writer(value, connection)} for `model` on `alias`."""
-    connection = connections[alias]
-    utc_naive = connection.vendor == "sqlite" and settings.USE_TZ and connection.timezone == UTC
-    aware = connection.vendor == "postgresql" and settings.USE_TZ
-    writers = {}
-    for field in model._meta.concrete_fields:
-        writer = _writer(field, utc_naive, aware)
-        writers[field.name] = writers[field.attname] = writer
-    return writers
-
-
-def _writer(field: models.Field, utc_naive: bool, aware: bool):
-    def by_field(value, connection):
-        return field.get_db_prep_save(value, connection)
-
-    plain = _AS_IS.get(type(field))
-    if plain is not None:
-        return lambda value, connection: (
-            value if value is None or type(value) is plain else by_field(value, connection)
-        )
-    if type(field) is models.DateTimeField and utc_naive:
-        # SQLite stores a timestamp as the text of its naive UTC value (the backend's
-        # adapt_datetimefield_value, with the connection's time zone UTC).
-        return lambda value, connection: (
-            None
-            if value is None
-            else str(value.replace(tzinfo=None))
-            if type(value) is datetime and value.tzinfo is UTC
-            else by_field(value, connection)
-        )
-    if type(field) is models.DateTimeField and aware:
-        # PostgreSQL takes an aware timestamp as it is (the backend's
-        # adapt_datetimefield_value returns it unchanged).
-        return lambda value, connection: (
-            value
-            if value is None or (type(value) is datetime and value.utcoffset() is not None)
-            else by_field(value, connection)
-        )
-    return by_field
 
 
 # The column names of each SELECT, per database: read from the cursor's description

@@ -4,61 +4,21 @@ pre_save and get_db_prep_save would send — on the database the tests run on (r
 with JOBSITE_TEST_DATABASE_URL for PostgreSQL) — and the rows it writes the ones
 bulk_create writes."""
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from django.db import IntegrityError, connection, models
+from django.db import IntegrityError, connection
 from django_q.models import OrmQ
 
 from jobs.engine.states import JobStatus, StepStatus
-from jobs.models import Artifact, EventKind, Job, JobEvent, StepRun, Trigger
+from jobs.models import Artifact, Job, JobEvent, StepRun, Trigger
 from jobs.services import create_job, prepare_job
 from jobsite.named_inserts import _layout, insert_instances, new_instance
 from tests.jobs.helpers import make_template
+from tests.sent_values import SAMPLES, as_sent, count_field_conversions, fits
 
-SAMPLES = [
-    None,
-    "",
-    "text with 'quotes', a \\ and ünïcode",
-    JobStatus.QUEUED,  # a TextChoices member: a str subclass
-    EventKind.STEP_STATUS,
-    0,
-    12,
-    2**40,
-    True,
-    False,
-    0.0,
-    37.5,
-    {},
-    [],
-    {"a": [1, 2, {"b": None}], "ü": "ñ"},
-    ["x", 1],
-    "plain text for a JSON column",
-    datetime(2026, 12, 7, 15, 1, 2, 345678, tzinfo=UTC),
-    datetime(2026, 12, 7, 15, 1, 2, tzinfo=timezone(timedelta(hours=2))),  # aware, not UTC
-    uuid4(),
-    uuid4().hex,
-]
 MODELS = [Job, StepRun, JobEvent, OrmQ, Artifact]
-
-
-def as_sent(value):
-    """What the driver receives: PostgreSQL's literal (psycopg's own adaptation of the
-    parameter, JSON and integer wrappers included), SQLite's Python value and type."""
-    if connection.vendor == "postgresql":
-        return connection.ops.compose_sql("%s", [value])
-    return type(value), value
-
-
-def fits(field, value) -> bool:
-    """Whether the field takes this value at all (get_db_prep_save, and the driver's
-    adaptation, do not raise)."""
-    try:
-        as_sent(field.get_db_prep_save(value, connection))
-    except Exception:  # noqa: BLE001 - a value of another type: not a case to compare
-        return False
-    return True
 
 
 def columns(model):
@@ -146,19 +106,7 @@ def test_a_new_job_goes_in_without_a_call_to_get_db_prep_save(workspace, templat
     first, job = new_job(workspace, template), new_job(workspace, template)
     insert_instances(Job, [first])
     insert_instances(StepRun, first.step_runs)
-    calls = []
-
-    def counting(original):
-        def counted(field, value, connection):
-            calls.append(field.name)
-            return original(field, value, connection)
-
-        return counted
-
-    kinds = {type(field) for model in (Job, StepRun) for field in model._meta.fields}
-    for kind in {models.Field, *kinds}:
-        if "get_db_prep_save" in vars(kind):
-            monkeypatch.setattr(kind, "get_db_prep_save", counting(vars(kind)["get_db_prep_save"]))
+    calls = count_field_conversions(monkeypatch, [Job, StepRun])
     insert_instances(Job, [job])
     insert_instances(StepRun, job.step_runs)
     assert calls == []

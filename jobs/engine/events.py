@@ -14,7 +14,8 @@ from django.db import connections, router
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
-from jobsite.named_inserts import Statement, field_converters, run_together
+from jobsite.field_writers import field_writers
+from jobsite.named_inserts import Statement, run_together
 from jobsite.named_sql import db_value, execute
 from jobsite.secrets import MASK, mask
 
@@ -134,9 +135,8 @@ def _insert_events(now, groups, *, after: list[Statement] = ()):
     """Insert events as rows: `groups` is a list of (job id, seq of the first, events);
     the statements `after` are run first (insert_first_events)."""
     connection = connections[router.db_for_write(JobEvent)]
-    job_id_value, created_value, data_value = field_converters(
-        JobEvent, ("job", "created_at", "data"), connection.alias
-    )
+    writers = field_writers(JobEvent, connection.alias)
+    job_id_value, created_value, data_value = writers["job"], writers["created_at"], writers["data"]
     now_value = created_value(now, connection)
     groups = [(job_id_value(job_id, connection), first, events) for job_id, first, events in groups]
     data_field = JobEvent._meta.get_field("data")
