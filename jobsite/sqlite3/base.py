@@ -46,13 +46,19 @@ class Turn:
     """One writer's turn on one database file: `take()` blocks until it is this
     writer's, `give_back()` releases it. Not re-entrant; one per connection."""
 
-    def __init__(self, path: str, timeout: float):
+    def __init__(self, path: str, timeout: float, mode: int = 0o644):
         self.path = path
         self.timeout = timeout
+        self.mode = mode  # the database file's: every user who may write it may take turns
         self.fd = None
+        self.stamps = True
 
     def take(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, self.mode)
+        except PermissionError:  # made by another user without write access for us:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)  # flock needs none
+            self.stamps = False
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,7 +67,8 @@ class Turn:
                     raise OperationalError("database is locked") from None
                 # Blocks in the kernel until given back, or until its holder ends.
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            os.pwrite(fd, TAKEN_AT.pack(time.monotonic()), 0)
+            if self.stamps:
+                os.pwrite(fd, TAKEN_AT.pack(time.monotonic()), 0)
         except BaseException:
             os.close(fd)
             raise
@@ -82,7 +89,8 @@ class Turn:
         fd, self.fd = self.fd, None
         if fd is not None:
             try:
-                os.pwrite(fd, NOT_TAKEN, 0)
+                if self.stamps:
+                    os.pwrite(fd, NOT_TAKEN, 0)
             finally:
                 os.close(fd)  # closing the file releases its lock
 
@@ -117,7 +125,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.turn is None and not self.is_in_memory_db():
             name = str(self.settings_dict["NAME"])
             timeout = float(self.settings_dict["OPTIONS"].get("timeout", 5))
-            self.turn = Turn(f"{name}-turn", timeout)
+            try:
+                mode = os.stat(name).st_mode & 0o666
+            except OSError:
+                mode = 0o644
+            self.turn = Turn(f"{name}-turn", timeout, mode)
         return connection
 
     def create_cursor(self, name=None):
