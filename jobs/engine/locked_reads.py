@@ -17,7 +17,15 @@ from uuid import UUID
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
 from jobsite.models import Workspace
-from jobsite.named_sql import connection_for, db_value, fetch, fetch_sets, model_from_row
+from jobsite.named_inserts import Statement
+from jobsite.named_sql import (
+    connection_for,
+    db_value,
+    fetch,
+    fetch_sets,
+    model_from_row,
+    statement,
+)
 
 JOB_ID = Job._meta.pk
 STEP_RUN_ID = StepRun._meta.pk
@@ -76,6 +84,22 @@ def _steps(job: Job, rows: list[dict]) -> list[StepRun]:
     for step in steps:
         step.job = job  # the instance we hold, so step.job costs no query
     return steps
+
+
+def active_webhooks_check(workspace_id: UUID, jobs: list[Job]) -> Statement:
+    """has_active_webhooks for `jobs`, created in this transaction in that workspace, as a
+    statement not yet run: it sets their `has_webhooks` once it has. On PostgreSQL it
+    goes to the server with their INSERTs, in one round trip (named_inserts.run_together;
+    docs/benchmarks.md, round 9d); the deliveries that need its answer come after."""
+    connection = connection_for(WebhookEndpoint)
+    sql = statement("workspace_has_active_webhook", connection.vendor)
+    workspace_id = db_value(Workspace._meta.pk, workspace_id)
+
+    def took(rows):
+        for job in jobs:
+            job.has_webhooks = bool(rows)
+
+    return Statement(sql % {"workspace_id": "%s"}, [workspace_id], True, took)
 
 
 def has_active_webhooks(workspace_id: UUID) -> bool:

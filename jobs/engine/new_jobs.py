@@ -16,7 +16,7 @@ from django.db import transaction
 
 from jobs.engine.concurrency import WAITING_FOR_WORKER, concurrency_settings
 from jobs.engine.lifecycle import start_locked_job, steps_ready_at_start
-from jobs.engine.locked_reads import has_active_webhooks
+from jobs.engine.locked_reads import active_webhooks_check
 from jobs.engine.queue import enqueue_steps
 from jobs.engine.transitions import insert_new_jobs, new_job_section
 from jobs.models import Artifact, Job
@@ -56,15 +56,18 @@ def save_new_jobs(new_jobs: list[NewJob]) -> list[Job]:
         for new in new_jobs
         if new.start and not concurrency_settings(new.job)
     }
+    # Whether each workspace of a started job has an active webhook endpoint, asked with
+    # the INSERTs (one round trip on PostgreSQL); a job of any other workspace: no.
+    for job in jobs:
+        job.has_webhooks = False
+    checks = [
+        active_webhooks_check(
+            workspace_id, [job for job in jobs if job.workspace_id == workspace_id]
+        )
+        for workspace_id in {job.workspace_id for job in jobs if job.pk in bulk}
+    ]
     with transaction.atomic():
-        if bulk:
-            webhooks = {
-                workspace_id: has_active_webhooks(workspace_id)
-                for workspace_id in {job.workspace_id for job in jobs if job.pk in bulk}
-            }
-            for job in jobs:
-                job.has_webhooks = webhooks.get(job.workspace_id, False)
-        insert_new_jobs(jobs, bulk, waiting_reason=WAITING_FOR_WORKER)
+        insert_new_jobs(jobs, bulk, waiting_reason=WAITING_FOR_WORKER, first=checks)
         inputs = Artifact.objects.bulk_create(
             shared_artifact(artifact, new.job, step_id="", name=name)
             for new in new_jobs

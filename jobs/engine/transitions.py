@@ -345,7 +345,7 @@ def step_queued_message(step: StepRun, attempt: int) -> str:
 
 
 def insert_new_jobs(
-    jobs: list[Job], started: dict[UUID, list[StepRun]], *, waiting_reason: str
+    jobs: list[Job], started: dict[UUID, list[StepRun]], *, waiting_reason: str, first=()
 ) -> None:
     """Insert jobs made in the current transaction — unsaved instances, their unsaved
     steps in `job.step_runs` — with one INSERT for the jobs and one for the steps, however
@@ -356,7 +356,8 @@ def insert_new_jobs(
     (seq 1, 2, … of each job, all in one INSERT) and the deliveries are the ones that
     inserting the draft and then calling change_job_status and change_step_status would
     make, without an UPDATE per row. The other jobs go in as they are (drafts). The
-    caller sets `has_webhooks` on the started jobs and enqueues their queued steps."""
+    caller enqueues their queued steps, and sets `has_webhooks` on the started jobs, or
+    gives the statements that do in `first` (run before the INSERTs, with them)."""
     now = timezone.now()
     for job in jobs:
         to_queue = started.get(job.pk)
@@ -385,7 +386,7 @@ def insert_new_jobs(
     started_jobs = [job for job in jobs if job.pk in started]
     # The jobs, their steps and their events: on PostgreSQL one round trip for the three
     # INSERTs, which do not depend on each other's answer (docs/benchmarks.md, round 8a).
-    rows = insert_statements(Job, jobs)
+    rows = [*first, *insert_statements(Job, jobs)]
     rows += insert_statements(StepRun, [step for job in jobs for step in job.step_runs])
     insert_first_events(started_jobs, after=rows)
     record_jobs_event_deliveries(started_jobs, JOB_EVENTS[JobStatus.QUEUED])
