@@ -58,7 +58,7 @@ def save_new_jobs(new_jobs: list[NewJob]) -> list[Job]:
     }
     # Whether each workspace of a started job has an active webhook endpoint, asked with
     # the INSERTs (one round trip on PostgreSQL); a job of any other workspace: no.
-    for job in jobs:
+    for job in jobs if bulk else ():
         job.has_webhooks = False
     checks = [
         active_webhooks_check(

@@ -97,22 +97,20 @@ class Turn:
 
 class TurnTakingCursor(base.SQLiteCursorWrapper):
     def execute(self, query, params=None):
-        turn = self.turn
-        if turn is None or self.connection.in_transaction or not WRITES.match(query):
-            return super().execute(query, params)
-        turn.take()
-        try:
-            return super().execute(query, params)
-        finally:
-            turn.give_back()
+        return self._in_turn(query, super().execute, query, params)
 
     def executemany(self, query, param_list):
+        return self._in_turn(query, super().executemany, query, param_list)
+
+    def _in_turn(self, query, run, *args):
+        """`run(*args)`; a statement that writes outside a transaction takes the turn
+        for itself (inside one, the transaction holds it)."""
         turn = self.turn
         if turn is None or self.connection.in_transaction or not WRITES.match(query):
-            return super().executemany(query, param_list)
+            return run(*args)
         turn.take()
         try:
-            return super().executemany(query, param_list)
+            return run(*args)
         finally:
             turn.give_back()
 
