@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     Bench,
+    cpu_seconds_of,
     emit_result,
     fmt,
     make_fixtures,
@@ -109,12 +110,6 @@ def worker_pids(master_pid: int) -> list[int]:
         return [int(pid) for pid in children.read().split()]
 
 
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 UNEVEN = 0.25  # a run where one worker did less than this share of the CPU is redone
 ATTEMPTS = 3
 
@@ -128,10 +123,10 @@ def balanced_wrk(master_pid: int, url, seconds, key=None):
     while True:
         attempts += 1
         pids = worker_pids(master_pid)
-        before = [cpu_ticks(pid) for pid in pids]
+        before = [cpu_seconds_of(pid) or 0.0 for pid in pids]
         result = wrk(url, seconds, key)
-        used = [cpu_ticks(pid) - ticks for pid, ticks in zip(pids, before, strict=True)]
-        shares = [round(ticks / max(1, sum(used)), 2) for ticks in used]
+        used = [(cpu_seconds_of(pid) or 0.0) - cpu for pid, cpu in zip(pids, before, strict=True)]
+        shares = [round(cpu / (sum(used) or 1), 2) for cpu in used]
         if len(shares) < 2 or min(shares) >= UNEVEN or attempts == ATTEMPTS:
             return {**result, "attempts": attempts, "worker_shares": shares}
 

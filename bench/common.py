@@ -219,6 +219,16 @@ class Bench:
             return 0
 
 
+def cpu_seconds_of(pid):
+    """User + system CPU seconds a live process has used, or None (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fresh_postgres_url(base_url):
     """A new, empty database `jobsite_bench_…` on the server of base_url: (url, name)."""
     return worker_cluster.fresh_postgres_url(base_url, prefix="jobsite_bench_")

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     Bench,
+    cpu_seconds_of,
     emit_result,
     fmt,
     make_fixtures,
@@ -87,16 +88,6 @@ def memory_of(pid):
     except OSError:
         return None
     return values.get("VmHWM"), values.get("VmRSS")
-
-
-def cpu_seconds_of(pid):
-    """User + system CPU seconds a live process has used, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_backends(db_name):

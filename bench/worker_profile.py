@@ -25,20 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import cpu_seconds_of  # noqa: E402
 from bench.create_profile import setup  # noqa: E402
-
-# The backend's CPU (user + system) from /proc, in clock ticks; PostgreSQL on this host only.
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def backend_cpu(pid):
-    """Seconds of CPU the server process `pid` has used, or None when it cannot be read
-    (the server runs elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def round_trips(queries):
@@ -118,13 +106,13 @@ def profile(args, fixtures):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             pid = cursor.fetchone()[0]
-    server = backend_cpu(pid) if pid else None
+    server = cpu_seconds_of(pid) if pid else None
     cpu, started = time.process_time(), time.perf_counter()
     ran = drain()  # once without the profiler, which inflates call-heavy code
     bare = (time.process_time() - cpu) / ran * 1000
     wall = (time.perf_counter() - started) / ran * 1000
     if server is not None:
-        server = (backend_cpu(pid) - server) / ran * 1000
+        server = (cpu_seconds_of(pid) - server) / ran * 1000
     assert ran == args.n, ran
     print(
         f"== worker ({connection.vendor}): {ran} jobs, {bare:.2f} ms CPU and {wall:.2f} ms wall "
