@@ -16,10 +16,10 @@ outside a transaction. Writers waiting for their turn sleep in the kernel and ar
 when it is released; they wait in the calling thread (round 9b measured a thread that
 waits and hands the turn over as slower than no turn at all). The turn is only a queue
 in front of SQLite's lock, not a replacement for it: a process without it (the sqlite3
-shell, a tool) is still kept out by SQLite, and waits in its busy handler as before. The file is opened when the turn is
-taken and closed when it is given back, so no turn is shared across a fork. A writer that
-finds the turn held for longer than the database's `timeout` fails at once, as SQLite
-would have ("database is locked").
+shell, a tool) is still kept out by SQLite, and waits in its busy handler as before. The
+file is opened when the turn is taken and closed when it is given back, so no turn is
+shared across a fork. A writer that finds the turn held for longer than the database's
+`timeout` fails at once, as SQLite would have ("database is locked").
 """
 
 import fcntl
