@@ -129,6 +129,15 @@ FOR UPDATE OF job SKIP LOCKED
 -- A job's steps in their template order.
 SELECT step.* FROM jobs_steprun step WHERE step.job_id = %(job_id)s ORDER BY step.position
 
+-- name: steps_of_job_changed_since
+-- The steps of a job whose status changed after its event %(seq)s: each change wrote a
+-- step.status event (jobs/engine/locked_reads.py current_steps).
+SELECT step.* FROM jobs_steprun step
+WHERE step.job_id = %(job_id)s AND step.step_id IN (
+    SELECT event.step_id FROM jobs_jobevent event
+    WHERE event.job_id = %(job_id)s AND event.seq > %(seq)s AND event.kind = 'step.status'
+)
+
 -- name: steps_of_job_of_step
 -- steps_of_job, the job found by one of its steps: sent on PostgreSQL in the same round
 -- trip as job_of_step_for_update (jobsite/named_sql.py fetch_sets), after it in the same
@@ -202,6 +211,10 @@ UPDATE jobs_steprun
 SET status = %(status)s, finished_at = %(finished_at)s, exit_code = %(exit_code)s, error = %(error)s,
     outputs = %(outputs)s, progress = %(progress)s, lease_expires_at = %(lease_expires_at)s
 WHERE id = %(id)s AND status = %(old_status)s AND attempt = %(fence)s
+
+-- name: save_job_progress
+-- A job's progress after one of its steps finished (jobs/engine/lifecycle.py update_progress).
+UPDATE jobs_job SET progress = %(progress)s, completed_steps = %(completed_steps)s WHERE id = %(job_id)s
 
 -- name: save_last_event_seq
 -- The seq of a job's newest event, when no status change of the section carried it.

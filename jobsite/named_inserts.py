@@ -9,11 +9,11 @@ value becomes a parameter — the table the UPDATEs use too (jobsite/field_write
 the common values converted as the field would convert them, without its layers of
 calls, anything else by the field; docs/benchmarks.md, rounds 8a and 9a).
 
-On PostgreSQL `run_together` sends several statements as one string: a create's job,
-step and events INSERTs are one round trip (jobs/engine/transitions.py insert_new_jobs).
+On PostgreSQL `run_together` (jobsite/sent_together.py) sends several statements as one
+string: a create's job, step and events INSERTs are one round trip
+(jobs/engine/transitions.py insert_new_jobs).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from operator import attrgetter
@@ -22,6 +22,7 @@ from django.db import connections, models
 
 from jobsite.field_writers import field_writers
 from jobsite.named_sql import connection_for
+from jobsite.sent_together import Statement, run_together
 
 # At most this many parameters in one statement (PostgreSQL's protocol allows 65535;
 # SQLite says its own limit, features.max_query_params).
@@ -33,40 +34,7 @@ def insert_instances(model: type[models.Model], instances: list[models.Model]) -
     database makes (an auto-increment id) comes back with RETURNING and is set on the
     instances. A JSON value several instances share (the definition of the jobs of one
     template) is converted once, an empty one once per process."""
-    run_together(model, insert_statements(model, instances))
-
-
-@dataclass(frozen=True)
-class Statement:
-    """A statement not yet run: `took` gets the rows it returns (RETURNING), or None
-    when it returns none."""
-
-    sql: str
-    params: list
-    returns: bool = False
-    took: Callable[[list | None], None] = lambda rows: None
-
-
-def run_together(model: type[models.Model], statements: list[Statement]) -> None:
-    """Run `statements` in order, in the current transaction, on the database `model` is
-    written to. On PostgreSQL several go to the server as one string — one round trip
-    instead of one each (docs/benchmarks.md, rounds 4d and 8a) — and each one's result
-    is read with `nextset`; SQLite runs them one by one."""
-    if not statements:
-        return
-    connection = connection_for(model, write=True)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(statements) > 1:
-            sql = ";\n".join(statement.sql for statement in statements)
-            cursor.execute(sql, [param for statement in statements for param in statement.params])
-            for index, statement in enumerate(statements):
-                if index:
-                    cursor.nextset()
-                statement.took(cursor.fetchall() if statement.returns else None)
-            return
-        for statement in statements:
-            cursor.execute(statement.sql, statement.params)
-            statement.took(cursor.fetchall() if statement.returns else None)
+    run_together(connection_for(model, write=True), insert_statements(model, instances))
 
 
 def insert_statements(model: type[models.Model], instances: list[models.Model]) -> list:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from jobsite import prepared_sql
 from jobsite.field_writers import field_writers
+from jobsite.sent_together import Statement, hold, is_holding, run_together
 
 NAME_LINE = re.compile(r"^-- name: (\w+)(?: \((\w+)\))?\s*$")
 
@@ -127,6 +128,8 @@ def fetch_sets(names: list[str], model: type[models.Model], **params) -> list[li
 
 
 def _fetch_sets(connection, names: list[str], params: dict) -> list[list[dict]]:
+    if getattr(connection, "held_writes", None):
+        return _fetch_after_held(connection, names, params)
     if connection.vendor != "postgresql":
         results = []
         with connection.cursor() as cursor:
@@ -144,6 +147,43 @@ def _fetch_sets(connection, names: list[str], params: dict) -> list[list[dict]]:
     return results
 
 
+def _as_statements(connection, name: str, params: dict, **last) -> list[Statement]:
+    """The named statement as Statements for run_together (its PREPARE first, the first
+    time on the connection); `last`: the EXECUTE's own fields."""
+    pieces, prepared = prepared_sql.positional(connection, name, statement(name, "postgresql"), params)  # fmt: skip
+    *prepares, (sql, values) = pieces
+    took = last.pop("took", lambda rows: None)
+
+    def took_and_prepared(rows):
+        prepared()
+        took(rows)
+
+    return [*(Statement(*piece) for piece in prepares), Statement(sql, values, took=took_and_prepared, **last)]  # fmt: skip
+
+
+def _fetch_after_held(connection, names: list[str], params: dict) -> list[list[dict]]:
+    """_fetch_sets on a connection holding writes: they go first, in the same string."""
+    results = []
+    statements = []
+    for name in names:
+        statements += _as_statements(
+            connection, name, params, returns=True, by_name=True, took=results.append
+        )
+    run_together(connection, statements)
+    return results
+
+
+def execute_or_hold(name: str, model: type[models.Model], rows: int | None, **params) -> int:
+    """execute(name, model, …), or, on a connection holding its section's writes
+    (jobsite/sent_together.py), the statement held, to go with the next one, where it
+    must change `rows` rows: returns `rows` then. `rows` None: never held."""
+    connection = connection_for(model, write=True)
+    if rows is None or not is_holding(connection):
+        return execute(name, model, **params)
+    hold(connection, _as_statements(connection, name, params, rows=rows))
+    return rows
+
+
 def execute(name: str, model: type[models.Model], **params) -> int:
     """Run the statement `name` (on the database `model` is written to); returns the
     number of rows it changed."""
@@ -159,12 +199,15 @@ def execute(name: str, model: type[models.Model], **params) -> int:
 def _send(connection, cursor, names: list[str], params: dict) -> None:
     """The statements `names` to PostgreSQL in one string, prepared once per connection
     (jobsite/prepared_sql.py); the cursor is left on the first one's result."""
-    try:
-        prepared_sql.send(connection, cursor, [(name, statement(name, "postgresql")) for name in names], params)  # fmt: skip
-    except prepared_sql.StaleStatements:
-        for key in [key for key in _columns if key[1] == connection.alias]:
-            del _columns[key]  # a table changed: its columns are read again
-        raise
+    prepared_sql.send(connection, cursor, [(name, statement(name, "postgresql")) for name in names], params)  # fmt: skip
+
+
+def _forget_columns(connection) -> None:
+    for key in [key for key in _columns if key[1] == connection.alias]:
+        del _columns[key]  # a table changed: its columns are read again
+
+
+prepared_sql.on_stale.append(_forget_columns)
 
 
 # --- rows into instances -------------------------------------------------------------------

@@ -19,6 +19,8 @@ transaction mode) the setting must be off (docs/deploy.md).
 import itertools
 import re
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError
@@ -76,13 +78,59 @@ def send(connection, cursor, statements: list[tuple[str, str]], params: dict) ->
         executes.append(
             f"EXECUTE {server_name}({arguments})" if order else f"EXECUTE {server_name}"
         )
-    try:
+    with stale_guard(connection):
         cursor.execute(";\n".join(prepares + executes), params)
-    except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) in STALE:
-            prepared.clear()
-            raise StaleStatements(f"prepared statement out of date: {exc}") from exc
-        raise
     prepared.update(new)
     for _ in prepares:
         cursor.nextset()
+
+
+# Called with the connection when its prepared statements are found out of date (what
+# was learnt of their results goes with them: jobsite/named_sql.py).
+on_stale = []
+
+
+@contextmanager
+def stale_guard(connection) -> Iterator[None]:
+    """Around the execution of a string with EXECUTEs: the server's copies out of date
+    are forgotten (prepared again next time) and the error raised as StaleStatements."""
+    try:
+        yield
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) in STALE:
+            _prepared.pop(connection.connection, None)
+            for forget in on_stale:
+                forget(connection)
+            raise StaleStatements(f"prepared statement out of date: {exc}") from exc
+        raise
+
+
+def positional(connection, name: str, sql: str, params: dict):
+    """The named statement `name` (`sql`, `params` by name) as positional pieces for a
+    string of several statements, each a (SQL, values) pair — its PREPARE first when
+    the connection has not prepared it —, and what to call once that string has run
+    (it counts as prepared from then on)."""
+    if not settings.JOBSITE_DB_PREPARED_STATEMENTS:
+        names = PARAM.findall(sql)
+        return [(PARAM.sub("%s", sql), [params[name] for name in names])], lambda: None
+    if sql not in _parametrized:
+        _parametrized[sql] = parametrized(sql)
+    body, order = _parametrized[sql]
+    prepared = _prepared.setdefault(connection.connection, {})
+    server_name = prepared.get(name)
+    pieces, done = [], lambda: None
+    if server_name is None:
+        server_name = f"jobsite_{name}_{next(_generation)}"
+        pieces.append((f"PREPARE {server_name} AS {body}", []))
+
+        def done():
+            _prepared.setdefault(connection.connection, {})[name] = server_name
+
+    arguments = ", ".join(["%s"] * len(order))
+    pieces.append(
+        (
+            f"EXECUTE {server_name}({arguments})" if order else f"EXECUTE {server_name}",
+            [params[param] for param in order],
+        )
+    )
+    return pieces, done

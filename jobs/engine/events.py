@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from jobs.models import Job, JobEvent
 from jobsite.field_writers import field_writers
-from jobsite.named_inserts import Statement, run_together
-from jobsite.named_sql import db_value, execute
+from jobsite.named_sql import db_value, execute_or_hold
 from jobsite.secrets import MASK, mask
+from jobsite.sent_together import Statement, run_together
 
 __all__ = ["MASK", "mask_secrets", "record_events"]
 
@@ -87,18 +87,21 @@ def flush_events(job: Job) -> None:
     if not groups:
         return
     now = timezone.now()
-    _insert_events(now, groups)
+    # The seqs first: while the section holds its writes (jobsite/sent_together.py) they
+    # go with the events' INSERT, in its string.
     for each in jobs:
         if each._seq_in_db != each.last_event_seq:
-            execute(
+            execute_or_hold(
                 "save_last_event_seq",
                 Job,
+                1,
                 job_id=db_value(Job._meta.pk, each.pk),
                 last_event_seq=each.last_event_seq,
                 updated_at=db_value(Job._meta.get_field("updated_at"), now),
             )
             each._seq_in_db = each.last_event_seq
             each.updated_at = now
+    _insert_events(now, groups)
 
 
 def flush_with(job: Job, other: Job) -> None:
@@ -121,14 +124,21 @@ def insert_first_events(jobs: list[Job], *, after: list[Statement] = ()) -> None
     if groups:
         _insert_events(timezone.now(), groups, after=after)
     else:
-        run_together(JobEvent, list(after))
+        run_together(connections[router.db_for_write(JobEvent)], list(after))
 
 
 @cache
-def _table_and_columns(alias: str) -> tuple[str, str]:
-    quote = connections[alias].ops.quote_name
+def _table_and_columns(alias: str) -> tuple[str, str, str]:
+    """The table, its columns, and (PostgreSQL) the columns' array types to UNNEST."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
     fields = [JobEvent._meta.get_field(name) for name in _COLUMNS]
-    return quote(JobEvent._meta.db_table), ", ".join(quote(field.column) for field in fields)
+    casts = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+    return (
+        quote(JobEvent._meta.db_table),
+        ", ".join(quote(field.column) for field in fields),
+        casts if connection.vendor == "postgresql" else "",
+    )
 
 
 def _insert_events(now, groups, *, after: list[Statement] = ()):
@@ -140,7 +150,7 @@ def _insert_events(now, groups, *, after: list[Statement] = ()):
     now_value = created_value(now, connection)
     groups = [(job_id_value(job_id, connection), first, events) for job_id, first, events in groups]
     data_field = JobEvent._meta.get_field("data")
-    table, columns = _table_and_columns(connection.alias)
+    table, columns, casts = _table_and_columns(connection.alias)
     if (
         connection.vendor == "postgresql"
         and sum(len(events) for _, _, events in groups) > COPY_FROM
@@ -179,7 +189,7 @@ def _insert_events(now, groups, *, after: list[Statement] = ()):
             for job_value, first_seq, events in groups
             for offset, event in enumerate(events)
         ]
-        run_together(JobEvent, list(after))
+        run_together(connection, list(after))
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write("".join(rows))
@@ -199,6 +209,14 @@ def _insert_events(now, groups, *, after: list[Statement] = ()):
         for job_value, first_seq, events in groups
         for offset, event in enumerate(events)
     ]
+    if casts and len(rows) > 1:
+        # One array per column: eight parameters however many rows. psycopg parses a
+        # statement once only up to 50 parameters; a finish's events and the writes it
+        # held go in one string (jobsite/sent_together.py) and stay under that.
+        columns_of_rows = [list(column) for column in zip(*rows, strict=True)]
+        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({casts})"
+        run_together(connection, [*after, Statement(sql, columns_of_rows)])
+        return
     placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     statements = [
         Statement(
@@ -208,4 +226,4 @@ def _insert_events(now, groups, *, after: list[Statement] = ()):
         for start in range(0, len(rows), INSERT_CHUNK)
         for chunk in [rows[start : start + INSERT_CHUNK]]
     ]
-    run_together(JobEvent, [*after, *statements])
+    run_together(connection, [*after, *statements])

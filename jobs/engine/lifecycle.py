@@ -29,6 +29,7 @@ from jobs.engine.transitions import (
     step_queued_message,
 )
 from jobs.models import Job, StepRun
+from jobsite.named_sql import db_value, execute_or_hold
 
 if TYPE_CHECKING:
     from jobs.engine.steps import EagerClaim
@@ -182,7 +183,14 @@ def final_progress(status: str, steps: list[StepRun]) -> float:
 def update_progress(job: Job, steps: list[StepRun]) -> None:
     pct, completed = progress_of(job, steps)
     if pct != job.progress or completed != job.completed_steps:
-        Job.objects.filter(pk=job.pk).update(progress=pct, completed_steps=completed)
+        execute_or_hold(
+            "save_job_progress",
+            Job,
+            1,
+            job_id=db_value(Job._meta.pk, job.pk),
+            progress=pct,
+            completed_steps=completed,
+        )
         job.progress, job.completed_steps = pct, completed
 
 

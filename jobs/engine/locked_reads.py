@@ -17,7 +17,6 @@ from uuid import UUID
 from jobs.models import Job, StepRun
 from jobs.models.automation import WebhookEndpoint
 from jobsite.models import Workspace
-from jobsite.named_inserts import Statement
 from jobsite.named_sql import (
     connection_for,
     db_value,
@@ -26,6 +25,7 @@ from jobsite.named_sql import (
     model_from_row,
     statement,
 )
+from jobsite.sent_together import Statement
 
 JOB_ID = Job._meta.pk
 STEP_RUN_ID = StepRun._meta.pk
@@ -79,6 +79,42 @@ def read_steps(job: Job) -> list[StepRun]:
     return _steps(job, fetch("steps_of_job", StepRun, job_id=db_value(JOB_ID, job.pk)))
 
 
+# A section catches up on at most this many events of its job by reading only the steps
+# they changed; further behind, it reads all of them (the events are scanned to find them).
+CATCH_UP_EVENTS = 200
+
+
+def current_steps(job: Job, known: Job) -> list[StepRun]:
+    """The steps of the freshly locked `job`, given `known`: the job as this process left
+    it at the end of its previous engine section (jobs/engine/transitions.py locked_job).
+
+    Every status change of a step writes a `step.status` event, which moves the job's
+    last_event_seq; the fields that change without one (the lease, log_bytes of the
+    running step) are not read by the engine's sections. So when the seq has not moved,
+    `known`'s steps are current; when other sections moved it — the siblings of a
+    fan-out finished by another worker — only the steps named by the status events
+    since are read again, and the others kept: a fan-out of 40 steps on two workers
+    read all 41 rows again in every finish (docs/benchmarks.md, round 10)."""
+    steps = getattr(known, "step_runs", None)
+    behind = job.last_event_seq - known.last_event_seq
+    if steps is None or known.pk != job.pk or not 0 <= behind <= CATCH_UP_EVENTS:
+        return read_steps(job)
+    if behind:
+        rows = fetch(
+            "steps_of_job_changed_since",
+            StepRun,
+            job_id=db_value(JOB_ID, job.pk),
+            seq=known.last_event_seq,
+        )
+        changed = {step.pk: step for step in _steps(job, rows)}
+        steps = [changed.pop(step.pk, step) for step in steps]
+        if changed:  # a step not known before: read them all
+            return read_steps(job)
+    for step in steps:
+        step.job = job
+    return steps
+
+
 def _steps(job: Job, rows: list[dict]) -> list[StepRun]:
     steps = [model_from_row(StepRun, row) for row in rows]
     for step in steps:
@@ -89,7 +125,7 @@ def _steps(job: Job, rows: list[dict]) -> list[StepRun]:
 def active_webhooks_check(workspace_id: UUID, jobs: list[Job]) -> Statement:
     """has_active_webhooks for `jobs`, created in this transaction in that workspace, as a
     statement not yet run: it sets their `has_webhooks` once it has. On PostgreSQL it
-    goes to the server with their INSERTs, in one round trip (named_inserts.run_together;
+    goes to the server with their INSERTs, in one round trip (sent_together.run_together;
     docs/benchmarks.md, round 9d); the deliveries that need its answer come after."""
     connection = connection_for(WebhookEndpoint)
     sql = statement("workspace_has_active_webhook", connection.vendor)

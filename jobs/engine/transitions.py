@@ -30,7 +30,7 @@ from jobs.engine.events import (
     record_events,
     start_event_buffer,
 )
-from jobs.engine.locked_reads import has_active_webhooks, read_locked_job, read_steps
+from jobs.engine.locked_reads import current_steps, has_active_webhooks, read_locked_job
 from jobs.engine.states import (
     JobStatus,
     StepStatus,
@@ -39,7 +39,14 @@ from jobs.engine.states import (
 )
 from jobs.models import EventKind, Job, StepRun
 from jobsite.named_inserts import insert_statements
-from jobsite.named_sql import connection_for, db_save_values, db_value, execute, fetch_written
+from jobsite.named_sql import (
+    connection_for,
+    db_save_values,
+    db_value,
+    execute_or_hold,
+    fetch_written,
+)
+from jobsite.sent_together import holding_writes
 
 # The compare-and-sets of a job's usual life have a named statement each in
 # jobs/queries.sql, found by the fields they set: building each UPDATE through the ORM
@@ -77,24 +84,23 @@ def _statement_for(updates, fields):
 
 
 def _set_job_status(job, old, values, fields):
-    """UPDATE the job's row to `values` if its status is still `old`; rows changed."""
-    name = _statement_for(JOB_UPDATES, fields)
-    if name is None:
+    """UPDATE the job's row to `values` if its status is still `old`; rows changed. (It
+    was read under its lock: the compare-and-set cannot miss, and may be held.)"""
+    if (name := _statement_for(JOB_UPDATES, fields)) is None:
         return Job.objects.filter(pk=job.pk, status=old).update(**values)
     params = db_save_values(Job, values)
-    return execute(name, Job, id=db_value(Job._meta.pk, job.pk), old_status=old, **params)
+    return execute_or_hold(name, Job, 1, id=db_value(Job._meta.pk, job.pk), old_status=old, **params)  # fmt: skip
 
 
 def _set_step_status(step, old, fence, values, fields):
     """UPDATE the step's row to `values` if its status and attempt are still `old` and
     `fence`; rows changed."""
-    name = _statement_for(STEP_UPDATES, fields)
-    if name is None:
+    if (name := _statement_for(STEP_UPDATES, fields)) is None:
         return StepRun.objects.filter(pk=step.pk, status=old, attempt=fence).update(**values)
     params = db_save_values(StepRun, values)
-    return execute(
-        name, StepRun, id=db_value(StepRun._meta.pk, step.pk), old_status=old, fence=fence, **params
-    )
+    params.update(id=db_value(StepRun._meta.pk, step.pk), old_status=old, fence=fence)
+    # A stale attempt's changes nothing: it is not held, and its count is read.
+    return execute_or_hold(name, StepRun, 1 if fence == step.attempt else None, **params)
 
 
 class TransitionRefused(Exception):
@@ -118,11 +124,9 @@ def locked_job(
     in one INSERT when it ends instead of one per status change.
 
     `known`: the job as this process left it at the end of its previous engine section
-    (a worker finishing the step it claimed). Its steps are reused instead of read again
-    when the locked row's last_event_seq is still the one that section ended with: every
-    status change of a step writes an event and so moves the seq, and the fields that
-    change without one (the lease, log_bytes of the running step) are not read by the
-    engine's sections. The job row itself is always read fresh.
+    (a worker finishing the step it claimed). Its steps are reused, and only those whose
+    status changed since read again (locked_reads.current_steps). The job row itself is
+    always read fresh.
 
     `look_elsewhere`: read_locked_job's, for a finish that may take another job's step."""
     with transaction.atomic():
@@ -138,12 +142,11 @@ def locked_job(
             yield job
             return
         if known is not None:
-            job.step_runs = steps_still_known(job, known)
-            if job.step_runs is None:
-                job.step_runs = read_steps(job)
-        start_event_buffer(job)
-        yield job
-        flush_events(job)
+            job.step_runs = current_steps(job, known)
+        with holding_writes(connection_for(Job, write=True)):
+            start_event_buffer(job)
+            yield job
+            flush_events(job)
 
 
 @contextmanager
@@ -163,22 +166,10 @@ def second_locked_job(step_run_id: int, within: Job) -> Iterator[Job | None]:
     yield job
 
 
-def steps_still_known(job: Job, known: Job | None) -> list[StepRun] | None:
-    """`known`'s steps for the freshly locked `job` when nothing has changed them since,
-    else None."""
-    steps = getattr(known, "step_runs", None)
-    if steps is None or known.pk != job.pk or known.last_event_seq != job.last_event_seq:
-        return None
-    for step in steps:
-        step.job = job
-    return steps
-
-
 @contextmanager
 def new_job_section(job: Job, steps: list[StepRun]) -> Iterator[Job]:
-    """For a job created in the current transaction with `steps`: the same as
-    locked_job(engine=True) without reading back what the caller just wrote (no other transaction can see the
-    new row, so there is nothing to lock against)."""
+    """For a job created in the current transaction with `steps`: locked_job(engine=True)
+    without reading back what the caller just wrote (no other transaction sees it yet)."""
     job.step_runs = list(steps)
     job.has_webhooks = has_active_webhooks(job.workspace_id)
     start_event_buffer(job)
