@@ -90,7 +90,15 @@ test-postgres: venv
 	@export JOBSITE_TEST_DATABASE_URL=$${JOBSITE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}; \
 	export JOBSITE_TEST_REDIS_URL=$${JOBSITE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}; \
 	DATABASE_URL=$$JOBSITE_TEST_DATABASE_URL JOBSITE_BROKER=redis REDIS_URL=$$JOBSITE_TEST_REDIS_URL \
-	JOBSITE_QUEUE_NAME=jobsite-test-$$$$ $(PY) -m pytest -q -m "not e2e and not chaos and not fuzz"
+	JOBSITE_QUEUE_NAME=jobsite-test-$$$$ $(PY) -m pytest -q -m "not e2e and not chaos and not fuzz" $(SAME_ON_ANY_DATABASE)
+
+# Slow tests that touch no database and no broker worth a second run (test-slow runs them):
+# left out of test-postgres to keep CI under 45 minutes.
+SAME_ON_ANY_DATABASE := \
+	--deselect tests/executors/test_shell.py::test_output_read_in_any_chunks_is_logged_as_if_read_line_by_line_150_ways \
+	--deselect tests/templates_app/test_substitute.py::test_a_whole_value_reference_returns_any_of_500_json_values_unchanged \
+	--deselect tests/api/test_upload_memory.py::test_a_200_mb_upload_keeps_the_server_under_150_mb \
+	--deselect tests/containment_policy/test_sandbox_off_is_loud.py::test_a_required_sandbox_that_does_not_work_stops_the_step_runners_at_start_with_one_line
 
 # Browser tests: Playwright for Python driving Debian's Chromium (no browser download).
 CHROMIUM := /usr/lib/chromium/chromium
