@@ -148,6 +148,13 @@ class _Layout:
         return self.head + "VALUES " + ", ".join([self.row] * rows) + self.tail
 
 
+def array_parameters(fields, connection) -> str:
+    """PostgreSQL: one parameter a column, cast to an array of the column's type, for
+    `INSERT … SELECT * FROM UNNEST(…)` (a statement of as many parameters as columns,
+    however many rows)."""
+    return ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+
+
 @cache
 def _layout(model: type[models.Model], alias: str) -> _Layout:
     connection = connections[alias]
@@ -162,8 +169,7 @@ def _layout(model: type[models.Model], alias: str) -> _Layout:
     tail = f" RETURNING {', '.join(quote(field.column) for field in returned)}" if returned else ""
     arrays = ""
     if connection.vendor == "postgresql":
-        casts = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
-        arrays = head + f"SELECT * FROM UNNEST({casts})" + tail
+        arrays = head + f"SELECT * FROM UNNEST({array_parameters(fields, connection)})" + tail
     # bulk_batch_size depends on the objects only when a backend has no parameter limit;
     # pass more than any statement may take.
     limit = connection.ops.bulk_batch_size(fields, range(MAX_PARAMS))

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobEvent
 from jobsite.field_writers import field_writers
+from jobsite.named_inserts import array_parameters
 from jobsite.named_sql import db_value, execute_or_hold
 from jobsite.secrets import MASK, mask
 from jobsite.sent_together import Statement, run_together
@@ -133,11 +134,10 @@ def _table_and_columns(alias: str) -> tuple[str, str, str]:
     connection = connections[alias]
     quote = connection.ops.quote_name
     fields = [JobEvent._meta.get_field(name) for name in _COLUMNS]
-    casts = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
     return (
         quote(JobEvent._meta.db_table),
         ", ".join(quote(field.column) for field in fields),
-        casts if connection.vendor == "postgresql" else "",
+        array_parameters(fields, connection) if connection.vendor == "postgresql" else "",
     )
 
 
